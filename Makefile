@@ -1,0 +1,40 @@
+# make test: create .venv, install with test extras, run the suite (what CI runs).
+# make demo: install and run a real query on the bundled profiles.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export _TYPER_FORCE_DISABLE_TERMINAL := 1
+export TERMINAL_WIDTH := 120
+
+.PHONY: install test demo bench lint fuzz clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml $(shell find sert_cli drug_profiles -type f -not -name '*.pyc')
+	$(BIN)/python -m pip install --quiet ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/sert occupancy escitalopram --dose 10
+	$(BIN)/sert dose escitalopram --phenotype CYP2C19=PM
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+fuzz: install
+	SERT_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+lint: install
+	$(BIN)/ruff check sert_cli tests benchmarks
+	$(BIN)/ruff format --check sert_cli tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

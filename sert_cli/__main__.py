@@ -1,0 +1,3 @@
+from sert_cli.cli import main
+
+main()

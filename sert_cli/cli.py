@@ -1,0 +1,252 @@
+"""The `sert` command line: parse arguments, call the core, render. No science here."""
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sert_cli import __version__
+from sert_cli.errors import SertError
+
+DISCLAIMER = "Educational and research tool: not medical advice, not for prescribing."
+
+app = typer.Typer(
+    help="Serotonin (SERT) and norepinephrine (NET) transporter occupancy of antidepressants "
+    f"at a dose, and the dose for a target occupancy, by CYP phenotype.\n\n{DISCLAIMER}",
+    epilog="Exit status: 0 success; 1 the model cannot satisfy the request; "
+    "2 bad input or usage.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+profiles_app = typer.Typer(help="List, show and check drug profiles.", no_args_is_help=True,
+                           rich_markup_mode=None)
+app.add_typer(profiles_app, name="profiles")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Transporter(str, Enum):
+    SERT = "SERT"
+    NET = "NET"
+
+
+ProfilesDir = Annotated[str | None, typer.Option(
+    "--profiles-dir", envvar="SERT_PROFILES_DIR", metavar="DIR",
+    help="Folder of extra YAML profiles; one named like a bundled profile overrides it.")]
+Format = Annotated[OutputFormat, typer.Option(
+    "--format", "-f", help="table for people; json and csv are stable contracts.")]
+Phenotypes = Annotated[list[str] | None, typer.Option(
+    "--phenotype", "-p", metavar="GENE=PM|IM|NM|RM|UM",
+    help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.")]
+Interval = Annotated[float | None, typer.Option(
+    "--interval", metavar="H", help="Dosing interval in hours [default: the profile's]")]
+Drug = Annotated[str, typer.Argument(help="Drug name or alias, e.g. escitalopram.")]
+
+
+def reports_errors(command):
+    """User errors end as one line on stderr and their exit status, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SertError as exc:
+            sys.stderr.write(f"sert: error: {' '.join(str(exc).split())}\n")
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def emit(fmt: OutputFormat, data, draw) -> None:
+    """Write data in the chosen format; `draw` renders the people's table."""
+    if fmt is OutputFormat.json:
+        from sert_cli.render.json_format import render
+
+        sys.stdout.write(render(data))
+    elif fmt is OutputFormat.csv:
+        from sert_cli.render.csv_format import render
+
+        sys.stdout.write(render(data if isinstance(data, list) else [data]))
+    else:
+        draw()
+
+
+def _library(profiles_dir: str | None):
+    from sert_cli.loader import load_library
+
+    return load_library(profiles_dir)
+
+
+def _phenotypes(options: list[str] | None) -> dict[str, str]:
+    from sert_cli.pgx import parse_phenotype_options
+
+    return parse_phenotype_options(options or [])
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"sert {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")]
+         = False) -> None:
+    """Serotonin and norepinephrine transporter occupancy calculator."""
+
+
+@app.command()
+@reports_errors
+def occupancy(drug: Drug,
+              dose: Annotated[float, typer.Option("--dose", metavar="MG",
+                                                  help="Dose per interval, mg.")],
+              interval: Interval = None, phenotype: Phenotypes = None,
+              profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+    """Steady-state concentrations and SERT/NET occupancy at a dose."""
+    from sert_cli.core import occupancy_at
+
+    profile = _library(profiles_dir).get(drug)
+    result = occupancy_at(profile, dose, interval, _phenotypes(phenotype))
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.occupancy(result, profile)
+
+    emit(fmt, result.record(), draw)
+
+
+@app.command()
+@reports_errors
+def dose(drug: Drug,
+         target: Annotated[float, typer.Option(
+             "--target", metavar="FRACTION", help="Target occupancy, a fraction in (0, 1).")]
+         = 0.8,
+         transporter: Annotated[Transporter, typer.Option(
+             "--transporter", case_sensitive=False, help="Which transporter to target.")]
+         = Transporter.SERT,
+         interval: Interval = None, phenotype: Phenotypes = None,
+         profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+    """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
+    from sert_cli.core import dose_for_target
+
+    profile = _library(profiles_dir).get(drug)
+    result = dose_for_target(profile, target, transporter.value, interval,
+                             _phenotypes(phenotype))
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.dose(result, profile)
+
+    emit(fmt, result.record(), draw)
+
+
+@app.command()
+@reports_errors
+def table(drug: Drug, profiles_dir: ProfilesDir = None,
+          fmt: Format = OutputFormat.table) -> None:
+    """Occupancy over the label's dose range, one column per phenotype."""
+    from sert_cli.core import dose_table
+
+    profile = _library(profiles_dir).get(drug)
+    result = dose_table(profile)
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.dose_table(result, profile)
+
+    emit(fmt, result.records(), draw)
+
+
+@profiles_app.command("list")
+@reports_errors
+def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+    """The profiles sert can use, bundled and your own."""
+    library = _library(profiles_dir)
+    profiles = sorted(library.profiles.values(), key=lambda p: p.name)
+    records = [{"name": p.name, "class": p.drug_class, "aliases": list(p.aliases),
+                "genes": list(p.genes), "label_min_mg": p.label_min_mg,
+                "label_max_mg": p.label_max_mg, "path": p.path,
+                "overrides_bundled": p.name in library.overrides} for p in profiles]
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.profile_list(profiles, library.overrides)
+
+    emit(fmt, records, draw)
+
+
+@profiles_app.command("show")
+@reports_errors
+def profiles_show(drug: Drug, profiles_dir: ProfilesDir = None,
+                  fmt: Format = OutputFormat.table) -> None:
+    """One profile in full, with its sources."""
+    library = _library(profiles_dir)
+    profile = library.get(drug)
+    overridden = library.overrides.get(profile.name)
+    if overridden:
+        sys.stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
+    sources = [{"field": f, "source": s} for f, s in profile.sources]
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"))
+
+    if fmt is OutputFormat.csv:
+        emit(fmt, sources, draw)
+    else:
+        emit(fmt, {"name": profile.name, "path": profile.path,
+                   "overrides_bundled": overridden, "profile": profile.raw}, draw)
+
+
+@profiles_app.command("check")
+@reports_errors
+def profiles_check(files: Annotated[list[Path], typer.Argument(
+        help="Profile files to validate.", show_default=False)],
+        fmt: Format = OutputFormat.table) -> None:
+    """Validate profile files; exit 2 if any is invalid, naming each."""
+    from sert_cli.errors import ProfileError
+    from sert_cli.loader import load_profile_file
+
+    results = []
+    for path in files:
+        try:
+            profile = load_profile_file(path)
+            results.append({"file": str(path), "valid": True, "name": profile.name,
+                            "error": None})
+        except ProfileError as exc:
+            results.append({"file": str(path), "valid": False, "name": None,
+                            "error": str(exc)})
+    bad = [r for r in results if not r["valid"]]
+
+    def draw():
+        for r in results:
+            if r["valid"]:
+                sys.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+        for r in bad:
+            sys.stderr.write(f"sert: error: {r['error']}\n")
+
+    emit(fmt, results, draw)
+    if bad:
+        if fmt is not OutputFormat.table:
+            sys.stderr.write(f"sert: error: {len(bad)} invalid profile(s): "
+                             f"{', '.join(r['file'] for r in bad)}\n")
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    app()

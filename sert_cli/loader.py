@@ -1,0 +1,224 @@
+"""Reading profiles from disk: safe YAML, file/line for every error, and a small cache.
+
+YAML is parsed with PyYAML's safe loader (the C one when present). Anchors and
+aliases are refused (no 'billion laughs'), duplicate keys are errors, and files over
+MAX_PROFILE_BYTES are refused before parsing. A file that validated once is cached as
+plain JSON keyed by its path, size and mtime, so a query does not pay for importing
+and running the YAML parser (start-up is a feature; see README "Start-up").
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from sert_cli import __version__
+from sert_cli.errors import InputError, ProfileError
+from sert_cli.profile import Profile, build_profile
+from sert_cli.suggest import did_you_mean
+
+MAX_PROFILE_BYTES = 1 << 20
+PROFILE_SUFFIXES = (".yaml", ".yml")
+_VALIDATOR_STAMP = f"{__version__}:{Path(__file__).with_name('profile.py').stat().st_mtime_ns}"
+
+
+def bundled_profiles_dir() -> Path:
+    """Inside the installed wheel; in a source checkout, the repository's drug_profiles/."""
+    packaged = Path(str(files("sert_cli") / "drug_profiles"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "drug_profiles"
+
+
+def parse_yaml(text: str, path: str) -> tuple[object, dict[tuple, int]]:
+    """The plain tree of a YAML document and the 1-based line of every key and item."""
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[tuple, int] = {}
+        _check_nodes(node, (), lines, set(), path)
+        return loader.construct_document(node), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ProfileError(f"invalid YAML: {problem}", path=path,
+                           line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"invalid YAML: {exc}", path=path) from None
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(node, where: tuple, lines: dict, seen: set, path: str) -> None:
+    import yaml
+
+    if id(node) in seen:
+        raise ProfileError("YAML anchors and aliases are not allowed in profiles",
+                           path=path, line=node.start_mark.line + 1,
+                           field=".".join(map(str, where)))
+    seen.add(id(node))
+    lines[where] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        keys_seen: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ProfileError("keys must be plain text", path=path,
+                                   line=key_node.start_mark.line + 1)
+            key = key_node.value
+            if key == "<<":
+                raise ProfileError("YAML merge keys ('<<') are not allowed in profiles",
+                                   path=path, line=key_node.start_mark.line + 1)
+            if key in keys_seen:
+                raise ProfileError(f"duplicate key '{key}' (first on line {keys_seen[key]})",
+                                   path=path, line=key_node.start_mark.line + 1,
+                                   field=".".join(map(str, where + (key,))))
+            keys_seen[key] = key_node.start_mark.line + 1
+            _check_nodes(value_node, where + (key,), lines, seen, path)
+            lines[where + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_nodes(item, where + (index,), lines, seen, path)
+
+
+def read_profile_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) \
+            from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is "
+                           "a small text file", path=str(path))
+    if b"\0" in raw:
+        raise ProfileError("this is a binary file, not a YAML text profile", path=str(path))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"not UTF-8 text (byte {exc.start})", path=str(path)) from None
+
+
+def load_profile_file(path: Path, cache: "ProfileCache | None" = None) -> Profile:
+    key = str(path.resolve()) if cache is not None else ""
+    if cache is not None:
+        data = cache.get(key, path)
+        if data is not None:
+            return build_profile(data, str(path))
+    data, lines = parse_yaml(read_profile_text(path), str(path))
+    profile = build_profile(data, str(path), lines)
+    if cache is not None:
+        cache.put(key, path, data)
+    return profile
+
+
+class ProfileCache:
+    """Validated profile trees as JSON, keyed by path + size + mtime + validator version."""
+
+    def __init__(self) -> None:
+        base = os.environ.get("SERT_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sert")
+        self.path = Path(base) / "profiles.json"
+        self.dirty = False
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                stored = json.load(handle)
+            self.entries = stored["entries"] if stored.get("stamp") == _VALIDATOR_STAMP else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.entries = {}
+
+    @staticmethod
+    def _signature(path: Path) -> list:
+        stat = path.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+
+    def get(self, key: str, path: Path):
+        entry = self.entries.get(key)
+        try:
+            if entry and entry["signature"] == self._signature(path):
+                return entry["data"]
+        except (OSError, KeyError, TypeError):
+            pass
+        return None
+
+    def put(self, key: str, path: Path, data) -> None:
+        try:
+            self.entries[key] = {"signature": self._signature(path), "data": data}
+            json.dumps(data, allow_nan=False)  # only plain trees are cached
+        except (OSError, TypeError, ValueError):
+            self.entries.pop(key, None)
+            return
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty or os.environ.get("SERT_NO_CACHE"):
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"stamp": _VALIDATOR_STAMP, "entries": self.entries}, handle)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs speed
+
+
+def profile_files(folder: Path) -> list[Path]:
+    if not folder.exists():
+        raise InputError(f"profiles folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise InputError(f"profiles folder {str(folder)!r} is not a folder")
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in PROFILE_SUFFIXES)
+    except OSError as exc:
+        raise InputError(f"cannot list profiles folder {str(folder)!r}: {exc.strerror}") \
+            from None
+
+
+@dataclass
+class Library:
+    """All profiles visible to a command: bundled, then the user's folder on top."""
+
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)  # name -> bundled path replaced
+
+    def get(self, name: str) -> Profile:
+        wanted = name.strip().lower()
+        if wanted in self.profiles:
+            return self.profiles[wanted]
+        for profile in self.profiles.values():
+            if wanted in (a.lower() for a in profile.aliases):
+                return profile
+        choices = [*self.profiles, *(a for p in self.profiles.values() for a in p.aliases)]
+        raise InputError(f"unknown drug '{name}'{did_you_mean(name, choices)} "
+                         "(see 'sert profiles list')")
+
+
+def load_folder(folder: Path, cache: ProfileCache | None) -> dict[str, Profile]:
+    found: dict[str, Profile] = {}
+    for path in profile_files(folder):
+        profile = load_profile_file(path, cache)
+        if profile.name in found:
+            raise ProfileError(f"profile name '{profile.name}' is also used by "
+                               f"{found[profile.name].path}", path=str(path), field="name")
+        found[profile.name] = profile
+    return found
+
+
+def load_library(user_dir: str | None = None, use_cache: bool = True) -> Library:
+    cache = ProfileCache() if use_cache and not os.environ.get("SERT_NO_CACHE") else None
+    library = Library(load_folder(bundled_profiles_dir(), cache))
+    if user_dir:
+        for name, profile in load_folder(Path(user_dir).expanduser(), cache).items():
+            if name in library.profiles:
+                library.overrides[name] = library.profiles[name].path
+            library.profiles[name] = profile
+    if cache is not None:
+        cache.save()
+    return library

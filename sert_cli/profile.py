@@ -1,0 +1,305 @@
+"""Drug profiles: typed, immutable objects validated once, from plain data.
+
+`build_profile` turns the tree a YAML file holds into a `Profile`, or raises a
+ProfileError naming the file, line and field. It knows nothing of YAML itself: the
+loader passes the line of each field along, so the same checks serve files and tests.
+"""
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sert_cli.errors import ProfileError
+from sert_cli.pgx import GENES, PHENOTYPES, check_phenotype_for_gene
+from sert_cli.suggest import did_you_mean
+from sert_cli.units import check_positive_finite, ng_ml_to_nm, parse_quantity
+
+SCHEMA_VERSION = 1
+TRANSPORTERS = ("SERT", "NET")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class PhenotypeTable:
+    """CL/F of this moiety for each phenotype of one gene (NM always present)."""
+
+    gene: str
+    apparent_clearance_l_h: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Moiety:
+    """A parent drug or an active metabolite: what reaches the brain and binds.
+
+    For a metabolite, apparent_clearance_l_h is per molar dose of the parent
+    (parent dose rate in mol / metabolite AUC in mol/L), so that its steady-state
+    concentration follows from the parent's dose with the same formula.
+    """
+
+    name: str
+    molar_mass_g_mol: float
+    apparent_clearance_l_h: float
+    fraction_unbound: float
+    kp_uu_brain: float
+    k_nm: Mapping[str, float]  # transporter -> Ki or Kd, nM (unbound)
+    half_life_h: float | None = None
+    phenotypes: PhenotypeTable | None = None
+
+    def clearance_for(self, phenotype_by_gene: Mapping[str, str]) -> float:
+        table = self.phenotypes
+        if table is None or table.gene not in phenotype_by_gene:
+            return self.apparent_clearance_l_h
+        return table.apparent_clearance_l_h[phenotype_by_gene[table.gene]]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    drug_class: str
+    aliases: tuple[str, ...]
+    interval_h: float
+    label_min_mg: float
+    label_max_mg: float
+    strengths_mg: tuple[float, ...]
+    parent: Moiety
+    metabolites: tuple[Moiety, ...]
+    salt_factor: float = 1.0
+    dose_basis: str = "base"
+    bioavailability: float | None = None
+    sources: tuple[tuple[str, str], ...] = ()
+    notes: str = ""
+    path: str = ""
+    raw: Mapping = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def moieties(self) -> tuple[Moiety, ...]:
+        return (self.parent, *self.metabolites)
+
+    @property
+    def genes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.phenotypes.gene for m in self.moieties if m.phenotypes))
+
+
+class _Reader:
+    """Walks the plain tree and raises ProfileErrors that point at file:line: field."""
+
+    def __init__(self, path: str, lines: Mapping[tuple, int]) -> None:
+        self.path, self.lines = path, lines
+
+    def fail(self, where: tuple, message: str):
+        line = None
+        for depth in range(len(where), -1, -1):
+            line = self.lines.get(where[:depth])
+            if line is not None:
+                break
+        name = ".".join(str(p) for p in where)
+        raise ProfileError(message, path=self.path, line=line, field=name)
+
+    def mapping(self, value, where: tuple, required: tuple, optional: tuple = ()) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, f"expected a mapping of keys, got {_kind(value)}")
+        allowed = required + optional
+        for key in value:
+            if not isinstance(key, str):
+                self.fail(where, f"keys must be text, got {key!r}")
+            if key not in allowed:
+                self.fail(where + (key,), f"unknown key '{key}'{did_you_mean(key, allowed)}"
+                          + ("" if did_you_mean(key, allowed) else
+                             f" (allowed: {', '.join(allowed)})"))
+        for key in required:
+            if key not in value:
+                self.fail(where, f"missing required key '{key}'")
+        return value
+
+    def text(self, value, where: tuple) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where, f"expected text, got {_kind(value)}")
+        return value
+
+    def quantity(self, value, where: tuple, dimension: str):
+        try:
+            return parse_quantity(value, dimension)
+        except ValueError as exc:
+            self.fail(where, str(exc))
+
+    def number(self, value, where: tuple, *, upper: float | None = None) -> float:
+        """A unitless positive number; strings such as '1e-3' (a YAML 1.1 trap) count."""
+        if isinstance(value, bool):
+            self.fail(where, f"expected a number, got {_kind(value)}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(where, f"expected a number, got {_kind(value)}")
+        try:
+            check_positive_finite(number)
+        except ValueError as exc:
+            self.fail(where, str(exc))
+        if upper is not None and number > upper:
+            self.fail(where, f"must be a fraction in (0, {upper:g}] (got {number:g})")
+        return number
+
+    def fraction(self, value, where: tuple) -> float:
+        return self.number(value, where, upper=1.0)
+
+    def sequence(self, value, where: tuple, *, min_len: int = 1) -> list:
+        if not isinstance(value, list) or len(value) < min_len:
+            self.fail(where, f"expected a list of at least {min_len} item(s), got {_kind(value)}")
+        return value
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "nothing (empty)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+PK_KEYS = ("apparent_clearance", "clearance", "bioavailability", "fraction_unbound",
+           "kp_uu_brain", "half_life", "phenotypes")
+
+
+def _read_targets(r: _Reader, value, where: tuple, molar_mass: float) -> dict[str, float]:
+    r.mapping(value, where, (), TRANSPORTERS)
+    k_nm = {}
+    for transporter, spec in value.items():
+        here = where + (transporter,)
+        r.mapping(spec, here, (), ("ki", "kd"))
+        if len(spec) != 1:
+            r.fail(here, "give exactly one of 'ki' or 'kd'")
+        (kind, raw), = spec.items()
+        q = r.quantity(raw, here + (kind,), "concentration")
+        k_nm[transporter] = (q.value if q.dimension == "molar_concentration"
+                             else ng_ml_to_nm(q.value, molar_mass))
+    return k_nm
+
+
+def _read_phenotypes(r: _Reader, value, where: tuple, nm_clearance: float) -> PhenotypeTable:
+    r.mapping(value, where, ("gene",), ("apparent_clearance", "exposure_ratio"))
+    gene = r.text(value["gene"], where + ("gene",))
+    if gene not in GENES:
+        r.fail(where + ("gene",), f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
+               f" (known: {', '.join(GENES)})")
+    kinds = [k for k in ("apparent_clearance", "exposure_ratio") if k in value]
+    if len(kinds) != 1:
+        r.fail(where, "give exactly one of 'apparent_clearance' or 'exposure_ratio'")
+    kind = kinds[0]
+    table = r.mapping(value[kind], where + (kind,), ("NM",), PHENOTYPES)
+    clearance = {}
+    for phenotype, raw in table.items():
+        here = where + (kind, phenotype)
+        try:
+            check_phenotype_for_gene(gene, phenotype)
+        except ValueError as exc:
+            r.fail(here, str(exc))
+        if kind == "apparent_clearance":
+            clearance[phenotype] = r.quantity(raw, here, "flow").value
+        else:
+            clearance[phenotype] = nm_clearance / r.number(raw, here)
+    if not math.isclose(clearance["NM"], nm_clearance, rel_tol=1e-9):
+        r.fail(where + (kind, "NM"), "the NM entry must match pk.apparent_clearance "
+               "(exposure_ratio NM must be 1)")
+    return PhenotypeTable(gene, dict(clearance))
+
+
+def _read_moiety(r: _Reader, data, where: tuple, name: str, molar_mass: float,
+                 pk_required: tuple) -> tuple[Moiety, float | None]:
+    pk_where = where + ("pk",)
+    pk = r.mapping(data["pk"], pk_where, pk_required, tuple(k for k in PK_KEYS
+                                                           if k not in pk_required))
+    bioavailability = None
+    if "apparent_clearance" in pk:
+        if "clearance" in pk or "bioavailability" in pk:
+            r.fail(pk_where, "give apparent_clearance (CL/F) alone, or clearance with "
+                   "bioavailability, not both")
+        cl_f = r.quantity(pk["apparent_clearance"], pk_where + ("apparent_clearance",),
+                          "flow").value
+    elif "clearance" in pk and "bioavailability" in pk:
+        clearance = r.quantity(pk["clearance"], pk_where + ("clearance",), "flow").value
+        bioavailability = r.fraction(pk["bioavailability"], pk_where + ("bioavailability",))
+        cl_f = clearance / bioavailability
+    else:
+        r.fail(pk_where, "missing clearance: give apparent_clearance (CL/F), or clearance "
+               "with bioavailability")
+    fu = r.fraction(pk["fraction_unbound"], pk_where + ("fraction_unbound",))
+    kp_uu = r.number(pk.get("kp_uu_brain", 1.0), pk_where + ("kp_uu_brain",))
+    half_life = (r.quantity(pk["half_life"], pk_where + ("half_life",), "time").value
+                 if "half_life" in pk else None)
+    phenotypes = (_read_phenotypes(r, pk["phenotypes"], pk_where + ("phenotypes",), cl_f)
+                  if "phenotypes" in pk else None)
+    k_nm = _read_targets(r, data["targets"], where + ("targets",), molar_mass)
+    return Moiety(name, molar_mass, cl_f, fu, kp_uu, k_nm, half_life, phenotypes), bioavailability
+
+
+TOP_REQUIRED = ("schema", "name", "molar_mass", "dosing", "pk", "targets", "sources")
+TOP_OPTIONAL = ("class", "aliases", "metabolites", "notes")
+
+
+def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None) -> Profile:
+    r = _Reader(path, lines or {})
+    if data is None:
+        r.fail((), "the file is empty; a profile is a mapping of keys (see README)")
+    r.mapping(data, (), TOP_REQUIRED, TOP_OPTIONAL)
+    if data["schema"] != SCHEMA_VERSION or isinstance(data["schema"], bool):
+        r.fail(("schema",), f"unsupported schema {data['schema']!r}; this sert reads "
+               f"schema {SCHEMA_VERSION}")
+    name = r.text(data["name"], ("name",))
+    if not NAME_PATTERN.match(name):
+        r.fail(("name",), f"'{name}' must be lower case letters, digits or '-', "
+               "starting with a letter (the name users type)")
+    aliases = tuple(r.text(a, ("aliases", i)) for i, a in
+                    enumerate(r.sequence(data.get("aliases", []), ("aliases",), min_len=0)))
+    molar_mass = r.quantity(data["molar_mass"], ("molar_mass",), "molar_mass").value
+
+    dosing = r.mapping(data["dosing"], ("dosing",), ("interval", "label_range", "strengths"),
+                       ("salt_factor", "dose_basis"))
+    interval_h = r.quantity(dosing["interval"], ("dosing", "interval"), "time").value
+    label = r.sequence(dosing["label_range"], ("dosing", "label_range"), min_len=2)
+    if len(label) != 2:
+        r.fail(("dosing", "label_range"), "expected [minimum, maximum] daily dose")
+    label_min, label_max = (r.quantity(v, ("dosing", "label_range", i), "mass").value
+                            for i, v in enumerate(label))
+    if label_min > label_max:
+        r.fail(("dosing", "label_range"), "the minimum is above the maximum")
+    strengths = tuple(sorted(
+        r.quantity(v, ("dosing", "strengths", i), "mass").value
+        for i, v in enumerate(r.sequence(dosing["strengths"], ("dosing", "strengths")))))
+    salt_factor = r.fraction(dosing.get("salt_factor", 1.0), ("dosing", "salt_factor"))
+    dose_basis = r.text(dosing.get("dose_basis", "base"), ("dosing", "dose_basis"))
+
+    parent, bioavailability = _read_moiety(r, data, (), name, molar_mass, ("fraction_unbound",))
+    metabolites = []
+    for i, item in enumerate(r.sequence(data.get("metabolites", []), ("metabolites",),
+                                        min_len=0)):
+        where = ("metabolites", i)
+        r.mapping(item, where, ("name", "molar_mass", "pk", "targets"))
+        m_name = r.text(item["name"], where + ("name",))
+        m_mass = r.quantity(item["molar_mass"], where + ("molar_mass",), "molar_mass").value
+        moiety, _ = _read_moiety(r, item, where, m_name, m_mass,
+                                 ("apparent_clearance", "fraction_unbound"))
+        metabolites.append(moiety)
+    if not any(m.k_nm for m in [parent, *metabolites]):
+        r.fail(("targets",), "no affinity given for any transporter (SERT or NET)")
+
+    sources = _read_sources(r, data["sources"])
+    notes = r.text(data["notes"], ("notes",)) if "notes" in data else ""
+    drug_class = r.text(data["class"], ("class",)) if "class" in data else ""
+    return Profile(name, drug_class, aliases, interval_h, label_min, label_max, strengths,
+                   parent, tuple(metabolites), salt_factor, dose_basis, bioavailability,
+                   sources, notes, path, data)
+
+
+def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:
+    """Either a list of citations, or a mapping from field path to its citation."""
+    if isinstance(value, list):
+        r.sequence(value, ("sources",))
+        return tuple(("", r.text(v, ("sources", i))) for i, v in enumerate(value))
+    if isinstance(value, dict) and value:
+        return tuple((r.text(k, ("sources",)), r.text(v, ("sources", k)))
+                     for k, v in value.items())
+    r.fail(("sources",), "expected a list of citations, or a mapping from field to citation")

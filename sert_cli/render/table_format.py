@@ -1,0 +1,134 @@
+"""Rich tables for people. Imported only when the table format is asked for."""
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from sert_cli.core import DoseResult, DoseTable, OccupancyResult
+from sert_cli.pgx import PHENOTYPE_NAMES
+from sert_cli.profile import TRANSPORTERS, Profile
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def phenotype_text(phenotypes: dict[str, str]) -> str:
+    return ", ".join(f"{g} {p}" for g, p in phenotypes.items()) or "no CYP data in profile"
+
+
+def print_warnings(warnings: list[str]) -> None:
+    err = _console(stderr=True)
+    for warning in warnings:
+        err.print(f"[bold yellow]warning:[/] {warning}", markup=True)
+
+
+def assumptions(profile: Profile, phenotypes: dict[str, str]) -> list[str]:
+    notes = ["average steady-state concentration, linear pharmacokinetics"]
+    for gene, phenotype in phenotypes.items():
+        notes.append(f"{gene} {PHENOTYPE_NAMES[phenotype]}"
+                     + (" (default; set with --phenotype)" if phenotype == "NM" else ""))
+    for moiety in profile.moieties:
+        ks = ", ".join(f"{t} {num(k)} nM" for t, k in moiety.k_nm.items())
+        notes.append(f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
+                     f"{num(moiety.kp_uu_brain)}, in vitro K: {ks}")
+    return notes
+
+
+def _print_assumptions(console: Console, notes: list[str]) -> None:
+    console.print("Assumed: " + "; ".join(notes) + ".", style="dim", markup=False)
+
+
+def occupancy(result: OccupancyResult, profile: Profile) -> None:
+    console = _console()
+    table = Table(title=f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h"
+                  f" ({phenotype_text(result.phenotypes)})", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    table.add_column("moiety")
+    table.add_column("CL/F L/h", justify="right")
+    table.add_column("plasma ng/mL", justify="right")
+    table.add_column("plasma nM", justify="right")
+    table.add_column("unbound nM", justify="right")
+    table.add_column("brain unbound nM", justify="right")
+    for levels in (result.parent, *result.metabolites):
+        table.add_row(levels.name, num(levels.clearance_l_h), num(levels.css_plasma_ng_ml),
+                      num(levels.css_plasma_nm), num(levels.cu_plasma_nm),
+                      num(levels.cu_brain_nm))
+    console.print(table)
+    occ = Table(box=box.SIMPLE_HEAD)
+    for transporter in TRANSPORTERS:
+        occ.add_column(f"{transporter} occupancy", justify="right")
+    occ.add_row(*(pct(result.occupancy[t]) for t in TRANSPORTERS))
+    console.print(occ)
+    if result.time_to_95pct_steady_state_h:
+        console.print(f"95 % of steady state after about "
+                      f"{result.time_to_95pct_steady_state_h / 24:.1f} days.", markup=False)
+    _print_assumptions(console, assumptions(profile, result.phenotypes))
+    print_warnings(result.warnings)
+
+
+def dose(result: DoseResult, profile: Profile) -> None:
+    console = _console()
+    table = Table(title=f"{result.drug}: dose for {result.target:.0%} {result.transporter} "
+                  f"occupancy ({phenotype_text(result.phenotypes)})", box=box.SIMPLE_HEAD,
+                  title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("exact dose", f"{num(result.dose_mg)} mg every {num(result.interval_h)} h")
+    if result.recommended_dose_mg is not None:
+        units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
+        table.add_row("smallest dose from marketed strengths",
+                      f"{num(result.recommended_dose_mg)} mg ({units})")
+        table.add_row(f"{result.transporter} occupancy at that dose",
+                      pct(result.occupancy_at_recommended))
+    table.add_row("label range", f"{num(result.label_min_mg)}–{num(result.label_max_mg)} mg/day")
+    table.add_row("above label maximum", "YES" if result.exceeds_label_max else "no")
+    console.print(table)
+    _print_assumptions(console, assumptions(profile, result.phenotypes))
+    print_warnings(result.warnings)
+
+
+def dose_table(result: DoseTable, profile: Profile) -> None:
+    console = _console()
+    table = Table(title=f"{result.drug}: steady-state occupancy, SERT (NET), dose every "
+                  f"{num(result.interval_h)} h", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("dose mg", justify="right")
+    for column in result.columns:
+        table.add_column(" ".join(f"{g} {p}" for g, p in column.items()) or "all",
+                         justify="right")
+    for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
+        cells = []
+        for cell in row:
+            text = pct(cell["SERT"])
+            if cell.get("NET") is not None:
+                text += f" ({pct(cell['NET'])})"
+            cells.append(text)
+        table.add_row(num(dose_mg), *cells)
+    console.print(table)
+    _print_assumptions(console, assumptions(profile, {})[:1] + [
+        f"label range {num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day"])
+
+
+def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("drug", "class", "genes", "label mg/day", "file"):
+        table.add_column(name)
+    for p in profiles:
+        table.add_row(p.name, p.drug_class, ", ".join(p.genes) or "-",
+                      f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
+                      p.path + (" (overrides bundled)" if p.name in overrides else ""))
+    _console().print(table)
+
+
+def profile_show(text: str) -> None:
+    from rich.syntax import Syntax
+
+    _console().print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
