@@ -221,22 +221,26 @@ def profiles_check(files: Annotated[list[Path], typer.Argument(
     """Validate profile files; exit 2 if any is invalid, naming each."""
     from sert_cli.errors import ProfileError
     from sert_cli.loader import load_profile_file
+    from sert_cli.profile import unsourced_fields
 
     results = []
     for path in files:
         try:
             profile = load_profile_file(path)
             results.append({"file": str(path), "valid": True, "name": profile.name,
-                            "error": None})
+                            "error": None, "unsourced_fields": unsourced_fields(profile)})
         except ProfileError as exc:
             results.append({"file": str(path), "valid": False, "name": None,
-                            "error": str(exc)})
+                            "error": str(exc), "unsourced_fields": []})
     bad = [r for r in results if not r["valid"]]
 
     def draw():
         for r in results:
             if r["valid"]:
                 sys.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+            if r["unsourced_fields"]:
+                sys.stderr.write(f"warning: {r['file']}: numbers without a source: "
+                                 f"{', '.join(r['unsourced_fields'])}\n")
         for r in bad:
             sys.stderr.write(f"sert: error: {r['error']}\n")
 

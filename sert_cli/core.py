@@ -271,6 +271,10 @@ def dose_for_target(profile: Profile, target: float = 0.8, transporter: str = "S
         warnings.append(f"the dose for {target:.0%} {transporter} occupancy, "
                         f"{exact * per_day:.4g} mg/day, is above the label maximum of "
                         f"{profile.label_max_mg:g} mg/day")
+    elif exact * per_day < profile.label_min_mg * (1 - 1e-9):
+        warnings.append(f"the dose for {target:.0%} {transporter} occupancy, "
+                        f"{exact * per_day:.4g} mg/day, is below the label minimum of "
+                        f"{profile.label_min_mg:g} mg/day")
     elif recommended is not None:
         warnings += label_warnings(profile, recommended * per_day, "the recommended dose")
     return DoseResult(profile.name, target, transporter, interval_h, phenotypes, exact,

@@ -287,6 +287,9 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         r.fail(("targets",), "no affinity given for any transporter (SERT or NET)")
 
     sources = _read_sources(r, data["sources"])
+    for key, _ in sources:
+        if key and _lookup(data, key) is None:
+            r.fail(("sources", key), f"'{key}' names no field of this profile")
     notes = r.text(data["notes"], ("notes",)) if "notes" in data else ""
     drug_class = r.text(data["class"], ("class",)) if "class" in data else ""
     return Profile(name, drug_class, aliases, interval_h, label_min, label_max, strengths,
@@ -303,3 +306,41 @@ def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:
         return tuple((r.text(k, ("sources",)), r.text(v, ("sources", k)))
                      for k, v in value.items())
     r.fail(("sources",), "expected a list of citations, or a mapping from field to citation")
+
+
+def _lookup(data, dotted: str):
+    node = data
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def unsourced_fields(profile: Profile) -> list[str]:
+    """Fields holding numbers with no source entry on them or on a parent field."""
+    cited = [key for key, _ in profile.sources if key]
+    if not cited and profile.sources:
+        return []  # a free-form list of citations cannot be checked field by field
+
+    def walk(node, where: str):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f"{where}.{key}" if where else str(key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, f"{where}.{index}")
+        elif where.split(".")[0] not in ("schema", "sources") and _is_number(node):
+            yield where
+
+    return [f for f in walk(profile.raw, "")
+            if not any(f == c or f.startswith(c + ".") for c in cited)]
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or bool(re.match(r"^\s*[-+.\d]", str(value)))

@@ -45,6 +45,8 @@ def parse_quantity(text: object, expected: str) -> Quantity:
     example = EXAMPLES[expected]
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"expected a quantity with a unit such as '{example}'")
+    if isinstance(text, float):
+        check_positive_finite(text)
     match = _QUANTITY.match(str(text))
     if not match:
         raise ValueError(f"cannot read {text!r} as a quantity such as '{example}'")

@@ -49,25 +49,26 @@ def _print_assumptions(console: Console, notes: list[str]) -> None:
 
 def occupancy(result: OccupancyResult, profile: Profile) -> None:
     console = _console()
+    moieties = (result.parent, *result.metabolites)
     table = Table(title=f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h"
-                  f" ({phenotype_text(result.phenotypes)})", box=box.SIMPLE_HEAD,
-                  title_justify="left")
-    table.add_column("moiety")
-    table.add_column("CL/F L/h", justify="right")
-    table.add_column("plasma ng/mL", justify="right")
-    table.add_column("plasma nM", justify="right")
-    table.add_column("unbound nM", justify="right")
-    table.add_column("brain unbound nM", justify="right")
-    for levels in (result.parent, *result.metabolites):
-        table.add_row(levels.name, num(levels.clearance_l_h), num(levels.css_plasma_ng_ml),
-                      num(levels.css_plasma_nm), num(levels.cu_plasma_nm),
-                      num(levels.cu_brain_nm))
-    console.print(table)
-    occ = Table(box=box.SIMPLE_HEAD)
+                  f" ({phenotype_text(result.phenotypes)}), steady state",
+                  box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("")
+    for levels in moieties:
+        table.add_column(levels.name, justify="right")
+    rows = (("CL/F, L/h", "clearance_l_h"), ("plasma, ng/mL", "css_plasma_ng_ml"),
+            ("plasma, nM", "css_plasma_nm"), ("unbound plasma, nM", "cu_plasma_nm"),
+            ("unbound brain, nM", "cu_brain_nm"))
+    for label, attribute in rows:
+        table.add_row(label, *(num(getattr(levels, attribute)) for levels in moieties))
     for transporter in TRANSPORTERS:
-        occ.add_column(f"{transporter} occupancy", justify="right")
-    occ.add_row(*(pct(result.occupancy[t]) for t in TRANSPORTERS))
-    console.print(occ)
+        table.add_row(f"[bold]{transporter} occupancy[/]",
+                      f"[bold]{pct(result.occupancy[transporter])}[/]",
+                      *([""] * len(result.metabolites)))
+    console.print(table)
+    if result.metabolites:
+        console.print("Occupancy is of all moieties together, competing (model.md section 4).",
+                      markup=False)
     if result.time_to_95pct_steady_state_h:
         console.print(f"95 % of steady state after about "
                       f"{result.time_to_95pct_steady_state_h / 24:.1f} days.", markup=False)
@@ -98,12 +99,13 @@ def dose(result: DoseResult, profile: Profile) -> None:
 
 def dose_table(result: DoseTable, profile: Profile) -> None:
     console = _console()
-    table = Table(title=f"{result.drug}: steady-state occupancy, SERT (NET), dose every "
-                  f"{num(result.interval_h)} h", box=box.SIMPLE_HEAD, title_justify="left")
+    genes = ", ".join(profile.genes)
+    table = Table(title=f"{result.drug}: steady-state SERT (NET) occupancy, dose every "
+                  f"{num(result.interval_h)} h" + (f", by {genes} phenotype" if genes else ""),
+                  box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("dose mg", justify="right")
     for column in result.columns:
-        table.add_column(" ".join(f"{g} {p}" for g, p in column.items()) or "all",
-                         justify="right")
+        table.add_column(" ".join(column.values()) or "all", justify="right")
     for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
         cells = []
         for cell in row:

@@ -1,0 +1,190 @@
+"""The real `sert` command, run as a subprocess: numbers, exit codes, stdout vs stderr."""
+
+import csv
+import io
+import json
+
+import pytest
+from conftest import EXAMPLAMINE, sert, sert_json
+
+
+def test_worked_example_occupancy(examplamine_dir):
+    out = sert_json("occupancy", "examplamine", "--dose", "10",
+                    "--profiles-dir", str(examplamine_dir))
+    assert out["occupancy"]["SERT"] == pytest.approx(0.94554, abs=5e-6)
+    assert out["css_plasma_ng_ml"] == pytest.approx(20.8333, rel=1e-5)
+    assert out["css_plasma_nm"] == pytest.approx(69.444, rel=1e-5)
+    assert out["cu_plasma_nm"] == pytest.approx(34.722, rel=1e-5)
+    assert out["cu_brain_nm"] == pytest.approx(34.722, rel=1e-5)
+    assert out["clearance_l_h"] == 20.0
+    assert out["phenotypes"] == {"CYP2C19": "NM"}
+    assert out["interval_h"] == 24.0
+    assert 0 <= out["occupancy"]["NET"] < 0.01
+
+
+def test_worked_example_dose(examplamine_dir):
+    out = sert_json("dose", "examplamine", "--profiles-dir", str(examplamine_dir))
+    assert out["dose_mg"] == pytest.approx(2.304, rel=1e-9)
+    assert out["recommended_dose_mg"] == 5.0
+    assert out["target"] == 0.8 and out["transporter"] == "SERT"
+    assert out["exceeds_label_max"] is False
+    assert any("below the label minimum" in w for w in out["warnings"])
+
+
+def test_env_var_gives_the_profiles_dir_and_alias_works(examplamine_dir):
+    out = sert_json("dose", "Examplex", env={"SERT_PROFILES_DIR": str(examplamine_dir)})
+    assert out["drug"] == "examplamine"
+
+
+def test_pm_needs_less_drug_and_uses_its_clearance(examplamine_dir):
+    out = sert_json("dose", "examplamine", "-p", "CYP2C19=PM", "--profiles-dir",
+                    str(examplamine_dir))
+    assert out["dose_mg"] == pytest.approx(2.304 * 8 / 20)
+    assert out["phenotypes"] == {"CYP2C19": "PM"}
+
+
+def test_dose_above_label_is_flagged(examplamine_dir):
+    out = sert_json("dose", "examplamine", "--target", "0.99", "--profiles-dir",
+                    str(examplamine_dir))
+    # C* = 99 K = 198 nM -> 396 nM plasma -> 118.8 ng/mL -> 57.02 mg
+    assert out["dose_mg"] == pytest.approx(0.1188 * 20 * 24)
+    assert out["exceeds_label_max"] is True
+    assert any("above the label maximum of 20 mg/day" in w for w in out["warnings"])
+
+
+def test_interval_option(examplamine_dir):
+    out = sert_json("occupancy", "examplamine", "--dose", "5", "--interval", "12",
+                    "--profiles-dir", str(examplamine_dir))
+    assert out["occupancy"]["SERT"] == pytest.approx(0.94554, abs=5e-6)
+    assert out["daily_dose_mg"] == 10.0
+
+
+def test_bundled_profiles_from_any_directory(tmp_path):
+    done = sert("dose", "escitalopram", "-p", "CYP2C19=PM", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    # CYP2C19 PM exposure ratio 3.3 (Jukic 2018): the PM dose is the NM dose / 3.3
+    nm = sert_json("dose", "escitalopram")
+    assert out["dose_mg"] == pytest.approx(nm["dose_mg"] / 3.3)
+
+
+def test_venlafaxine_metabolite_competes():
+    out = sert_json("occupancy", "venlafaxine", "--dose", "75")
+    (odv,) = out["metabolites"]
+    assert odv["name"] == "O-desmethylvenlafaxine"
+    # molar ratio ODV:venlafaxine is CL_parent / CL_odv = 91 / 28
+    assert odv["css_plasma_nm"] / out["css_plasma_nm"] == pytest.approx(91 / 28)
+    load = out["cu_brain_nm"] / 82 + odv["cu_brain_nm"] / 40.2
+    assert out["occupancy"]["SERT"] == pytest.approx(load / (1 + load))
+
+
+def test_csv_output_is_one_header_and_one_row():
+    done = sert("occupancy", "sertraline", "--dose", "50", "--format", "csv")
+    assert done.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert len(rows) == 1
+    assert float(rows[0]["occupancy_SERT"]) == pytest.approx(
+        sert_json("occupancy", "sertraline", "--dose", "50")["occupancy"]["SERT"])
+    assert rows[0]["phenotypes_CYP2C19"] == "NM"
+
+
+def test_table_format_for_people():
+    done = sert("occupancy", "escitalopram", "--dose", "10")
+    assert done.returncode == 0
+    assert "SERT occupancy" in done.stdout and "%" in done.stdout
+    assert "\x1b[" not in done.stdout  # no colour when not on a terminal
+
+
+def test_dose_table_json_covers_label_range_and_phenotypes():
+    rows = sert_json("table", "escitalopram")
+    doses = sorted({r["dose_mg"] for r in rows})
+    assert doses == [10.0, 15.0, 20.0]
+    assert {r["phenotypes"]["CYP2C19"] for r in rows} == {"PM", "IM", "NM", "RM", "UM"}
+    assert all(0 < r["occupancy"]["SERT"] < 1 for r in rows)
+
+
+def test_profiles_list_show_and_override(tmp_path):
+    names = [p["name"] for p in sert_json("profiles", "list")]
+    assert names == sorted(names) and {"escitalopram", "sertraline", "venlafaxine"} <= set(names)
+    (tmp_path / "sertraline.yaml").write_text(
+        EXAMPLAMINE.replace("name: examplamine", "name: sertraline").replace(
+            "aliases: [Examplex]", "aliases: []"), encoding="utf-8")
+    listed = sert_json("profiles", "list", "--profiles-dir", str(tmp_path))
+    assert [p for p in listed if p["name"] == "sertraline"][0]["overrides_bundled"]
+    done = sert("profiles", "show", "sertraline", "--profiles-dir", str(tmp_path))
+    assert done.returncode == 0 and "overrides the bundled" in done.stderr
+    shown = sert_json("profiles", "show", "escitalopram")
+    assert shown["profile"]["name"] == "escitalopram" and shown["profile"]["sources"]
+
+
+def test_profiles_check_names_every_invalid_file(tmp_path, examplamine_dir):
+    good = examplamine_dir / "examplamine.yaml"
+    bad1 = tmp_path / "one.yaml"
+    bad1.write_text(EXAMPLAMINE.replace("fraction_unbound", "fraction_unbund"), encoding="utf-8")
+    bad2 = tmp_path / "two.yaml"
+    bad2.write_text("a: 1\na: 2\n", encoding="utf-8")
+    done = sert("profiles", "check", str(good), str(bad1), str(bad2))
+    assert done.returncode == 2
+    assert "ok: " in done.stdout and "examplamine" in done.stdout
+    assert f"{bad1}:12: pk.fraction_unbund: unknown key" in done.stderr
+    assert "did you mean 'fraction_unbound'" in done.stderr
+    assert f"{bad2}:2" in done.stderr and "duplicate key 'a'" in done.stderr
+    assert sert("profiles", "check", str(good)).returncode == 0
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["occupancy", "escitalopran", "--dose", "10"], 2, "did you mean 'escitalopram'"),
+    (["occupancy", "escitalopram", "--dose", "-5"], 2, "--dose must be a positive"),
+    (["occupancy", "escitalopram", "--dose", "0"], 2, "--dose must be a positive"),
+    (["occupancy", "escitalopram", "--dose", "nan"], 2, "--dose must be a positive"),
+    (["occupancy", "escitalopram", "--dose", "ten"], 2, "ten"),
+    (["occupancy", "escitalopram"], 2, "--dose"),
+    (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=XM"], 2,
+     "unknown phenotype 'XM'"),
+    (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2D66=PM"], 2,
+     "did you mean 'CYP2D6'"),
+    (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19"], 2, "GENE=PHENOTYPE"),
+    (["dose", "escitalopram", "--target", "80"], 2, "did you mean 0.8 (80 %)"),
+    (["dose", "escitalopram", "--target", "1"], 2, "infinite concentration"),
+    (["dose", "escitalopram", "--target", "0"], 2, "between 0 and 1"),
+    (["dose", "escitalopram", "--transporter", "DAT"], 2, "DAT"),
+    (["dose", "escitalopram", "--format", "xml"], 2, "xml"),
+    (["dose", "sertraline", "-p", "CYP2C19=RM"], 1, "no clearance for sertraline"),
+    (["dose", "escitalopram", "--profiles-dir", "/nonexistent/dir"], 2, "does not exist"),
+])
+def test_errors_are_one_line_with_their_exit_status(args, code, message):
+    done = sert(*args)
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_user_errors_are_single_lines():
+    done = sert("dose", "escitalopram", "--target", "80")
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("sert: error: ")
+
+
+def test_bad_profile_in_profiles_dir_fails_the_query(tmp_path):
+    (tmp_path / "broken.yaml").write_text("schema: 1\nname: [\n", encoding="utf-8")
+    done = sert("dose", "escitalopram", "--profiles-dir", str(tmp_path))
+    assert done.returncode == 2 and "broken.yaml:" in done.stderr
+
+
+def test_version_and_help_carry_the_disclaimer():
+    assert sert("--version").stdout.startswith("sert ")
+    help_text = sert("--help").stdout
+    assert "not medical advice" in help_text
+    for command in ("occupancy", "dose", "table", "profiles"):
+        assert command in help_text
+
+
+def test_python_dash_m_and_no_heavy_imports_for_json(examplamine_dir):
+    code = ("import sys, runpy; sys.argv=['sert','dose','escitalopram','--format','json'];"
+            "import sert_cli.cli as c\ntry: c.main()\nexcept SystemExit: pass\n"
+            "heavy=[m for m in ('numpy','scipy','rich.table','yaml') if m in sys.modules];"
+            "sys.stderr.write(repr(heavy))")
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr.strip().endswith("[]"), done.stderr

@@ -1,0 +1,67 @@
+"""Properties of the model that must hold for any drug the format can describe."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sert_cli.core import dose_for_target, occupancy_at
+from sert_cli.profile import build_profile
+
+positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False)
+fraction = st.floats(min_value=1e-3, max_value=1.0)
+
+
+@st.composite
+def profiles(draw):
+    nm = draw(positive)
+    pm_ratio = draw(st.floats(min_value=1.0, max_value=10.0))
+    data = {
+        "schema": 1, "name": "drug", "molar_mass": f"{draw(st.floats(100, 600))} g/mol",
+        "dosing": {"interval": "24 h", "label_range": ["1 mg", "100 mg"],
+                   "strengths": ["1 mg", "5 mg"]},
+        "pk": {"apparent_clearance": f"{nm} L/h", "fraction_unbound": draw(fraction),
+               "kp_uu_brain": draw(st.floats(0.05, 1.0)),
+               "phenotypes": {"gene": "CYP2D6",
+                              "exposure_ratio": {"PM": pm_ratio, "NM": 1.0}}},
+        "targets": {"SERT": {"ki": f"{draw(positive)} nM"}},
+        "sources": ["hypothesis"],
+    }
+    if draw(st.booleans()):
+        data["metabolites"] = [{
+            "name": "metabolite", "molar_mass": "300 g/mol",
+            "pk": {"apparent_clearance": f"{draw(positive)} L/h",
+                   "fraction_unbound": draw(fraction)},
+            "targets": {"SERT": {"ki": f"{draw(positive)} nM"}}}]
+    return build_profile(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(profiles(), st.floats(1e-3, 1e3), st.floats(1.001, 10.0))
+def test_occupancy_rises_with_dose_and_stays_below_one(profile, dose, factor):
+    low = occupancy_at(profile, dose).occupancy["SERT"]
+    high = occupancy_at(profile, dose * factor).occupancy["SERT"]
+    assert 0 <= low < high < 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(profiles(), st.floats(0.01, 0.99))
+def test_dose_and_occupancy_invert_each_other(profile, target):
+    dose = dose_for_target(profile, target).dose_mg
+    assert occupancy_at(profile, dose).occupancy["SERT"] == pytest.approx(target, rel=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(profiles(), st.floats(0.05, 0.95))
+def test_poor_metabolizer_never_needs_more_drug(profile, target):
+    pm = dose_for_target(profile, target, requested={"CYP2D6": "PM"}).dose_mg
+    nm = dose_for_target(profile, target, requested={"CYP2D6": "NM"}).dose_mg
+    assert pm <= nm * (1 + 1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(profiles(), st.floats(0.05, 0.95))
+def test_recommended_dose_reaches_the_target(profile, target):
+    result = dose_for_target(profile, target)
+    if result.recommended_dose_mg is not None:
+        assert result.recommended_dose_mg >= result.dose_mg * (1 - 1e-9)
+        assert result.occupancy_at_recommended >= target * (1 - 1e-9)
