@@ -20,7 +20,7 @@ MAX_UNITS_PER_DOSE = 1000
 MAX_SEARCH_STEPS = 200_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LigandLevels:
     """Steady-state levels of one moiety (parent or metabolite) at one dose."""
 
@@ -114,7 +114,7 @@ def label_warnings(profile: Profile, daily_dose_mg: float, what: str) -> list[st
     return []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OccupancyResult:
     drug: str
     dose_mg: float
@@ -215,7 +215,7 @@ def smallest_dose_from_strengths(dose_mg: float, strengths_mg: tuple[float, ...]
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DoseResult:
     drug: str
     target: float
@@ -282,7 +282,7 @@ def dose_for_target(profile: Profile, target: float = 0.8, transporter: str = "S
                       profile.label_max_mg, exceeds, warnings)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DoseTable:
     drug: str
     interval_h: float

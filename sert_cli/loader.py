@@ -9,9 +9,7 @@ and running the YAML parser (start-up is a feature; see README "Start-up").
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 
 from sert_cli import __version__
@@ -25,8 +23,11 @@ _VALIDATOR_STAMP = f"{__version__}:{Path(__file__).with_name('profile.py').stat(
 
 
 def bundled_profiles_dir() -> Path:
-    """Inside the installed wheel; in a source checkout, the repository's drug_profiles/."""
-    packaged = Path(str(files("sert_cli") / "drug_profiles"))
+    """Inside the installed wheel; in a source checkout, the repository's drug_profiles/.
+
+    A plain path beside this module rather than importlib.resources: the wheel installs
+    unzipped, and the resources machinery costs start-up time on every query."""
+    packaged = Path(__file__).resolve().parent / "drug_profiles"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "drug_profiles"
@@ -159,6 +160,8 @@ class ProfileCache:
     def save(self) -> None:
         if not self.dirty or os.environ.get("SERT_NO_CACHE"):
             return
+        import tempfile
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles-")

@@ -20,7 +20,7 @@ TRANSPORTERS = ("SERT", "NET")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PhenotypeTable:
     """CL/F of this moiety for each phenotype of one gene (NM always present)."""
 
@@ -28,7 +28,7 @@ class PhenotypeTable:
     apparent_clearance_l_h: Mapping[str, float]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Moiety:
     """A parent drug or an active metabolite: what reaches the brain and binds.
 
@@ -53,7 +53,7 @@ class Moiety:
         return table.apparent_clearance_l_h[phenotype_by_gene[table.gene]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Profile:
     name: str
     drug_class: str

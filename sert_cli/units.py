@@ -33,7 +33,7 @@ _QUANTITY = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Quantity:
     value: float  # in INTERNAL[dimension]
     dimension: str

@@ -188,3 +188,20 @@ def test_python_dash_m_and_no_heavy_imports_for_json(examplamine_dir):
     import sys
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stderr.strip().endswith("[]"), done.stderr
+
+
+def test_installed_command_ships_its_profiles(tmp_path):
+    """`pip install .` puts drug_profiles/ inside the package: found from any folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    entry = Path(sys.executable).parent / "sert"
+    if not entry.exists():
+        pytest.skip("no installed `sert` entry point beside this Python")
+    done = subprocess.run([str(entry), "profiles", "list", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    paths = [p["path"] for p in json.loads(done.stdout)]
+    assert paths and all("sert_cli/drug_profiles/" in p for p in paths)

@@ -5,8 +5,13 @@ from rich.console import Console
 from rich.table import Table
 
 from sert_cli.core import DoseResult, DoseTable, OccupancyResult
+from sert_cli.loader import bundled_profiles_dir
 from sert_cli.pgx import PHENOTYPE_NAMES
 from sert_cli.profile import TRANSPORTERS, Profile
+
+
+# Below this, a transporter's occupancy table is left out of `sert table` as noise.
+NOTABLE_OCCUPANCY = 0.05
 
 
 def _console(stderr: bool = False) -> Console:
@@ -50,9 +55,10 @@ def _print_assumptions(console: Console, notes: list[str]) -> None:
 def occupancy(result: OccupancyResult, profile: Profile) -> None:
     console = _console()
     moieties = (result.parent, *result.metabolites)
-    table = Table(title=f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h"
-                  f" ({phenotype_text(result.phenotypes)}), steady state",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    console.print(f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h "
+                  f"({phenotype_text(result.phenotypes)}), steady state", style="bold",
+                  markup=False)
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("")
     for levels in moieties:
         table.add_column(levels.name, justify="right")
@@ -78,9 +84,9 @@ def occupancy(result: OccupancyResult, profile: Profile) -> None:
 
 def dose(result: DoseResult, profile: Profile) -> None:
     console = _console()
-    table = Table(title=f"{result.drug}: dose for {result.target:.0%} {result.transporter} "
-                  f"occupancy ({phenotype_text(result.phenotypes)})", box=box.SIMPLE_HEAD,
-                  title_justify="left", show_header=False)
+    console.print(f"{result.drug}: dose for {result.target:.0%} {result.transporter} occupancy "
+                  f"({phenotype_text(result.phenotypes)})", style="bold", markup=False)
+    table = Table(box=box.SIMPLE_HEAD, show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("exact dose", f"{num(result.dose_mg)} mg every {num(result.interval_h)} h")
@@ -98,35 +104,45 @@ def dose(result: DoseResult, profile: Profile) -> None:
 
 
 def dose_table(result: DoseTable, profile: Profile) -> None:
+    """Doses by phenotype for each transporter the drug notably occupies (always SERT);
+    a profile without phenotype data gets one table with a column per transporter."""
     console = _console()
-    genes = ", ".join(profile.genes)
-    table = Table(title=f"{result.drug}: steady-state SERT (NET) occupancy, dose every "
-                  f"{num(result.interval_h)} h" + (f", by {genes} phenotype" if genes else ""),
-                  box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("dose mg", justify="right")
-    for column in result.columns:
-        table.add_column(" ".join(column.values()) or "all", justify="right")
-    for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
-        cells = []
-        for cell in row:
-            text = pct(cell["SERT"])
-            if cell.get("NET") is not None:
-                text += f" ({pct(cell['NET'])})"
-            cells.append(text)
-        table.add_row(num(dose_mg), *cells)
-    console.print(table)
+    shown = [t for t in TRANSPORTERS
+             if all(cell[t] is not None for row in result.occupancy for cell in row)
+             and (t == "SERT" or max(cell[t] for row in result.occupancy for cell in row)
+                  >= NOTABLE_OCCUPANCY)]
+    every = f"dose every {num(result.interval_h)} h, steady state"
+    if len(result.columns) == 1:
+        blocks = [(f"{result.drug}: occupancy, %, {every}",
+                   [(f"{t} %", t, 0) for t in shown])]
+    else:
+        genes = ", ".join(profile.genes)
+        blocks = [(f"{result.drug}: {t} occupancy, %, by {genes} phenotype; {every}",
+                   [(" ".join(c.values()), t, i) for i, c in enumerate(result.columns)])
+                  for t in shown]
+    for title, columns in blocks:
+        console.print(title, style="bold", markup=False)
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("dose mg", justify="right", no_wrap=True)
+        for heading, _, _ in columns:
+            table.add_column(heading, justify="right", no_wrap=True)
+        for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
+            table.add_row(num(dose_mg), *(f"{row[i][t] * 100:.1f}" for _, t, i in columns))
+        console.print(table)
     _print_assumptions(console, assumptions(profile, {})[:1] + [
         f"label range {num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day"])
 
 
 def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
     table = Table(box=box.SIMPLE_HEAD)
-    for name in ("drug", "class", "genes", "label mg/day", "file"):
+    for name in ("drug", "class", "genes", "label mg/day", "from"):
         table.add_column(name)
+    bundled = str(bundled_profiles_dir())
     for p in profiles:
+        origin = "bundled" if p.path.startswith(bundled) else p.path
         table.add_row(p.name, p.drug_class, ", ".join(p.genes) or "-",
                       f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
-                      p.path + (" (overrides bundled)" if p.name in overrides else ""))
+                      origin + (" (overrides bundled)" if p.name in overrides else ""))
     _console().print(table)
 
 
