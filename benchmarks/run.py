@@ -15,8 +15,12 @@ BIN = Path(sys.executable).parent
 
 
 def ratio(label: str, a: str, b: str, runs: int = 21) -> None:
-    done = subprocess.run([sys.executable, str(SHARED_TOOLS / "ratio.py"), "--runs", str(runs),
-                           a, b], capture_output=True, text=True, cwd="/tmp")
+    done = subprocess.run(
+        [sys.executable, str(SHARED_TOOLS / "ratio.py"), "--runs", str(runs), a, b],
+        capture_output=True,
+        text=True,
+        cwd="/tmp",
+    )
     last = done.stdout.strip().splitlines()[-1:] or [done.stderr.strip()]
     print(f"{label:<58} {last[0]}")
 
@@ -26,8 +30,10 @@ def core_speed() -> None:
     from sert_cli.loader import load_library
 
     profile = load_library().get("escitalopram")
-    for name, call in (("occupancy_at (escitalopram)", lambda: occupancy_at(profile, 10.0)),
-                       ("dose_for_target (escitalopram)", lambda: dose_for_target(profile))):
+    for name, call in (
+        ("occupancy_at (escitalopram)", lambda: occupancy_at(profile, 10.0)),
+        ("dose_for_target (escitalopram)", lambda: dose_for_target(profile)),
+    ):
         n = 20000
         start = time.perf_counter()
         for _ in range(n):
@@ -41,12 +47,19 @@ def main() -> None:
     floor = f"{sys.executable} {SHARED_TOOLS / 'typer_floor.py'} dose escitalopram"
     subprocess.run([sert, "dose", "escitalopram", "--format", "json"], capture_output=True)
     if SHARED_TOOLS.is_dir():
-        ratio("sert dose --format json / typer floor (goal <= 1.3)",
-              f"{sert} dose escitalopram --format json", floor)
-        ratio("sert dose (Rich table) / typer floor",
-              f"{sert} dose escitalopram > /dev/null", floor)
-        ratio("sert dose --format json / python3 -c pass (goal <= 15)",
-              f"{sert} dose escitalopram --format json", f"{sys.executable} -c pass")
+        ratio(
+            "sert dose --format json / typer floor (goal <= 1.3)",
+            f"{sert} dose escitalopram --format json",
+            floor,
+        )
+        ratio(
+            "sert dose (Rich table) / typer floor", f"{sert} dose escitalopram > /dev/null", floor
+        )
+        ratio(
+            "sert dose --format json / python3 -c pass (goal <= 15)",
+            f"{sert} dose escitalopram --format json",
+            f"{sys.executable} -c pass",
+        )
     else:
         print(f"skipped start-up ratios: {SHARED_TOOLS} not found")
     core_speed()

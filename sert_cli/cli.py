@@ -2,7 +2,7 @@
 
 import functools
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,39 +16,57 @@ DISCLAIMER = "Educational and research tool: not medical advice, not for prescri
 app = typer.Typer(
     help="Serotonin (SERT) and norepinephrine (NET) transporter occupancy of antidepressants "
     f"at a dose, and the dose for a target occupancy, by CYP phenotype.\n\n{DISCLAIMER}",
-    epilog="Exit status: 0 success; 1 the model cannot satisfy the request; "
-    "2 bad input or usage.",
+    epilog="Exit status: 0 success; 1 the model cannot satisfy the request; 2 bad input or usage.",
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-profiles_app = typer.Typer(help="List, show and check drug profiles.", no_args_is_help=True,
-                           rich_markup_mode=None)
+profiles_app = typer.Typer(
+    help="List, show and check drug profiles.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(profiles_app, name="profiles")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
 
 
-class Transporter(str, Enum):
+class Transporter(StrEnum):
     SERT = "SERT"
     NET = "NET"
 
 
-ProfilesDir = Annotated[str | None, typer.Option(
-    "--profiles-dir", envvar="SERT_PROFILES_DIR", metavar="DIR",
-    help="Folder of extra YAML profiles; one named like a bundled profile overrides it.")]
-Format = Annotated[OutputFormat, typer.Option(
-    "--format", "-f", help="table for people; json and csv are stable contracts.")]
-Phenotypes = Annotated[list[str] | None, typer.Option(
-    "--phenotype", "-p", metavar="GENE=PM|IM|NM|RM|UM",
-    help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.")]
-Interval = Annotated[float | None, typer.Option(
-    "--interval", metavar="H", help="Dosing interval in hours [default: the profile's]")]
+ProfilesDir = Annotated[
+    str | None,
+    typer.Option(
+        "--profiles-dir",
+        envvar="SERT_PROFILES_DIR",
+        metavar="DIR",
+        help="Folder of extra YAML profiles; one named like a bundled profile overrides it.",
+    ),
+]
+Format = Annotated[
+    OutputFormat,
+    typer.Option("--format", "-f", help="table for people; json and csv are stable contracts."),
+]
+Phenotypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--phenotype",
+        "-p",
+        metavar="GENE=PM|IM|NM|RM|UM",
+        help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.",
+    ),
+]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        "--interval", metavar="H", help="Dosing interval in hours [default: the profile's]"
+    ),
+]
 Drug = Annotated[str, typer.Argument(help="Drug name or alias, e.g. escitalopram.")]
 
 
@@ -99,19 +117,27 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def root(version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Show the version and exit.")]
-         = False) -> None:
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Serotonin and norepinephrine transporter occupancy calculator."""
 
 
 @app.command()
 @reports_errors
-def occupancy(drug: Drug,
-              dose: Annotated[float, typer.Option("--dose", metavar="MG",
-                                                  help="Dose per interval, mg.")],
-              interval: Interval = None, phenotype: Phenotypes = None,
-              profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+def occupancy(
+    drug: Drug,
+    dose: Annotated[float, typer.Option("--dose", metavar="MG", help="Dose per interval, mg.")],
+    interval: Interval = None,
+    phenotype: Phenotypes = None,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.core import occupancy_at
 
@@ -128,21 +154,28 @@ def occupancy(drug: Drug,
 
 @app.command()
 @reports_errors
-def dose(drug: Drug,
-         target: Annotated[float, typer.Option(
-             "--target", metavar="FRACTION", help="Target occupancy, a fraction in (0, 1).")]
-         = 0.8,
-         transporter: Annotated[Transporter, typer.Option(
-             "--transporter", case_sensitive=False, help="Which transporter to target.")]
-         = Transporter.SERT,
-         interval: Interval = None, phenotype: Phenotypes = None,
-         profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+def dose(
+    drug: Drug,
+    target: Annotated[
+        float,
+        typer.Option(
+            "--target", metavar="FRACTION", help="Target occupancy, a fraction in (0, 1)."
+        ),
+    ] = 0.8,
+    transporter: Annotated[
+        Transporter,
+        typer.Option("--transporter", case_sensitive=False, help="Which transporter to target."),
+    ] = Transporter.SERT,
+    interval: Interval = None,
+    phenotype: Phenotypes = None,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
     from sert_cli.core import dose_for_target
 
     profile = _library(profiles_dir).get(drug)
-    result = dose_for_target(profile, target, transporter.value, interval,
-                             _phenotypes(phenotype))
+    result = dose_for_target(profile, target, transporter.value, interval, _phenotypes(phenotype))
 
     def draw():
         from sert_cli.render import table_format
@@ -154,8 +187,7 @@ def dose(drug: Drug,
 
 @app.command()
 @reports_errors
-def table(drug: Drug, profiles_dir: ProfilesDir = None,
-          fmt: Format = OutputFormat.table) -> None:
+def table(drug: Drug, profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
     """Occupancy over the label's dose range, one column per phenotype."""
     from sert_cli.core import dose_table
 
@@ -176,10 +208,19 @@ def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.t
     """The profiles sert can use, bundled and your own."""
     library = _library(profiles_dir)
     profiles = sorted(library.profiles.values(), key=lambda p: p.name)
-    records = [{"name": p.name, "class": p.drug_class, "aliases": list(p.aliases),
-                "genes": list(p.genes), "label_min_mg": p.label_min_mg,
-                "label_max_mg": p.label_max_mg, "path": p.path,
-                "overrides_bundled": p.name in library.overrides} for p in profiles]
+    records = [
+        {
+            "name": p.name,
+            "class": p.drug_class,
+            "aliases": list(p.aliases),
+            "genes": list(p.genes),
+            "label_min_mg": p.label_min_mg,
+            "label_max_mg": p.label_max_mg,
+            "path": p.path,
+            "overrides_bundled": p.name in library.overrides,
+        }
+        for p in profiles
+    ]
 
     def draw():
         from sert_cli.render import table_format
@@ -191,8 +232,9 @@ def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.t
 
 @profiles_app.command("show")
 @reports_errors
-def profiles_show(drug: Drug, profiles_dir: ProfilesDir = None,
-                  fmt: Format = OutputFormat.table) -> None:
+def profiles_show(
+    drug: Drug, profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table
+) -> None:
     """One profile in full, with its sources."""
     library = _library(profiles_dir)
     profile = library.get(drug)
@@ -209,15 +251,26 @@ def profiles_show(drug: Drug, profiles_dir: ProfilesDir = None,
     if fmt is OutputFormat.csv:
         emit(fmt, sources, draw)
     else:
-        emit(fmt, {"name": profile.name, "path": profile.path,
-                   "overrides_bundled": overridden, "profile": profile.raw}, draw)
+        emit(
+            fmt,
+            {
+                "name": profile.name,
+                "path": profile.path,
+                "overrides_bundled": overridden,
+                "profile": profile.raw,
+            },
+            draw,
+        )
 
 
 @profiles_app.command("check")
 @reports_errors
-def profiles_check(files: Annotated[list[Path], typer.Argument(
-        help="Profile files to validate.", show_default=False)],
-        fmt: Format = OutputFormat.table) -> None:
+def profiles_check(
+    files: Annotated[
+        list[Path], typer.Argument(help="Profile files to validate.", show_default=False)
+    ],
+    fmt: Format = OutputFormat.table,
+) -> None:
     """Validate profile files; exit 2 if any is invalid, naming each."""
     from sert_cli.errors import ProfileError
     from sert_cli.loader import load_profile_file
@@ -227,11 +280,25 @@ def profiles_check(files: Annotated[list[Path], typer.Argument(
     for path in files:
         try:
             profile = load_profile_file(path)
-            results.append({"file": str(path), "valid": True, "name": profile.name,
-                            "error": None, "unsourced_fields": unsourced_fields(profile)})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": True,
+                    "name": profile.name,
+                    "error": None,
+                    "unsourced_fields": unsourced_fields(profile),
+                }
+            )
         except ProfileError as exc:
-            results.append({"file": str(path), "valid": False, "name": None,
-                            "error": str(exc), "unsourced_fields": []})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "name": None,
+                    "error": str(exc),
+                    "unsourced_fields": [],
+                }
+            )
     bad = [r for r in results if not r["valid"]]
 
     def draw():
@@ -239,16 +306,19 @@ def profiles_check(files: Annotated[list[Path], typer.Argument(
             if r["valid"]:
                 sys.stdout.write(f"ok: {r['file']} ({r['name']})\n")
             if r["unsourced_fields"]:
-                sys.stderr.write(f"warning: {r['file']}: numbers without a source: "
-                                 f"{', '.join(r['unsourced_fields'])}\n")
+                sys.stderr.write(
+                    f"warning: {r['file']}: numbers without a source: "
+                    f"{', '.join(r['unsourced_fields'])}\n"
+                )
         for r in bad:
             sys.stderr.write(f"sert: error: {r['error']}\n")
 
     emit(fmt, results, draw)
     if bad:
         if fmt is not OutputFormat.table:
-            sys.stderr.write(f"sert: error: {len(bad)} invalid profile(s): "
-                             f"{', '.join(r['file'] for r in bad)}\n")
+            sys.stderr.write(
+                f"sert: error: {len(bad)} invalid profile(s): {', '.join(r['file'] for r in bad)}\n"
+            )
         raise typer.Exit(2)
 
 

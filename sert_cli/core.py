@@ -32,9 +32,14 @@ class LigandLevels:
     cu_brain_nm: float
 
     def record(self) -> dict:
-        return {"name": self.name, "clearance_l_h": self.clearance_l_h,
-                "css_plasma_ng_ml": self.css_plasma_ng_ml, "css_plasma_nm": self.css_plasma_nm,
-                "cu_plasma_nm": self.cu_plasma_nm, "cu_brain_nm": self.cu_brain_nm}
+        return {
+            "name": self.name,
+            "clearance_l_h": self.clearance_l_h,
+            "css_plasma_ng_ml": self.css_plasma_ng_ml,
+            "css_plasma_nm": self.css_plasma_nm,
+            "cu_plasma_nm": self.cu_plasma_nm,
+            "cu_brain_nm": self.cu_brain_nm,
+        }
 
 
 def check_dose(dose_mg: float, option: str = "--dose") -> float:
@@ -56,36 +61,43 @@ def check_target(target: float) -> float:
             hint = f"; did you mean {target / 100:g} ({target:g} %)?"
         elif target == 1:
             hint = "; 100 % occupancy is reached only at infinite concentration"
-        raise InputError(f"--target must be a fraction between 0 and 1, exclusive "
-                         f"(got {target:g}){hint}")
+        raise InputError(
+            f"--target must be a fraction between 0 and 1, exclusive (got {target:g}){hint}"
+        )
     return target
 
 
-def resolve_phenotypes(profile: Profile, requested: Mapping[str, str]
-                       ) -> tuple[dict[str, str], list[str]]:
+def resolve_phenotypes(
+    profile: Profile, requested: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
     """The phenotype used for each gene the profile depends on (NM unless given)."""
     used = {gene: requested.get(gene, "NM") for gene in profile.genes}
-    warnings = [f"{profile.name}'s profile has no {gene} data; {gene}={phenotype} was not used"
-                for gene, phenotype in requested.items() if gene not in used]
+    warnings = [
+        f"{profile.name}'s profile has no {gene} data; {gene}={phenotype} was not used"
+        for gene, phenotype in requested.items()
+        if gene not in used
+    ]
     for moiety in profile.moieties:
         table = moiety.phenotypes
         if table and used[table.gene] not in table.apparent_clearance_l_h:
             have = ", ".join(p for p in PHENOTYPES if p in table.apparent_clearance_l_h)
-            raise ModelError(f"{profile.name}'s profile has no clearance for {moiety.name} in "
-                             f"{table.gene} {used[table.gene]}s (it has {have})")
+            raise ModelError(
+                f"{profile.name}'s profile has no clearance for {moiety.name} in "
+                f"{table.gene} {used[table.gene]}s (it has {have})"
+            )
     return used, warnings
 
 
 def ligand_levels(profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h):
     """Sections 1 and 3 for one moiety; a metabolite's clearance is per parent dose."""
-    parent_equivalent_mg_l = model.css_mg_l(dose_mg * profile.salt_factor, clearance_l_h,
-                                            interval_h)
+    parent_equivalent_mg_l = model.css_mg_l(
+        dose_mg * profile.salt_factor, clearance_l_h, interval_h
+    )
     if moiety is profile.parent:
         css_ng_ml = mg_l_to_ng_ml(parent_equivalent_mg_l)
         css_nm = ng_ml_to_nm(css_ng_ml, moiety.molar_mass_g_mol)
     else:
-        css_nm = ng_ml_to_nm(mg_l_to_ng_ml(parent_equivalent_mg_l),
-                             profile.parent.molar_mass_g_mol)
+        css_nm = ng_ml_to_nm(mg_l_to_ng_ml(parent_equivalent_mg_l), profile.parent.molar_mass_g_mol)
         css_ng_ml = nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol)
     cu_plasma = model.unbound_concentration(css_nm, moiety.fraction_unbound)
     cu_brain = model.brain_unbound_concentration(cu_plasma, moiety.kp_uu_brain)
@@ -96,9 +108,11 @@ def transporter_loads(profile: Profile, levels: list[LigandLevels]) -> dict[str,
     """sum_j C_j / K_j for each transporter some ligand binds (model.md section 4)."""
     loads = {}
     for transporter in TRANSPORTERS:
-        terms = [lv.cu_brain_nm / m.k_nm[transporter]
-                 for m, lv in zip(profile.moieties, levels, strict=True)
-                 if transporter in m.k_nm]
+        terms = [
+            lv.cu_brain_nm / m.k_nm[transporter]
+            for m, lv in zip(profile.moieties, levels, strict=True)
+            if transporter in m.k_nm
+        ]
         if terms:
             loads[transporter] = sum(terms)
     return loads
@@ -106,11 +120,15 @@ def transporter_loads(profile: Profile, levels: list[LigandLevels]) -> dict[str,
 
 def label_warnings(profile: Profile, daily_dose_mg: float, what: str) -> list[str]:
     if daily_dose_mg > profile.label_max_mg * (1 + 1e-9):
-        return [f"{what} {daily_dose_mg:g} mg/day is above the label maximum of "
-                f"{profile.label_max_mg:g} mg/day"]
+        return [
+            f"{what} {daily_dose_mg:g} mg/day is above the label maximum of "
+            f"{profile.label_max_mg:g} mg/day"
+        ]
     if daily_dose_mg < profile.label_min_mg * (1 - 1e-9):
-        return [f"{what} {daily_dose_mg:g} mg/day is below the label minimum of "
-                f"{profile.label_min_mg:g} mg/day"]
+        return [
+            f"{what} {daily_dose_mg:g} mg/day is below the label minimum of "
+            f"{profile.label_min_mg:g} mg/day"
+        ]
     return []
 
 
@@ -128,11 +146,15 @@ class OccupancyResult:
 
     def record(self) -> dict:
         return {
-            "drug": self.drug, "dose_mg": self.dose_mg, "interval_h": self.interval_h,
+            "drug": self.drug,
+            "dose_mg": self.dose_mg,
+            "interval_h": self.interval_h,
             "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
-            "phenotypes": dict(self.phenotypes), "clearance_l_h": self.parent.clearance_l_h,
+            "phenotypes": dict(self.phenotypes),
+            "clearance_l_h": self.parent.clearance_l_h,
             "css_plasma_ng_ml": self.parent.css_plasma_ng_ml,
-            "css_plasma_nm": self.parent.css_plasma_nm, "cu_plasma_nm": self.parent.cu_plasma_nm,
+            "css_plasma_nm": self.parent.css_plasma_nm,
+            "cu_plasma_nm": self.parent.cu_plasma_nm,
             "cu_brain_nm": self.parent.cu_brain_nm,
             "metabolites": [m.record() for m in self.metabolites],
             "occupancy": dict(self.occupancy),
@@ -141,39 +163,62 @@ class OccupancyResult:
         }
 
 
-def occupancy_at(profile: Profile, dose_mg: float, interval_h: float | None = None,
-                 requested: Mapping[str, str] | None = None) -> OccupancyResult:
+def occupancy_at(
+    profile: Profile,
+    dose_mg: float,
+    interval_h: float | None = None,
+    requested: Mapping[str, str] | None = None,
+) -> OccupancyResult:
     check_dose(dose_mg)
     interval_h = profile.interval_h if interval_h is None else check_interval(interval_h)
     phenotypes, warnings = resolve_phenotypes(profile, requested or {})
-    levels = [ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
-              for m in profile.moieties]
+    levels = [
+        ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
+        for m in profile.moieties
+    ]
     loads = transporter_loads(profile, levels)
-    occupancy = {t: (model.occupancy_from_load(loads[t]) if t in loads else None)
-                 for t in TRANSPORTERS}
+    occupancy = {
+        t: (model.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS
+    }
     check_finite(profile, [levels[0].css_plasma_ng_ml, *loads.values()])
     warnings += label_warnings(profile, dose_mg * HOURS_PER_DAY / interval_h, "the daily dose")
     half_life = profile.parent.half_life_h
-    t95 = (model.time_to_steady_state_fraction_h(half_life, 0.95) if half_life else None)
-    return OccupancyResult(profile.name, dose_mg, interval_h, phenotypes, levels[0],
-                           tuple(levels[1:]), occupancy, t95, warnings)
+    t95 = model.time_to_steady_state_fraction_h(half_life, 0.95) if half_life else None
+    return OccupancyResult(
+        profile.name,
+        dose_mg,
+        interval_h,
+        phenotypes,
+        levels[0],
+        tuple(levels[1:]),
+        occupancy,
+        t95,
+        warnings,
+    )
 
 
 def check_finite(profile: Profile, values) -> None:
     if not all(isfinite(v) for v in values):
-        raise ModelError(f"the numbers in {profile.name}'s profile and this request give a "
-                         "result too large to represent; check their magnitudes")
+        raise ModelError(
+            f"the numbers in {profile.name}'s profile and this request give a "
+            "result too large to represent; check their magnitudes"
+        )
 
 
-def load_per_mg(profile: Profile, transporter: str, interval_h: float,
-                phenotypes: Mapping[str, str]) -> float:
+def load_per_mg(
+    profile: Profile, transporter: str, interval_h: float, phenotypes: Mapping[str, str]
+) -> float:
     """The transporter load produced by 1 mg per interval: load is linear in dose."""
-    levels = [ligand_levels(profile, m, 1.0, interval_h, m.clearance_for(phenotypes))
-              for m in profile.moieties]
+    levels = [
+        ligand_levels(profile, m, 1.0, interval_h, m.clearance_for(phenotypes))
+        for m in profile.moieties
+    ]
     loads = transporter_loads(profile, levels)
     if transporter not in loads:
-        raise ModelError(f"{profile.name}'s profile gives no affinity for {transporter}, so no "
-                         f"dose can be computed for it")
+        raise ModelError(
+            f"{profile.name}'s profile gives no affinity for {transporter}, so no "
+            f"dose can be computed for it"
+        )
     return loads[transporter]
 
 
@@ -182,8 +227,9 @@ def dose_for_load(load_target, load_per_mg_value):
     return load_target / load_per_mg_value
 
 
-def smallest_dose_from_strengths(dose_mg: float, strengths_mg: tuple[float, ...]
-                                 ) -> tuple[float, tuple[float, ...]] | None:
+def smallest_dose_from_strengths(
+    dose_mg: float, strengths_mg: tuple[float, ...]
+) -> tuple[float, tuple[float, ...]] | None:
     """Smallest sum of whole units of the marketed strengths that is >= dose_mg, made
     with the fewest units; None when it would take more than MAX_UNITS_PER_DOSE units."""
     micrograms = [round(s * 1000) for s in strengths_mg]
@@ -210,8 +256,7 @@ def smallest_dose_from_strengths(dose_mg: float, strengths_mg: tuple[float, ...]
                     best = candidate
         fewest[total] = best
         if total >= need and best is not None:
-            return total * step / 1000, tuple(sorted((u * step / 1000 for u in best),
-                                                     reverse=True))
+            return total * step / 1000, tuple(sorted((u * step / 1000 for u in best), reverse=True))
     return None
 
 
@@ -233,20 +278,30 @@ class DoseResult:
 
     def record(self) -> dict:
         return {
-            "drug": self.drug, "target": self.target, "transporter": self.transporter,
-            "interval_h": self.interval_h, "phenotypes": dict(self.phenotypes),
-            "dose_mg": self.dose_mg, "daily_dose_mg": self.dose_mg * HOURS_PER_DAY
-            / self.interval_h, "recommended_dose_mg": self.recommended_dose_mg,
+            "drug": self.drug,
+            "target": self.target,
+            "transporter": self.transporter,
+            "interval_h": self.interval_h,
+            "phenotypes": dict(self.phenotypes),
+            "dose_mg": self.dose_mg,
+            "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
+            "recommended_dose_mg": self.recommended_dose_mg,
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
-            "label_min_mg": self.label_min_mg, "label_max_mg": self.label_max_mg,
-            "exceeds_label_max": self.exceeds_label_max, "warnings": list(self.warnings),
+            "label_min_mg": self.label_min_mg,
+            "label_max_mg": self.label_max_mg,
+            "exceeds_label_max": self.exceeds_label_max,
+            "warnings": list(self.warnings),
         }
 
 
-def dose_for_target(profile: Profile, target: float = 0.8, transporter: str = "SERT",
-                    interval_h: float | None = None,
-                    requested: Mapping[str, str] | None = None) -> DoseResult:
+def dose_for_target(
+    profile: Profile,
+    target: float = 0.8,
+    transporter: str = "SERT",
+    interval_h: float | None = None,
+    requested: Mapping[str, str] | None = None,
+) -> DoseResult:
     check_target(target)
     if transporter not in TRANSPORTERS:
         raise InputError(f"--transporter must be one of {', '.join(TRANSPORTERS)}")
@@ -259,8 +314,9 @@ def dose_for_target(profile: Profile, target: float = 0.8, transporter: str = "S
     made = smallest_dose_from_strengths(exact, profile.strengths_mg)
     if made is None:
         recommended, units, at_recommended = None, (), None
-        warnings.append(f"no practical combination of the marketed strengths reaches "
-                        f"{exact:.4g} mg")
+        warnings.append(
+            f"no practical combination of the marketed strengths reaches {exact:.4g} mg"
+        )
         exceeds = True
     else:
         recommended, units = made
@@ -268,18 +324,34 @@ def dose_for_target(profile: Profile, target: float = 0.8, transporter: str = "S
         exceeds = recommended * per_day > profile.label_max_mg * (1 + 1e-9)
     if exact * per_day > profile.label_max_mg * (1 + 1e-9):
         exceeds = True
-        warnings.append(f"the dose for {target:.0%} {transporter} occupancy, "
-                        f"{exact * per_day:.4g} mg/day, is above the label maximum of "
-                        f"{profile.label_max_mg:g} mg/day")
+        warnings.append(
+            f"the dose for {target:.0%} {transporter} occupancy, "
+            f"{exact * per_day:.4g} mg/day, is above the label maximum of "
+            f"{profile.label_max_mg:g} mg/day"
+        )
     elif exact * per_day < profile.label_min_mg * (1 - 1e-9):
-        warnings.append(f"the dose for {target:.0%} {transporter} occupancy, "
-                        f"{exact * per_day:.4g} mg/day, is below the label minimum of "
-                        f"{profile.label_min_mg:g} mg/day")
+        warnings.append(
+            f"the dose for {target:.0%} {transporter} occupancy, "
+            f"{exact * per_day:.4g} mg/day, is below the label minimum of "
+            f"{profile.label_min_mg:g} mg/day"
+        )
     elif recommended is not None:
         warnings += label_warnings(profile, recommended * per_day, "the recommended dose")
-    return DoseResult(profile.name, target, transporter, interval_h, phenotypes, exact,
-                      recommended, units, at_recommended, profile.label_min_mg,
-                      profile.label_max_mg, exceeds, warnings)
+    return DoseResult(
+        profile.name,
+        target,
+        transporter,
+        interval_h,
+        phenotypes,
+        exact,
+        recommended,
+        units,
+        at_recommended,
+        profile.label_min_mg,
+        profile.label_max_mg,
+        exceeds,
+        warnings,
+    )
 
 
 @dataclass(frozen=True)
@@ -291,10 +363,17 @@ class DoseTable:
     occupancy: tuple[tuple[dict[str, float | None], ...], ...]  # [dose][column]
 
     def records(self) -> list[dict]:
-        return [{"drug": self.drug, "dose_mg": dose, "interval_h": self.interval_h,
-                 "phenotypes": dict(column), "occupancy": dict(cell)}
-                for dose, row in zip(self.doses_mg, self.occupancy, strict=True)
-                for column, cell in zip(self.columns, row, strict=True)]
+        return [
+            {
+                "drug": self.drug,
+                "dose_mg": dose,
+                "interval_h": self.interval_h,
+                "phenotypes": dict(column),
+                "occupancy": dict(cell),
+            }
+            for dose, row in zip(self.doses_mg, self.occupancy, strict=True)
+            for column, cell in zip(self.columns, row, strict=True)
+        ]
 
 
 def table_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:
@@ -315,7 +394,7 @@ def table_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:
 
 
 def dose_table(profile: Profile) -> DoseTable:
-    columns: list[dict[str, str]] = [{gene: "NM" for gene in profile.genes}]
+    columns: list[dict[str, str]] = [dict.fromkeys(profile.genes, "NM")]
     for gene in profile.genes:
         have = set()
         for moiety in profile.moieties:
@@ -326,6 +405,8 @@ def dose_table(profile: Profile) -> DoseTable:
                 columns.append({**columns[0], gene: phenotype})
     columns.sort(key=lambda c: tuple(PHENOTYPES.index(p) for p in c.values()))
     doses = table_doses(profile)
-    cells = tuple(tuple(occupancy_at(profile, dose, None, column).occupancy for column in columns)
-                  for dose in doses)
+    cells = tuple(
+        tuple(occupancy_at(profile, dose, None, column).occupancy for column in columns)
+        for dose in doses
+    )
     return DoseTable(profile.name, profile.interval_h, doses, tuple(columns), cells)

@@ -16,8 +16,9 @@ class InputError(SertError, ValueError):
 class ProfileError(InputError):
     """A drug profile that does not validate; carries file, line and field."""
 
-    def __init__(self, message: str, *, path: str = "", line: int | None = None,
-                 field: str = "") -> None:
+    def __init__(
+        self, message: str, *, path: str = "", line: int | None = None, field: str = ""
+    ) -> None:
         self.path, self.line, self.field, self.detail = path, line, field, message
         where = path
         if line is not None:

@@ -49,8 +49,9 @@ def parse_yaml(text: str, path: str) -> tuple[object, dict[tuple, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ProfileError(f"invalid YAML: {problem}", path=path,
-                           line=mark.line + 1 if mark else None) from None
+        raise ProfileError(
+            f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
+        ) from None
     except yaml.YAMLError as exc:
         raise ProfileError(f"invalid YAML: {exc}", path=path) from None
     finally:
@@ -61,25 +62,35 @@ def _check_nodes(node, where: tuple, lines: dict, seen: set, path: str) -> None:
     import yaml
 
     if id(node) in seen:
-        raise ProfileError("YAML anchors and aliases are not allowed in profiles",
-                           path=path, line=node.start_mark.line + 1,
-                           field=".".join(map(str, where)))
+        raise ProfileError(
+            "YAML anchors and aliases are not allowed in profiles",
+            path=path,
+            line=node.start_mark.line + 1,
+            field=".".join(map(str, where)),
+        )
     seen.add(id(node))
     lines[where] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         keys_seen: dict = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ProfileError("keys must be plain text", path=path,
-                                   line=key_node.start_mark.line + 1)
+                raise ProfileError(
+                    "keys must be plain text", path=path, line=key_node.start_mark.line + 1
+                )
             key = key_node.value
             if key == "<<":
-                raise ProfileError("YAML merge keys ('<<') are not allowed in profiles",
-                                   path=path, line=key_node.start_mark.line + 1)
+                raise ProfileError(
+                    "YAML merge keys ('<<') are not allowed in profiles",
+                    path=path,
+                    line=key_node.start_mark.line + 1,
+                )
             if key in keys_seen:
-                raise ProfileError(f"duplicate key '{key}' (first on line {keys_seen[key]})",
-                                   path=path, line=key_node.start_mark.line + 1,
-                                   field=".".join(map(str, where + (key,))))
+                raise ProfileError(
+                    f"duplicate key '{key}' (first on line {keys_seen[key]})",
+                    path=path,
+                    line=key_node.start_mark.line + 1,
+                    field=".".join(map(str, where + (key,))),
+                )
             keys_seen[key] = key_node.start_mark.line + 1
             _check_nodes(value_node, where + (key,), lines, seen, path)
             lines[where + (key,)] = key_node.start_mark.line + 1
@@ -93,11 +104,12 @@ def read_profile_text(path: Path) -> str:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) \
-            from None
+        raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) from None
     if len(raw) > MAX_PROFILE_BYTES:
-        raise ProfileError(f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is "
-                           "a small text file", path=str(path))
+        raise ProfileError(
+            f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is a small text file",
+            path=str(path),
+        )
     if b"\0" in raw:
         raise ProfileError("this is a binary file, not a YAML text profile", path=str(path))
     try:
@@ -124,7 +136,8 @@ class ProfileCache:
 
     def __init__(self) -> None:
         base = os.environ.get("SERT_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sert")
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sert"
+        )
         self.path = Path(base) / "profiles.json"
         self.dirty = False
         try:
@@ -180,8 +193,7 @@ def profile_files(folder: Path) -> list[Path]:
     try:
         return sorted(p for p in folder.iterdir() if p.suffix in PROFILE_SUFFIXES)
     except OSError as exc:
-        raise InputError(f"cannot list profiles folder {str(folder)!r}: {exc.strerror}") \
-            from None
+        raise InputError(f"cannot list profiles folder {str(folder)!r}: {exc.strerror}") from None
 
 
 @dataclass
@@ -199,8 +211,9 @@ class Library:
             if wanted in (a.lower() for a in profile.aliases):
                 return profile
         choices = [*self.profiles, *(a for p in self.profiles.values() for a in p.aliases)]
-        raise InputError(f"unknown drug '{name}'{did_you_mean(name, choices)} "
-                         "(see 'sert profiles list')")
+        raise InputError(
+            f"unknown drug '{name}'{did_you_mean(name, choices)} (see 'sert profiles list')"
+        )
 
 
 def load_folder(folder: Path, cache: ProfileCache | None) -> dict[str, Profile]:
@@ -208,8 +221,11 @@ def load_folder(folder: Path, cache: ProfileCache | None) -> dict[str, Profile]:
     for path in profile_files(folder):
         profile = load_profile_file(path, cache)
         if profile.name in found:
-            raise ProfileError(f"profile name '{profile.name}' is also used by "
-                               f"{found[profile.name].path}", path=str(path), field="name")
+            raise ProfileError(
+                f"profile name '{profile.name}' is also used by {found[profile.name].path}",
+                path=str(path),
+                field="name",
+            )
         found[profile.name] = profile
     return found
 

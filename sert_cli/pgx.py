@@ -6,17 +6,23 @@ from sert_cli.suggest import did_you_mean
 
 GENES = ("CYP1A2", "CYP2B6", "CYP2C9", "CYP2C19", "CYP2D6", "CYP3A4")
 PHENOTYPES = ("PM", "IM", "NM", "RM", "UM")
-PHENOTYPE_NAMES = {"PM": "poor metabolizer", "IM": "intermediate metabolizer",
-                   "NM": "normal metabolizer", "RM": "rapid metabolizer",
-                   "UM": "ultrarapid metabolizer"}
+PHENOTYPE_NAMES = {
+    "PM": "poor metabolizer",
+    "IM": "intermediate metabolizer",
+    "NM": "normal metabolizer",
+    "RM": "rapid metabolizer",
+    "UM": "ultrarapid metabolizer",
+}
 # CPIC defines a rapid metabolizer only for CYP2C19 and CYP2B6 (pgx.md sections 2.2, 2.3).
 GENES_WITH_RM = ("CYP2C19", "CYP2B6")
 
 
 def check_phenotype_for_gene(gene: str, phenotype: str) -> None:
     if phenotype not in PHENOTYPES:
-        raise ValueError(f"unknown phenotype '{phenotype}'{did_you_mean(phenotype, PHENOTYPES)}"
-                         f" (one of {', '.join(PHENOTYPES)})")
+        raise ValueError(
+            f"unknown phenotype '{phenotype}'{did_you_mean(phenotype, PHENOTYPES)}"
+            f" (one of {', '.join(PHENOTYPES)})"
+        )
     if phenotype == "RM" and gene not in GENES_WITH_RM:
         raise ValueError(f"CPIC defines no rapid metabolizer (RM) for {gene}")
 
@@ -28,11 +34,14 @@ def parse_phenotype_options(options: list[str]) -> dict[str, str]:
         gene, sep, phenotype = option.partition("=")
         gene, phenotype = gene.strip().upper(), phenotype.strip().upper()
         if not sep or not gene or not phenotype:
-            raise InputError(f"--phenotype {option!r}: write it as GENE=PHENOTYPE, "
-                             "for example CYP2C19=PM")
+            raise InputError(
+                f"--phenotype {option!r}: write it as GENE=PHENOTYPE, for example CYP2C19=PM"
+            )
         if gene not in GENES:
-            raise InputError(f"--phenotype {option!r}: unknown gene '{gene}'"
-                             f"{did_you_mean(gene, GENES)} (known: {', '.join(GENES)})")
+            raise InputError(
+                f"--phenotype {option!r}: unknown gene '{gene}'"
+                f"{did_you_mean(gene, GENES)} (known: {', '.join(GENES)})"
+            )
         try:
             check_phenotype_for_gene(gene, phenotype)
         except ValueError as exc:

@@ -104,9 +104,11 @@ class _Reader:
             if not isinstance(key, str):
                 self.fail(where, f"keys must be text, got {key!r}")
             if key not in allowed:
-                self.fail(where + (key,), f"unknown key '{key}'{did_you_mean(key, allowed)}"
-                          + ("" if did_you_mean(key, allowed) else
-                             f" (allowed: {', '.join(allowed)})"))
+                self.fail(
+                    where + (key,),
+                    f"unknown key '{key}'{did_you_mean(key, allowed)}"
+                    + ("" if did_you_mean(key, allowed) else f" (allowed: {', '.join(allowed)})"),
+                )
         for key in required:
             if key not in value:
                 self.fail(where, f"missing required key '{key}'")
@@ -160,8 +162,15 @@ def _kind(value) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
-PK_KEYS = ("apparent_clearance", "clearance", "bioavailability", "fraction_unbound",
-           "kp_uu_brain", "half_life", "phenotypes")
+PK_KEYS = (
+    "apparent_clearance",
+    "clearance",
+    "bioavailability",
+    "fraction_unbound",
+    "kp_uu_brain",
+    "half_life",
+    "phenotypes",
+)
 
 
 def _read_targets(r: _Reader, value, where: tuple, molar_mass: float) -> dict[str, float]:
@@ -172,10 +181,11 @@ def _read_targets(r: _Reader, value, where: tuple, molar_mass: float) -> dict[st
         r.mapping(spec, here, (), ("ki", "kd"))
         if len(spec) != 1:
             r.fail(here, "give exactly one of 'ki' or 'kd'")
-        (kind, raw), = spec.items()
+        ((kind, raw),) = spec.items()
         q = r.quantity(raw, here + (kind,), "concentration")
-        k_nm[transporter] = (q.value if q.dimension == "molar_concentration"
-                             else ng_ml_to_nm(q.value, molar_mass))
+        k_nm[transporter] = (
+            q.value if q.dimension == "molar_concentration" else ng_ml_to_nm(q.value, molar_mass)
+        )
     return k_nm
 
 
@@ -183,8 +193,11 @@ def _read_phenotypes(r: _Reader, value, where: tuple, nm_clearance: float) -> Ph
     r.mapping(value, where, ("gene",), ("apparent_clearance", "exposure_ratio"))
     gene = r.text(value["gene"], where + ("gene",))
     if gene not in GENES:
-        r.fail(where + ("gene",), f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
-               f" (known: {', '.join(GENES)})")
+        r.fail(
+            where + ("gene",),
+            f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
+            f" (known: {', '.join(GENES)})",
+        )
     kinds = [k for k in ("apparent_clearance", "exposure_ratio") if k in value]
     if len(kinds) != 1:
         r.fail(where, "give exactly one of 'apparent_clearance' or 'exposure_ratio'")
@@ -202,36 +215,51 @@ def _read_phenotypes(r: _Reader, value, where: tuple, nm_clearance: float) -> Ph
         else:
             clearance[phenotype] = nm_clearance / r.number(raw, here)
     if not math.isclose(clearance["NM"], nm_clearance, rel_tol=1e-9):
-        r.fail(where + (kind, "NM"), "the NM entry must match pk.apparent_clearance "
-               "(exposure_ratio NM must be 1)")
+        r.fail(
+            where + (kind, "NM"),
+            "the NM entry must match pk.apparent_clearance (exposure_ratio NM must be 1)",
+        )
     return PhenotypeTable(gene, dict(clearance))
 
 
-def _read_moiety(r: _Reader, data, where: tuple, name: str, molar_mass: float,
-                 pk_required: tuple) -> tuple[Moiety, float | None]:
+def _read_moiety(
+    r: _Reader, data, where: tuple, name: str, molar_mass: float, pk_required: tuple
+) -> tuple[Moiety, float | None]:
     pk_where = where + ("pk",)
-    pk = r.mapping(data["pk"], pk_where, pk_required, tuple(k for k in PK_KEYS
-                                                           if k not in pk_required))
+    pk = r.mapping(
+        data["pk"], pk_where, pk_required, tuple(k for k in PK_KEYS if k not in pk_required)
+    )
     bioavailability = None
     if "apparent_clearance" in pk:
         if "clearance" in pk or "bioavailability" in pk:
-            r.fail(pk_where, "give apparent_clearance (CL/F) alone, or clearance with "
-                   "bioavailability, not both")
-        cl_f = r.quantity(pk["apparent_clearance"], pk_where + ("apparent_clearance",),
-                          "flow").value
+            r.fail(
+                pk_where,
+                "give apparent_clearance (CL/F) alone, or clearance with bioavailability, not both",
+            )
+        cl_f = r.quantity(
+            pk["apparent_clearance"], pk_where + ("apparent_clearance",), "flow"
+        ).value
     elif "clearance" in pk and "bioavailability" in pk:
         clearance = r.quantity(pk["clearance"], pk_where + ("clearance",), "flow").value
         bioavailability = r.fraction(pk["bioavailability"], pk_where + ("bioavailability",))
         cl_f = clearance / bioavailability
     else:
-        r.fail(pk_where, "missing clearance: give apparent_clearance (CL/F), or clearance "
-               "with bioavailability")
+        r.fail(
+            pk_where,
+            "missing clearance: give apparent_clearance (CL/F), or clearance with bioavailability",
+        )
     fu = r.fraction(pk["fraction_unbound"], pk_where + ("fraction_unbound",))
     kp_uu = r.number(pk.get("kp_uu_brain", 1.0), pk_where + ("kp_uu_brain",))
-    half_life = (r.quantity(pk["half_life"], pk_where + ("half_life",), "time").value
-                 if "half_life" in pk else None)
-    phenotypes = (_read_phenotypes(r, pk["phenotypes"], pk_where + ("phenotypes",), cl_f)
-                  if "phenotypes" in pk else None)
+    half_life = (
+        r.quantity(pk["half_life"], pk_where + ("half_life",), "time").value
+        if "half_life" in pk
+        else None
+    )
+    phenotypes = (
+        _read_phenotypes(r, pk["phenotypes"], pk_where + ("phenotypes",), cl_f)
+        if "phenotypes" in pk
+        else None
+    )
     k_nm = _read_targets(r, data["targets"], where + ("targets",), molar_mass)
     return Moiety(name, molar_mass, cl_f, fu, kp_uu, k_nm, half_life, phenotypes), bioavailability
 
@@ -246,42 +274,57 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         r.fail((), "the file is empty; a profile is a mapping of keys (see README)")
     r.mapping(data, (), TOP_REQUIRED, TOP_OPTIONAL)
     if data["schema"] != SCHEMA_VERSION or isinstance(data["schema"], bool):
-        r.fail(("schema",), f"unsupported schema {data['schema']!r}; this sert reads "
-               f"schema {SCHEMA_VERSION}")
+        r.fail(
+            ("schema",),
+            f"unsupported schema {data['schema']!r}; this sert reads schema {SCHEMA_VERSION}",
+        )
     name = r.text(data["name"], ("name",))
     if not NAME_PATTERN.match(name):
-        r.fail(("name",), f"'{name}' must be lower case letters, digits or '-', "
-               "starting with a letter (the name users type)")
-    aliases = tuple(r.text(a, ("aliases", i)) for i, a in
-                    enumerate(r.sequence(data.get("aliases", []), ("aliases",), min_len=0)))
+        r.fail(
+            ("name",),
+            f"'{name}' must be lower case letters, digits or '-', "
+            "starting with a letter (the name users type)",
+        )
+    aliases = tuple(
+        r.text(a, ("aliases", i))
+        for i, a in enumerate(r.sequence(data.get("aliases", []), ("aliases",), min_len=0))
+    )
     molar_mass = r.quantity(data["molar_mass"], ("molar_mass",), "molar_mass").value
 
-    dosing = r.mapping(data["dosing"], ("dosing",), ("interval", "label_range", "strengths"),
-                       ("salt_factor", "dose_basis"))
+    dosing = r.mapping(
+        data["dosing"],
+        ("dosing",),
+        ("interval", "label_range", "strengths"),
+        ("salt_factor", "dose_basis"),
+    )
     interval_h = r.quantity(dosing["interval"], ("dosing", "interval"), "time").value
     label = r.sequence(dosing["label_range"], ("dosing", "label_range"), min_len=2)
     if len(label) != 2:
         r.fail(("dosing", "label_range"), "expected [minimum, maximum] daily dose")
-    label_min, label_max = (r.quantity(v, ("dosing", "label_range", i), "mass").value
-                            for i, v in enumerate(label))
+    label_min, label_max = (
+        r.quantity(v, ("dosing", "label_range", i), "mass").value for i, v in enumerate(label)
+    )
     if label_min > label_max:
         r.fail(("dosing", "label_range"), "the minimum is above the maximum")
-    strengths = tuple(sorted(
-        r.quantity(v, ("dosing", "strengths", i), "mass").value
-        for i, v in enumerate(r.sequence(dosing["strengths"], ("dosing", "strengths")))))
+    strengths = tuple(
+        sorted(
+            r.quantity(v, ("dosing", "strengths", i), "mass").value
+            for i, v in enumerate(r.sequence(dosing["strengths"], ("dosing", "strengths")))
+        )
+    )
     salt_factor = r.fraction(dosing.get("salt_factor", 1.0), ("dosing", "salt_factor"))
     dose_basis = r.text(dosing.get("dose_basis", "base"), ("dosing", "dose_basis"))
 
     parent, bioavailability = _read_moiety(r, data, (), name, molar_mass, ("fraction_unbound",))
     metabolites = []
-    for i, item in enumerate(r.sequence(data.get("metabolites", []), ("metabolites",),
-                                        min_len=0)):
+    for i, item in enumerate(r.sequence(data.get("metabolites", []), ("metabolites",), min_len=0)):
         where = ("metabolites", i)
         r.mapping(item, where, ("name", "molar_mass", "pk", "targets"))
         m_name = r.text(item["name"], where + ("name",))
         m_mass = r.quantity(item["molar_mass"], where + ("molar_mass",), "molar_mass").value
-        moiety, _ = _read_moiety(r, item, where, m_name, m_mass,
-                                 ("apparent_clearance", "fraction_unbound"))
+        moiety, _ = _read_moiety(
+            r, item, where, m_name, m_mass, ("apparent_clearance", "fraction_unbound")
+        )
         metabolites.append(moiety)
     if not any(m.k_nm for m in [parent, *metabolites]):
         r.fail(("targets",), "no affinity given for any transporter (SERT or NET)")
@@ -292,9 +335,24 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
             r.fail(("sources", key), f"'{key}' names no field of this profile")
     notes = r.text(data["notes"], ("notes",)) if "notes" in data else ""
     drug_class = r.text(data["class"], ("class",)) if "class" in data else ""
-    return Profile(name, drug_class, aliases, interval_h, label_min, label_max, strengths,
-                   parent, tuple(metabolites), salt_factor, dose_basis, bioavailability,
-                   sources, notes, path, data)
+    return Profile(
+        name,
+        drug_class,
+        aliases,
+        interval_h,
+        label_min,
+        label_max,
+        strengths,
+        parent,
+        tuple(metabolites),
+        salt_factor,
+        dose_basis,
+        bioavailability,
+        sources,
+        notes,
+        path,
+        data,
+    )
 
 
 def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:
@@ -303,8 +361,7 @@ def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:
         r.sequence(value, ("sources",))
         return tuple(("", r.text(v, ("sources", i))) for i, v in enumerate(value))
     if isinstance(value, dict) and value:
-        return tuple((r.text(k, ("sources",)), r.text(v, ("sources", k)))
-                     for k, v in value.items())
+        return tuple((r.text(k, ("sources",)), r.text(v, ("sources", k))) for k, v in value.items())
     r.fail(("sources",), "expected a list of citations, or a mapping from field to citation")
 
 
@@ -336,8 +393,9 @@ def unsourced_fields(profile: Profile) -> list[str]:
         elif where.split(".")[0] not in ("schema", "sources") and _is_number(node):
             yield where
 
-    return [f for f in walk(profile.raw, "")
-            if not any(f == c or f.startswith(c + ".") for c in cited)]
+    return [
+        f for f in walk(profile.raw, "") if not any(f == c or f.startswith(c + ".") for c in cited)
+    ]
 
 
 def _is_number(value) -> bool:

@@ -11,21 +11,60 @@ from sert_cli.suggest import did_you_mean
 # dimension -> {unit spelling: factor to the internal unit}
 UNITS: dict[str, dict[str, float]] = {
     "mass": {"mg": 1.0, "g": 1e3, "ug": 1e-3, "µg": 1e-3, "mcg": 1e-3, "ng": 1e-6},
-    "time": {"h": 1.0, "hr": 1.0, "min": 1 / 60, "s": 1 / 3600, "d": 24.0, "day": 24.0,
-             "days": 24.0, "week": 168.0, "weeks": 168.0},
+    "time": {
+        "h": 1.0,
+        "hr": 1.0,
+        "min": 1 / 60,
+        "s": 1 / 3600,
+        "d": 24.0,
+        "day": 24.0,
+        "days": 24.0,
+        "week": 168.0,
+        "weeks": 168.0,
+    },
     "flow": {"L/h": 1.0, "mL/min": 0.06, "L/min": 60.0, "mL/h": 1e-3, "L/day": 1 / 24},
     "volume": {"L": 1.0, "mL": 1e-3},
     "molar_mass": {"g/mol": 1.0, "Da": 1.0},
-    "molar_concentration": {"nM": 1.0, "pM": 1e-3, "uM": 1e3, "µM": 1e3, "mM": 1e6,
-                            "nmol/L": 1.0, "umol/L": 1e3, "µmol/L": 1e3, "pmol/L": 1e-3},
-    "mass_concentration": {"ng/mL": 1.0, "ug/L": 1.0, "µg/L": 1.0, "mg/L": 1e3,
-                           "ug/mL": 1e3, "µg/mL": 1e3, "ng/L": 1e-3},
+    "molar_concentration": {
+        "nM": 1.0,
+        "pM": 1e-3,
+        "uM": 1e3,
+        "µM": 1e3,
+        "mM": 1e6,
+        "nmol/L": 1.0,
+        "umol/L": 1e3,
+        "µmol/L": 1e3,
+        "pmol/L": 1e-3,
+    },
+    "mass_concentration": {
+        "ng/mL": 1.0,
+        "ug/L": 1.0,
+        "µg/L": 1.0,
+        "mg/L": 1e3,
+        "ug/mL": 1e3,
+        "µg/mL": 1e3,
+        "ng/L": 1e-3,
+    },
 }
-INTERNAL = {"mass": "mg", "time": "h", "flow": "L/h", "volume": "L", "molar_mass": "g/mol",
-            "molar_concentration": "nM", "mass_concentration": "ng/mL"}
-EXAMPLES = {"mass": "10 mg", "time": "24 h", "flow": "20 L/h", "volume": "1100 L",
-            "molar_mass": "324.4 g/mol", "molar_concentration": "1.1 nM",
-            "mass_concentration": "5 ng/mL", "concentration": "1.1 nM or 5 ng/mL"}
+INTERNAL = {
+    "mass": "mg",
+    "time": "h",
+    "flow": "L/h",
+    "volume": "L",
+    "molar_mass": "g/mol",
+    "molar_concentration": "nM",
+    "mass_concentration": "ng/mL",
+}
+EXAMPLES = {
+    "mass": "10 mg",
+    "time": "24 h",
+    "flow": "20 L/h",
+    "volume": "1100 L",
+    "molar_mass": "324.4 g/mol",
+    "molar_concentration": "1.1 nM",
+    "mass_concentration": "5 ng/mL",
+    "concentration": "1.1 nM or 5 ng/mL",
+}
 _UNIT_DIMENSION = {unit: dim for dim, table in UNITS.items() for unit in table}
 _QUANTITY = re.compile(
     r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity))\s*(\S.*?)?\s*$",
@@ -57,10 +96,13 @@ def parse_quantity(text: object, expected: str) -> Quantity:
     if dimension is None:
         raise ValueError(f"unknown unit '{unit}'{did_you_mean(unit, _UNIT_DIMENSION)}")
     wanted = {"concentration": ("molar_concentration", "mass_concentration")}.get(
-        expected, (expected,))
+        expected, (expected,)
+    )
     if dimension not in wanted:
-        raise ValueError(f"'{unit}' is a unit of {dimension.replace('_', ' ')}, "
-                         f"expected {expected.replace('_', ' ')} such as '{example}'")
+        raise ValueError(
+            f"'{unit}' is a unit of {dimension.replace('_', ' ')}, "
+            f"expected {expected.replace('_', ' ')} such as '{example}'"
+        )
     value = float(number) * UNITS[dimension][unit]
     check_positive_finite(value)
     return Quantity(value, dimension)

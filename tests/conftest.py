@@ -67,8 +67,14 @@ def write_profile(tmp_path: Path):
 def sert(*args: str, env: dict | None = None, stdin: str | None = None, timeout: float = 60):
     """Run the real `sert` command; returns the CompletedProcess (text)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "sert_cli", *args], capture_output=True,
-                          text=True, env=full_env, input=stdin, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sert_cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=timeout,
+    )
 
 
 def sert_json(*args: str, env: dict | None = None):

@@ -9,8 +9,9 @@ from conftest import EXAMPLAMINE, sert, sert_json
 
 
 def test_worked_example_occupancy(examplamine_dir):
-    out = sert_json("occupancy", "examplamine", "--dose", "10",
-                    "--profiles-dir", str(examplamine_dir))
+    out = sert_json(
+        "occupancy", "examplamine", "--dose", "10", "--profiles-dir", str(examplamine_dir)
+    )
     assert out["occupancy"]["SERT"] == pytest.approx(0.94554, abs=5e-6)
     assert out["css_plasma_ng_ml"] == pytest.approx(20.8333, rel=1e-5)
     assert out["css_plasma_nm"] == pytest.approx(69.444, rel=1e-5)
@@ -37,15 +38,17 @@ def test_env_var_gives_the_profiles_dir_and_alias_works(examplamine_dir):
 
 
 def test_pm_needs_less_drug_and_uses_its_clearance(examplamine_dir):
-    out = sert_json("dose", "examplamine", "-p", "CYP2C19=PM", "--profiles-dir",
-                    str(examplamine_dir))
+    out = sert_json(
+        "dose", "examplamine", "-p", "CYP2C19=PM", "--profiles-dir", str(examplamine_dir)
+    )
     assert out["dose_mg"] == pytest.approx(2.304 * 8 / 20)
     assert out["phenotypes"] == {"CYP2C19": "PM"}
 
 
 def test_dose_above_label_is_flagged(examplamine_dir):
-    out = sert_json("dose", "examplamine", "--target", "0.99", "--profiles-dir",
-                    str(examplamine_dir))
+    out = sert_json(
+        "dose", "examplamine", "--target", "0.99", "--profiles-dir", str(examplamine_dir)
+    )
     # C* = 99 K = 198 nM -> 396 nM plasma -> 118.8 ng/mL -> 57.02 mg
     assert out["dose_mg"] == pytest.approx(0.1188 * 20 * 24)
     assert out["exceeds_label_max"] is True
@@ -53,8 +56,16 @@ def test_dose_above_label_is_flagged(examplamine_dir):
 
 
 def test_interval_option(examplamine_dir):
-    out = sert_json("occupancy", "examplamine", "--dose", "5", "--interval", "12",
-                    "--profiles-dir", str(examplamine_dir))
+    out = sert_json(
+        "occupancy",
+        "examplamine",
+        "--dose",
+        "5",
+        "--interval",
+        "12",
+        "--profiles-dir",
+        str(examplamine_dir),
+    )
     assert out["occupancy"]["SERT"] == pytest.approx(0.94554, abs=5e-6)
     assert out["daily_dose_mg"] == 10.0
 
@@ -84,7 +95,8 @@ def test_csv_output_is_one_header_and_one_row():
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert len(rows) == 1
     assert float(rows[0]["occupancy_SERT"]) == pytest.approx(
-        sert_json("occupancy", "sertraline", "--dose", "50")["occupancy"]["SERT"])
+        sert_json("occupancy", "sertraline", "--dose", "50")["occupancy"]["SERT"]
+    )
     assert rows[0]["phenotypes_CYP2C19"] == "NM"
 
 
@@ -108,7 +120,10 @@ def test_profiles_list_show_and_override(tmp_path):
     assert names == sorted(names) and {"escitalopram", "sertraline", "venlafaxine"} <= set(names)
     (tmp_path / "sertraline.yaml").write_text(
         EXAMPLAMINE.replace("name: examplamine", "name: sertraline").replace(
-            "aliases: [Examplex]", "aliases: []"), encoding="utf-8")
+            "aliases: [Examplex]", "aliases: []"
+        ),
+        encoding="utf-8",
+    )
     listed = sert_json("profiles", "list", "--profiles-dir", str(tmp_path))
     assert [p for p in listed if p["name"] == "sertraline"][0]["overrides_bundled"]
     done = sert("profiles", "show", "sertraline", "--profiles-dir", str(tmp_path))
@@ -132,26 +147,35 @@ def test_profiles_check_names_every_invalid_file(tmp_path, examplamine_dir):
     assert sert("profiles", "check", str(good)).returncode == 0
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["occupancy", "escitalopran", "--dose", "10"], 2, "did you mean 'escitalopram'"),
-    (["occupancy", "escitalopram", "--dose", "-5"], 2, "--dose must be a positive"),
-    (["occupancy", "escitalopram", "--dose", "0"], 2, "--dose must be a positive"),
-    (["occupancy", "escitalopram", "--dose", "nan"], 2, "--dose must be a positive"),
-    (["occupancy", "escitalopram", "--dose", "ten"], 2, "ten"),
-    (["occupancy", "escitalopram"], 2, "--dose"),
-    (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=XM"], 2,
-     "unknown phenotype 'XM'"),
-    (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2D66=PM"], 2,
-     "did you mean 'CYP2D6'"),
-    (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19"], 2, "GENE=PHENOTYPE"),
-    (["dose", "escitalopram", "--target", "80"], 2, "did you mean 0.8 (80 %)"),
-    (["dose", "escitalopram", "--target", "1"], 2, "infinite concentration"),
-    (["dose", "escitalopram", "--target", "0"], 2, "between 0 and 1"),
-    (["dose", "escitalopram", "--transporter", "DAT"], 2, "DAT"),
-    (["dose", "escitalopram", "--format", "xml"], 2, "xml"),
-    (["dose", "sertraline", "-p", "CYP2C19=RM"], 1, "no clearance for sertraline"),
-    (["dose", "escitalopram", "--profiles-dir", "/nonexistent/dir"], 2, "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["occupancy", "escitalopran", "--dose", "10"], 2, "did you mean 'escitalopram'"),
+        (["occupancy", "escitalopram", "--dose", "-5"], 2, "--dose must be a positive"),
+        (["occupancy", "escitalopram", "--dose", "0"], 2, "--dose must be a positive"),
+        (["occupancy", "escitalopram", "--dose", "nan"], 2, "--dose must be a positive"),
+        (["occupancy", "escitalopram", "--dose", "ten"], 2, "ten"),
+        (["occupancy", "escitalopram"], 2, "--dose"),
+        (
+            ["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=XM"],
+            2,
+            "unknown phenotype 'XM'",
+        ),
+        (
+            ["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2D66=PM"],
+            2,
+            "did you mean 'CYP2D6'",
+        ),
+        (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19"], 2, "GENE=PHENOTYPE"),
+        (["dose", "escitalopram", "--target", "80"], 2, "did you mean 0.8 (80 %)"),
+        (["dose", "escitalopram", "--target", "1"], 2, "infinite concentration"),
+        (["dose", "escitalopram", "--target", "0"], 2, "between 0 and 1"),
+        (["dose", "escitalopram", "--transporter", "DAT"], 2, "DAT"),
+        (["dose", "escitalopram", "--format", "xml"], 2, "xml"),
+        (["dose", "sertraline", "-p", "CYP2C19=RM"], 1, "no clearance for sertraline"),
+        (["dose", "escitalopram", "--profiles-dir", "/nonexistent/dir"], 2, "does not exist"),
+    ],
+)
 def test_errors_are_one_line_with_their_exit_status(args, code, message):
     done = sert(*args)
     assert done.returncode == code, (done.stdout, done.stderr)
@@ -180,12 +204,15 @@ def test_version_and_help_carry_the_disclaimer():
 
 
 def test_python_dash_m_and_no_heavy_imports_for_json(examplamine_dir):
-    code = ("import sys, runpy; sys.argv=['sert','dose','escitalopram','--format','json'];"
-            "import sert_cli.cli as c\ntry: c.main()\nexcept SystemExit: pass\n"
-            "heavy=[m for m in ('numpy','scipy','rich.table','yaml') if m in sys.modules];"
-            "sys.stderr.write(repr(heavy))")
+    code = (
+        "import sys, runpy; sys.argv=['sert','dose','escitalopram','--format','json'];"
+        "import sert_cli.cli as c\ntry: c.main()\nexcept SystemExit: pass\n"
+        "heavy=[m for m in ('numpy','scipy','rich.table','yaml') if m in sys.modules];"
+        "sys.stderr.write(repr(heavy))"
+    )
     import subprocess
     import sys
+
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stderr.strip().endswith("[]"), done.stderr
 
@@ -200,8 +227,13 @@ def test_installed_command_ships_its_profiles(tmp_path):
     entry = Path(sys.executable).parent / "sert"
     if not entry.exists():
         pytest.skip("no installed `sert` entry point beside this Python")
-    done = subprocess.run([str(entry), "profiles", "list", "--format", "json"], cwd=tmp_path,
-                          capture_output=True, text=True, env={**os.environ})
+    done = subprocess.run(
+        [str(entry), "profiles", "list", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     assert done.returncode == 0, done.stderr
     paths = [p["path"] for p in json.loads(done.stdout)]
     assert paths and all("sert_cli/drug_profiles/" in p for p in paths)

@@ -39,8 +39,13 @@ def edit(old: str, new: str) -> str:
 
 def test_unknown_key_suggests_the_right_one(write_profile):
     text = edit("  fraction_unbound: 0.5", "  fraction_unbund: 0.5")
-    expect_error(write_profile, text, message="did you mean 'fraction_unbound'", line=12,
-                 field="pk.fraction_unbund")
+    expect_error(
+        write_profile,
+        text,
+        message="did you mean 'fraction_unbound'",
+        line=12,
+        field="pk.fraction_unbund",
+    )
 
 
 def test_duplicate_key_at_depth(write_profile):
@@ -50,28 +55,36 @@ def test_duplicate_key_at_depth(write_profile):
 
 def test_missing_required_key(write_profile):
     text = edit("  fraction_unbound: 0.5\n", "")
-    expect_error(write_profile, text, message="missing required key 'fraction_unbound'",
-                 field="pk")
+    expect_error(write_profile, text, message="missing required key 'fraction_unbound'", field="pk")
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("20 mg", "unit of mass"),
-    ("20", "has no unit"),
-    ("20 L/hr", "did you mean 'L/h'"),
-    (".nan", "finite"),
-    ("nan L/h", "finite"),
-    ("-20 L/h", "greater than 0"),
-    ("0 L/h", "greater than 0"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("20 mg", "unit of mass"),
+        ("20", "has no unit"),
+        ("20 L/hr", "did you mean 'L/h'"),
+        (".nan", "finite"),
+        ("nan L/h", "finite"),
+        ("-20 L/h", "greater than 0"),
+        ("0 L/h", "greater than 0"),
+    ],
+)
 def test_bad_clearance(write_profile, value, message):
     text = edit("  apparent_clearance: 20 L/h", f"  apparent_clearance: {value}")
     expect_error(write_profile, text, message=message, line=11, field="pk.apparent_clearance")
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("1.5", "fraction in (0, 1]"), ("0", "greater than 0"), (".inf", "finite"),
-    ("yes", "expected a number"), ("half", "expected a number"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1.5", "fraction in (0, 1]"),
+        ("0", "greater than 0"),
+        (".inf", "finite"),
+        ("yes", "expected a number"),
+        ("half", "expected a number"),
+    ],
+)
 def test_bad_fraction(write_profile, value, message):
     text = edit("  fraction_unbound: 0.5", f"  fraction_unbound: {value}")
     expect_error(write_profile, text, message=message, line=12)
@@ -102,15 +115,18 @@ def test_rm_only_where_cpic_defines_it(write_profile):
     expect_error(write_profile, text, message="no rapid metabolizer")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "the file is empty"),
-    ("# only a comment\n", "the file is empty"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("just a string\n", "expected a mapping"),
-    ("name: [unclosed\n", "invalid YAML"),
-    ("!!python/object:os.system {}\n", "invalid YAML"),
-    ("a: &x [1, 2]\nb: *x\n", "aliases are not allowed"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty"),
+        ("# only a comment\n", "the file is empty"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("just a string\n", "expected a mapping"),
+        ("name: [unclosed\n", "invalid YAML"),
+        ("!!python/object:os.system {}\n", "invalid YAML"),
+        ("a: &x [1, 2]\nb: *x\n", "aliases are not allowed"),
+    ],
+)
 def test_not_a_profile(write_profile, text, message):
     expect_error(write_profile, text, message=message)
 
@@ -132,8 +148,9 @@ def test_oversized_file_is_refused_before_parsing(write_profile):
 
 
 def test_sources_keys_must_name_fields(write_profile):
-    text = edit('sources:\n  - "where each number comes from"',
-                'sources:\n  pk.aparent_clearance: "a typo"')
+    text = edit(
+        'sources:\n  - "where each number comes from"', 'sources:\n  pk.aparent_clearance: "a typo"'
+    )
     expect_error(write_profile, text, message="names no field")
 
 

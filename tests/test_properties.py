@@ -16,22 +16,35 @@ def profiles(draw):
     nm = draw(positive)
     pm_ratio = draw(st.floats(min_value=1.0, max_value=10.0))
     data = {
-        "schema": 1, "name": "drug", "molar_mass": f"{draw(st.floats(100, 600))} g/mol",
-        "dosing": {"interval": "24 h", "label_range": ["1 mg", "100 mg"],
-                   "strengths": ["1 mg", "5 mg"]},
-        "pk": {"apparent_clearance": f"{nm} L/h", "fraction_unbound": draw(fraction),
-               "kp_uu_brain": draw(st.floats(0.05, 1.0)),
-               "phenotypes": {"gene": "CYP2D6",
-                              "exposure_ratio": {"PM": pm_ratio, "NM": 1.0}}},
+        "schema": 1,
+        "name": "drug",
+        "molar_mass": f"{draw(st.floats(100, 600))} g/mol",
+        "dosing": {
+            "interval": "24 h",
+            "label_range": ["1 mg", "100 mg"],
+            "strengths": ["1 mg", "5 mg"],
+        },
+        "pk": {
+            "apparent_clearance": f"{nm} L/h",
+            "fraction_unbound": draw(fraction),
+            "kp_uu_brain": draw(st.floats(0.05, 1.0)),
+            "phenotypes": {"gene": "CYP2D6", "exposure_ratio": {"PM": pm_ratio, "NM": 1.0}},
+        },
         "targets": {"SERT": {"ki": f"{draw(positive)} nM"}},
         "sources": ["hypothesis"],
     }
     if draw(st.booleans()):
-        data["metabolites"] = [{
-            "name": "metabolite", "molar_mass": "300 g/mol",
-            "pk": {"apparent_clearance": f"{draw(positive)} L/h",
-                   "fraction_unbound": draw(fraction)},
-            "targets": {"SERT": {"ki": f"{draw(positive)} nM"}}}]
+        data["metabolites"] = [
+            {
+                "name": "metabolite",
+                "molar_mass": "300 g/mol",
+                "pk": {
+                    "apparent_clearance": f"{draw(positive)} L/h",
+                    "fraction_unbound": draw(fraction),
+                },
+                "targets": {"SERT": {"ki": f"{draw(positive)} nM"}},
+            }
+        ]
     return build_profile(data)
 
 

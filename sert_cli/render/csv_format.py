@@ -15,7 +15,8 @@ def flatten(record: dict, prefix: str = "") -> dict:
         elif isinstance(value, list):
             flat[name] = "; ".join(
                 str(v) if not isinstance(v, dict) else ", ".join(f"{k}={x}" for k, x in v.items())
-                for v in value)
+                for v in value
+            )
         else:
             flat[name] = "" if value is None else value
     return flat

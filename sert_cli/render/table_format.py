@@ -9,7 +9,6 @@ from sert_cli.loader import bundled_profiles_dir
 from sert_cli.pgx import PHENOTYPE_NAMES
 from sert_cli.profile import TRANSPORTERS, Profile
 
-
 # Below this, a transporter's occupancy table is left out of `sert table` as noise.
 NOTABLE_OCCUPANCY = 0.05
 
@@ -39,12 +38,16 @@ def print_warnings(warnings: list[str]) -> None:
 def assumptions(profile: Profile, phenotypes: dict[str, str]) -> list[str]:
     notes = ["average steady-state concentration, linear pharmacokinetics"]
     for gene, phenotype in phenotypes.items():
-        notes.append(f"{gene} {PHENOTYPE_NAMES[phenotype]}"
-                     + (" (default; set with --phenotype)" if phenotype == "NM" else ""))
+        notes.append(
+            f"{gene} {PHENOTYPE_NAMES[phenotype]}"
+            + (" (default; set with --phenotype)" if phenotype == "NM" else "")
+        )
     for moiety in profile.moieties:
         ks = ", ".join(f"{t} {num(k)} nM" for t, k in moiety.k_nm.items())
-        notes.append(f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
-                     f"{num(moiety.kp_uu_brain)}, in vitro K: {ks}")
+        notes.append(
+            f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
+            f"{num(moiety.kp_uu_brain)}, in vitro K: {ks}"
+        )
     return notes
 
 
@@ -55,47 +58,67 @@ def _print_assumptions(console: Console, notes: list[str]) -> None:
 def occupancy(result: OccupancyResult, profile: Profile) -> None:
     console = _console()
     moieties = (result.parent, *result.metabolites)
-    console.print(f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h "
-                  f"({phenotype_text(result.phenotypes)}), steady state", style="bold",
-                  markup=False)
+    console.print(
+        f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h "
+        f"({phenotype_text(result.phenotypes)}), steady state",
+        style="bold",
+        markup=False,
+    )
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("")
     for levels in moieties:
         table.add_column(levels.name, justify="right")
-    rows = (("CL/F, L/h", "clearance_l_h"), ("plasma, ng/mL", "css_plasma_ng_ml"),
-            ("plasma, nM", "css_plasma_nm"), ("unbound plasma, nM", "cu_plasma_nm"),
-            ("unbound brain, nM", "cu_brain_nm"))
+    rows = (
+        ("CL/F, L/h", "clearance_l_h"),
+        ("plasma, ng/mL", "css_plasma_ng_ml"),
+        ("plasma, nM", "css_plasma_nm"),
+        ("unbound plasma, nM", "cu_plasma_nm"),
+        ("unbound brain, nM", "cu_brain_nm"),
+    )
     for label, attribute in rows:
         table.add_row(label, *(num(getattr(levels, attribute)) for levels in moieties))
     for transporter in TRANSPORTERS:
-        table.add_row(f"[bold]{transporter} occupancy[/]",
-                      f"[bold]{pct(result.occupancy[transporter])}[/]",
-                      *([""] * len(result.metabolites)))
+        table.add_row(
+            f"[bold]{transporter} occupancy[/]",
+            f"[bold]{pct(result.occupancy[transporter])}[/]",
+            *([""] * len(result.metabolites)),
+        )
     console.print(table)
     if result.metabolites:
-        console.print("Occupancy is of all moieties together, competing (model.md section 4).",
-                      markup=False)
+        console.print(
+            "Occupancy is of all moieties together, competing (model.md section 4).", markup=False
+        )
     if result.time_to_95pct_steady_state_h:
-        console.print(f"95 % of steady state after about "
-                      f"{result.time_to_95pct_steady_state_h / 24:.1f} days.", markup=False)
+        console.print(
+            f"95 % of steady state after about "
+            f"{result.time_to_95pct_steady_state_h / 24:.1f} days.",
+            markup=False,
+        )
     _print_assumptions(console, assumptions(profile, result.phenotypes))
     print_warnings(result.warnings)
 
 
 def dose(result: DoseResult, profile: Profile) -> None:
     console = _console()
-    console.print(f"{result.drug}: dose for {result.target:.0%} {result.transporter} occupancy "
-                  f"({phenotype_text(result.phenotypes)})", style="bold", markup=False)
+    console.print(
+        f"{result.drug}: dose for {result.target:.0%} {result.transporter} occupancy "
+        f"({phenotype_text(result.phenotypes)})",
+        style="bold",
+        markup=False,
+    )
     table = Table(box=box.SIMPLE_HEAD, show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("exact dose", f"{num(result.dose_mg)} mg every {num(result.interval_h)} h")
     if result.recommended_dose_mg is not None:
         units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
-        table.add_row("smallest dose from marketed strengths",
-                      f"{num(result.recommended_dose_mg)} mg ({units})")
-        table.add_row(f"{result.transporter} occupancy at that dose",
-                      pct(result.occupancy_at_recommended))
+        table.add_row(
+            "smallest dose from marketed strengths",
+            f"{num(result.recommended_dose_mg)} mg ({units})",
+        )
+        table.add_row(
+            f"{result.transporter} occupancy at that dose", pct(result.occupancy_at_recommended)
+        )
     table.add_row("label range", f"{num(result.label_min_mg)}–{num(result.label_max_mg)} mg/day")
     table.add_row("above label maximum", "YES" if result.exceeds_label_max else "no")
     console.print(table)
@@ -107,19 +130,27 @@ def dose_table(result: DoseTable, profile: Profile) -> None:
     """Doses by phenotype for each transporter the drug notably occupies (always SERT);
     a profile without phenotype data gets one table with a column per transporter."""
     console = _console()
-    shown = [t for t in TRANSPORTERS
-             if all(cell[t] is not None for row in result.occupancy for cell in row)
-             and (t == "SERT" or max(cell[t] for row in result.occupancy for cell in row)
-                  >= NOTABLE_OCCUPANCY)]
+    shown = [
+        t
+        for t in TRANSPORTERS
+        if all(cell[t] is not None for row in result.occupancy for cell in row)
+        and (
+            t == "SERT"
+            or max(cell[t] for row in result.occupancy for cell in row) >= NOTABLE_OCCUPANCY
+        )
+    ]
     every = f"dose every {num(result.interval_h)} h, steady state"
     if len(result.columns) == 1:
-        blocks = [(f"{result.drug}: occupancy, %, {every}",
-                   [(f"{t} %", t, 0) for t in shown])]
+        blocks = [(f"{result.drug}: occupancy, %, {every}", [(f"{t} %", t, 0) for t in shown])]
     else:
         genes = ", ".join(profile.genes)
-        blocks = [(f"{result.drug}: {t} occupancy, %, by {genes} phenotype; {every}",
-                   [(" ".join(c.values()), t, i) for i, c in enumerate(result.columns)])
-                  for t in shown]
+        blocks = [
+            (
+                f"{result.drug}: {t} occupancy, %, by {genes} phenotype; {every}",
+                [(" ".join(c.values()), t, i) for i, c in enumerate(result.columns)],
+            )
+            for t in shown
+        ]
     for title, columns in blocks:
         console.print(title, style="bold", markup=False)
         table = Table(box=box.SIMPLE_HEAD)
@@ -129,8 +160,11 @@ def dose_table(result: DoseTable, profile: Profile) -> None:
         for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
             table.add_row(num(dose_mg), *(f"{row[i][t] * 100:.1f}" for _, t, i in columns))
         console.print(table)
-    _print_assumptions(console, assumptions(profile, {})[:1] + [
-        f"label range {num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day"])
+    _print_assumptions(
+        console,
+        assumptions(profile, {})[:1]
+        + [f"label range {num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day"],
+    )
 
 
 def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
@@ -140,9 +174,13 @@ def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
     bundled = str(bundled_profiles_dir())
     for p in profiles:
         origin = "bundled" if p.path.startswith(bundled) else p.path
-        table.add_row(p.name, p.drug_class, ", ".join(p.genes) or "-",
-                      f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
-                      origin + (" (overrides bundled)" if p.name in overrides else ""))
+        table.add_row(
+            p.name,
+            p.drug_class,
+            ", ".join(p.genes) or "-",
+            f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
+            origin + (" (overrides bundled)" if p.name in overrides else ""),
+        )
     _console().print(table)
 
 
