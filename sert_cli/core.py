@@ -88,20 +88,42 @@ def resolve_phenotypes(
     return used, warnings
 
 
-def ligand_levels(profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h):
-    """Sections 1 and 3 for one moiety; a metabolite's clearance is per parent dose."""
-    parent_equivalent_mg_l = model.css_mg_l(
-        dose_mg * profile.salt_factor, clearance_l_h, interval_h
-    )
-    if moiety is profile.parent:
-        css_ng_ml = mg_l_to_ng_ml(parent_equivalent_mg_l)
-        css_nm = ng_ml_to_nm(css_ng_ml, moiety.molar_mass_g_mol)
-    else:
-        css_nm = ng_ml_to_nm(mg_l_to_ng_ml(parent_equivalent_mg_l), profile.parent.molar_mass_g_mol)
-        css_ng_ml = nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol)
+def steady_state_parent_equivalent_mg_l(profile: Profile, moiety: Moiety, dose_mg, interval_h,
+                                        clearance_l_h):
+    """Section 1's Css; a saturable parent balances the dose rate against CL + Vmax/(Km + C).
+    A metabolite's is in mg/L of parent equivalents (its clearance is per parent dose)."""
+    moiety_dose_mg = dose_mg * profile.salt_factor
+    if moiety.saturable is not None:
+        vmax_mg_h, km_mg_l = moiety.saturable
+        return model.saturable_css_mg_l(moiety_dose_mg / interval_h, clearance_l_h, vmax_mg_h,
+                                        km_mg_l)
+    return model.css_mg_l(moiety_dose_mg, clearance_l_h, interval_h)
+
+
+def levels_from_parent_equivalent(profile: Profile, moiety: Moiety, parent_equivalent_mg_l,
+                                  clearance_l_h, brain_parent_equivalent_mg_l=None):
+    """Unit conversions and section 3 for one moiety; takes floats or numpy arrays.
+
+    The brain may lag the plasma (an effect compartment): then its own parent-equivalent
+    concentration is passed as brain_parent_equivalent_mg_l."""
+    css_nm = ng_ml_to_nm(mg_l_to_ng_ml(parent_equivalent_mg_l), profile.parent.molar_mass_g_mol)
+    css_ng_ml = nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol)
     cu_plasma = model.unbound_concentration(css_nm, moiety.fraction_unbound)
-    cu_brain = model.brain_unbound_concentration(cu_plasma, moiety.kp_uu_brain)
+    if brain_parent_equivalent_mg_l is None:
+        brain_cu_plasma = cu_plasma
+    else:
+        brain_cu_plasma = model.unbound_concentration(
+            ng_ml_to_nm(mg_l_to_ng_ml(brain_parent_equivalent_mg_l),
+                        profile.parent.molar_mass_g_mol), moiety.fraction_unbound)
+    cu_brain = model.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain)
     return LigandLevels(moiety.name, clearance_l_h, css_ng_ml, css_nm, cu_plasma, cu_brain)
+
+
+def ligand_levels(profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h):
+    """Steady-state levels of one moiety (sections 1 and 3)."""
+    parent_equivalent = steady_state_parent_equivalent_mg_l(profile, moiety, dose_mg, interval_h,
+                                                            clearance_l_h)
+    return levels_from_parent_equivalent(profile, moiety, parent_equivalent, clearance_l_h)
 
 
 def transporter_loads(profile: Profile, levels: list[LigandLevels]) -> dict[str, object]:
@@ -205,26 +227,42 @@ def check_finite(profile: Profile, values) -> None:
         )
 
 
-def load_per_mg(
-    profile: Profile, transporter: str, interval_h: float, phenotypes: Mapping[str, str]
-) -> float:
-    """The transporter load produced by 1 mg per interval: load is linear in dose."""
-    levels = [
-        ligand_levels(profile, m, 1.0, interval_h, m.clearance_for(phenotypes))
-        for m in profile.moieties
-    ]
+def load_at(profile: Profile, transporter: str, dose_mg, interval_h: float,
+            phenotypes: Mapping[str, str]):
+    """The steady-state transporter load sum_j C_j / K_j at a dose."""
+    levels = [ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
+              for m in profile.moieties]
     loads = transporter_loads(profile, levels)
     if transporter not in loads:
-        raise ModelError(
-            f"{profile.name}'s profile gives no affinity for {transporter}, so no "
-            f"dose can be computed for it"
-        )
+        raise ModelError(f"{profile.name}'s profile gives no affinity for {transporter}, so no "
+                         f"dose can be computed for it")
     return loads[transporter]
 
 
 def dose_for_load(load_target, load_per_mg_value):
     """Section 5: D* = x* / x(1 mg), closed form for linear PK and n = 1."""
     return load_target / load_per_mg_value
+
+
+def bisect_dose_for_load(load_of_dose, load_target: float, first_guess_mg: float) -> float:
+    """Section 5 for saturable PK: the load rises with dose, so bracket and bisect (in log
+    dose, to full float precision)."""
+    low = high = first_guess_mg
+    while load_of_dose(high) < load_target:
+        high *= 2.0
+        if high > 1e12:
+            raise ModelError("no dose reaches this target")
+    while load_of_dose(low) > load_target:
+        low /= 2.0
+    for _ in range(200):
+        middle = (low * high) ** 0.5
+        if middle in (low, high):
+            break
+        if load_of_dose(middle) < load_target:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 def smallest_dose_from_strengths(
@@ -307,8 +345,14 @@ def dose_for_target(
         raise InputError(f"--transporter must be one of {', '.join(TRANSPORTERS)}")
     interval_h = profile.interval_h if interval_h is None else check_interval(interval_h)
     phenotypes, warnings = resolve_phenotypes(profile, requested or {})
-    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
-    exact = dose_for_load(model.load_for_occupancy(target), per_mg)
+    per_mg = load_at(profile, transporter, 1.0, interval_h, phenotypes)
+    load_target = model.load_for_occupancy(target)
+    if any(m.saturable for m in profile.moieties):
+        exact = bisect_dose_for_load(
+            lambda d: load_at(profile, transporter, d, interval_h, phenotypes), load_target,
+            dose_for_load(load_target, per_mg))
+    else:
+        exact = dose_for_load(load_target, per_mg)
     check_finite(profile, [exact])
     per_day = HOURS_PER_DAY / interval_h
     made = smallest_dose_from_strengths(exact, profile.strengths_mg)
@@ -320,7 +364,8 @@ def dose_for_target(
         exceeds = True
     else:
         recommended, units = made
-        at_recommended = model.occupancy_from_load(recommended * per_mg)
+        at_recommended = model.occupancy_from_load(
+            load_at(profile, transporter, recommended, interval_h, phenotypes))
         exceeds = recommended * per_day > profile.label_max_mg * (1 + 1e-9)
     if exact * per_day > profile.label_max_mg * (1 + 1e-9):
         exceeds = True

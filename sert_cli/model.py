@@ -46,3 +46,67 @@ def load_for_occupancy(target_occupancy):
 def time_to_steady_state_fraction_h(half_life_h, fraction):
     """Time to reach `fraction` of steady state: t = t1/2 * log2(1 / (1 - f)) (section 1)."""
     return half_life_h * math.log2(1.0 / (1.0 - fraction))
+
+
+def volume_from_half_life_l(apparent_clearance_l_h, half_life_h):
+    """V/F = (CL/F) * t1/2 / ln 2 (one compartment)."""
+    return apparent_clearance_l_h * half_life_h / math.log(2)
+
+
+def elimination_rate_per_h(apparent_clearance_l_h, volume_l):
+    """k = (CL/F) / (V/F)."""
+    return apparent_clearance_l_h / volume_l
+
+
+def rate_from_half_life_per_h(half_life_h):
+    """k = ln 2 / t1/2."""
+    return math.log(2) / half_life_h
+
+
+def tmax_h(absorption_rate_per_h, elimination_rate_per_h):
+    """Time of the single-dose peak: ln(ka / k) / (ka - k) (limit 1/k when ka = k)."""
+    ka, k = absorption_rate_per_h, elimination_rate_per_h
+    if math.isclose(ka, k, rel_tol=1e-12):
+        return 1.0 / k
+    return math.log(ka / k) / (ka - k)
+
+
+def absorption_rate_from_tmax_per_h(tmax_h_value, elimination_rate_per_h):
+    """The ka > k that gives this tmax; tmax falls as ka rises, so bisect on log ka."""
+    k = elimination_rate_per_h
+    if tmax_h_value >= 1.0 / k:
+        raise ValueError(f"a peak at {tmax_h_value:g} h is too late for an elimination "
+                         f"half-life of {math.log(2) / k:.3g} h (it must come before "
+                         f"{1.0 / k:.3g} h)")
+    low, high = k, k
+    while tmax_h(high, k) > tmax_h_value:
+        high *= 2.0
+    for _ in range(200):
+        middle = math.sqrt(low * high)
+        if tmax_h(middle, k) > tmax_h_value:
+            low = middle
+        else:
+            high = middle
+    return math.sqrt(low * high)
+
+
+def saturable_css_mg_l(dose_rate_mg_h, linear_clearance_l_h, vmax_mg_h, km_mg_l):
+    """Average concentration where input balances CL*C + Vmax*C/(Km + C) (Michaelis-Menten).
+
+    Exact for continuous input; for oral doses the steady-state average of a saturable
+    drug differs little when the swing over an interval is small. Returns inf when the
+    dose rate exceeds Vmax and there is no linear clearance to take the rest.
+    """
+    b = linear_clearance_l_h * km_mg_l + vmax_mg_h - dose_rate_mg_h
+    root = (b * b + 4.0 * linear_clearance_l_h * dose_rate_mg_h * km_mg_l) ** 0.5
+    if b > 0:
+        return 2.0 * dose_rate_mg_h * km_mg_l / (b + root)
+    if linear_clearance_l_h == 0:
+        return math.inf
+    return (root - b) / (2.0 * linear_clearance_l_h)
+
+
+def saturable_dose_rate_mg_h(css_mg_l_value, linear_clearance_l_h, vmax_mg_h, km_mg_l):
+    """The inverse: the dose rate that holds the average concentration at C."""
+    return (linear_clearance_l_h * css_mg_l_value
+            + vmax_mg_h * css_mg_l_value / (km_mg_l + css_mg_l_value))

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sert_cli import model
 from sert_cli.errors import ProfileError
 from sert_cli.pgx import GENES, PHENOTYPES, check_phenotype_for_gene
 from sert_cli.suggest import did_you_mean
@@ -45,6 +46,10 @@ class Moiety:
     k_nm: Mapping[str, float]  # transporter -> Ki or Kd, nM (unbound)
     half_life_h: float | None = None
     phenotypes: PhenotypeTable | None = None
+    volume_l: float | None = None  # apparent V/F; from pk.volume, or CL/F * t1/2 / ln 2
+    absorption_rate_per_h: float | None = None  # ka (from pk.absorption ka, or its tmax)
+    brain_equilibration_half_life_h: float | None = None
+    saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
 
     def clearance_for(self, phenotype_by_gene: Mapping[str, str]) -> float:
         table = self.phenotypes
@@ -169,6 +174,10 @@ PK_KEYS = (
     "fraction_unbound",
     "kp_uu_brain",
     "half_life",
+    "volume",
+    "absorption",
+    "brain_equilibration_half_life",
+    "saturable_clearance",
     "phenotypes",
 )
 
@@ -242,7 +251,7 @@ def _read_moiety(
     elif "clearance" in pk and "bioavailability" in pk:
         clearance = r.quantity(pk["clearance"], pk_where + ("clearance",), "flow").value
         bioavailability = r.fraction(pk["bioavailability"], pk_where + ("bioavailability",))
-        cl_f = clearance / bioavailability
+        cl_f = model.apparent_clearance_l_h(clearance, bioavailability)
     else:
         r.fail(
             pk_where,
@@ -261,7 +270,45 @@ def _read_moiety(
         else None
     )
     k_nm = _read_targets(r, data["targets"], where + ("targets",), molar_mass)
-    return Moiety(name, molar_mass, cl_f, fu, kp_uu, k_nm, half_life, phenotypes), bioavailability
+    volume = None
+    if "volume" in pk:
+        volume = r.quantity(pk["volume"], pk_where + ("volume",), "volume").value
+        if half_life is not None:
+            r.fail(pk_where + ("volume",), "give volume or half_life, not both: "
+                   "with CL/F each fixes the other")
+    elif half_life is not None:
+        volume = model.volume_from_half_life_l(cl_f, half_life)
+    ka = None
+    if "absorption" in pk:
+        here = pk_where + ("absorption",)
+        absorption = r.mapping(pk["absorption"], here, (), ("ka", "tmax"))
+        if len(absorption) != 1:
+            r.fail(here, "give exactly one of 'ka' (e.g. 0.5 /h) or 'tmax' (e.g. 6 h)")
+        if "ka" in absorption:
+            ka = r.quantity(absorption["ka"], here + ("ka",), "rate").value
+        else:
+            tmax = r.quantity(absorption["tmax"], here + ("tmax",), "time").value
+            if volume is None:
+                r.fail(here + ("tmax",), "a tmax needs half_life or volume to give ka")
+            try:
+                ka = model.absorption_rate_from_tmax_per_h(
+                    tmax, model.elimination_rate_per_h(cl_f, volume))
+            except ValueError as exc:
+                r.fail(here + ("tmax",), str(exc))
+    brain_half_life = None
+    if "brain_equilibration_half_life" in pk:
+        brain_half_life = r.quantity(pk["brain_equilibration_half_life"],
+                                     pk_where + ("brain_equilibration_half_life",), "time").value
+    saturable = None
+    if "saturable_clearance" in pk:
+        here = pk_where + ("saturable_clearance",)
+        spec = r.mapping(pk["saturable_clearance"], here, ("vmax", "km"))
+        vmax = r.quantity(spec["vmax"], here + ("vmax",), "mass_rate").value
+        km = r.quantity(spec["km"], here + ("km",), "mass_concentration").value / 1000.0
+        saturable = (vmax, km)
+    moiety = Moiety(name, molar_mass, cl_f, fu, kp_uu, k_nm, half_life, phenotypes, volume, ka,
+                    brain_half_life, saturable)
+    return moiety, bioavailability
 
 
 TOP_REQUIRED = ("schema", "name", "molar_mass", "dosing", "pk", "targets", "sources")
