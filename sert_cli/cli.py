@@ -202,6 +202,109 @@ def table(drug: Drug, profiles_dir: ProfilesDir = None, fmt: Format = OutputForm
     emit(fmt, result.records(), draw)
 
 
+PlotFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE.svg|FILE.png",
+        help="Also write the figure with matplotlib (pip install 'sert-cli[plot]').",
+    ),
+]
+
+
+@app.command()
+@reports_errors
+def simulate(
+    drug: Drug,
+    dose: Annotated[float, typer.Option("--dose", metavar="MG", help="Dose per interval, mg.")],
+    interval: Interval = None,
+    doses: Annotated[
+        int | None,
+        typer.Option(
+            "--doses",
+            metavar="N",
+            help="Number of doses (default: 5 half-lives' worth, at least a week).",
+        ),
+    ] = None,
+    days: Annotated[
+        float | None,
+        typer.Option("--days", metavar="D", help="Dose for this many days instead of --doses."),
+    ] = None,
+    until: Annotated[
+        float | None,
+        typer.Option(
+            "--until",
+            metavar="H",
+            help="Simulate until this many hours after the first "
+            "dose [default: 5 half-lives past the last dose]",
+        ),
+    ] = None,
+    step: Annotated[
+        float, typer.Option("--step", metavar="H", help="Hours between time points.")
+    ] = 1.0,
+    phenotype: Phenotypes = None,
+    plot: PlotFile = None,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Occupancy hour by hour, from the first dose through steady state to washout."""
+    from sert_cli.timecourse import simulate as run_simulation
+
+    if plot is not None:
+        from sert_cli.render.plot import check_plot_path
+
+        check_plot_path(plot)
+    profile = _library(profiles_dir).get(drug)
+    result = run_simulation(
+        profile, dose, interval, doses, days, until, step, _phenotypes(phenotype)
+    )
+    record = result.record()
+    if plot is not None:
+        from sert_cli.render.figures import simulation_figures
+        from sert_cli.render.plot import save
+
+        save(simulation_figures(record, thin=False), plot)
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.simulation(record, profile)
+
+    emit(fmt, result.rows() if fmt is OutputFormat.csv else record, draw)
+
+
+@app.command()
+@reports_errors
+def curve(
+    drug: Drug,
+    phenotype: Phenotypes = None,
+    plot: PlotFile = None,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """The steady-state dose-occupancy curve, over and beyond the label range."""
+    from sert_cli.core import dose_curve
+
+    if plot is not None:
+        from sert_cli.render.plot import check_plot_path
+
+        check_plot_path(plot)
+    profile = _library(profiles_dir).get(drug)
+    result = dose_curve(profile, _phenotypes(phenotype))
+    if plot is not None:
+        from sert_cli.render.figures import curve_figure
+        from sert_cli.render.plot import save
+
+        save([curve_figure(result, profile)], plot)
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.curve(result, profile)
+
+    emit(fmt, result.records(), draw)
+
+
 @profiles_app.command("list")
 @reports_errors
 def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:

@@ -88,20 +88,27 @@ def resolve_phenotypes(
     return used, warnings
 
 
-def steady_state_parent_equivalent_mg_l(profile: Profile, moiety: Moiety, dose_mg, interval_h,
-                                        clearance_l_h):
+def steady_state_parent_equivalent_mg_l(
+    profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h
+):
     """Section 1's Css; a saturable parent balances the dose rate against CL + Vmax/(Km + C).
     A metabolite's is in mg/L of parent equivalents (its clearance is per parent dose)."""
     moiety_dose_mg = dose_mg * profile.salt_factor
     if moiety.saturable is not None:
         vmax_mg_h, km_mg_l = moiety.saturable
-        return model.saturable_css_mg_l(moiety_dose_mg / interval_h, clearance_l_h, vmax_mg_h,
-                                        km_mg_l)
+        return model.saturable_css_mg_l(
+            moiety_dose_mg / interval_h, clearance_l_h, vmax_mg_h, km_mg_l
+        )
     return model.css_mg_l(moiety_dose_mg, clearance_l_h, interval_h)
 
 
-def levels_from_parent_equivalent(profile: Profile, moiety: Moiety, parent_equivalent_mg_l,
-                                  clearance_l_h, brain_parent_equivalent_mg_l=None):
+def levels_from_parent_equivalent(
+    profile: Profile,
+    moiety: Moiety,
+    parent_equivalent_mg_l,
+    clearance_l_h,
+    brain_parent_equivalent_mg_l=None,
+):
     """Unit conversions and section 3 for one moiety; takes floats or numpy arrays.
 
     The brain may lag the plasma (an effect compartment): then its own parent-equivalent
@@ -113,16 +120,20 @@ def levels_from_parent_equivalent(profile: Profile, moiety: Moiety, parent_equiv
         brain_cu_plasma = cu_plasma
     else:
         brain_cu_plasma = model.unbound_concentration(
-            ng_ml_to_nm(mg_l_to_ng_ml(brain_parent_equivalent_mg_l),
-                        profile.parent.molar_mass_g_mol), moiety.fraction_unbound)
+            ng_ml_to_nm(
+                mg_l_to_ng_ml(brain_parent_equivalent_mg_l), profile.parent.molar_mass_g_mol
+            ),
+            moiety.fraction_unbound,
+        )
     cu_brain = model.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain)
     return LigandLevels(moiety.name, clearance_l_h, css_ng_ml, css_nm, cu_plasma, cu_brain)
 
 
 def ligand_levels(profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h):
     """Steady-state levels of one moiety (sections 1 and 3)."""
-    parent_equivalent = steady_state_parent_equivalent_mg_l(profile, moiety, dose_mg, interval_h,
-                                                            clearance_l_h)
+    parent_equivalent = steady_state_parent_equivalent_mg_l(
+        profile, moiety, dose_mg, interval_h, clearance_l_h
+    )
     return levels_from_parent_equivalent(profile, moiety, parent_equivalent, clearance_l_h)
 
 
@@ -227,15 +238,20 @@ def check_finite(profile: Profile, values) -> None:
         )
 
 
-def load_at(profile: Profile, transporter: str, dose_mg, interval_h: float,
-            phenotypes: Mapping[str, str]):
+def load_at(
+    profile: Profile, transporter: str, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
+):
     """The steady-state transporter load sum_j C_j / K_j at a dose."""
-    levels = [ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
-              for m in profile.moieties]
+    levels = [
+        ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
+        for m in profile.moieties
+    ]
     loads = transporter_loads(profile, levels)
     if transporter not in loads:
-        raise ModelError(f"{profile.name}'s profile gives no affinity for {transporter}, so no "
-                         f"dose can be computed for it")
+        raise ModelError(
+            f"{profile.name}'s profile gives no affinity for {transporter}, so no "
+            f"dose can be computed for it"
+        )
     return loads[transporter]
 
 
@@ -349,8 +365,10 @@ def dose_for_target(
     load_target = model.load_for_occupancy(target)
     if any(m.saturable for m in profile.moieties):
         exact = bisect_dose_for_load(
-            lambda d: load_at(profile, transporter, d, interval_h, phenotypes), load_target,
-            dose_for_load(load_target, per_mg))
+            lambda d: load_at(profile, transporter, d, interval_h, phenotypes),
+            load_target,
+            dose_for_load(load_target, per_mg),
+        )
     else:
         exact = dose_for_load(load_target, per_mg)
     check_finite(profile, [exact])
@@ -365,7 +383,8 @@ def dose_for_target(
     else:
         recommended, units = made
         at_recommended = model.occupancy_from_load(
-            load_at(profile, transporter, recommended, interval_h, phenotypes))
+            load_at(profile, transporter, recommended, interval_h, phenotypes)
+        )
         exceeds = recommended * per_day > profile.label_max_mg * (1 + 1e-9)
     if exact * per_day > profile.label_max_mg * (1 + 1e-9):
         exceeds = True
@@ -438,20 +457,44 @@ def table_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:
     return tuple(doses) or (low,)
 
 
-def dose_table(profile: Profile) -> DoseTable:
-    columns: list[dict[str, str]] = [dict.fromkeys(profile.genes, "NM")]
+def phenotype_columns(profile: Profile) -> list[dict[str, str]]:
+    """All-NM, then one gene at a time at each phenotype its tables have, in CPIC order."""
+    columns: list[dict[str, str]] = [{gene: "NM" for gene in profile.genes}]
     for gene in profile.genes:
         have = set()
         for moiety in profile.moieties:
             if moiety.phenotypes and moiety.phenotypes.gene == gene:
                 have.update(moiety.phenotypes.apparent_clearance_l_h)
-        for phenotype in PHENOTYPES:
-            if phenotype in have and phenotype != "NM":
-                columns.append({**columns[0], gene: phenotype})
+        columns += [{**columns[0], gene: p} for p in PHENOTYPES if p in have and p != "NM"]
     columns.sort(key=lambda c: tuple(PHENOTYPES.index(p) for p in c.values()))
-    doses = table_doses(profile)
+    return columns
+
+
+def occupancy_grid(
+    profile: Profile, doses: tuple[float, ...], columns: list[dict[str, str]]
+) -> DoseTable:
     cells = tuple(
         tuple(occupancy_at(profile, dose, None, column).occupancy for column in columns)
         for dose in doses
     )
     return DoseTable(profile.name, profile.interval_h, doses, tuple(columns), cells)
+
+
+def dose_table(profile: Profile) -> DoseTable:
+    return occupancy_grid(profile, table_doses(profile), phenotype_columns(profile))
+
+
+def dose_curve(
+    profile: Profile,
+    requested: Mapping[str, str] | None = None,
+    points: int = 80,
+    beyond_label: float = 2.0,
+) -> DoseTable:
+    """Steady-state occupancy from near zero to `beyond_label` times the label maximum."""
+    top = profile.label_max_mg * beyond_label * profile.interval_h / HOURS_PER_DAY
+    doses = tuple(top * (i + 1) / points for i in range(points))
+    if requested:
+        columns = [resolve_phenotypes(profile, requested)[0]]
+    else:
+        columns = phenotype_columns(profile)
+    return occupancy_grid(profile, doses, columns)

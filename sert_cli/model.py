@@ -75,9 +75,11 @@ def absorption_rate_from_tmax_per_h(tmax_h_value, elimination_rate_per_h):
     """The ka > k that gives this tmax; tmax falls as ka rises, so bisect on log ka."""
     k = elimination_rate_per_h
     if tmax_h_value >= 1.0 / k:
-        raise ValueError(f"a peak at {tmax_h_value:g} h is too late for an elimination "
-                         f"half-life of {math.log(2) / k:.3g} h (it must come before "
-                         f"{1.0 / k:.3g} h)")
+        raise ValueError(
+            f"a peak at {tmax_h_value:g} h is too late for an elimination "
+            f"half-life of {math.log(2) / k:.3g} h (it must come before "
+            f"{1.0 / k:.3g} h)"
+        )
     low, high = k, k
     while tmax_h(high, k) > tmax_h_value:
         high *= 2.0
@@ -108,5 +110,6 @@ def saturable_css_mg_l(dose_rate_mg_h, linear_clearance_l_h, vmax_mg_h, km_mg_l)
 
 def saturable_dose_rate_mg_h(css_mg_l_value, linear_clearance_l_h, vmax_mg_h, km_mg_l):
     """The inverse: the dose rate that holds the average concentration at C."""
-    return (linear_clearance_l_h * css_mg_l_value
-            + vmax_mg_h * css_mg_l_value / (km_mg_l + css_mg_l_value))
+    return linear_clearance_l_h * css_mg_l_value + vmax_mg_h * css_mg_l_value / (
+        km_mg_l + css_mg_l_value
+    )

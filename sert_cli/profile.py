@@ -274,31 +274,45 @@ def _read_moiety(
     if "volume" in pk:
         volume = r.quantity(pk["volume"], pk_where + ("volume",), "volume").value
         if half_life is not None:
-            r.fail(pk_where + ("volume",), "give volume or half_life, not both: "
-                   "with CL/F each fixes the other")
+            r.fail(
+                pk_where + ("volume",),
+                "give volume or half_life, not both: with CL/F each fixes the other",
+            )
     elif half_life is not None:
         volume = model.volume_from_half_life_l(cl_f, half_life)
     ka = None
     if "absorption" in pk:
         here = pk_where + ("absorption",)
-        absorption = r.mapping(pk["absorption"], here, (), ("ka", "tmax"))
+        absorption = r.mapping(pk["absorption"], here, (), ("ka", "half_life", "tmax"))
         if len(absorption) != 1:
-            r.fail(here, "give exactly one of 'ka' (e.g. 0.5 /h) or 'tmax' (e.g. 6 h)")
+            r.fail(
+                here,
+                "give exactly one of 'ka' (e.g. 0.5 /h), 'half_life' (of absorption, "
+                "e.g. 15 h for a slow-release form) or 'tmax' (e.g. 6 h)",
+            )
         if "ka" in absorption:
             ka = r.quantity(absorption["ka"], here + ("ka",), "rate").value
+        elif "half_life" in absorption:
+            ka = model.rate_from_half_life_per_h(
+                r.quantity(absorption["half_life"], here + ("half_life",), "time").value
+            )
         else:
             tmax = r.quantity(absorption["tmax"], here + ("tmax",), "time").value
             if volume is None:
                 r.fail(here + ("tmax",), "a tmax needs half_life or volume to give ka")
             try:
                 ka = model.absorption_rate_from_tmax_per_h(
-                    tmax, model.elimination_rate_per_h(cl_f, volume))
+                    tmax, model.elimination_rate_per_h(cl_f, volume)
+                )
             except ValueError as exc:
                 r.fail(here + ("tmax",), str(exc))
     brain_half_life = None
     if "brain_equilibration_half_life" in pk:
-        brain_half_life = r.quantity(pk["brain_equilibration_half_life"],
-                                     pk_where + ("brain_equilibration_half_life",), "time").value
+        brain_half_life = r.quantity(
+            pk["brain_equilibration_half_life"],
+            pk_where + ("brain_equilibration_half_life",),
+            "time",
+        ).value
     saturable = None
     if "saturable_clearance" in pk:
         here = pk_where + ("saturable_clearance",)
@@ -306,8 +320,20 @@ def _read_moiety(
         vmax = r.quantity(spec["vmax"], here + ("vmax",), "mass_rate").value
         km = r.quantity(spec["km"], here + ("km",), "mass_concentration").value / 1000.0
         saturable = (vmax, km)
-    moiety = Moiety(name, molar_mass, cl_f, fu, kp_uu, k_nm, half_life, phenotypes, volume, ka,
-                    brain_half_life, saturable)
+    moiety = Moiety(
+        name,
+        molar_mass,
+        cl_f,
+        fu,
+        kp_uu,
+        k_nm,
+        half_life,
+        phenotypes,
+        volume,
+        ka,
+        brain_half_life,
+        saturable,
+    )
     return moiety, bioavailability
 
 

@@ -48,7 +48,7 @@ def _separate(rates: list[float]) -> list[float]:
     compartment is 1 / (its own rate), so areas under the curves do not change."""
     rates = list(rates)
     for i in range(len(rates) - 2, -1, -1):
-        while any(abs(rates[i] - r) <= DISTINCT_RATES * r for r in rates[i + 1:]):
+        while any(abs(rates[i] - r) <= DISTINCT_RATES * r for r in rates[i + 1 :]):
             rates[i] *= 1 + 10 * DISTINCT_RATES
     return rates
 
@@ -59,8 +59,10 @@ def chain_response(rates_per_h: list[float], volume_l: float) -> ExpSum:
     (r_j - r_i), divided by the last compartment's volume."""
     rates = _separate(rates_per_h)
     upstream = math.prod(rates[:-1])
-    coefficients = [upstream / math.prod(rj - ri for j, rj in enumerate(rates) if j != i)
-                    / volume_l for i, ri in enumerate(rates)]
+    coefficients = [
+        upstream / math.prod(rj - ri for j, rj in enumerate(rates) if j != i) / volume_l
+        for i, ri in enumerate(rates)
+    ]
     return ExpSum(np.array(coefficients), np.array(rates))
 
 
@@ -78,16 +80,23 @@ def superposed(response: ExpSum, t_h: np.ndarray, interval_h: float, doses: int)
     given = np.clip(np.floor(t_h / interval_h + 1e-9) + 1, 0, doses)
     since_last = t_h - (given - 1) * interval_h
     rates = response.rates_per_h[:, None]
-    terms = (response.coefficients[:, None] * np.exp(-rates * since_last)
-             * np.expm1(-rates * given * interval_h) / np.expm1(-rates * interval_h))
+    terms = (
+        response.coefficients[:, None]
+        * np.exp(-rates * since_last)
+        * np.expm1(-rates * given * interval_h)
+        / np.expm1(-rates * interval_h)
+    )
     return np.where(given > 0, terms.sum(axis=0), 0.0)
 
 
 def steady_state(response: ExpSum, since_dose_h: np.ndarray, interval_h: float) -> np.ndarray:
     """The limit of `superposed` for endless dosing, s hours after a dose."""
     rates = response.rates_per_h[:, None]
-    terms = (response.coefficients[:, None] * np.exp(-rates * since_dose_h)
-             / -np.expm1(-rates * interval_h))
+    terms = (
+        response.coefficients[:, None]
+        * np.exp(-rates * since_dose_h)
+        / -np.expm1(-rates * interval_h)
+    )
     return terms.sum(axis=0)
 
 
@@ -104,13 +113,17 @@ class Regimen:
         return [m.clearance_for(self.phenotypes) for m in self.profile.moieties]
 
     def elimination_rates(self) -> list[float]:
-        return [model.elimination_rate_per_h(cl, _volume(m))
-                for m, cl in zip(self.profile.moieties, self.clearances(), strict=True)]
+        return [
+            model.elimination_rate_per_h(cl, _volume(m))
+            for m, cl in zip(self.profile.moieties, self.clearances(), strict=True)
+        ]
 
     def longest_half_life_h(self) -> float:
         rates = self.elimination_rates() + [
             model.rate_from_half_life_per_h(m.brain_equilibration_half_life_h)
-            for m in self.profile.moieties if m.brain_equilibration_half_life_h]
+            for m in self.profile.moieties
+            if m.brain_equilibration_half_life_h
+        ]
         return math.log(2) / min(rates)
 
     def responses(self) -> list[tuple[ExpSum, ExpSum]]:
@@ -124,8 +137,9 @@ class Regimen:
             plasma = chain_response(rates, _volume(moiety))
             brain = plasma
             if moiety.brain_equilibration_half_life_h:
-                brain = delayed(plasma, model.rate_from_half_life_per_h(
-                    moiety.brain_equilibration_half_life_h))
+                brain = delayed(
+                    plasma, model.rate_from_half_life_per_h(moiety.brain_equilibration_half_life_h)
+                )
             out.append((plasma, brain))
         return out
 
@@ -136,30 +150,46 @@ class Regimen:
             return _integrate(self, t_h, doses)
         amount = self.dose_mg * self.profile.salt_factor
         if doses is None:
-            return [(amount * steady_state(p, t_h, self.interval_h),
-                     amount * steady_state(b, t_h, self.interval_h))
-                    for p, b in self.responses()]
-        return [(amount * superposed(p, t_h, self.interval_h, doses),
-                 amount * superposed(b, t_h, self.interval_h, doses))
-                for p, b in self.responses()]
+            return [
+                (
+                    amount * steady_state(p, t_h, self.interval_h),
+                    amount * steady_state(b, t_h, self.interval_h),
+                )
+                for p, b in self.responses()
+            ]
+        return [
+            (
+                amount * superposed(p, t_h, self.interval_h, doses),
+                amount * superposed(b, t_h, self.interval_h, doses),
+            )
+            for p, b in self.responses()
+        ]
 
     def levels(self, t_h: np.ndarray, doses: int | None) -> list[LigandLevels]:
-        return [levels_from_parent_equivalent(self.profile, m, plasma, cl, brain)
-                for m, cl, (plasma, brain) in zip(self.profile.moieties, self.clearances(),
-                                                  self.concentrations(t_h, doses), strict=True)]
+        return [
+            levels_from_parent_equivalent(self.profile, m, plasma, cl, brain)
+            for m, cl, (plasma, brain) in zip(
+                self.profile.moieties,
+                self.clearances(),
+                self.concentrations(t_h, doses),
+                strict=True,
+            )
+        ]
 
 
 def _volume(moiety: Moiety) -> float:
     if moiety.volume_l is None:
-        raise ModelError(f"{moiety.name} has neither pk.half_life nor pk.volume, which the time "
-                         "course needs")
+        raise ModelError(
+            f"{moiety.name} has neither pk.half_life nor pk.volume, which the time course needs"
+        )
     return moiety.volume_l
 
 
 def _absorption_rate(moiety: Moiety) -> float:
     if moiety.absorption_rate_per_h is None:
-        raise ModelError(f"{moiety.name} has no pk.absorption (ka or tmax), which the time "
-                         "course needs")
+        raise ModelError(
+            f"{moiety.name} has no pk.absorption (ka or tmax), which the time course needs"
+        )
     return moiety.absorption_rate_per_h
 
 
@@ -176,18 +206,24 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
     clearances = regimen.clearances()
     vmax, km = profile.parent.saturable
     k_metabolites = [cl / v for cl, v in zip(clearances[1:], volumes[1:], strict=True)]
-    ke0 = [model.rate_from_half_life_per_h(m.brain_equilibration_half_life_h)
-           if m.brain_equilibration_half_life_h else None for m in moieties]
+    ke0 = [
+        model.rate_from_half_life_per_h(m.brain_equilibration_half_life_h)
+        if m.brain_equilibration_half_life_h
+        else None
+        for m in moieties
+    ]
     count = len(moieties)
 
     def rates(_t, y):
-        gut, amounts, brain = y[0], y[1:1 + count], y[1 + count:]
+        gut, amounts, brain = y[0], y[1 : 1 + count], y[1 + count :]
         c_parent = amounts[0] / volumes[0]
         eliminated = clearances[0] * c_parent + vmax * c_parent / (km + c_parent)
         d_amounts = [ka * gut - eliminated]
         d_amounts += [eliminated - k * a for k, a in zip(k_metabolites, amounts[1:], strict=True)]
-        d_brain = [(rate * (a / v - b) if rate else 0.0)
-                   for rate, a, v, b in zip(ke0, amounts, volumes, brain, strict=True)]
+        d_brain = [
+            (rate * (a / v - b) if rate else 0.0)
+            for rate, a, v, b in zip(ke0, amounts, volumes, brain, strict=True)
+        ]
         return [-ka * gut, *d_amounts, *d_brain]
 
     shift = 0.0
@@ -212,18 +248,36 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
         if end <= start:
             solved_y = state[:, None].repeat(inside.size, axis=1)
         else:
-            solution = solve_ivp(rates, (start, end), state, method="LSODA", rtol=1e-10,
-                                 atol=1e-14, t_eval=times[inside] if inside.size else [end])
+            solution = solve_ivp(
+                rates,
+                (start, end),
+                state,
+                method="LSODA",
+                rtol=1e-10,
+                atol=1e-14,
+                t_eval=times[inside] if inside.size else [end],
+            )
             if not solution.success:
                 raise ModelError(f"the ODE solver failed: {solution.message}")
             solved_y = solution.y
             if not last:
-                state = solve_ivp(rates, (start, end), state, method="LSODA", rtol=1e-10,
-                                  atol=1e-14, t_eval=[end]).y[:, -1].copy()
+                state = (
+                    solve_ivp(
+                        rates,
+                        (start, end),
+                        state,
+                        method="LSODA",
+                        rtol=1e-10,
+                        atol=1e-14,
+                        t_eval=[end],
+                    )
+                    .y[:, -1]
+                    .copy()
+                )
         if inside.size:
-            plasma = solved_y[1:1 + count] / volume_column
+            plasma = solved_y[1 : 1 + count] / volume_column
             out[:count, inside] = plasma
-            out[count:, inside] = np.where(delayed_rows, solved_y[1 + count:], plasma)
+            out[count:, inside] = np.where(delayed_rows, solved_y[1 + count :], plasma)
     out = np.maximum(out, 0.0)  # the solver's tolerance can leave -1e-20 where 0 is meant
     return [(out[i], out[count + i]) for i in range(count)]
 
@@ -244,18 +298,27 @@ class Simulation:
     def record(self) -> dict:
         parent, *metabolites = self.levels
         return {
-            "drug": self.drug, "dose_mg": self.dose_mg, "interval_h": self.interval_h,
-            "doses": self.doses, "phenotypes": dict(self.phenotypes),
+            "drug": self.drug,
+            "dose_mg": self.dose_mg,
+            "interval_h": self.interval_h,
+            "doses": self.doses,
+            "phenotypes": dict(self.phenotypes),
             "t_h": self.t_h.tolist(),
             "c_plasma_ng_ml": np.asarray(parent.css_plasma_ng_ml).tolist(),
             "cu_brain_nm": np.asarray(parent.cu_brain_nm).tolist(),
-            "metabolites": [{"name": m.name,
-                             "c_plasma_ng_ml": np.asarray(m.css_plasma_ng_ml).tolist(),
-                             "cu_brain_nm": np.asarray(m.cu_brain_nm).tolist()}
-                            for m in metabolites],
-            "occupancy": {t: (None if v is None else v.tolist())
-                          for t, v in self.occupancy.items()},
-            "summary": self.summary, "warnings": list(self.warnings),
+            "metabolites": [
+                {
+                    "name": m.name,
+                    "c_plasma_ng_ml": np.asarray(m.css_plasma_ng_ml).tolist(),
+                    "cu_brain_nm": np.asarray(m.cu_brain_nm).tolist(),
+                }
+                for m in metabolites
+            ],
+            "occupancy": {
+                t: (None if v is None else v.tolist()) for t, v in self.occupancy.items()
+            },
+            "summary": self.summary,
+            "warnings": list(self.warnings),
         }
 
     def rows(self) -> list[dict]:
@@ -269,14 +332,15 @@ class Simulation:
             if values is not None:
                 columns[f"occupancy_{transporter}"] = values
         names = list(columns)
-        return [dict(zip(names, row, strict=True))
-                for row in zip(*(columns[n].tolist() for n in names), strict=True)]
+        return [
+            dict(zip(names, row, strict=True))
+            for row in zip(*(columns[n].tolist() for n in names), strict=True)
+        ]
 
 
 def occupancies(profile: Profile, levels: list[LigandLevels]) -> dict[str, np.ndarray | None]:
     loads = transporter_loads(profile, levels)
-    return {t: (model.occupancy_from_load(loads[t]) if t in loads else None)
-            for t in TRANSPORTERS}
+    return {t: (model.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS}
 
 
 def _first_at_or_above(times: np.ndarray, values: np.ndarray, level: float) -> float | None:
@@ -311,8 +375,7 @@ def summarize(regimen: Regimen, doses: int) -> dict:
             summary[f"steady_state_peak_occupancy_{transporter}"] = float(values.max())
             summary[f"steady_state_trough_occupancy_{transporter}"] = float(values[-1])
     last_dose = (doses - 1) * interval
-    window = np.linspace(last_dose, last_dose + 12 * regimen.longest_half_life_h(),
-                         WASHOUT_SAMPLES)
+    window = np.linspace(last_dose, last_dose + 12 * regimen.longest_half_life_h(), WASHOUT_SAMPLES)
     sert_after = occupancies(profile, regimen.levels(window, doses))["SERT"]
     for level in (0.5, 0.2):
         key = f"days_after_last_dose_to_sert_below_{round(level * 100)}pct"
@@ -324,9 +387,16 @@ def summarize(regimen: Regimen, doses: int) -> dict:
     return summary
 
 
-def simulate(profile: Profile, dose_mg: float, interval_h: float | None = None,
-             doses: int | None = None, days: float | None = None, until_h: float | None = None,
-             step_h: float = 1.0, requested: Mapping[str, str] | None = None) -> Simulation:
+def simulate(
+    profile: Profile,
+    dose_mg: float,
+    interval_h: float | None = None,
+    doses: int | None = None,
+    days: float | None = None,
+    until_h: float | None = None,
+    step_h: float = 1.0,
+    requested: Mapping[str, str] | None = None,
+) -> Simulation:
     check_dose(dose_mg)
     interval_h = profile.interval_h if interval_h is None else check_interval(interval_h)
     phenotypes, warnings = resolve_phenotypes(profile, requested or {})
@@ -351,13 +421,25 @@ def simulate(profile: Profile, dose_mg: float, interval_h: float | None = None,
         raise InputError(f"--until must be a positive number of hours (got {until_h:g})")
     points = math.floor(until_h / step_h + 1e-9) + 1
     if points > MAX_POINTS:
-        raise InputError(f"--until / --step asks for {points:,} time points; at most "
-                         f"{MAX_POINTS:,} (raise --step)")
+        raise InputError(
+            f"--until / --step asks for {points:,} time points; at most "
+            f"{MAX_POINTS:,} (raise --step)"
+        )
     t_h = np.arange(points) * step_h
     levels = regimen.levels(t_h, doses)
     occupancy = occupancies(profile, levels)
     values = [np.asarray(lv.css_plasma_ng_ml) for lv in levels]
     if not all(np.isfinite(v).all() for v in values):
         raise ModelError("the simulation gave values too large to represent")
-    return Simulation(profile.name, dose_mg, interval_h, doses, phenotypes, t_h, levels,
-                      occupancy, summarize(regimen, doses), warnings)
+    return Simulation(
+        profile.name,
+        dose_mg,
+        interval_h,
+        doses,
+        phenotypes,
+        t_h,
+        levels,
+        occupancy,
+        summarize(regimen, doses),
+        warnings,
+    )

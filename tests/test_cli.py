@@ -237,3 +237,77 @@ def test_installed_command_ships_its_profiles(tmp_path):
     assert done.returncode == 0, done.stderr
     paths = [p["path"] for p in json.loads(done.stdout)]
     assert paths and all("sert_cli/drug_profiles/" in p for p in paths)
+
+
+def test_simulate_json_contract():
+    out = sert_json(
+        "simulate", "escitalopram", "--dose", "10", "--doses", "3", "--until", "96", "--step", "2"
+    )
+    assert out["drug"] == "escitalopram" and out["doses"] == 3 and out["interval_h"] == 24.0
+    assert out["t_h"][:3] == [0.0, 2.0, 4.0] and out["t_h"][-1] == 96.0
+    n = len(out["t_h"])
+    assert len(out["c_plasma_ng_ml"]) == n and len(out["cu_brain_nm"]) == n
+    assert len(out["occupancy"]["SERT"]) == n and len(out["occupancy"]["NET"]) == n
+    assert all(0 <= v < 1 for v in out["occupancy"]["SERT"])
+    assert out["c_plasma_ng_ml"][0] == 0.0
+    for key in (
+        "time_to_90pct_steady_state_h",
+        "steady_state_peak_ng_ml",
+        "days_after_last_dose_to_sert_below_50pct",
+    ):
+        assert key in out["summary"]
+
+
+def test_simulate_csv_has_one_row_per_time_point():
+    done = sert(
+        "simulate", "venlafaxine", "--dose", "75", "--days", "2", "--until", "48", "--format", "csv"
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert len(rows) == 49
+    assert "O-desmethylvenlafaxine_c_plasma_ng_ml" in rows[0] and "occupancy_SERT" in rows[0]
+
+
+def test_simulate_table_has_summary_and_chart():
+    done = sert("simulate", "sertraline", "--dose", "50", env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    assert "95 % of steady state" in done.stdout
+    assert "occupancy, %" in done.stdout and "days after the first dose" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--doses", "0"], "--doses must be between"),
+        (["--doses", "3", "--days", "2"], "not both"),
+        (["--step", "0"], "--step must be a positive"),
+        (["--until", "1e9", "--step", "0.01"], "raise --step"),
+        (["--plot", "out.pdf"], ".svg or .png"),
+    ],
+)
+def test_simulate_refuses_bad_options(args, message):
+    done = sert("simulate", "escitalopram", "--dose", "10", *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_curve_points_cover_twice_the_label_maximum():
+    rows = sert_json("curve", "escitalopram", "-p", "CYP2C19=PM")
+    assert {r["phenotypes"]["CYP2C19"] for r in rows} == {"PM"}
+    doses = [r["dose_mg"] for r in rows]
+    assert max(doses) == pytest.approx(40.0) and doses == sorted(doses)
+    sert_values = [r["occupancy"]["SERT"] for r in rows]
+    assert sert_values == sorted(sert_values)
+    done = sert("curve", "escitalopram")
+    assert done.returncode == 0 and "80% target" in done.stdout and "label maximum" in done.stdout
+
+
+def test_plot_needs_matplotlib_or_writes_a_file(tmp_path):
+    target = tmp_path / "curve.svg"
+    done = sert("curve", "sertraline", "--plot", str(target))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert done.returncode == 1 and "pip install 'sert-cli[plot]'" in done.stderr
+    else:
+        assert done.returncode == 0 and target.read_text().startswith("<?xml")

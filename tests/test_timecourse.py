@@ -11,10 +11,16 @@ from sert_cli.profile import build_profile
 from sert_cli.timecourse import Regimen, chain_response, delayed, simulate, superposed
 
 BASE = {
-    "schema": 1, "name": "drug", "molar_mass": "300 g/mol",
+    "schema": 1,
+    "name": "drug",
+    "molar_mass": "300 g/mol",
     "dosing": {"interval": "24 h", "label_range": ["5 mg", "20 mg"], "strengths": ["5 mg"]},
-    "pk": {"apparent_clearance": "20 L/h", "fraction_unbound": 0.5, "half_life": "30 h",
-           "absorption": {"ka": "0.8 /h"}},
+    "pk": {
+        "apparent_clearance": "20 L/h",
+        "fraction_unbound": 0.5,
+        "half_life": "30 h",
+        "absorption": {"ka": "0.8 /h"},
+    },
     "targets": {"SERT": {"ki": "2 nM"}, "NET": {"ki": "5000 nM"}},
     "sources": ["test"],
 }
@@ -34,7 +40,7 @@ def test_two_doses_superpose_by_hand():
 
     regimen = Regimen(make(), 10.0, 24.0, {})
     t = np.array([0.0, 5.0, 24.0, 30.0, 50.0])
-    (plasma, _), = regimen.concentrations(t, doses=2)
+    ((plasma, _),) = regimen.concentrations(t, doses=2)
     expected = [one(x) + (one(x - 24) if x >= 24 else 0.0) for x in t]
     assert plasma.tolist() == pytest.approx(expected, rel=1e-12)
 
@@ -43,18 +49,29 @@ def test_steady_state_average_equals_css():
     profile = make()
     regimen = Regimen(profile, 10.0, 24.0, {})
     s = np.linspace(0, 24, 200_001)
-    (plasma, _), = regimen.concentrations(s, doses=None)
+    ((plasma, _),) = regimen.concentrations(s, doses=None)
     average = np.trapezoid(plasma, s) / 24
     css = occupancy_at(profile, 10.0).parent.css_plasma_ng_ml / 1000
     assert average == pytest.approx(css, rel=1e-6)
 
 
 def test_single_dose_auc_is_f_dose_over_clearance():
-    profile = build_profile({**BASE, "pk": {"clearance": "16 L/h", "bioavailability": 0.8,
-                                            "fraction_unbound": 0.5, "half_life": "30 h",
-                                            "absorption": {"tmax": "4 h"}}})
-    response = chain_response([profile.parent.absorption_rate_per_h,
-                               16 / 0.8 / profile.parent.volume_l], profile.parent.volume_l)
+    profile = build_profile(
+        {
+            **BASE,
+            "pk": {
+                "clearance": "16 L/h",
+                "bioavailability": 0.8,
+                "fraction_unbound": 0.5,
+                "half_life": "30 h",
+                "absorption": {"tmax": "4 h"},
+            },
+        }
+    )
+    response = chain_response(
+        [profile.parent.absorption_rate_per_h, 16 / 0.8 / profile.parent.volume_l],
+        profile.parent.volume_l,
+    )
     auc_per_mg = (response.coefficients / response.rates_per_h).sum()
     assert 10 * auc_per_mg == pytest.approx(0.8 * 10 / 16, rel=1e-12)
 
@@ -62,14 +79,14 @@ def test_single_dose_auc_is_f_dose_over_clearance():
 def test_tmax_gives_the_peak_time():
     profile = make(absorption={"tmax": "6 h"})
     t = np.linspace(0, 24, 240_001)
-    (plasma, _), = Regimen(profile, 10.0, 24.0, {}).concentrations(t, doses=1)
+    ((plasma, _),) = Regimen(profile, 10.0, 24.0, {}).concentrations(t, doses=1)
     assert t[plasma.argmax()] == pytest.approx(6.0, abs=1e-3)
 
 
 def test_effect_compartment_delays_but_keeps_the_area():
     profile = make(brain_equilibration_half_life="3 h")
     t = np.linspace(0, 2000, 400_001)
-    (plasma, brain), = Regimen(profile, 10.0, 24.0, {}).concentrations(t, doses=1)
+    ((plasma, brain),) = Regimen(profile, 10.0, 24.0, {}).concentrations(t, doses=1)
     assert t[brain.argmax()] > t[plasma.argmax()]
     assert np.trapezoid(brain, t) == pytest.approx(np.trapezoid(plasma, t), rel=1e-4)
 
@@ -84,10 +101,23 @@ def test_equal_rates_stay_finite():
 
 
 def test_metabolite_steady_state_average_equals_css():
-    profile = build_profile({**BASE, "metabolites": [{
-        "name": "m", "molar_mass": "280 g/mol",
-        "pk": {"apparent_clearance": "8 L/h", "fraction_unbound": 0.7, "half_life": "100 h"},
-        "targets": {"SERT": {"ki": "5 nM"}}}]})
+    profile = build_profile(
+        {
+            **BASE,
+            "metabolites": [
+                {
+                    "name": "m",
+                    "molar_mass": "280 g/mol",
+                    "pk": {
+                        "apparent_clearance": "8 L/h",
+                        "fraction_unbound": 0.7,
+                        "half_life": "100 h",
+                    },
+                    "targets": {"SERT": {"ki": "5 nM"}},
+                }
+            ],
+        }
+    )
     s = np.linspace(0, 24, 100_001)
     levels = Regimen(profile, 10.0, 24.0, {}).levels(s, None)
     expected = occupancy_at(profile, 10.0)
@@ -99,21 +129,29 @@ def test_saturable_clearance_reduces_to_linear_when_km_is_large():
     pytest.importorskip("scipy")
     # CL = 10 L/h linear + Vmax/Km = 1e6 mg/h / 1e5 mg/L = 10 L/h -> 20 L/h in total
     linear = make()
-    saturable = make(apparent_clearance="10 L/h", half_life=None,
-                     volume=f"{linear.parent.volume_l} L",
-                     saturable_clearance={"vmax": "1e6 mg/h", "km": "1e8 ng/mL"})
+    saturable = make(
+        apparent_clearance="10 L/h",
+        half_life=None,
+        volume=f"{linear.parent.volume_l} L",
+        saturable_clearance={"vmax": "1e6 mg/h", "km": "1e8 ng/mL"},
+    )
     t = np.linspace(0, 200, 401)
-    (a, _), = Regimen(linear, 10.0, 24.0, {}).concentrations(t, doses=5)
-    (b, _), = Regimen(saturable, 10.0, 24.0, {}).concentrations(t, doses=5)
+    ((a, _),) = Regimen(linear, 10.0, 24.0, {}).concentrations(t, doses=5)
+    ((b, _),) = Regimen(saturable, 10.0, 24.0, {}).concentrations(t, doses=5)
     assert b.tolist() == pytest.approx(a.tolist(), rel=1e-5, abs=1e-12)
     assert occupancy_at(saturable, 10.0).occupancy["SERT"] == pytest.approx(
-        occupancy_at(linear, 10.0).occupancy["SERT"], rel=1e-6)
+        occupancy_at(linear, 10.0).occupancy["SERT"], rel=1e-6
+    )
 
 
 def test_saturable_clearance_accumulates_more_than_linear():
     pytest.importorskip("scipy")
-    profile = make(apparent_clearance="2 L/h", half_life=None, volume="800 L",
-                   saturable_clearance={"vmax": "1 mg/h", "km": "10 ng/mL"})
+    profile = make(
+        apparent_clearance="2 L/h",
+        half_life=None,
+        volume="800 L",
+        saturable_clearance={"vmax": "1 mg/h", "km": "10 ng/mL"},
+    )
     low = occupancy_at(profile, 10.0).parent.css_plasma_ng_ml
     high = occupancy_at(profile, 20.0).parent.css_plasma_ng_ml
     assert high > 2 * low  # more than dose-proportional, as paroxetine's label reports
@@ -131,8 +169,10 @@ def test_simulate_summary_and_defaults():
     assert summary["time_to_90pct_steady_state_h"] == 120.0
     assert summary["steady_state_trough_ng_ml"] < 20.8333 < summary["steady_state_peak_ng_ml"]
     assert 0 < summary["days_after_last_dose_to_sert_below_20pct"]
-    assert (summary["days_after_last_dose_to_sert_below_50pct"]
-            < summary["days_after_last_dose_to_sert_below_20pct"])
+    assert (
+        summary["days_after_last_dose_to_sert_below_50pct"]
+        < summary["days_after_last_dose_to_sert_below_20pct"]
+    )
     assert result.t_h[-1] == pytest.approx((result.doses - 1) * 24 + 150)
     occ = result.occupancy["SERT"]
     assert ((occ >= 0) & (occ < 1)).all()
@@ -141,8 +181,9 @@ def test_simulate_summary_and_defaults():
 def test_simulate_refuses_profiles_without_absorption():
     from sert_cli.errors import ModelError
 
-    profile = build_profile({**BASE, "pk": {k: v for k, v in BASE["pk"].items()
-                                            if k != "absorption"}})
+    profile = build_profile(
+        {**BASE, "pk": {k: v for k, v in BASE["pk"].items() if k != "absorption"}}
+    )
     with pytest.raises(ModelError, match="no pk.absorption"):
         simulate(profile, 10.0)
 

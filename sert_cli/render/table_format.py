@@ -188,3 +188,79 @@ def profile_show(text: str) -> None:
     from rich.syntax import Syntax
 
     _console().print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+
+
+def simulation(record: dict, profile: Profile) -> None:
+    from sert_cli.render.chart import draw
+    from sert_cli.render.figures import simulation_figures
+
+    console = _console()
+    summary = record["summary"]
+    console.print(
+        f"{record['drug']} {num(record['dose_mg'])} mg every "
+        f"{num(record['interval_h'])} h, {record['doses']} doses "
+        f"({phenotype_text(record['phenotypes'])})",
+        style="bold",
+        markup=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+
+    def days(hours):
+        return "not reached" if hours is None else f"{hours / 24:.1f} days"
+
+    table.add_row(
+        "90 % of steady state (troughs)", days(summary.get("time_to_90pct_steady_state_h"))
+    )
+    table.add_row(
+        "95 % of steady state (troughs)", days(summary.get("time_to_95pct_steady_state_h"))
+    )
+    table.add_row(
+        "steady-state plasma, peak / trough",
+        f"{num(summary['steady_state_peak_ng_ml'])} / "
+        f"{num(summary['steady_state_trough_ng_ml'])} ng/mL",
+    )
+    for transporter in TRANSPORTERS:
+        if f"steady_state_peak_occupancy_{transporter}" in summary:
+            table.add_row(
+                f"steady-state {transporter} occupancy, peak / trough",
+                f"{pct(summary[f'steady_state_peak_occupancy_{transporter}'])} / "
+                f"{pct(summary[f'steady_state_trough_occupancy_{transporter}'])}",
+            )
+    for level in (50, 20):
+        value = summary.get(f"days_after_last_dose_to_sert_below_{level}pct")
+        table.add_row(
+            f"SERT occupancy below {level} % after the last dose",
+            "n/a" if value is None else f"{value:.1f} days",
+        )
+    console.print(table)
+    width = min(console.width, 100)
+    for figure in simulation_figures(record):
+        console.print(
+            draw(figure, width=width), markup=False, highlight=False, end="", soft_wrap=True
+        )
+        console.print()
+    print_warnings(record["warnings"])
+
+
+def curve(result: DoseTable, profile: Profile) -> None:
+    from sert_cli.render.chart import draw
+    from sert_cli.render.figures import curve_figure
+
+    console = _console()
+    width = min(console.width, 100)
+    for transporter in TRANSPORTERS:
+        values = [cell[transporter] for row in result.occupancy for cell in row]
+        if None in values or (transporter != "SERT" and max(values) < NOTABLE_OCCUPANCY):
+            continue
+        target = 0.8 if transporter == "SERT" else None
+        console.print(
+            draw(curve_figure(result, profile, transporter, target), width=width),
+            markup=False,
+            highlight=False,
+            end="",
+            soft_wrap=True,
+        )
+        console.print()
+    _print_assumptions(console, assumptions(profile, {})[:1])

@@ -1,0 +1,79 @@
+"""The charts of `simulate` and `curve`, as Figure specs for either renderer."""
+
+from sert_cli.core import HOURS_PER_DAY, DoseTable
+from sert_cli.profile import Profile
+from sert_cli.render.figure import Figure, Series
+
+# Terminal charts thin long series to this many points (the renderer interpolates).
+CHART_POINTS = 400
+
+
+def _thin(values: list[float], stride: int) -> list[float]:
+    return values[::stride] + ([values[-1]] if (len(values) - 1) % stride else [])
+
+
+def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
+    t = record["t_h"]
+    stride = max(1, len(t) // CHART_POINTS) if thin else 1
+    days = [x / HOURS_PER_DAY for x in _thin(t, stride)]
+    subject = (
+        f"{record['drug']} {record['dose_mg']:g} mg every {record['interval_h']:g} h, "
+        f"{record['doses']} doses"
+    )
+    occupancy = [
+        Series(f"{name} occupancy", days, [v * 100 for v in _thin(values, stride)])
+        for name, values in record["occupancy"].items()
+        if values is not None and (name == "SERT" or max(values) >= 0.05)
+    ]
+    concentration = [Series(record["drug"], days, _thin(record["c_plasma_ng_ml"], stride))]
+    concentration += [
+        Series(m["name"], days, _thin(m["c_plasma_ng_ml"], stride)) for m in record["metabolites"]
+    ]
+    last_dose_days = (record["doses"] - 1) * record["interval_h"] / HOURS_PER_DAY
+    return [
+        Figure(
+            f"Transporter occupancy: {subject}",
+            "days after the first dose",
+            "occupancy, %",
+            occupancy,
+            (0.0, 100.0),
+            [(80.0, "80 % target")],
+            [(last_dose_days, "last dose")],
+        ),
+        Figure(
+            f"Total plasma concentration: {subject}",
+            "days after the first dose",
+            "plasma, ng/mL",
+            concentration,
+            None,
+            [],
+            [(last_dose_days, "last dose")],
+        ),
+    ]
+
+
+def curve_figure(
+    table: DoseTable, profile: Profile, transporter: str = "SERT", target: float | None = 0.8
+) -> Figure:
+    series = [
+        Series(
+            " ".join(f"{g} {p}" for g, p in column.items()) or profile.name,
+            list(table.doses_mg),
+            [row[i][transporter] * 100 for row in table.occupancy],
+        )
+        for i, column in enumerate(table.columns)
+    ]
+    per_dose = table.interval_h / HOURS_PER_DAY
+    return Figure(
+        f"{profile.name}: steady-state {transporter} occupancy by dose, every "
+        f"{table.interval_h:g} h",
+        "dose per administration, mg",
+        f"{transporter} occupancy, %",
+        series,
+        (0.0, 100.0),
+        [] if target is None else [(target * 100, f"{target:.0%} target")],
+        [
+            (profile.label_min_mg * per_dose, "label minimum"),
+            (profile.label_max_mg * per_dose, "label maximum"),
+        ],
+    )
