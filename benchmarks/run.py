@@ -42,6 +42,25 @@ def core_speed() -> None:
         print(f"{name:<58} {per_call * 1e6:.1f} us per call")
 
 
+def simulation_speed() -> None:
+    """Issue 3's figure: one patient, one year of hourly points, under 50 ms."""
+    import statistics
+
+    from sert_cli.loader import load_library
+    from sert_cli.timecourse import simulate
+
+    library = load_library()
+    for drug, dose in (("escitalopram", 10.0), ("venlafaxine", 150.0)):
+        profile = library.get(drug)
+        times = []
+        for _ in range(21):
+            start = time.perf_counter()
+            simulate(profile, dose, days=365, until_h=365 * 24, step_h=1.0)
+            times.append(time.perf_counter() - start)
+        print(f"{'simulate 1 year hourly, ' + drug + ' (goal < 50 ms)':<58} "
+              f"{statistics.median(times) * 1e3:.1f} ms median")
+
+
 def main() -> None:
     sert = str(BIN / "sert")
     floor = f"{sys.executable} {SHARED_TOOLS / 'typer_floor.py'} dose escitalopram"
@@ -63,6 +82,7 @@ def main() -> None:
     else:
         print(f"skipped start-up ratios: {SHARED_TOOLS} not found")
     core_speed()
+    simulation_speed()
 
 
 if __name__ == "__main__":

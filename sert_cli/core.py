@@ -459,7 +459,7 @@ def table_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:
 
 def phenotype_columns(profile: Profile) -> list[dict[str, str]]:
     """All-NM, then one gene at a time at each phenotype its tables have, in CPIC order."""
-    columns: list[dict[str, str]] = [{gene: "NM" for gene in profile.genes}]
+    columns: list[dict[str, str]] = [dict.fromkeys(profile.genes, "NM")]
     for gene in profile.genes:
         have = set()
         for moiety in profile.moieties:
