@@ -70,6 +70,21 @@ Interval = Annotated[
 Drug = Annotated[str, typer.Argument(help="Drug name or alias, e.g. escitalopram.")]
 
 
+class AffinityChoice(StrEnum):
+    pet = "pet"
+    in_vitro = "in-vitro"
+
+
+Affinity = Annotated[
+    AffinityChoice,
+    typer.Option(
+        "--affinity",
+        help="pet: PET-calibrated constants where the profile has them (else in "
+        "vitro); in-vitro: the in vitro Ki/Kd only.",
+    ),
+]
+
+
 def reports_errors(command):
     """User errors end as one line on stderr and their exit status, never a traceback."""
 
@@ -104,6 +119,10 @@ def _library(profiles_dir: str | None):
     return load_library(profiles_dir)
 
 
+def _profile(drug: str, profiles_dir: str | None, affinity: "AffinityChoice"):
+    return _library(profiles_dir).get(drug).with_affinity(affinity.value)
+
+
 def _phenotypes(options: list[str] | None) -> dict[str, str]:
     from sert_cli.pgx import parse_phenotype_options
 
@@ -135,13 +154,14 @@ def occupancy(
     dose: Annotated[float, typer.Option("--dose", metavar="MG", help="Dose per interval, mg.")],
     interval: Interval = None,
     phenotype: Phenotypes = None,
+    affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.core import occupancy_at
 
-    profile = _library(profiles_dir).get(drug)
+    profile = _profile(drug, profiles_dir, affinity)
     result = occupancy_at(profile, dose, interval, _phenotypes(phenotype))
 
     def draw():
@@ -168,13 +188,14 @@ def dose(
     ] = Transporter.SERT,
     interval: Interval = None,
     phenotype: Phenotypes = None,
+    affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
     from sert_cli.core import dose_for_target
 
-    profile = _library(profiles_dir).get(drug)
+    profile = _profile(drug, profiles_dir, affinity)
     result = dose_for_target(profile, target, transporter.value, interval, _phenotypes(phenotype))
 
     def draw():
@@ -187,11 +208,16 @@ def dose(
 
 @app.command()
 @reports_errors
-def table(drug: Drug, profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+def table(
+    drug: Drug,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
     """Occupancy over the label's dose range, one column per phenotype."""
     from sert_cli.core import dose_table
 
-    profile = _library(profiles_dir).get(drug)
+    profile = _profile(drug, profiles_dir, affinity)
     result = dose_table(profile)
 
     def draw():
@@ -244,6 +270,7 @@ def simulate(
     ] = 1.0,
     phenotype: Phenotypes = None,
     plot: PlotFile = None,
+    affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
@@ -254,7 +281,7 @@ def simulate(
         from sert_cli.render.plot import check_plot_path
 
         check_plot_path(plot)
-    profile = _library(profiles_dir).get(drug)
+    profile = _profile(drug, profiles_dir, affinity)
     result = run_simulation(
         profile, dose, interval, doses, days, until, step, _phenotypes(phenotype)
     )
@@ -279,6 +306,7 @@ def curve(
     drug: Drug,
     phenotype: Phenotypes = None,
     plot: PlotFile = None,
+    affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
@@ -289,7 +317,7 @@ def curve(
         from sert_cli.render.plot import check_plot_path
 
         check_plot_path(plot)
-    profile = _library(profiles_dir).get(drug)
+    profile = _profile(drug, profiles_dir, affinity)
     result = dose_curve(profile, _phenotypes(phenotype))
     if plot is not None:
         from sert_cli.render.figures import curve_figure

@@ -89,13 +89,15 @@ def resolve_phenotypes(
 
 
 def steady_state_parent_equivalent_mg_l(
-    profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h
+    profile: Profile, moiety: Moiety, dose_mg, interval_h, phenotypes: Mapping[str, str]
 ):
     """Section 1's Css; a saturable parent balances the dose rate against CL + Vmax/(Km + C).
     A metabolite's is in mg/L of parent equivalents (its clearance is per parent dose)."""
     moiety_dose_mg = dose_mg * profile.salt_factor
-    if moiety.saturable is not None:
-        vmax_mg_h, km_mg_l = moiety.saturable
+    clearance_l_h = moiety.clearance_for(phenotypes)
+    saturable = moiety.saturable_for(phenotypes)
+    if saturable is not None:
+        vmax_mg_h, km_mg_l = saturable
         return model.saturable_css_mg_l(
             moiety_dose_mg / interval_h, clearance_l_h, vmax_mg_h, km_mg_l
         )
@@ -129,12 +131,16 @@ def levels_from_parent_equivalent(
     return LigandLevels(moiety.name, clearance_l_h, css_ng_ml, css_nm, cu_plasma, cu_brain)
 
 
-def ligand_levels(profile: Profile, moiety: Moiety, dose_mg, interval_h, clearance_l_h):
+def ligand_levels(
+    profile: Profile, moiety: Moiety, dose_mg, interval_h, phenotypes: Mapping[str, str]
+):
     """Steady-state levels of one moiety (sections 1 and 3)."""
     parent_equivalent = steady_state_parent_equivalent_mg_l(
-        profile, moiety, dose_mg, interval_h, clearance_l_h
+        profile, moiety, dose_mg, interval_h, phenotypes
     )
-    return levels_from_parent_equivalent(profile, moiety, parent_equivalent, clearance_l_h)
+    return levels_from_parent_equivalent(
+        profile, moiety, parent_equivalent, moiety.clearance_for(phenotypes)
+    )
 
 
 def transporter_loads(profile: Profile, levels: list[LigandLevels]) -> dict[str, object]:
@@ -175,6 +181,7 @@ class OccupancyResult:
     metabolites: tuple[LigandLevels, ...]
     occupancy: dict[str, float | None]
     time_to_95pct_steady_state_h: float | None
+    affinity: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def record(self) -> dict:
@@ -192,6 +199,7 @@ class OccupancyResult:
             "metabolites": [m.record() for m in self.metabolites],
             "occupancy": dict(self.occupancy),
             "time_to_95pct_steady_state_h": self.time_to_95pct_steady_state_h,
+            "affinity": dict(self.affinity),
             "warnings": list(self.warnings),
         }
 
@@ -205,10 +213,7 @@ def occupancy_at(
     check_dose(dose_mg)
     interval_h = profile.interval_h if interval_h is None else check_interval(interval_h)
     phenotypes, warnings = resolve_phenotypes(profile, requested or {})
-    levels = [
-        ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
-        for m in profile.moieties
-    ]
+    levels = [ligand_levels(profile, m, dose_mg, interval_h, phenotypes) for m in profile.moieties]
     loads = transporter_loads(profile, levels)
     occupancy = {
         t: (model.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS
@@ -226,6 +231,7 @@ def occupancy_at(
         tuple(levels[1:]),
         occupancy,
         t95,
+        dict(profile.affinity),
         warnings,
     )
 
@@ -242,10 +248,7 @@ def load_at(
     profile: Profile, transporter: str, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
 ):
     """The steady-state transporter load sum_j C_j / K_j at a dose."""
-    levels = [
-        ligand_levels(profile, m, dose_mg, interval_h, m.clearance_for(phenotypes))
-        for m in profile.moieties
-    ]
+    levels = [ligand_levels(profile, m, dose_mg, interval_h, phenotypes) for m in profile.moieties]
     loads = transporter_loads(profile, levels)
     if transporter not in loads:
         raise ModelError(
@@ -328,6 +331,7 @@ class DoseResult:
     label_min_mg: float
     label_max_mg: float
     exceeds_label_max: bool
+    affinity: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def record(self) -> dict:
@@ -345,6 +349,7 @@ class DoseResult:
             "label_min_mg": self.label_min_mg,
             "label_max_mg": self.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,
+            "affinity": dict(self.affinity),
             "warnings": list(self.warnings),
         }
 
@@ -414,6 +419,7 @@ def dose_for_target(
         profile.label_min_mg,
         profile.label_max_mg,
         exceeds,
+        dict(profile.affinity),
         warnings,
     )
 

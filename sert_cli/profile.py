@@ -8,13 +8,13 @@ loader passes the line of each field along, so the same checks serve files and t
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sert_cli import model
 from sert_cli.errors import ProfileError
 from sert_cli.pgx import GENES, PHENOTYPES, check_phenotype_for_gene
 from sert_cli.suggest import did_you_mean
-from sert_cli.units import check_positive_finite, ng_ml_to_nm, parse_quantity
+from sert_cli.units import check_positive_finite, ng_ml_to_nm, nm_to_ng_ml, parse_quantity
 
 SCHEMA_VERSION = 1
 TRANSPORTERS = ("SERT", "NET")
@@ -27,6 +27,7 @@ class PhenotypeTable:
 
     gene: str
     apparent_clearance_l_h: Mapping[str, float]
+    saturable_vmax_mg_h: Mapping[str, float] | None = None  # Vmax by phenotype, if saturable
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,24 @@ class Moiety:
     absorption_rate_per_h: float | None = None  # ka (from pk.absorption ka, or its tmax)
     brain_equilibration_half_life_h: float | None = None
     saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
+    pet_ec50_plasma_ng_ml: Mapping[str, float] = field(default_factory=dict)
 
     def clearance_for(self, phenotype_by_gene: Mapping[str, str]) -> float:
         table = self.phenotypes
         if table is None or table.gene not in phenotype_by_gene:
             return self.apparent_clearance_l_h
         return table.apparent_clearance_l_h[phenotype_by_gene[table.gene]]
+
+    def saturable_for(self, phenotype_by_gene: Mapping[str, str]) -> tuple[float, float] | None:
+        table = self.phenotypes
+        if (
+            self.saturable is None
+            or table is None
+            or table.saturable_vmax_mg_h is None
+            or table.gene not in phenotype_by_gene
+        ):
+            return self.saturable
+        return table.saturable_vmax_mg_h[phenotype_by_gene[table.gene]], self.saturable[1]
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,34 @@ class Profile:
     notes: str = ""
     path: str = ""
     raw: Mapping = field(default_factory=dict, compare=False, repr=False)
+    therapeutic_range_ng_ml: tuple[float, float] | None = None
+    therapeutic_range_of: str = "parent"  # or "active_moiety": parent + metabolites, ng/mL
+    min_dose_occupancy_note: str = ""
+    affinity: Mapping[str, str] = field(default_factory=dict)  # transporter -> constant used
+
+    def with_affinity(self, choice: str) -> "Profile":
+        """The profile with PET-calibrated constants where it has them ("pet"), or with the
+        in vitro Ki/Kd only ("in-vitro"). A parent's PET EC50 (total plasma, 50 % occupancy)
+        becomes its unbound-brain K; metabolites' K are scaled by the same factor."""
+        parent = self.parent
+        used = {t: "in vitro" for t in TRANSPORTERS if any(t in m.k_nm for m in self.moieties)}
+        if choice != "pet" or not parent.pet_ec50_plasma_ng_ml:
+            return replace(self, affinity=used)
+        scale = {}
+        for transporter, ec50 in parent.pet_ec50_plasma_ng_ml.items():
+            k_vivo = model.brain_unbound_concentration(
+                model.unbound_concentration(
+                    ng_ml_to_nm(ec50, parent.molar_mass_g_mol), parent.fraction_unbound
+                ),
+                parent.kp_uu_brain,
+            )
+            scale[transporter] = k_vivo / parent.k_nm[transporter]
+            used[transporter] = f"PET-calibrated (EC50 {ec50:.4g} ng/mL plasma)"
+        moieties = [
+            replace(m, k_nm={t: k * scale.get(t, 1.0) for t, k in m.k_nm.items()})
+            for m in self.moieties
+        ]
+        return replace(self, parent=moieties[0], metabolites=tuple(moieties[1:]), affinity=used)
 
     @property
     def moieties(self) -> tuple[Moiety, ...]:
@@ -182,37 +223,54 @@ PK_KEYS = (
 )
 
 
-def _read_targets(r: _Reader, value, where: tuple, molar_mass: float) -> dict[str, float]:
+def _read_targets(
+    r: _Reader, value, where: tuple, molar_mass: float, parent: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """In vitro K per transporter (nM), and the parent's PET EC50s (total plasma, ng/mL)."""
     r.mapping(value, where, (), TRANSPORTERS)
-    k_nm = {}
+    k_nm, ec50 = {}, {}
     for transporter, spec in value.items():
         here = where + (transporter,)
-        r.mapping(spec, here, (), ("ki", "kd"))
-        if len(spec) != 1:
+        r.mapping(spec, here, (), ("ki", "kd", "pet_ec50_plasma") if parent else ("ki", "kd"))
+        kinds = [k for k in ("ki", "kd") if k in spec]
+        if len(kinds) != 1:
             r.fail(here, "give exactly one of 'ki' or 'kd'")
-        ((kind, raw),) = spec.items()
-        q = r.quantity(raw, here + (kind,), "concentration")
+        q = r.quantity(spec[kinds[0]], here + (kinds[0],), "concentration")
         k_nm[transporter] = (
             q.value if q.dimension == "molar_concentration" else ng_ml_to_nm(q.value, molar_mass)
         )
-    return k_nm
+        if "pet_ec50_plasma" in spec:
+            q = r.quantity(spec["pet_ec50_plasma"], here + ("pet_ec50_plasma",), "concentration")
+            ec50[transporter] = (
+                q.value if q.dimension == "mass_concentration" else nm_to_ng_ml(q.value, molar_mass)
+            )
+    return k_nm, ec50
 
 
-def _read_phenotypes(r: _Reader, value, where: tuple, nm_clearance: float) -> PhenotypeTable:
-    r.mapping(value, where, ("gene",), ("apparent_clearance", "exposure_ratio"))
+def _is_zero(raw) -> bool:
+    return raw == 0 or (isinstance(raw, str) and raw.split()[:1] == ["0"])
+
+
+def _read_phenotypes(
+    r: _Reader, value, where: tuple, nm_clearance: float, saturable: tuple[float, float] | None
+) -> PhenotypeTable:
+    kinds_allowed = ("apparent_clearance", "exposure_ratio", "saturable_vmax")
+    r.mapping(value, where, ("gene",), kinds_allowed)
     gene = r.text(value["gene"], where + ("gene",))
     if gene not in GENES:
         r.fail(
             where + ("gene",),
-            f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
-            f" (known: {', '.join(GENES)})",
+            f"'{gene}' is not a gene sert knows"
+            f"{did_you_mean(gene, GENES)} (known: {', '.join(GENES)})",
         )
-    kinds = [k for k in ("apparent_clearance", "exposure_ratio") if k in value]
+    kinds = [k for k in kinds_allowed if k in value]
     if len(kinds) != 1:
-        r.fail(where, "give exactly one of 'apparent_clearance' or 'exposure_ratio'")
+        r.fail(where, f"give exactly one of {', '.join(repr(k) for k in kinds_allowed)}")
     kind = kinds[0]
+    if kind == "saturable_vmax" and saturable is None:
+        r.fail(where + (kind,), "a saturable_vmax table needs pk.saturable_clearance")
     table = r.mapping(value[kind], where + (kind,), ("NM",), PHENOTYPES)
-    clearance = {}
+    clearance, vmax = {}, {}
     for phenotype, raw in table.items():
         here = where + (kind, phenotype)
         try:
@@ -221,14 +279,19 @@ def _read_phenotypes(r: _Reader, value, where: tuple, nm_clearance: float) -> Ph
             r.fail(here, str(exc))
         if kind == "apparent_clearance":
             clearance[phenotype] = r.quantity(raw, here, "flow").value
-        else:
+        elif kind == "exposure_ratio":
             clearance[phenotype] = nm_clearance / r.number(raw, here)
+        else:  # Vmax of the saturable path by phenotype; 0 where the enzyme is missing
+            clearance[phenotype] = nm_clearance
+            vmax[phenotype] = 0.0 if _is_zero(raw) else r.quantity(raw, here, "mass_rate").value
     if not math.isclose(clearance["NM"], nm_clearance, rel_tol=1e-9):
         r.fail(
             where + (kind, "NM"),
             "the NM entry must match pk.apparent_clearance (exposure_ratio NM must be 1)",
         )
-    return PhenotypeTable(gene, dict(clearance))
+    if vmax and not math.isclose(vmax["NM"], saturable[0], rel_tol=1e-9):
+        r.fail(where + (kind, "NM"), "the NM entry must match pk.saturable_clearance.vmax")
+    return PhenotypeTable(gene, dict(clearance), vmax or None)
 
 
 def _read_moiety(
@@ -264,12 +327,9 @@ def _read_moiety(
         if "half_life" in pk
         else None
     )
-    phenotypes = (
-        _read_phenotypes(r, pk["phenotypes"], pk_where + ("phenotypes",), cl_f)
-        if "phenotypes" in pk
-        else None
+    k_nm, ec50 = _read_targets(
+        r, data["targets"], where + ("targets",), molar_mass, parent=not where
     )
-    k_nm = _read_targets(r, data["targets"], where + ("targets",), molar_mass)
     volume = None
     if "volume" in pk:
         volume = r.quantity(pk["volume"], pk_where + ("volume",), "volume").value
@@ -320,6 +380,11 @@ def _read_moiety(
         vmax = r.quantity(spec["vmax"], here + ("vmax",), "mass_rate").value
         km = r.quantity(spec["km"], here + ("km",), "mass_concentration").value / 1000.0
         saturable = (vmax, km)
+    phenotypes = None
+    if "phenotypes" in pk:
+        phenotypes = _read_phenotypes(
+            r, pk["phenotypes"], pk_where + ("phenotypes",), cl_f, saturable
+        )
     moiety = Moiety(
         name,
         molar_mass,
@@ -333,12 +398,20 @@ def _read_moiety(
         ka,
         brain_half_life,
         saturable,
+        ec50,
     )
     return moiety, bioavailability
 
 
 TOP_REQUIRED = ("schema", "name", "molar_mass", "dosing", "pk", "targets", "sources")
-TOP_OPTIONAL = ("class", "aliases", "metabolites", "notes")
+TOP_OPTIONAL = (
+    "class",
+    "aliases",
+    "metabolites",
+    "therapeutic_range",
+    "min_dose_occupancy_note",
+    "notes",
+)
 
 
 def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None) -> Profile:
@@ -425,7 +498,32 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         notes,
         path,
         data,
+        *_read_therapeutic_range(r, data.get("therapeutic_range")),
+        r.text(data["min_dose_occupancy_note"], ("min_dose_occupancy_note",))
+        if "min_dose_occupancy_note" in data
+        else "",
+    ).with_affinity("in-vitro")
+
+
+def _read_therapeutic_range(r: _Reader, value) -> tuple[tuple[float, float] | None, str]:
+    """The plasma reference range (AGNP consensus), of the parent or the active moiety."""
+    if value is None:
+        return None, "parent"
+    where = ("therapeutic_range",)
+    r.mapping(value, where, ("range",), ("of",))
+    bounds = r.sequence(value["range"], where + ("range",), min_len=2)
+    if len(bounds) != 2:
+        r.fail(where + ("range",), "expected [low, high] plasma concentrations")
+    low, high = (
+        r.quantity(b, where + ("range", i), "mass_concentration").value
+        for i, b in enumerate(bounds)
     )
+    if low >= high:
+        r.fail(where + ("range",), "the low end is not below the high end")
+    of = value.get("of", "parent")
+    if of not in ("parent", "active_moiety"):
+        r.fail(where + ("of",), "'of' is 'parent' or 'active_moiety' (parent + metabolites)")
+    return (low, high), of
 
 
 def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:

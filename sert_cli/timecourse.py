@@ -204,7 +204,7 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
     ka = _absorption_rate(profile.parent)
     volumes = [_volume(m) for m in moieties]
     clearances = regimen.clearances()
-    vmax, km = profile.parent.saturable
+    vmax, km = profile.parent.saturable_for(regimen.phenotypes)
     k_metabolites = [cl / v for cl, v in zip(clearances[1:], volumes[1:], strict=True)]
     ke0 = [
         model.rate_from_half_life_per_h(m.brain_equilibration_half_life_h)

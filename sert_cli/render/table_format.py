@@ -44,10 +44,9 @@ def assumptions(profile: Profile, phenotypes: dict[str, str]) -> list[str]:
         )
     for moiety in profile.moieties:
         ks = ", ".join(f"{t} {num(k)} nM" for t, k in moiety.k_nm.items())
-        notes.append(
-            f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
-            f"{num(moiety.kp_uu_brain)}, in vitro K: {ks}"
-        )
+        notes.append(f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
+                     f"{num(moiety.kp_uu_brain)}, K (unbound brain): {ks}")
+    notes += [f"{t} constant: {source}" for t, source in profile.affinity.items()]
     return notes
 
 
