@@ -57,8 +57,10 @@ def simulation_speed() -> None:
             start = time.perf_counter()
             simulate(profile, dose, days=365, until_h=365 * 24, step_h=1.0)
             times.append(time.perf_counter() - start)
-        print(f"{'simulate 1 year hourly, ' + drug + ' (goal < 50 ms)':<58} "
-              f"{statistics.median(times) * 1e3:.1f} ms median")
+        print(
+            f"{'simulate 1 year hourly, ' + drug + ' (goal < 50 ms)':<58} "
+            f"{statistics.median(times) * 1e3:.1f} ms median"
+        )
 
 
 def main() -> None:

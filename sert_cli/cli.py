@@ -333,6 +333,45 @@ def curve(
     emit(fmt, result.records(), draw)
 
 
+@app.command()
+@reports_errors
+def validate(
+    fit: Annotated[
+        str | None,
+        typer.Option(
+            "--fit",
+            metavar="DRUG",
+            help="Fit DRUG's PET EC50 to its verified reference points "
+            "and print it, instead of validating.",
+        ),
+    ] = None,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Predicted vs observed PET occupancy, therapeutic ranges and PM/NM exposure ratios."""
+    from sert_cli import validation
+
+    library = _library(profiles_dir)
+    if fit is not None:
+        result = validation.fit(library, fit)
+
+        def draw_fit():
+            from sert_cli.render import table_format
+
+            table_format.fit(result)
+
+        emit(fmt, result["fits"] if fmt is OutputFormat.csv else result, draw_fit)
+        return
+    result = validation.validate(library)
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.validation(result)
+
+    emit(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
+
+
 @profiles_app.command("list")
 @reports_errors
 def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:

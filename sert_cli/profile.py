@@ -19,6 +19,7 @@ from sert_cli.units import check_positive_finite, ng_ml_to_nm, nm_to_ng_ml, pars
 SCHEMA_VERSION = 1
 TRANSPORTERS = ("SERT", "NET")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+QUANTITY_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*\S+)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -572,4 +573,4 @@ def unsourced_fields(profile: Profile) -> list[str]:
 def _is_number(value) -> bool:
     if isinstance(value, bool):
         return False
-    return isinstance(value, (int, float)) or bool(re.match(r"^\s*[-+.\d]", str(value)))
+    return isinstance(value, (int, float)) or bool(QUANTITY_TEXT.match(str(value)))

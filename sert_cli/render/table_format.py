@@ -44,8 +44,10 @@ def assumptions(profile: Profile, phenotypes: dict[str, str]) -> list[str]:
         )
     for moiety in profile.moieties:
         ks = ", ".join(f"{t} {num(k)} nM" for t, k in moiety.k_nm.items())
-        notes.append(f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
-                     f"{num(moiety.kp_uu_brain)}, K (unbound brain): {ks}")
+        notes.append(
+            f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
+            f"{num(moiety.kp_uu_brain)}, K (unbound brain): {ks}"
+        )
     notes += [f"{t} constant: {source}" for t, source in profile.affinity.items()]
     return notes
 
@@ -263,3 +265,115 @@ def curve(result: DoseTable, profile: Profile) -> None:
         )
         console.print()
     _print_assumptions(console, assumptions(profile, {})[:1])
+
+
+def _pp(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def validation(result: dict) -> None:
+    console = _console()
+    table = Table(
+        title="PET occupancy, observed vs predicted (%)", box=box.SIMPLE_HEAD, title_justify="left"
+    )
+    for name in ("drug", "T", "mg/day", "when", "obs", "in vitro", "calibrated", ""):
+        table.add_column(name, justify="right" if name not in ("drug", "T", "") else "left")
+    for r in result["points"]:
+        when = (
+            "steady" if r["regimen"] == "steady_state" else f"{num(r['hours_after_last_dose'])} h"
+        )
+        table.add_row(
+            r["drug"],
+            r["transporter"],
+            num(r["dose_mg_day"]),
+            when,
+            f"{r['observed'] * 100:.1f}",
+            f"{r['predicted_in_vitro'] * 100:.1f}",
+            "-" if r["predicted_calibrated"] is None else f"{r['predicted_calibrated'] * 100:.1f}",
+            "" if r["status"] == "verified" else r["status"],
+        )
+    console.print(table)
+    drugs = Table(
+        title="Mean absolute error by drug (percentage points)",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for name in ("drug", "T", "points", "in vitro", "calibrated", "constant"):
+        drugs.add_column(name)
+    for d in result["drugs"]:
+        drugs.add_row(
+            d["drug"],
+            d["transporter"],
+            str(d["points"]),
+            _pp(d["mae_in_vitro_pp"]),
+            _pp(d["mae_calibrated_pp"]),
+            d["constant"] or "",
+        )
+    console.print(drugs)
+    s = result["summary"]
+    console.print(
+        f"SERT, drugs with calibrated constants: MAE {_pp(s['sert_mae_calibrated_pp'])}"
+        f" pp calibrated vs {_pp(s['sert_mae_in_vitro_same_points_pp'])} pp in vitro "
+        f"over {s['sert_points_calibrated']} points; worst drug "
+        f"{_pp(s['worst_drug_sert_mae_calibrated_pp'])} pp (limits "
+        f"{s['limits']['overall_pp']:g} and {s['limits']['per_drug_pp']:g}).",
+        markup=False,
+    )
+    ranges = Table(
+        title="Therapeutic range at the label's minimum dose, NM",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for name in ("drug", "mg/day", "predicted ng/mL", "range", "inside"):
+        ranges.add_column(name)
+    for c in result["therapeutic_ranges"]:
+        ranges.add_row(
+            c["drug"],
+            num(c["daily_dose_mg"]),
+            num(c["predicted_ng_ml"]),
+            f"{num(c['range_ng_ml'][0])}-{num(c['range_ng_ml'][1])} ({c['of']})",
+            "yes" if c["inside"] else "NO",
+        )
+    console.print(ranges)
+    ratios = Table(title="Exposure vs NM", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("drug", "phenotype", "model", "cited", "within 15 %"):
+        ratios.add_column(name)
+    for c in result["exposure_ratios"]:
+        ratios.add_row(
+            c["drug"],
+            f"{c['gene']} {c['phenotype']}",
+            f"{c['model_ratio']:.2f}",
+            f"{c['cited_ratio']:.2f}",
+            "yes" if c["within_15pct"] else "NO",
+        )
+    console.print(ratios)
+    rule = Table(
+        title="SERT occupancy at the minimum label dose, NM (the 80 % rule)",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for name in ("drug", "mg/day", "SERT", "70-90 %", "reason if not"):
+        rule.add_column(name)
+    for c in result["eighty_percent_rule"]:
+        rule.add_row(
+            c["drug"],
+            num(c["daily_dose_mg"]),
+            pct(c["sert_occupancy"]),
+            "yes" if c["inside_70_90"] else "NO",
+            (c["reason"] or "")[:60],
+        )
+    console.print(rule)
+
+
+def fit(result: dict) -> None:
+    console = _console()
+    for f in result["fits"]:
+        console.print(
+            f"{result['drug']} {f['transporter']}: PET EC50 "
+            f"{f['pet_ec50_plasma_ng_ml']:.4g} ng/mL (total plasma) from "
+            f"{f['points']} points; MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro -> "
+            f"{_pp(f['mae_fitted_pp'])} pp fitted; profile has "
+            f"{f['profile_value_ng_ml']} ng/mL",
+            markup=False,
+        )
+        console.print(f"  targets.{f['yaml']}", markup=False)
