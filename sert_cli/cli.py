@@ -147,6 +147,64 @@ def root(
     """Serotonin and norepinephrine transporter occupancy calculator."""
 
 
+Genotypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--genotype",
+        "-g",
+        metavar="GENE=DIPLOTYPE",
+        help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), translated the CPIC way.",
+    ),
+]
+With = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--with", metavar="DRUG", help="Co-medication that may inhibit a CYP enzyme (repeatable)."
+    ),
+]
+AssumeNm = Annotated[
+    bool,
+    typer.Option(
+        "--assume-nm", help="Compute an Indeterminate genotype as NM (it is refused otherwise)."
+    ),
+]
+Explain = Annotated[
+    bool,
+    typer.Option(
+        "--explain", help="Show each step from genotype to dose with its formula and source."
+    ),
+]
+PlotFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE.svg|FILE.png",
+        help="Also write the figure with matplotlib (pip install 'sert-cli[plot]').",
+    ),
+]
+
+
+def _patient(profile, phenotype, genotype, with_, assume_nm):
+    """Genotypes, co-medications and label limits -> the profile and phenotypes to use."""
+    from sert_cli.genotype import parse_genotype_options
+    from sert_cli.patient import prepare
+
+    return prepare(
+        profile,
+        _phenotypes(phenotype),
+        parse_genotype_options(genotype or []),
+        with_ or [],
+        assume_nm,
+    )
+
+
+def _check_plot(plot: Path | None) -> None:
+    if plot is not None:
+        from sert_cli.render.plot import check_plot_path
+
+        check_plot_path(plot)
+
+
 @app.command()
 @reports_errors
 def occupancy(
@@ -154,6 +212,10 @@ def occupancy(
     dose: Annotated[float, typer.Option("--dose", metavar="MG", help="Dose per interval, mg.")],
     interval: Interval = None,
     phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    explain: Explain = False,
     affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
@@ -161,15 +223,22 @@ def occupancy(
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.core import occupancy_at
 
-    profile = _profile(drug, profiles_dir, affinity)
-    result = occupancy_at(profile, dose, interval, _phenotypes(phenotype))
+    prepared = _patient(
+        _profile(drug, profiles_dir, affinity), phenotype, genotype, with_, assume_nm
+    )
+    result = occupancy_at(prepared.profile, dose, interval, prepared.phenotypes)
+    record = prepared.annotate(result.record())
+    if explain:
+        from sert_cli.explain import steps
+
+        record["explain"] = steps(prepared, result)
 
     def draw():
         from sert_cli.render import table_format
 
-        table_format.occupancy(result, profile)
+        table_format.occupancy(result, record, prepared.profile)
 
-    emit(fmt, result.record(), draw)
+    emit(fmt, record, draw)
 
 
 @app.command()
@@ -188,22 +257,36 @@ def dose(
     ] = Transporter.SERT,
     interval: Interval = None,
     phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    explain: Explain = False,
     affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
-    from sert_cli.core import dose_for_target
+    from sert_cli.core import dose_for_target, occupancy_at
 
-    profile = _profile(drug, profiles_dir, affinity)
-    result = dose_for_target(profile, target, transporter.value, interval, _phenotypes(phenotype))
+    prepared = _patient(
+        _profile(drug, profiles_dir, affinity), phenotype, genotype, with_, assume_nm
+    )
+    result = dose_for_target(
+        prepared.profile, target, transporter.value, interval, prepared.phenotypes
+    )
+    record = prepared.annotate(result.record())
+    if explain:
+        from sert_cli.explain import steps
+
+        at_exact = occupancy_at(prepared.profile, result.dose_mg, interval, prepared.phenotypes)
+        record["explain"] = steps(prepared, at_exact, result)
 
     def draw():
         from sert_cli.render import table_format
 
-        table_format.dose(result, profile)
+        table_format.dose(result, record, prepared.profile)
 
-    emit(fmt, result.record(), draw)
+    emit(fmt, record, draw)
 
 
 @app.command()
@@ -226,16 +309,6 @@ def table(
         table_format.dose_table(result, profile)
 
     emit(fmt, result.records(), draw)
-
-
-PlotFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--plot",
-        metavar="FILE.svg|FILE.png",
-        help="Also write the figure with matplotlib (pip install 'sert-cli[plot]').",
-    ),
-]
 
 
 @app.command()
@@ -261,14 +334,17 @@ def simulate(
         typer.Option(
             "--until",
             metavar="H",
-            help="Simulate until this many hours after the first "
-            "dose [default: 5 half-lives past the last dose]",
+            help="Simulate until this many hours after the first dose "
+            "[default: 5 half-lives past the last dose]",
         ),
     ] = None,
     step: Annotated[
         float, typer.Option("--step", metavar="H", help="Hours between time points.")
     ] = 1.0,
     phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
     plot: PlotFile = None,
     affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
@@ -277,15 +353,14 @@ def simulate(
     """Occupancy hour by hour, from the first dose through steady state to washout."""
     from sert_cli.timecourse import simulate as run_simulation
 
-    if plot is not None:
-        from sert_cli.render.plot import check_plot_path
-
-        check_plot_path(plot)
-    profile = _profile(drug, profiles_dir, affinity)
-    result = run_simulation(
-        profile, dose, interval, doses, days, until, step, _phenotypes(phenotype)
+    _check_plot(plot)
+    prepared = _patient(
+        _profile(drug, profiles_dir, affinity), phenotype, genotype, with_, assume_nm
     )
-    record = result.record()
+    result = run_simulation(
+        prepared.profile, dose, interval, doses, days, until, step, prepared.phenotypes
+    )
+    record = prepared.annotate(result.record())
     if plot is not None:
         from sert_cli.render.figures import simulation_figures
         from sert_cli.render.plot import save
@@ -295,7 +370,7 @@ def simulate(
     def draw():
         from sert_cli.render import table_format
 
-        table_format.simulation(record, profile)
+        table_format.simulation(record, prepared.profile)
 
     emit(fmt, result.rows() if fmt is OutputFormat.csv else record, draw)
 
@@ -305,6 +380,9 @@ def simulate(
 def curve(
     drug: Drug,
     phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
     plot: PlotFile = None,
     affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
@@ -313,24 +391,48 @@ def curve(
     """The steady-state dose-occupancy curve, over and beyond the label range."""
     from sert_cli.core import dose_curve
 
-    if plot is not None:
-        from sert_cli.render.plot import check_plot_path
-
-        check_plot_path(plot)
-    profile = _profile(drug, profiles_dir, affinity)
-    result = dose_curve(profile, _phenotypes(phenotype))
+    _check_plot(plot)
+    prepared = _patient(
+        _profile(drug, profiles_dir, affinity), phenotype, genotype, with_, assume_nm
+    )
+    chosen = bool(phenotype or genotype or with_)
+    result = dose_curve(prepared.profile, prepared.phenotypes if chosen else None)
     if plot is not None:
         from sert_cli.render.figures import curve_figure
         from sert_cli.render.plot import save
 
-        save([curve_figure(result, profile)], plot)
+        save([curve_figure(result, prepared.profile)], plot)
 
     def draw():
         from sert_cli.render import table_format
 
-        table_format.curve(result, profile)
+        table_format.curve(result, prepared.profile)
+        table_format.print_notes(prepared.notes)
 
     emit(fmt, result.records(), draw)
+
+
+@app.command()
+@reports_errors
+def phenotype(
+    gene: Annotated[str, typer.Argument(help="CYP2C19, CYP2D6 or CYP2B6.")],
+    diplotypes: Annotated[
+        list[str],
+        typer.Argument(help="One or more diplotypes, e.g. *1/*17 '*1/*4x2'.", show_default=False),
+    ],
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Translate diplotypes to CPIC phenotypes (one result per diplotype)."""
+    from sert_cli.genotype import translate
+
+    records = [translate(gene, d).record() for d in diplotypes]
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.phenotypes(records)
+
+    emit(fmt, records, draw)
 
 
 @app.command()

@@ -78,6 +78,13 @@ def resolve_phenotypes(
         if gene not in used
     ]
     for moiety in profile.moieties:
+        for fraction in moiety.fractions_metabolized:
+            if used[fraction.gene] not in fraction.activity:
+                have = ", ".join(p for p in PHENOTYPES if p in fraction.activity)
+                raise ModelError(
+                    f"{profile.name}'s profile has no {fraction.gene} activity "
+                    f"for {used[fraction.gene]}s (it has {have})"
+                )
         table = moiety.phenotypes
         if table and used[table.gene] not in table.apparent_clearance_l_h:
             have = ", ".join(p for p in PHENOTYPES if p in table.apparent_clearance_l_h)
@@ -157,12 +164,14 @@ def transporter_loads(profile: Profile, levels: list[LigandLevels]) -> dict[str,
     return loads
 
 
+def label_maximum_text(profile: Profile) -> str:
+    text = f"the label maximum of {profile.label_max_mg:g} mg/day"
+    return f"{text} ({profile.label_max_source})" if profile.label_max_source else text
+
+
 def label_warnings(profile: Profile, daily_dose_mg: float, what: str) -> list[str]:
     if daily_dose_mg > profile.label_max_mg * (1 + 1e-9):
-        return [
-            f"{what} {daily_dose_mg:g} mg/day is above the label maximum of "
-            f"{profile.label_max_mg:g} mg/day"
-        ]
+        return [f"{what} {daily_dose_mg:g} mg/day is above {label_maximum_text(profile)}"]
     if daily_dose_mg < profile.label_min_mg * (1 - 1e-9):
         return [
             f"{what} {daily_dose_mg:g} mg/day is below the label minimum of "
@@ -395,8 +404,7 @@ def dose_for_target(
         exceeds = True
         warnings.append(
             f"the dose for {target:.0%} {transporter} occupancy, "
-            f"{exact * per_day:.4g} mg/day, is above the label maximum of "
-            f"{profile.label_max_mg:g} mg/day"
+            f"{exact * per_day:.4g} mg/day, is above {label_maximum_text(profile)}"
         )
     elif exact * per_day < profile.label_min_mg * (1 - 1e-9):
         warnings.append(
@@ -464,13 +472,10 @@ def table_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:
 
 
 def phenotype_columns(profile: Profile) -> list[dict[str, str]]:
-    """All-NM, then one gene at a time at each phenotype its tables have, in CPIC order."""
+    """All-NM, then one gene at a time at each phenotype the profile has, in CPIC order."""
     columns: list[dict[str, str]] = [dict.fromkeys(profile.genes, "NM")]
     for gene in profile.genes:
-        have = set()
-        for moiety in profile.moieties:
-            if moiety.phenotypes and moiety.phenotypes.gene == gene:
-                have.update(moiety.phenotypes.apparent_clearance_l_h)
+        have = profile.phenotypes_of(gene)
         columns += [{**columns[0], gene: p} for p in PHENOTYPES if p in have and p != "NM"]
     columns.sort(key=lambda c: tuple(PHENOTYPES.index(p) for p in c.values()))
     return columns

@@ -18,6 +18,13 @@ def css_mg_l(dose_mg, apparent_clearance_l_h, interval_h):
     return dose_mg / (apparent_clearance_l_h * interval_h)
 
 
+def clearance_from_activity_l_h(clearance_nm_l_h, fm_by_gene, activity_by_gene):
+    """CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g) (section 2, fraction metabolized)."""
+    fm_total = sum(fm_by_gene.values())
+    retained = sum(fm * activity_by_gene[gene] for gene, fm in fm_by_gene.items())
+    return clearance_nm_l_h * (1.0 - fm_total + retained)
+
+
 def unbound_concentration(total_concentration, fraction_unbound):
     """Cu,plasma = fu * C (section 3)."""
     return fraction_unbound * total_concentration

@@ -32,6 +32,15 @@ class PhenotypeTable:
 
 
 @dataclass(frozen=True)
+class FractionMetabolized:
+    """fm of one gene's enzyme in NMs, and the relative activity a_g of each phenotype."""
+
+    gene: str
+    fm: float
+    activity: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class Moiety:
     """A parent drug or an active metabolite: what reaches the brain and binds.
 
@@ -53,12 +62,25 @@ class Moiety:
     brain_equilibration_half_life_h: float | None = None
     saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
     pet_ec50_plasma_ng_ml: Mapping[str, float] = field(default_factory=dict)
+    fractions_metabolized: tuple["FractionMetabolized", ...] = ()
 
     def clearance_for(self, phenotype_by_gene: Mapping[str, str]) -> float:
+        """CL/F for these phenotypes: the explicit table for its gene, then the fractions
+        metabolized of the other genes (model.md section 2; the table wins for its gene)."""
         table = self.phenotypes
-        if table is None or table.gene not in phenotype_by_gene:
-            return self.apparent_clearance_l_h
-        return table.apparent_clearance_l_h[phenotype_by_gene[table.gene]]
+        clearance = self.apparent_clearance_l_h
+        if table is not None and table.gene in phenotype_by_gene:
+            clearance = table.apparent_clearance_l_h[phenotype_by_gene[table.gene]]
+        fm_by_gene, activity_by_gene = {}, {}
+        for fraction in self.fractions_metabolized:
+            if table is not None and fraction.gene == table.gene:
+                continue
+            fm_by_gene[fraction.gene] = fraction.fm
+            phenotype = phenotype_by_gene.get(fraction.gene, "NM")
+            activity_by_gene[fraction.gene] = fraction.activity[phenotype]
+        if not fm_by_gene:
+            return clearance
+        return model.clearance_from_activity_l_h(clearance, fm_by_gene, activity_by_gene)
 
     def saturable_for(self, phenotype_by_gene: Mapping[str, str]) -> tuple[float, float] | None:
         table = self.phenotypes
@@ -94,6 +116,7 @@ class Profile:
     therapeutic_range_of: str = "parent"  # or "active_moiety": parent + metabolites, ng/mL
     min_dose_occupancy_note: str = ""
     affinity: Mapping[str, str] = field(default_factory=dict)  # transporter -> constant used
+    label_max_source: str = ""  # why label_max_mg is lower for this patient, if it is
 
     def with_affinity(self, choice: str) -> "Profile":
         """The profile with PET-calibrated constants where it has them ("pet"), or with the
@@ -125,7 +148,20 @@ class Profile:
 
     @property
     def genes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(m.phenotypes.gene for m in self.moieties if m.phenotypes))
+        genes = [m.phenotypes.gene for m in self.moieties if m.phenotypes]
+        genes += [f.gene for m in self.moieties for f in m.fractions_metabolized]
+        return tuple(dict.fromkeys(genes))
+
+    def phenotypes_of(self, gene: str) -> set[str]:
+        """The phenotypes of a gene the profile has data for (tables or activities)."""
+        have = set()
+        for moiety in self.moieties:
+            if moiety.phenotypes and moiety.phenotypes.gene == gene:
+                have.update(moiety.phenotypes.apparent_clearance_l_h)
+            for fraction in moiety.fractions_metabolized:
+                if fraction.gene == gene:
+                    have.update(fraction.activity)
+        return have
 
 
 class _Reader:
@@ -220,6 +256,7 @@ PK_KEYS = (
     "absorption",
     "brain_equilibration_half_life",
     "saturable_clearance",
+    "fractions_metabolized",
     "phenotypes",
 )
 
@@ -246,6 +283,36 @@ def _read_targets(
                 q.value if q.dimension == "mass_concentration" else nm_to_ng_ml(q.value, molar_mass)
             )
     return k_nm, ec50
+
+
+def _read_fractions(r: _Reader, value, where: tuple) -> tuple[FractionMetabolized, ...]:
+    """[{gene, fm, activity: {PM: 0, IM: 0.5, NM: 1, ...}}]; fm values sum to at most 1."""
+    fractions = []
+    for index, item in enumerate(r.sequence(value, where, min_len=0)):
+        here = where + (index,)
+        r.mapping(item, here, ("gene", "fm", "activity"))
+        gene = r.text(item["gene"], here + ("gene",))
+        if gene not in GENES:
+            r.fail(
+                here + ("gene",), f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
+            )
+        fm = r.fraction(item["fm"], here + ("fm",))
+        table = r.mapping(item["activity"], here + ("activity",), ("NM", "PM"), PHENOTYPES)
+        activity = {}
+        for phenotype, raw in table.items():
+            try:
+                check_phenotype_for_gene(gene, phenotype)
+            except ValueError as exc:
+                r.fail(here + ("activity", phenotype), str(exc))
+            activity[phenotype] = (
+                0.0 if _is_zero(raw) else r.number(raw, here + ("activity", phenotype))
+            )
+        if activity["NM"] != 1.0:
+            r.fail(here + ("activity", "NM"), "the NM activity is 1 by definition")
+        fractions.append(FractionMetabolized(gene, fm, activity))
+    if sum(f.fm for f in fractions) > 1 + 1e-9:
+        r.fail(where, "the fractions metabolized add up to more than 1")
+    return tuple(fractions)
 
 
 def _is_zero(raw) -> bool:
@@ -386,6 +453,9 @@ def _read_moiety(
         phenotypes = _read_phenotypes(
             r, pk["phenotypes"], pk_where + ("phenotypes",), cl_f, saturable
         )
+    fractions = _read_fractions(
+        r, pk.get("fractions_metabolized", []), pk_where + ("fractions_metabolized",)
+    )
     moiety = Moiety(
         name,
         molar_mass,
@@ -400,6 +470,7 @@ def _read_moiety(
         brain_half_life,
         saturable,
         ec50,
+        fractions,
     )
     return moiety, bioavailability
 

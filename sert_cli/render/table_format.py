@@ -56,7 +56,7 @@ def _print_assumptions(console: Console, notes: list[str]) -> None:
     console.print("Assumed: " + "; ".join(notes) + ".", style="dim", markup=False)
 
 
-def occupancy(result: OccupancyResult, profile: Profile) -> None:
+def occupancy(result: OccupancyResult, record: dict, profile: Profile) -> None:
     console = _console()
     moieties = (result.parent, *result.metabolites)
     console.print(
@@ -96,10 +96,10 @@ def occupancy(result: OccupancyResult, profile: Profile) -> None:
             markup=False,
         )
     _print_assumptions(console, assumptions(profile, result.phenotypes))
-    print_warnings(result.warnings)
+    patient_extras(console, record)
 
 
-def dose(result: DoseResult, profile: Profile) -> None:
+def dose(result: DoseResult, record: dict, profile: Profile) -> None:
     console = _console()
     console.print(
         f"{result.drug}: dose for {result.target:.0%} {result.transporter} occupancy "
@@ -124,7 +124,7 @@ def dose(result: DoseResult, profile: Profile) -> None:
     table.add_row("above label maximum", "YES" if result.exceeds_label_max else "no")
     console.print(table)
     _print_assumptions(console, assumptions(profile, result.phenotypes))
-    print_warnings(result.warnings)
+    patient_extras(console, record)
 
 
 def dose_table(result: DoseTable, profile: Profile) -> None:
@@ -242,7 +242,7 @@ def simulation(record: dict, profile: Profile) -> None:
             draw(figure, width=width), markup=False, highlight=False, end="", soft_wrap=True
         )
         console.print()
-    print_warnings(record["warnings"])
+    patient_extras(console, record)
 
 
 def curve(result: DoseTable, profile: Profile) -> None:
@@ -377,3 +377,52 @@ def fit(result: dict) -> None:
             markup=False,
         )
         console.print(f"  targets.{f['yaml']}", markup=False)
+
+
+def print_notes(notes, console: Console | None = None) -> None:
+    console = console or _console()
+    for note in notes:
+        console.print(f"Note: {note}", style="dim", markup=False)
+
+
+def patient_extras(console: Console, record: dict) -> None:
+    """What the patient layer did, guideline advice, the --explain chain, then warnings."""
+    print_notes(record.get("notes", []), console)
+    for advice in record.get("guidance", []):
+        strength = f", {advice['strength']}" if advice["strength"] else ""
+        assumed = " (phenotype assumed)" if advice["assumed"] else ""
+        console.print(
+            f"{advice['source']}{strength}, {advice['gene']} {advice['cpic_term']}"
+            f"{assumed}: {advice['advice']}",
+            markup=False,
+        )
+    for number, step in enumerate(record.get("explain", []), start=1):
+        console.print(f"{number}. {step['step']}: {step['formula']}", style="bold", markup=False)
+        console.print(f"   {step['numbers']}", markup=False)
+        console.print(f"   source: {step['source']}", style="dim", markup=False)
+    print_warnings(record.get("warnings", []))
+
+
+def phenotypes(records: list[dict]) -> None:
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("gene", "diplotype", "activity score", "phenotype", "CPIC term", "alleles"):
+        table.add_column(name)
+    for r in records:
+        score = (
+            "-"
+            if r["activity_score"] is None
+            else ("≥" if r["activity_score_at_least"] else "") + f"{r['activity_score']:g}"
+        )
+        alleles = "; ".join(
+            f"{a['allele']} {a['function'].replace(' function', '')}"
+            + ("" if a["activity_value"] is None else f" ({a['activity_value']:g})")
+            for a in r["alleles"]
+        )
+        table.add_row(
+            r["gene"], r["diplotype"], score, r["phenotype"], r["cpic_phenotype"], alleles
+        )
+    _console().print(table)
+    if records:
+        _console().print(
+            f"CPIC data version {records[0]['cpic_data_version']}", style="dim", markup=False
+        )

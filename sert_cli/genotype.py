@@ -1,0 +1,237 @@
+"""Genotype to phenotype as CPIC translates it (reference/pgx.md section 2).
+
+CYP2D6 by activity score (the sum of the two haplotypes' values, copies multiplied);
+CYP2C19 and CYP2B6 by the pair of allele functions. The allele tables are CPIC's data,
+shipped in sert_cli/data/cpic/ with their data versions, not written into code.
+"""
+
+import csv
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sert_cli.errors import InputError
+from sert_cli.suggest import did_you_mean
+
+CPIC_DIR = Path(__file__).resolve().parent / "data" / "cpic"
+GENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
+CPIC_TERMS = {
+    "PM": "Poor Metabolizer",
+    "IM": "Intermediate Metabolizer",
+    "NM": "Normal Metabolizer",
+    "RM": "Rapid Metabolizer",
+    "UM": "Ultrarapid Metabolizer",
+    "Indeterminate": "Indeterminate",
+}
+INDETERMINATE = "Indeterminate"
+# CYP2D6 activity-score bins (pgx.md 2.1): 0 PM; 0.25-1.0 IM; 1.25-2.25 NM; above UM.
+IM_MAX_SCORE, NM_MAX_SCORE = 1.0, 2.25
+# Function pairs (pgx.md 2.2 and 2.3): (phenotype, "Likely" or not), keyed by sorted codes.
+# N normal, I increased, D decreased, F no function.
+PAIR_RULES = {
+    "CYP2C19": {
+        "II": ("UM", False),
+        "IN": ("RM", False),
+        "NN": ("NM", False),
+        "FN": ("IM", False),
+        "FI": ("IM", False),
+        "DN": ("IM", True),
+        "DI": ("IM", True),
+        "DD": ("IM", True),
+        "FF": ("PM", False),
+        "DF": ("PM", True),
+    },
+    "CYP2B6": {
+        "II": ("UM", False),
+        "IN": ("RM", False),
+        "NN": ("NM", False),
+        "DN": ("IM", False),
+        "FN": ("IM", False),
+        "DI": ("IM", False),
+        "FI": ("IM", False),
+        "DD": ("PM", False),
+        "DF": ("PM", False),
+        "FF": ("PM", False),
+    },
+}
+FUNCTION_CODES = {
+    "Normal function": "N",
+    "Increased function": "I",
+    "Decreased function": "D",
+    "No function": "F",
+}
+_ALLELE = re.compile(r"^\*(\d+)(?:[xX](≥3|>=3|\d+|[nN]))?$")
+
+
+@dataclass(frozen=True)
+class AlleleCall:
+    allele: str
+    function: str
+    activity_value: float | None  # CYP2D6 only
+    at_least: bool = False  # a CPIC "x≥3" bin: the value is a lower bound
+
+    def record(self) -> dict:
+        return {
+            "allele": self.allele,
+            "function": self.function,
+            "activity_value": self.activity_value,
+            "activity_value_at_least": self.at_least,
+        }
+
+
+@dataclass(frozen=True)
+class GenotypeResult:
+    gene: str
+    diplotype: str
+    activity_score: float | None
+    activity_score_at_least: bool
+    phenotype: str  # PM, IM, NM, RM, UM or Indeterminate
+    cpic_phenotype: str
+    alleles: tuple[AlleleCall, AlleleCall]
+    data_version: str
+
+    def record(self) -> dict:
+        return {
+            "gene": self.gene,
+            "diplotype": self.diplotype,
+            "activity_score": self.activity_score,
+            "activity_score_at_least": self.activity_score_at_least,
+            "phenotype": self.phenotype,
+            "cpic_phenotype": self.cpic_phenotype,
+            "alleles": [a.record() for a in self.alleles],
+            "cpic_data_version": self.data_version,
+        }
+
+
+@functools.cache
+def allele_table(gene: str) -> tuple[dict[str, tuple[str, str]], str]:
+    """{allele: (function, activity value text)} and the CPIC data version."""
+    path = CPIC_DIR / f"{gene.lower()}_alleles.csv"
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = handle.readline()
+        version = header.rsplit("data version", 1)[-1].strip(" :\n").split(" ")[0]
+        rows = csv.DictReader(handle)
+        table = {row["allele"]: (row["function"], row.get("activity_value", "")) for row in rows}
+    return table, version
+
+
+def _value(text: str) -> tuple[float | None, bool]:
+    if text in ("", "n/a"):
+        return None, False
+    return float(text.lstrip("≥")), text.startswith("≥")
+
+
+def _call(gene: str, written: str) -> AlleleCall:
+    table, version = allele_table(gene)
+    text = written.strip().replace(" ", "")
+    if not text.startswith("*"):
+        text = "*" + text
+    match = _ALLELE.match(text)
+    if not match:
+        raise InputError(
+            f"{gene} allele {written!r}: write star alleles such as *1, *17 or, "
+            "for CYP2D6, *1x2 (tandems like *36+*10 are not supported)"
+        )
+    number, copies = match.groups()
+    base = f"*{number}"
+    if copies is None:
+        if base not in table:
+            raise InputError(
+                f"{gene} allele {base} is not in CPIC's table (data version "
+                f"{version}){did_you_mean(base, table)}"
+            )
+        function, value = table[base]
+        return AlleleCall(base, function, *_value(value))
+    if gene != "CYP2D6":
+        raise InputError(f"{gene} allele {written!r}: copy numbers are read for CYP2D6 only")
+    if copies in "nN":
+        raise InputError(
+            f"CYP2D6 allele {written!r}: the copy number is unknown; CPIC needs "
+            f"{base}x2 or {base}x≥3, and for *1 and *2 the choice changes the "
+            "phenotype (pgx.md 1.2)"
+        )
+    at_least = copies in ("≥3", ">=3") or int(copies) >= 3
+    name = f"{base}x≥3" if at_least else f"{base}x{copies}"
+    if name in table:
+        function, value = table[name]
+        return AlleleCall(name, function, *_value(value))
+    if base not in table:
+        raise InputError(f"CYP2D6 allele {base} is not in CPIC's table (data version {version})")
+    function, value_text = table[base]
+    value, _ = _value(value_text)
+    count = 3 if at_least else int(copies)
+    if value is None:
+        return AlleleCall(name, function, None)
+    # CPIC: a duplicated allele's value is the single-copy value times the copy number.
+    return AlleleCall(name, function, value * count, at_least and value > 0)
+
+
+def translate(gene: str, diplotype: str) -> GenotypeResult:
+    gene = gene.strip().upper()
+    if gene not in GENOTYPED_GENES:
+        raise InputError(
+            f"genotype translation covers {', '.join(GENOTYPED_GENES)}, not "
+            f"'{gene}'{did_you_mean(gene, GENOTYPED_GENES)}"
+        )
+    text = diplotype.strip()
+    if text.upper().startswith(gene):
+        text = text[len(gene) :]
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise InputError(f"{gene} diplotype {diplotype!r}: write two alleles, e.g. *1/*17")
+    calls = (_call(gene, parts[0]), _call(gene, parts[1]))
+    version = allele_table(gene)[1]
+    name = "/".join(c.allele for c in calls)
+    if gene == "CYP2D6":
+        return _by_activity_score(gene, name, calls, version)
+    return _by_function_pair(gene, name, calls, version)
+
+
+def _by_activity_score(gene, name, calls, version) -> GenotypeResult:
+    if any(c.activity_value is None for c in calls):
+        return GenotypeResult(gene, name, None, False, INDETERMINATE, INDETERMINATE, calls, version)
+    score = sum(c.activity_value for c in calls)
+    at_least = any(c.at_least for c in calls)
+    phenotype = activity_score_phenotype(score, at_least)
+    return GenotypeResult(
+        gene, name, score, at_least, phenotype, CPIC_TERMS[phenotype], calls, version
+    )
+
+
+def activity_score_phenotype(score: float, at_least: bool = False) -> str:
+    if at_least or score > NM_MAX_SCORE:
+        return "UM"
+    if score == 0:
+        return "PM"
+    return "IM" if score <= IM_MAX_SCORE else "NM"
+
+
+def _by_function_pair(gene, name, calls, version) -> GenotypeResult:
+    codes = [FUNCTION_CODES.get(c.function) for c in calls]
+    if None in codes:
+        return GenotypeResult(gene, name, None, False, INDETERMINATE, INDETERMINATE, calls, version)
+    phenotype, likely = PAIR_RULES[gene]["".join(sorted(codes))]
+    term = ("Likely " if likely else "") + CPIC_TERMS[phenotype]
+    return GenotypeResult(gene, name, None, False, phenotype, term, calls, version)
+
+
+def parse_genotype_options(options: list[str]) -> dict[str, str]:
+    """['CYP2D6=*1/*4'] -> {'CYP2D6': '*1/*4'}; a gene given twice is an error."""
+    result: dict[str, str] = {}
+    for option in options:
+        gene, sep, diplotype = option.partition("=")
+        gene = gene.strip().upper()
+        if not sep or not gene or not diplotype.strip():
+            raise InputError(
+                f"--genotype {option!r}: write it as GENE=DIPLOTYPE, for example CYP2C19=*1/*17"
+            )
+        if gene not in GENOTYPED_GENES:
+            raise InputError(
+                f"--genotype {option!r}: genotypes are translated for "
+                f"{', '.join(GENOTYPED_GENES)}{did_you_mean(gene, GENOTYPED_GENES)}"
+            )
+        if gene in result:
+            raise InputError(f"--genotype: {gene} given twice")
+        result[gene] = diplotype.strip()
+    return result
