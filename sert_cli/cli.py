@@ -153,7 +153,7 @@ Genotypes = Annotated[
         "--genotype",
         "-g",
         metavar="GENE=DIPLOTYPE",
-        help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), translated the CPIC way.",
+        help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), read the CPIC way.",
     ),
 ]
 With = Annotated[
