@@ -13,19 +13,33 @@ from sert_cli.errors import SertError
 
 DISCLAIMER = "Educational and research tool: not medical advice, not for prescribing."
 
-app = typer.Typer(
-    help="Serotonin (SERT) and norepinephrine (NET) transporter occupancy of antidepressants "
+APP_SETTINGS = {
+    "help": "Serotonin (SERT) and norepinephrine (NET) transporter occupancy of antidepressants "
     f"at a dose, and the dose for a target occupancy, by CYP phenotype.\n\n{DISCLAIMER}",
-    epilog="Exit status: 0 success; 1 the model cannot satisfy the request; 2 bad input or usage.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-)
-profiles_app = typer.Typer(
-    help="List, show and check drug profiles.", no_args_is_help=True, rich_markup_mode=None
-)
-app.add_typer(profiles_app, name="profiles")
+    "epilog": "Exit status: 0 success; 1 the model cannot satisfy the request; "
+    "2 bad input or usage.",
+    "add_completion": False,
+    "no_args_is_help": True,
+    "rich_markup_mode": None,
+    "pretty_exceptions_enable": False,
+}
+PROFILES_SETTINGS = {
+    "help": "List, show and check drug profiles.",
+    "no_args_is_help": True,
+    "rich_markup_mode": None,
+}
+COMMANDS: dict[str, object] = {}  # name -> function, registered on the app by build_app
+PROFILE_COMMANDS: dict[str, object] = {}
+
+
+def command(name: str | None = None, group: dict | None = None):
+    """Collect a command; build_app registers only what the command line needs."""
+
+    def collect(function):
+        (COMMANDS if group is None else group)[name or function.__name__] = function
+        return function
+
+    return collect
 
 
 class OutputFormat(StrEnum):
@@ -67,7 +81,7 @@ Interval = Annotated[
         "--interval", metavar="H", help="Dosing interval in hours [default: the profile's]"
     ),
 ]
-Drug = Annotated[str, typer.Argument(help="Drug name or alias, e.g. escitalopram.")]
+Drug = Annotated[str, typer.Argument(metavar="DRUG", help="Drug name or alias, e.g. escitalopram.")]
 
 
 class AffinityChoice(StrEnum):
@@ -135,7 +149,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: Annotated[
         bool,
@@ -186,16 +199,14 @@ PlotFile = Annotated[
 
 def _patient(profile, phenotype, genotype, with_, assume_nm):
     """Genotypes, co-medications and label limits -> the profile and phenotypes to use."""
-    from sert_cli.genotype import parse_genotype_options
     from sert_cli.patient import prepare
 
-    return prepare(
-        profile,
-        _phenotypes(phenotype),
-        parse_genotype_options(genotype or []),
-        with_ or [],
-        assume_nm,
-    )
+    genotypes = {}
+    if genotype:
+        from sert_cli.genotype import parse_genotype_options
+
+        genotypes = parse_genotype_options(genotype)
+    return prepare(profile, _phenotypes(phenotype), genotypes, with_ or [], assume_nm)
 
 
 def _check_plot(plot: Path | None) -> None:
@@ -205,7 +216,7 @@ def _check_plot(plot: Path | None) -> None:
         check_plot_path(plot)
 
 
-@app.command()
+@command()
 @reports_errors
 def occupancy(
     drug: Drug,
@@ -241,7 +252,7 @@ def occupancy(
     emit(fmt, record, draw)
 
 
-@app.command()
+@command()
 @reports_errors
 def dose(
     drug: Drug,
@@ -289,7 +300,7 @@ def dose(
     emit(fmt, record, draw)
 
 
-@app.command()
+@command()
 @reports_errors
 def table(
     drug: Drug,
@@ -311,7 +322,7 @@ def table(
     emit(fmt, result.records(), draw)
 
 
-@app.command()
+@command()
 @reports_errors
 def simulate(
     drug: Drug,
@@ -375,7 +386,7 @@ def simulate(
     emit(fmt, result.rows() if fmt is OutputFormat.csv else record, draw)
 
 
-@app.command()
+@command()
 @reports_errors
 def curve(
     drug: Drug,
@@ -412,7 +423,7 @@ def curve(
     emit(fmt, result.records(), draw)
 
 
-@app.command()
+@command()
 @reports_errors
 def phenotype(
     gene: Annotated[str, typer.Argument(help="CYP2C19, CYP2D6 or CYP2B6.")],
@@ -435,7 +446,68 @@ def phenotype(
     emit(fmt, records, draw)
 
 
-@app.command()
+@command()
+@reports_errors
+def batch(
+    input_path: Annotated[
+        str,
+        typer.Argument(metavar="INPUT", help="CSV or JSON-lines file of queries, or - for stdin."),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write here (atomically, via a temporary file) instead of stdout.",
+        ),
+    ] = None,
+    input_format: Annotated[
+        str, typer.Option("--input-format", metavar="csv|jsonl", help="Format of INPUT.")
+    ] = "csv",
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", metavar="csv|jsonl|json", help="Output format.")
+    ] = "csv",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first bad row (exit 1) instead of reporting it."
+        ),
+    ] = False,
+    assume_nm: AssumeNm = False,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+) -> None:
+    """Many queries in one process: one row per query, results streamed out.
+
+    Columns: drug (required); dose_mg (given: occupancy; empty: the dose for target);
+    target (default 0.8); transporter (default SERT); interval_h; with (co-medications,
+    separated by ;); one column per gene (CYP2C19, CYP2D6, ...) holding a phenotype or a
+    diplotype. Any other column passes through. Exit 1 if any row failed, 0 if none did.
+    """
+    from sert_cli.batch import RowError, run
+
+    try:
+        summary = run(
+            _library(profiles_dir),
+            input_path,
+            output,
+            input_format.lower(),
+            output_format.lower(),
+            strict,
+            affinity.value,
+            assume_nm,
+            progress=input_path != "-",
+        )
+    except RowError as exc:
+        sys.stderr.write(f"sert: error: {exc} (--strict)\n")
+        raise typer.Exit(1) from None
+    sys.stderr.write(summary.line() + "\n")
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@command()
 @reports_errors
 def validate(
     fit: Annotated[
@@ -474,7 +546,7 @@ def validate(
     emit(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
 
 
-@profiles_app.command("list")
+@command("list", PROFILE_COMMANDS)
 @reports_errors
 def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
     """The profiles sert can use, bundled and your own."""
@@ -502,7 +574,7 @@ def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.t
     emit(fmt, records, draw)
 
 
-@profiles_app.command("show")
+@command("show", PROFILE_COMMANDS)
 @reports_errors
 def profiles_show(
     drug: Drug, profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table
@@ -535,7 +607,7 @@ def profiles_show(
         )
 
 
-@profiles_app.command("check")
+@command("check", PROFILE_COMMANDS)
 @reports_errors
 def profiles_check(
     files: Annotated[
@@ -594,5 +666,24 @@ def profiles_check(
         raise typer.Exit(2)
 
 
+def build_app(argv: list[str]) -> typer.Typer:
+    """The Typer app with every command, or only the one the command line names: Typer
+    builds a click command for each registered function at every start, and a single
+    query should not pay for eleven (start-up is a feature; README "Start-up")."""
+    app = typer.Typer(**APP_SETTINGS)
+    app.callback()(root)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    names = [wanted] if wanted in COMMANDS or wanted == "profiles" else [*COMMANDS, "profiles"]
+    for name in names:
+        if name == "profiles":
+            profiles_app = typer.Typer(**PROFILES_SETTINGS)
+            for sub, function in PROFILE_COMMANDS.items():
+                profiles_app.command(sub)(function)
+            app.add_typer(profiles_app, name="profiles")
+        else:
+            app.command(name)(COMMANDS[name])
+    return app
+
+
 def main() -> None:
-    app()
+    build_app(sys.argv[1:])()

@@ -1,12 +1,12 @@
 """Queries over a profile: occupancy at a dose, dose for a target, the dose table.
 
 Plain functions over plain data; the CLI, the batch engine and the tests all call these.
-Results are dataclasses whose `record()` is the documented JSON/CSV contract.
+Results are named tuples whose `record()` is the documented JSON/CSV contract.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from math import ceil, gcd, isfinite
+from typing import NamedTuple
 
 from sert_cli import model
 from sert_cli.errors import InputError, ModelError
@@ -20,8 +20,7 @@ MAX_UNITS_PER_DOSE = 1000
 MAX_SEARCH_STEPS = 200_000
 
 
-@dataclass(frozen=True)
-class LigandLevels:
+class LigandLevels(NamedTuple):
     """Steady-state levels of one moiety (parent or metabolite) at one dose."""
 
     name: str
@@ -180,8 +179,7 @@ def label_warnings(profile: Profile, daily_dose_mg: float, what: str) -> list[st
     return []
 
 
-@dataclass(frozen=True)
-class OccupancyResult:
+class OccupancyResult(NamedTuple):
     drug: str
     dose_mg: float
     interval_h: float
@@ -190,8 +188,8 @@ class OccupancyResult:
     metabolites: tuple[LigandLevels, ...]
     occupancy: dict[str, float | None]
     time_to_95pct_steady_state_h: float | None
-    affinity: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    affinity: dict[str, str]
+    warnings: list[str]
 
     def record(self) -> dict:
         return {
@@ -213,22 +211,33 @@ class OccupancyResult:
         }
 
 
-def occupancy_at(
-    profile: Profile,
-    dose_mg: float,
-    interval_h: float | None = None,
-    requested: Mapping[str, str] | None = None,
-) -> OccupancyResult:
-    check_dose(dose_mg)
-    interval_h = profile.interval_h if interval_h is None else check_interval(interval_h)
-    phenotypes, warnings = resolve_phenotypes(profile, requested or {})
+def steady_state_occupancy(
+    profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
+):
+    """Levels of every moiety, transporter loads and occupancy at steady state; dose_mg is a
+    float (single queries) or a numpy array (batch), through the same arithmetic."""
     levels = [ligand_levels(profile, m, dose_mg, interval_h, phenotypes) for m in profile.moieties]
     loads = transporter_loads(profile, levels)
     occupancy = {
         t: (model.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS
     }
+    return levels, loads, occupancy
+
+
+def occupancy_result(
+    profile: Profile,
+    dose_mg: float,
+    interval_h: float,
+    phenotypes: dict[str, str],
+    warnings: list[str],
+    levels,
+    loads,
+    occupancy,
+) -> OccupancyResult:
     check_finite(profile, [levels[0].css_plasma_ng_ml, *loads.values()])
-    warnings += label_warnings(profile, dose_mg * HOURS_PER_DAY / interval_h, "the daily dose")
+    warnings = warnings + label_warnings(
+        profile, dose_mg * HOURS_PER_DAY / interval_h, "the daily dose"
+    )
     half_life = profile.parent.half_life_h
     t95 = model.time_to_steady_state_fraction_h(half_life, 0.95) if half_life else None
     return OccupancyResult(
@@ -242,6 +251,21 @@ def occupancy_at(
         t95,
         dict(profile.affinity),
         warnings,
+    )
+
+
+def occupancy_at(
+    profile: Profile,
+    dose_mg: float,
+    interval_h: float | None = None,
+    requested: Mapping[str, str] | None = None,
+) -> OccupancyResult:
+    check_dose(dose_mg)
+    interval_h = profile.interval_h if interval_h is None else check_interval(interval_h)
+    phenotypes, warnings = resolve_phenotypes(profile, requested or {})
+    levels, loads, occupancy = steady_state_occupancy(profile, dose_mg, interval_h, phenotypes)
+    return occupancy_result(
+        profile, dose_mg, interval_h, phenotypes, warnings, levels, loads, occupancy
     )
 
 
@@ -326,8 +350,7 @@ def smallest_dose_from_strengths(
     return None
 
 
-@dataclass(frozen=True)
-class DoseResult:
+class DoseResult(NamedTuple):
     drug: str
     target: float
     transporter: str
@@ -340,8 +363,8 @@ class DoseResult:
     label_min_mg: float
     label_max_mg: float
     exceeds_label_max: bool
-    affinity: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    affinity: dict[str, str]
+    warnings: list[str]
 
     def record(self) -> dict:
         return {
@@ -432,8 +455,7 @@ def dose_for_target(
     )
 
 
-@dataclass(frozen=True)
-class DoseTable:
+class DoseTable(NamedTuple):
     drug: str
     interval_h: float
     doses_mg: tuple[float, ...]

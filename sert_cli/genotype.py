@@ -12,18 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sert_cli.errors import InputError
+from sert_cli.pgx import CPIC_TERMS
 from sert_cli.suggest import did_you_mean
 
 CPIC_DIR = Path(__file__).resolve().parent / "data" / "cpic"
 GENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
-CPIC_TERMS = {
-    "PM": "Poor Metabolizer",
-    "IM": "Intermediate Metabolizer",
-    "NM": "Normal Metabolizer",
-    "RM": "Rapid Metabolizer",
-    "UM": "Ultrarapid Metabolizer",
-    "Indeterminate": "Indeterminate",
-}
 INDETERMINATE = "Indeterminate"
 # CYP2D6 activity-score bins (pgx.md 2.1): 0 PM; 0.25-1.0 IM; 1.25-2.25 NM; above UM.
 IM_MAX_SCORE, NM_MAX_SCORE = 1.0, 2.25

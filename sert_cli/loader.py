@@ -9,7 +9,6 @@ and running the YAML parser (start-up is a feature; see README "Start-up").
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sert_cli import __version__
@@ -119,16 +118,23 @@ def read_profile_text(path: Path) -> str:
 
 
 def load_profile_file(path: Path, cache: "ProfileCache | None" = None) -> Profile:
+    data, profile = _load_data(path, cache)
+    return profile or build_profile(data, str(path))
+
+
+def _load_data(path: Path, cache: "ProfileCache | None") -> tuple[dict, Profile | None]:
+    """A file's validated tree, from the cache when it is unchanged (its Profile is then
+    built only when asked for), or parsed and validated now."""
     key = str(path.resolve()) if cache is not None else ""
     if cache is not None:
         data = cache.get(key, path)
         if data is not None:
-            return build_profile(data, str(path))
+            return data, None
     data, lines = parse_yaml(read_profile_text(path), str(path))
     profile = build_profile(data, str(path), lines)
     if cache is not None:
         cache.put(key, path, data)
-    return profile
+    return data, profile
 
 
 class ProfileCache:
@@ -196,37 +202,59 @@ def profile_files(folder: Path) -> list[Path]:
         raise InputError(f"cannot list profiles folder {str(folder)!r}: {exc.strerror}") from None
 
 
-@dataclass
-class Library:
-    """All profiles visible to a command: bundled, then the user's folder on top."""
+class _Entry:
+    __slots__ = ("path", "data", "profile")
 
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    overrides: dict[str, str] = field(default_factory=dict)  # name -> bundled path replaced
+    def __init__(self, path: str, data: dict, profile: Profile | None) -> None:
+        self.path, self.data, self.profile = path, data, profile
+
+
+class Library:
+    """All profiles visible to a command: bundled, then the user's folder on top. Profiles
+    are built from their (valid) trees when first asked for: a query builds one."""
+
+    def __init__(self, entries: dict[str, _Entry]) -> None:
+        self.entries = entries
+        self.overrides: dict[str, str] = {}  # name -> the bundled path replaced
+
+    def _build(self, name: str) -> Profile:
+        entry = self.entries[name]
+        if entry.profile is None:
+            entry.profile = build_profile(entry.data, entry.path)
+        return entry.profile
+
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        return {name: self._build(name) for name in self.entries}
 
     def get(self, name: str) -> Profile:
         wanted = name.strip().lower()
-        if wanted in self.profiles:
-            return self.profiles[wanted]
-        for profile in self.profiles.values():
-            if wanted in (a.lower() for a in profile.aliases):
-                return profile
-        choices = [*self.profiles, *(a for p in self.profiles.values() for a in p.aliases)]
+        if wanted in self.entries:
+            return self._build(wanted)
+        for key, entry in self.entries.items():
+            if wanted in (str(a).lower() for a in entry.data.get("aliases", [])):
+                return self._build(key)
+        choices = [
+            *self.entries,
+            *(str(a) for e in self.entries.values() for a in e.data.get("aliases", [])),
+        ]
         raise InputError(
             f"unknown drug '{name}'{did_you_mean(name, choices)} (see 'sert profiles list')"
         )
 
 
-def load_folder(folder: Path, cache: ProfileCache | None) -> dict[str, Profile]:
-    found: dict[str, Profile] = {}
+def load_folder(folder: Path, cache: ProfileCache | None) -> dict[str, _Entry]:
+    found: dict[str, _Entry] = {}
     for path in profile_files(folder):
-        profile = load_profile_file(path, cache)
-        if profile.name in found:
+        data, profile = _load_data(path, cache)
+        name = data["name"]
+        if name in found:
             raise ProfileError(
-                f"profile name '{profile.name}' is also used by {found[profile.name].path}",
+                f"profile name '{name}' is also used by {found[name].path}",
                 path=str(path),
                 field="name",
             )
-        found[profile.name] = profile
+        found[name] = _Entry(str(path), data, profile)
     return found
 
 
@@ -234,10 +262,10 @@ def load_library(user_dir: str | None = None, use_cache: bool = True) -> Library
     cache = ProfileCache() if use_cache and not os.environ.get("SERT_NO_CACHE") else None
     library = Library(load_folder(bundled_profiles_dir(), cache))
     if user_dir:
-        for name, profile in load_folder(Path(user_dir).expanduser(), cache).items():
-            if name in library.profiles:
-                library.overrides[name] = library.profiles[name].path
-            library.profiles[name] = profile
+        for name, entry in load_folder(Path(user_dir).expanduser(), cache).items():
+            if name in library.entries:
+                library.overrides[name] = library.entries[name].path
+            library.entries[name] = entry
     if cache is not None:
         cache.save()
     return library

@@ -9,12 +9,12 @@ notes that say what was done and why.
 
 import csv
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from sert_cli.errors import InputError, ModelError
-from sert_cli.genotype import CPIC_TERMS, GenotypeResult, activity_score_phenotype, translate
-from sert_cli.pgx import PHENOTYPE_NAMES
+from sert_cli.pgx import CPIC_TERMS, PHENOTYPE_NAMES
 from sert_cli.profile import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 
@@ -36,11 +36,10 @@ def _rows(name: str) -> tuple[dict, ...]:
     return tuple(csv.DictReader(lines))
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     profile: Profile
     phenotypes: dict[str, str]
-    genotypes: tuple[GenotypeResult, ...] = ()
+    genotypes: tuple = ()  # genotype.GenotypeResult, one per gene given
     notes: tuple[str, ...] = ()
     guidance: tuple[dict, ...] = ()
     comedications: tuple[str, ...] = ()
@@ -70,6 +69,8 @@ def prepare(
     phenotypes = dict(phenotypes or {})
     notes: list[str] = []
     results = []
+    if genotypes:
+        from sert_cli.genotype import translate
     for gene, diplotype in (genotypes or {}).items():
         if gene in phenotypes:
             raise InputError(f"{gene} is given both as a phenotype and as a genotype")
@@ -150,6 +151,8 @@ def _apply_comedication(
             after = "PM"
             scores[gene] = (0.0, False)
         elif gene == "CYP2D6":
+            from sert_cli.genotype import activity_score_phenotype
+
             if gene in scores:
                 score, at_least = scores[gene]
                 scores[gene] = (score / 2, at_least)

@@ -13,6 +13,14 @@ PHENOTYPE_NAMES = {
     "RM": "rapid metabolizer",
     "UM": "ultrarapid metabolizer",
 }
+CPIC_TERMS = {
+    "PM": "Poor Metabolizer",
+    "IM": "Intermediate Metabolizer",
+    "NM": "Normal Metabolizer",
+    "RM": "Rapid Metabolizer",
+    "UM": "Ultrarapid Metabolizer",
+    "Indeterminate": "Indeterminate",
+}
 # CPIC defines a rapid metabolizer only for CYP2C19 and CYP2B6 (pgx.md sections 2.2, 2.3).
 GENES_WITH_RM = ("CYP2C19", "CYP2B6")
 

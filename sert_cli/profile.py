@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from sert_cli import model
 from sert_cli.errors import ProfileError
@@ -22,8 +23,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 QUANTITY_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*\S+)?\s*$")
 
 
-@dataclass(frozen=True)
-class PhenotypeTable:
+class PhenotypeTable(NamedTuple):
     """CL/F of this moiety for each phenotype of one gene (NM always present)."""
 
     gene: str
@@ -31,8 +31,7 @@ class PhenotypeTable:
     saturable_vmax_mg_h: Mapping[str, float] | None = None  # Vmax by phenotype, if saturable
 
 
-@dataclass(frozen=True)
-class FractionMetabolized:
+class FractionMetabolized(NamedTuple):
     """fm of one gene's enzyme in NMs, and the relative activity a_g of each phenotype."""
 
     gene: str

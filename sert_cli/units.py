@@ -4,7 +4,7 @@ internal unit of their dimension: mg, h, L/h, L, g/mol, nM (molar) or ng/mL (mas
 
 import math
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sert_cli.suggest import did_you_mean
 
@@ -78,8 +78,7 @@ _QUANTITY = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Quantity:
+class Quantity(NamedTuple):
     value: float  # in INTERNAL[dimension]
     dimension: str
 

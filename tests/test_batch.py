@@ -1,0 +1,230 @@
+"""`sert batch`: the same numbers as the single queries, bad rows reported, nothing lost."""
+
+import csv
+import io
+import json
+import random
+
+import pytest
+from conftest import sert, sert_json
+
+from sert_cli.core import dose_for_target, occupancy_at
+from sert_cli.loader import load_library
+from sert_cli.patient import prepare
+
+HEADER = "id,drug,dose_mg,target,CYP2C19,CYP2D6\n"
+
+
+def run_batch(text: str, *args: str, tmp_path=None, name="in.csv"):
+    if tmp_path is None:
+        return sert("batch", "-", *args, stdin=text)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return sert("batch", str(path), *args)
+
+
+def rows_of(done) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(done.stdout)))
+
+
+def random_rows(count: int) -> list[dict]:
+    rng = random.Random(7)
+    drugs = [
+        ("escitalopram", "CYP2C19", ["PM", "IM", "NM", "RM", "UM"]),
+        ("sertraline", "CYP2C19", ["PM", "IM", "NM", "UM"]),
+        ("venlafaxine", None, []),
+        ("vortioxetine", "CYP2D6", ["PM", "IM", "NM", "UM"]),
+        ("paroxetine", "CYP2D6", ["PM", "NM"]),
+        ("fluoxetine", None, []),
+    ]
+    rows = []
+    for i in range(count):
+        drug, gene, phenotypes = rng.choice(drugs)
+        row = {"id": str(i), "drug": drug, "dose_mg": "", "target": "", "CYP2C19": "", "CYP2D6": ""}
+        if gene:
+            row[gene] = rng.choice(phenotypes)
+        if rng.random() < 0.5:
+            row["dose_mg"] = repr(round(rng.uniform(1, 100), 3))
+        else:
+            row["target"] = repr(round(rng.uniform(0.3, 0.95), 3))
+        rows.append(row)
+    return rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_batch_equals_single_queries_to_1e_12():
+    rows = random_rows(300)
+    done = run_batch(to_csv(rows), "--format", "jsonl")
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == len(rows)
+    library = load_library()
+    for row, result in zip(rows, results, strict=True):
+        assert result["id"] == row["id"] and result["error"] is None
+        phenotypes = {g: row[g] for g in ("CYP2C19", "CYP2D6") if row[g]}
+        prepared = prepare(library.get(row["drug"]).with_affinity("pet"), phenotypes)
+        if row["dose_mg"]:
+            single = occupancy_at(
+                prepared.profile, float(row["dose_mg"]), None, prepared.phenotypes
+            ).record()
+            keys = ("css_plasma_ng_ml", "cu_brain_nm", "clearance_l_h")
+            assert result["occupancy"]["SERT"] == pytest.approx(
+                single["occupancy"]["SERT"], rel=1e-12
+            )
+        else:
+            single = dose_for_target(
+                prepared.profile, float(row["target"]), "SERT", None, prepared.phenotypes
+            ).record()
+            keys = ("dose_mg", "recommended_dose_mg", "occupancy_at_recommended")
+        for key in keys:
+            assert result[key] == pytest.approx(single[key], rel=1e-12), (row, key)
+        assert result["warnings"] == single["warnings"]
+
+
+def test_batch_matches_the_real_single_commands():
+    rows = random_rows(12)
+    results = [
+        json.loads(line)
+        for line in run_batch(to_csv(rows), "--format", "jsonl").stdout.splitlines()
+    ]
+    for row, result in zip(rows, results, strict=True):
+        options = [x for g in ("CYP2C19", "CYP2D6") if row[g] for x in ("-p", f"{g}={row[g]}")]
+        if row["dose_mg"]:
+            single = sert_json("occupancy", row["drug"], "--dose", row["dose_mg"], *options)
+            assert result["occupancy"] == pytest.approx(single["occupancy"], rel=1e-12)
+        else:
+            single = sert_json("dose", row["drug"], "--target", row["target"], *options)
+            assert result["dose_mg"] == pytest.approx(single["dose_mg"], rel=1e-12)
+        assert result["phenotypes"] == single["phenotypes"]
+
+
+BAD = HEADER + (
+    "1,escitalopram,10,,,\n"
+    "2,prozacc,10,,,\n"
+    "3,sertraline,-5,,,\n"
+    "4,sertraline,abc,,,\n"
+    "5,escitalopram,,1.5,,\n"
+    "6,escitalopram,,80,,\n"
+    "7,escitalopram,10,,XM,\n"
+    "8,,10,,,\n"
+    "9,vortioxetine,10,,,*1/*43\n"
+    "10,sertraline,,,RM,\n"
+    "11,sertraline,nan,,,\n"
+)
+
+
+def test_bad_rows_are_reported_and_the_rest_computed():
+    done = run_batch(BAD)
+    assert done.returncode == 1
+    rows = {r["id"]: r for r in rows_of(done)}
+    assert len(rows) == 11
+    assert rows["1"]["error"] == "" and float(rows["1"]["occupancy_SERT"]) > 0
+    expected = {
+        "2": "unknown drug 'prozacc'",
+        "3": "dose_mg must be a positive",
+        "4": "dose_mg 'abc' is not a number",
+        "5": "between 0 and 1",
+        "6": "did you mean 0.8",
+        "7": "unknown phenotype 'XM'",
+        "8": "missing drug",
+        "9": "Indeterminate",
+        "10": "no clearance for sertraline",
+        "11": "dose_mg must be a positive",
+    }
+    for row_id, message in expected.items():
+        assert message in rows[row_id]["error"], (row_id, rows[row_id]["error"])
+    assert "11 rows read, 1 computed, 10 with errors" in done.stderr
+
+
+def test_strict_stops_at_the_first_bad_row(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old contents\n")
+    done = run_batch(BAD, "--strict", "--output", str(target), tmp_path=tmp_path)
+    assert done.returncode == 1 and "row 2:" in done.stderr and "prozacc" in done.stderr
+    assert target.read_text() == "old contents\n"  # never half-written
+    assert not list(tmp_path.glob(".sert-batch-*"))
+
+
+def test_output_file_is_replaced_whole(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old contents\n")
+    done = run_batch(HEADER + "1,escitalopram,10,,,\n", "--output", str(target), tmp_path=tmp_path)
+    assert done.returncode == 0 and done.stdout == ""
+    assert target.read_text().startswith("id,drug,dose_mg")
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ("id,dose_mg\n1,10\n", [], "no 'drug' column"),
+        ("", [], "the input is empty"),
+        (HEADER, ["--format", "xml"], "--format must be one of"),
+        (HEADER, ["--input-format", "xls"], "--input-format must be one of"),
+    ],
+)
+def test_input_errors_exit_2_before_any_output(text, args, message):
+    done = run_batch(text, *args)
+    assert done.returncode == 2 and message in done.stderr and done.stdout == ""
+
+
+def test_non_utf8_file_is_refused_before_output(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes((HEADER + "1,escitalopram,10,,,\n2,caf\xe9,10,,,\n").encode("latin-1"))
+    done = sert("batch", str(path))
+    assert done.returncode == 2 and "not UTF-8" in done.stderr and done.stdout == ""
+
+
+def test_formula_cells_are_defused_and_columns_pass_through():
+    text = (
+        "id,drug,dose_mg,note\n"
+        '=1+1,escitalopram,10,"hello, world"\n'
+        '@SUM(A1),escitalopram,10,"two\nlines"\n'
+        "+3,escitalopram,10,-x\n"
+    )
+    rows = rows_of(run_batch(text))
+    assert [r["id"] for r in rows] == ["'=1+1", "'@SUM(A1)", "'+3"]
+    assert rows[0]["note"] == "hello, world" and rows[1]["note"] == "two\nlines"
+    assert rows[2]["note"] == "'-x"
+
+
+def test_bom_crlf_blank_lines_and_header_only():
+    text = "\ufeffid,drug,dose_mg\r\n1,escitalopram,10\r\n\r\n2,sertraline,50\r\n"
+    done = run_batch(text)
+    rows = rows_of(done)
+    assert done.returncode == 0 and [r["id"] for r in rows] == ["1", "2"]
+    header_only = run_batch("id,drug,dose_mg\n")
+    assert header_only.returncode == 0 and header_only.stdout.startswith("id,drug,dose_mg,")
+    assert "0 rows read" in header_only.stderr
+
+
+def test_jsonl_in_json_out_with_genotypes_and_comedications():
+    text = (
+        '{"id": 1, "drug": "vortioxetine", "dose_mg": 10, "CYP2D6": "*4/*4"}\n'
+        '{"id": 2, "drug": "vortioxetine", "dose_mg": 10, "with": "paroxetine"}\n'
+        "not json\n"
+    )
+    done = run_batch(text, "--input-format", "jsonl", "--format", "json")
+    assert done.returncode == 1
+    records = json.loads(done.stdout)
+    assert [r["phenotypes"] for r in records[:2]] == [{"CYP2D6": "PM"}, {"CYP2D6": "PM"}]
+    assert records[2]["error"].startswith("bad JSON line")
+
+
+def test_batch_does_not_slow_the_single_query_imports():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import sert_cli.cli; "
+        "print(any(m.startswith(('sert_cli.batch', 'numpy')) for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False"
