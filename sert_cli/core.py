@@ -235,6 +235,7 @@ def occupancy_result(
     occupancy,
 ) -> OccupancyResult:
     check_finite(profile, [levels[0].css_plasma_ng_ml, *loads.values()])
+    check_resolvable(occupancy.values())
     warnings = warnings + label_warnings(
         profile, dose_mg * HOURS_PER_DAY / interval_h, "the daily dose"
     )
@@ -267,6 +268,16 @@ def occupancy_at(
     return occupancy_result(
         profile, dose_mg, interval_h, phenotypes, warnings, levels, loads, occupancy
     )
+
+
+def check_resolvable(occupancies) -> None:
+    """Occupancy is below 1 at any finite concentration; a float that rounds to 1 means the
+    request is far beyond anything the model can tell apart."""
+    if any(v is not None and v >= 1.0 for v in occupancies):
+        raise ModelError(
+            "at this dose the predicted occupancy is indistinguishable from 100 %;"
+            " the request is far beyond the range the model resolves"
+        )
 
 
 def check_finite(profile: Profile, values) -> None:

@@ -125,7 +125,7 @@ def load_profile_file(path: Path, cache: "ProfileCache | None" = None) -> Profil
 def _load_data(path: Path, cache: "ProfileCache | None") -> tuple[dict, Profile | None]:
     """A file's validated tree, from the cache when it is unchanged (its Profile is then
     built only when asked for), or parsed and validated now."""
-    key = str(path.resolve()) if cache is not None else ""
+    key = os.path.abspath(path) if cache is not None else ""  # no resolve(): links may loop
     if cache is not None:
         data = cache.get(key, path)
         if data is not None:

@@ -20,6 +20,7 @@ from sert_cli.core import (
     LigandLevels,
     check_dose,
     check_interval,
+    check_resolvable,
     levels_from_parent_equivalent,
     resolve_phenotypes,
     transporter_loads,
@@ -431,6 +432,9 @@ def simulate(
     values = [np.asarray(lv.css_plasma_ng_ml) for lv in levels]
     if not all(np.isfinite(v).all() for v in values):
         raise ModelError("the simulation gave values too large to represent")
+    check_resolvable(float(v.max()) for v in occupancy.values() if v is not None)
+    summary = summarize(regimen, doses)
+    check_resolvable(v for k, v in summary.items() if "occupancy" in k)
     return Simulation(
         profile.name,
         dose_mg,
@@ -440,6 +444,6 @@ def simulate(
         t_h,
         levels,
         occupancy,
-        summarize(regimen, doses),
+        summary,
         warnings,
     )

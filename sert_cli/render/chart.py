@@ -1,6 +1,7 @@
 """Line charts drawn with characters, readable at 60-80 columns and without colour."""
 
 import math
+import textwrap
 
 from sert_cli.render.figure import Figure
 
@@ -64,7 +65,7 @@ def draw(figure: Figure, width: int = 80, height: int = 17) -> str:
                 continue
             y = _interpolate(points, x)
             grid[row(y)][c] = marker
-    lines = [figure.title, f"{figure.y_label}"]
+    lines = [*textwrap.wrap(figure.title, width), figure.y_label]
     tick_rows = {row(v): v for v in y_ticks}
     for r in range(height):
         label = _fmt(tick_rows[r]).rjust(label_width) if r in tick_rows else " " * label_width

@@ -18,7 +18,10 @@ def _console(stderr: bool = False) -> Console:
 
 
 def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f} %"
+    if value is None:
+        return "n/a"
+    text = f"{value * 100:.1f} %"
+    return "> 99.9 %" if text == "100.0 %" else text  # occupancy never reaches 100 %
 
 
 def num(value: float) -> str:
