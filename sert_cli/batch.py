@@ -170,7 +170,12 @@ def _csv_chunks(reader, width: int) -> Iterator[list]:
             return
         for index, row in enumerate(chunk):
             if isinstance(row, list) and len(row) != width:
-                chunk[index] = (row + [""] * width)[:width]
+                if len(row) > width:  # cells with no column to go in: refuse, lose nothing
+                    chunk[index] = ValueError(
+                        f"the line has {len(row)} cells but the header {width}"
+                    )
+                else:
+                    chunk[index] = row + [""] * (width - len(row))
         yield chunk
 
 
@@ -264,7 +269,11 @@ class Engine:
         dose_text = self._value(key, "dose_mg")
         dose = check_dose(_number(dose_text, "dose_mg"), "dose_mg") if dose_text else None
         interval_text = self._value(key, "interval_h")
-        interval = check_interval(_number(interval_text, "interval_h")) if interval_text else None
+        interval = (
+            check_interval(_number(interval_text, "interval_h"), "interval_h")
+            if interval_text
+            else None
+        )
         phenotypes, genotypes = [], []
         for gene, index in self.gene_index.items():
             value = key[self.key_index.index(index)].strip()
@@ -300,7 +309,7 @@ class Engine:
         try:
             prepared = self._prepare(patient)
             target_text = self._value(key, "target")
-            target = check_target(_number(target_text, "target")) if target_text else 0.8
+            target = check_target(_number(target_text, "target"), "target") if target_text else 0.8
             transporter = (self._value(key, "transporter") or "SERT").upper()
             result = dose_for_target(
                 prepared.profile, target, transporter, patient[-1], prepared.phenotypes

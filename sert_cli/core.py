@@ -47,13 +47,13 @@ def check_dose(dose_mg: float, option: str = "--dose") -> float:
     return dose_mg
 
 
-def check_interval(interval_h: float) -> float:
+def check_interval(interval_h: float, option: str = "--interval") -> float:
     if not isfinite(interval_h) or interval_h <= 0:
-        raise InputError(f"--interval must be a positive number of hours (got {interval_h:g})")
+        raise InputError(f"{option} must be a positive number of hours (got {interval_h:g})")
     return interval_h
 
 
-def check_target(target: float) -> float:
+def check_target(target: float, option: str = "--target") -> float:
     if not isfinite(target) or not 0 < target < 1:
         hint = ""
         if 1 < target < 100:
@@ -61,7 +61,7 @@ def check_target(target: float) -> float:
         elif target == 1:
             hint = "; 100 % occupancy is reached only at infinite concentration"
         raise InputError(
-            f"--target must be a fraction between 0 and 1, exclusive (got {target:g}){hint}"
+            f"{option} must be a fraction between 0 and 1, exclusive (got {target:g}){hint}"
         )
     return target
 

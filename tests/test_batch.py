@@ -228,3 +228,28 @@ def test_batch_does_not_slow_the_single_query_imports():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False"
+
+
+def test_hostile_rows_each_get_their_error():
+    text = (
+        "id,drug,dose_mg,target,transporter,interval_h,with\n"
+        "1,escitalopram,1e300,,,,\n"
+        "2,escitalopram,10,,,0,\n"
+        "3,escitalopram,,,DAT,,\n"
+        "4,escitalopram,,80,,,\n"
+        "5,escitalopram,10,,,,nosuch\n"
+        "6,escitalopram,10,,,,,extra,cells\n"
+        "7,escitalopram,inf,,,,\n"
+        "8,escitalopram,10\n"
+    )
+    done = run_batch(text)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    rows = {r["id"]: r for r in rows_of(done)}
+    assert "indistinguishable from 100 %" in rows["1"]["error"]
+    assert "interval_h must be a positive" in rows["2"]["error"]
+    assert "SERT, NET" in rows["3"]["error"]
+    assert "did you mean 0.8" in rows["4"]["error"]
+    assert "no interaction data" in rows["5"]["error"]
+    assert "cells but the header" in rows[""]["error"]  # the refused line keeps no cells
+    assert "dose_mg must be a positive" in rows["7"]["error"]
+    assert rows["8"]["error"] == ""  # a short line is padded with empty cells
