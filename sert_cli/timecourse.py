@@ -248,33 +248,16 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
         inside = np.nonzero((times >= start) & ((times <= end) if last else (times < end)))[0]
         if end <= start:
             solved_y = state[:, None].repeat(inside.size, axis=1)
-        else:
+        else:  # one solve gives the asked-for points and the state at the next dose
+            inside = inside[np.argsort(times[inside], kind="stable")]
+            asked = times[inside]
+            t_eval = asked if last and asked.size else np.append(asked, end)
             solution = solve_ivp(
-                rates,
-                (start, end),
-                state,
-                method="LSODA",
-                rtol=1e-10,
-                atol=1e-14,
-                t_eval=times[inside] if inside.size else [end],
+                rates, (start, end), state, method="LSODA", rtol=1e-10, atol=1e-14, t_eval=t_eval
             )
             if not solution.success:
                 raise ModelError(f"the ODE solver failed: {solution.message}")
-            solved_y = solution.y
-            if not last:
-                state = (
-                    solve_ivp(
-                        rates,
-                        (start, end),
-                        state,
-                        method="LSODA",
-                        rtol=1e-10,
-                        atol=1e-14,
-                        t_eval=[end],
-                    )
-                    .y[:, -1]
-                    .copy()
-                )
+            solved_y, state = solution.y[:, : inside.size], solution.y[:, -1].copy()
         if inside.size:
             plasma = solved_y[1 : 1 + count] / volume_column
             out[:count, inside] = plasma

@@ -17,6 +17,13 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
+def titled_table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left")
+    return table
+
+
 def pct(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -276,11 +283,11 @@ def _pp(value: float | None) -> str:
 
 def validation(result: dict) -> None:
     console = _console()
-    table = Table(
-        title="PET occupancy, observed vs predicted (%)", box=box.SIMPLE_HEAD, title_justify="left"
+    table = titled_table(
+        "PET occupancy, observed vs predicted (%)",
+        ("drug", "T", "mg/day", "when", "obs", "in vitro", "calibrated", ""),
+        right=("mg/day", "when", "obs", "in vitro", "calibrated"),
     )
-    for name in ("drug", "T", "mg/day", "when", "obs", "in vitro", "calibrated", ""):
-        table.add_column(name, justify="right" if name not in ("drug", "T", "") else "left")
     for r in result["points"]:
         when = (
             "steady" if r["regimen"] == "steady_state" else f"{num(r['hours_after_last_dose'])} h"
@@ -296,13 +303,10 @@ def validation(result: dict) -> None:
             "" if r["status"] == "verified" else r["status"],
         )
     console.print(table)
-    drugs = Table(
-        title="Mean absolute error by drug (percentage points)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
+    drugs = titled_table(
+        "Mean absolute error by drug (percentage points)",
+        ("drug", "T", "points", "in vitro", "calibrated", "constant"),
     )
-    for name in ("drug", "T", "points", "in vitro", "calibrated", "constant"):
-        drugs.add_column(name)
     for d in result["drugs"]:
         drugs.add_row(
             d["drug"],
@@ -322,13 +326,10 @@ def validation(result: dict) -> None:
         f"{s['limits']['overall_pp']:g} and {s['limits']['per_drug_pp']:g}).",
         markup=False,
     )
-    ranges = Table(
-        title="Therapeutic range at the label's minimum dose, NM",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
+    ranges = titled_table(
+        "Therapeutic range at the label's minimum dose, NM",
+        ("drug", "mg/day", "predicted ng/mL", "range", "inside"),
     )
-    for name in ("drug", "mg/day", "predicted ng/mL", "range", "inside"):
-        ranges.add_column(name)
     for c in result["therapeutic_ranges"]:
         ranges.add_row(
             c["drug"],
@@ -338,9 +339,7 @@ def validation(result: dict) -> None:
             "yes" if c["inside"] else "NO",
         )
     console.print(ranges)
-    ratios = Table(title="Exposure vs NM", box=box.SIMPLE_HEAD, title_justify="left")
-    for name in ("drug", "phenotype", "model", "cited", "within 15 %"):
-        ratios.add_column(name)
+    ratios = titled_table("Exposure vs NM", ("drug", "phenotype", "model", "cited", "within 15 %"))
     for c in result["exposure_ratios"]:
         ratios.add_row(
             c["drug"],
@@ -350,13 +349,10 @@ def validation(result: dict) -> None:
             "yes" if c["within_15pct"] else "NO",
         )
     console.print(ratios)
-    rule = Table(
-        title="SERT occupancy at the minimum label dose, NM (the 80 % rule)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
+    rule = titled_table(
+        "SERT occupancy at the minimum label dose, NM (the 80 % rule)",
+        ("drug", "mg/day", "SERT", "70-90 %", "reason if not"),
     )
-    for name in ("drug", "mg/day", "SERT", "70-90 %", "reason if not"):
-        rule.add_column(name)
     for c in result["eighty_percent_rule"]:
         rule.add_row(
             c["drug"],
