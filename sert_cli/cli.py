@@ -304,20 +304,29 @@ def dose(
 @reports_errors
 def table(
     drug: Drug,
+    phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
     affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
-    """Occupancy over the label's dose range, one column per phenotype."""
+    """Occupancy over the label's dose range, one column per phenotype (or, for a given
+    patient, NM beside the patient's)."""
     from sert_cli.core import dose_table
 
-    profile = _profile(drug, profiles_dir, affinity)
-    result = dose_table(profile)
+    prepared = _patient(
+        _profile(drug, profiles_dir, affinity), phenotype, genotype, with_, assume_nm
+    )
+    patient = prepared.phenotypes if (phenotype or genotype or with_) else None
+    result = dose_table(prepared.profile, patient)
 
     def draw():
         from sert_cli.render import table_format
 
-        table_format.dose_table(result, profile)
+        table_format.dose_table(result, prepared.profile)
+        table_format.print_notes(prepared.notes)
 
     emit(fmt, result.records(), draw)
 

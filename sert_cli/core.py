@@ -524,8 +524,14 @@ def occupancy_grid(
     return DoseTable(profile.name, profile.interval_h, doses, tuple(columns), cells)
 
 
-def dose_table(profile: Profile) -> DoseTable:
-    return occupancy_grid(profile, table_doses(profile), phenotype_columns(profile))
+def dose_table(profile: Profile, patient: Mapping[str, str] | None = None) -> DoseTable:
+    """Every phenotype column; for a patient, the NM column and the patient's."""
+    columns = phenotype_columns(profile)
+    if patient is not None:
+        chosen = resolve_phenotypes(profile, patient)[0]
+        columns = [columns[columns.index({g: "NM" for g in profile.genes})]]
+        columns += [chosen] if chosen not in columns else []
+    return occupancy_grid(profile, table_doses(profile), columns)
 
 
 def dose_curve(

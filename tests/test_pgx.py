@@ -247,3 +247,8 @@ def test_fractions_metabolized_combine_with_a_table():
     assert moiety.clearance_for({"CYP2B6": "IM"}) == pytest.approx(20 * 0.8)
     # the CYP2C19 table wins for its gene; CYP2B6 still scales it
     assert moiety.clearance_for({"CYP2C19": "PM", "CYP2B6": "PM"}) == pytest.approx(10 * 0.6)
+
+
+def test_table_for_a_patient_shows_nm_beside_the_patient():
+    rows = sert_json("table", "escitalopram", "--genotype", "CYP2C19=*2/*17")
+    assert {r["phenotypes"]["CYP2C19"] for r in rows} == {"NM", "IM"}

@@ -199,3 +199,17 @@ def test_replace_keeps_profiles_immutable():
     profile = make()
     with pytest.raises(dataclasses.FrozenInstanceError):
         profile.parent.volume_l = 1.0
+
+
+def test_linear_profiles_never_import_scipy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sert_cli.loader import load_library; "
+        "from sert_cli.timecourse import simulate; "
+        "simulate(load_library().get('venlafaxine'), 75.0); "
+        "print('scipy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
