@@ -529,7 +529,7 @@ def dose_table(profile: Profile, patient: Mapping[str, str] | None = None) -> Do
     columns = phenotype_columns(profile)
     if patient is not None:
         chosen = resolve_phenotypes(profile, patient)[0]
-        columns = [columns[columns.index({g: "NM" for g in profile.genes})]]
+        columns = [columns[columns.index(dict.fromkeys(profile.genes, "NM"))]]
         columns += [chosen] if chosen not in columns else []
     return occupancy_grid(profile, table_doses(profile), columns)
 
