@@ -45,7 +45,7 @@ from sert_cli.profile import TRANSPORTERS
 from sert_cli.render.csv_format import FORMULA_PREFIXES, flatten, safe_cell
 
 CHUNK_ROWS = 20_000
-CACHE_LIMIT = 200_000  # distinct requests kept; the cache is emptied past this
+CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
 REQUEST_COLUMNS = ("drug", "dose_mg", "target", "transporter", "interval_h", "with")

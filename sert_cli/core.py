@@ -307,6 +307,26 @@ def dose_for_load(load_target, load_per_mg_value):
     return load_target / load_per_mg_value
 
 
+def saturable_dose_for_load(
+    profile: Profile,
+    transporter: str,
+    load_target: float,
+    interval_h: float,
+    phenotypes: Mapping[str, str],
+) -> float:
+    """Section 5 for a saturable parent alone, still closed form: the load fixes the
+    unbound brain concentration, hence the plasma level, hence the dose rate that holds it."""
+    parent = profile.parent
+    cu_brain_nm = load_target * parent.k_nm[transporter]
+    css_nm = cu_brain_nm / (parent.kp_uu_brain * parent.fraction_unbound)
+    css_mg_l = nm_to_ng_ml(css_nm, parent.molar_mass_g_mol) / 1000.0
+    vmax_mg_h, km_mg_l = parent.saturable_for(phenotypes)
+    rate_mg_h = model.saturable_dose_rate_mg_h(
+        css_mg_l, parent.clearance_for(phenotypes), vmax_mg_h, km_mg_l
+    )
+    return rate_mg_h * interval_h / profile.salt_factor
+
+
 def bisect_dose_for_load(load_of_dose, load_target: float, first_guess_mg: float) -> float:
     """Section 5 for saturable PK: the load rises with dose, so bracket and bisect (in log
     dose, to full float precision)."""
@@ -411,7 +431,9 @@ def dose_for_target(
     phenotypes, warnings = resolve_phenotypes(profile, requested or {})
     per_mg = load_at(profile, transporter, 1.0, interval_h, phenotypes)
     load_target = model.load_for_occupancy(target)
-    if any(m.saturable for m in profile.moieties):
+    if profile.parent.saturable and not profile.metabolites:
+        exact = saturable_dose_for_load(profile, transporter, load_target, interval_h, phenotypes)
+    elif any(m.saturable for m in profile.moieties):
         exact = bisect_dose_for_load(
             lambda d: load_at(profile, transporter, d, interval_h, phenotypes),
             load_target,

@@ -213,3 +213,17 @@ def test_linear_profiles_never_import_scipy():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_saturable_dose_for_target_inverts_occupancy():
+    from sert_cli.core import dose_for_target
+
+    profile = make(
+        apparent_clearance="2 L/h",
+        half_life=None,
+        volume="800 L",
+        saturable_clearance={"vmax": "1 mg/h", "km": "10 ng/mL"},
+    )
+    for target in (0.2, 0.5, 0.8, 0.95):
+        dose = dose_for_target(profile, target).dose_mg
+        assert occupancy_at(profile, dose).occupancy["SERT"] == pytest.approx(target, rel=1e-9)
