@@ -190,6 +190,7 @@ class OccupancyResult(NamedTuple):
     time_to_95pct_steady_state_h: float | None
     affinity: dict[str, str]
     warnings: list[str]
+    occupancy_by_moiety: dict[str, dict[str, float]]
 
     def record(self) -> dict:
         return {
@@ -205,6 +206,7 @@ class OccupancyResult(NamedTuple):
             "cu_brain_nm": self.parent.cu_brain_nm,
             "metabolites": [m.record() for m in self.metabolites],
             "occupancy": dict(self.occupancy),
+            "occupancy_by_moiety": self.occupancy_by_moiety,
             "time_to_95pct_steady_state_h": self.time_to_95pct_steady_state_h,
             "affinity": dict(self.affinity),
             "warnings": list(self.warnings),
@@ -252,7 +254,20 @@ def occupancy_result(
         t95,
         dict(profile.affinity),
         warnings,
+        moiety_shares(profile, levels, loads),
     )
+
+
+def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, float]]:
+    """Each moiety's part of each transporter's occupancy: theta_i (model.md section 4)."""
+    return {
+        transporter: {
+            lv.name: model.ligand_share(lv.cu_brain_nm / m.k_nm[transporter], total)
+            for m, lv in zip(profile.moieties, levels, strict=True)
+            if transporter in m.k_nm
+        }
+        for transporter, total in loads.items()
+    }
 
 
 def occupancy_at(

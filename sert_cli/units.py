@@ -48,17 +48,6 @@ UNITS: dict[str, dict[str, float]] = {
         "ng/L": 1e-3,
     },
 }
-INTERNAL = {
-    "mass": "mg",
-    "time": "h",
-    "flow": "L/h",
-    "volume": "L",
-    "rate": "/h",
-    "mass_rate": "mg/h",
-    "molar_mass": "g/mol",
-    "molar_concentration": "nM",
-    "mass_concentration": "ng/mL",
-}
 EXAMPLES = {
     "mass": "10 mg",
     "time": "24 h",
@@ -79,7 +68,7 @@ _QUANTITY = re.compile(
 
 
 class Quantity(NamedTuple):
-    value: float  # in INTERNAL[dimension]
+    value: float  # in the dimension's internal unit (module docstring)
     dimension: str
 
 

@@ -80,13 +80,17 @@ def test_bundled_profiles_from_any_directory(tmp_path):
 
 
 def test_venlafaxine_metabolite_competes():
-    out = sert_json("occupancy", "venlafaxine", "--dose", "75")
+    out = sert_json("occupancy", "venlafaxine", "--dose", "75", "--affinity", "in-vitro")
+    load = out["cu_brain_nm"] / 82
+    load += out["metabolites"][0]["cu_brain_nm"] / 40.2
+    assert out["occupancy"]["SERT"] == pytest.approx(load / (1 + load))
     (odv,) = out["metabolites"]
     assert odv["name"] == "O-desmethylvenlafaxine"
     # molar ratio ODV:venlafaxine is CL_parent / CL_odv = 91 / 28
     assert odv["css_plasma_nm"] / out["css_plasma_nm"] == pytest.approx(91 / 28)
-    load = out["cu_brain_nm"] / 82 + odv["cu_brain_nm"] / 40.2
-    assert out["occupancy"]["SERT"] == pytest.approx(load / (1 + load))
+    shares = out["occupancy_by_moiety"]["SERT"]
+    assert sum(shares.values()) == pytest.approx(out["occupancy"]["SERT"])
+    assert shares["O-desmethylvenlafaxine"] > shares["venlafaxine"]
 
 
 def test_csv_output_is_one_header_and_one_row():

@@ -232,12 +232,24 @@ def test_saturable_dose_for_target_inverts_occupancy():
 def test_saturable_parent_with_a_metabolite_is_bisected_to_the_target():
     from sert_cli.core import dose_for_target
 
-    data = {**BASE, "pk": {"apparent_clearance": "2 L/h", "fraction_unbound": 0.5,
-                           "volume": "800 L", "absorption": {"ka": "0.8 /h"},
-                           "saturable_clearance": {"vmax": "1 mg/h", "km": "10 ng/mL"}},
-            "metabolites": [{"name": "m", "molar_mass": "280 g/mol",
-                             "pk": {"apparent_clearance": "8 L/h", "fraction_unbound": 0.7},
-                             "targets": {"SERT": {"ki": "5 nM"}}}]}
+    data = {
+        **BASE,
+        "pk": {
+            "apparent_clearance": "2 L/h",
+            "fraction_unbound": 0.5,
+            "volume": "800 L",
+            "absorption": {"ka": "0.8 /h"},
+            "saturable_clearance": {"vmax": "1 mg/h", "km": "10 ng/mL"},
+        },
+        "metabolites": [
+            {
+                "name": "m",
+                "molar_mass": "280 g/mol",
+                "pk": {"apparent_clearance": "8 L/h", "fraction_unbound": 0.7},
+                "targets": {"SERT": {"ki": "5 nM"}},
+            }
+        ],
+    }
     profile = build_profile(data)
     dose = dose_for_target(profile, 0.8).dose_mg
     assert occupancy_at(profile, dose).occupancy["SERT"] == pytest.approx(0.8, rel=1e-9)

@@ -89,6 +89,9 @@ def occupancy(result: OccupancyResult, record: dict, profile: Profile) -> None:
     for label, attribute in rows:
         table.add_row(label, *(num(getattr(levels, attribute)) for levels in moieties))
     for transporter in TRANSPORTERS:
+        shares = result.occupancy_by_moiety.get(transporter, {})
+        if result.metabolites and shares:
+            table.add_row(f"{transporter} share", *(pct(shares.get(lv.name)) for lv in moieties))
         table.add_row(
             f"[bold]{transporter} occupancy[/]",
             f"[bold]{pct(result.occupancy[transporter])}[/]",
