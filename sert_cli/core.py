@@ -241,8 +241,9 @@ def occupancy_result(
     warnings = warnings + label_warnings(
         profile, dose_mg * HOURS_PER_DAY / interval_h, "the daily dose"
     )
-    half_life = profile.parent.half_life_h
-    t95 = model.time_to_steady_state_fraction_h(half_life, 0.95) if half_life else None
+    # the slowest moiety sets the approach (norfluoxetine's weeks, not fluoxetine's days)
+    half_lives = [m.half_life_h for m in profile.moieties if m.half_life_h]
+    t95 = model.time_to_steady_state_fraction_h(max(half_lives), 0.95) if half_lives else None
     return OccupancyResult(
         profile.name,
         dose_mg,
