@@ -241,8 +241,13 @@ def occupancy_result(
     warnings = warnings + label_warnings(
         profile, dose_mg * HOURS_PER_DAY / interval_h, "the daily dose"
     )
-    # the slowest moiety sets the approach (norfluoxetine's weeks, not fluoxetine's days)
-    half_lives = [m.half_life_h for m in profile.moieties if m.half_life_h]
+    # the slowest moiety sets the approach (norfluoxetine's weeks, not fluoxetine's days);
+    # a phenotype's clearance changes the half-life through the volume, which it does not
+    half_lives = [
+        model.HALF_LIFE_PER_RATE / model.elimination_rate_per_h(lv.clearance_l_h, m.volume_l)
+        for m, lv in zip(profile.moieties, levels, strict=True)
+        if m.volume_l
+    ]
     t95 = model.time_to_steady_state_fraction_h(max(half_lives), 0.95) if half_lives else None
     return OccupancyResult(
         profile.name,

@@ -65,9 +65,12 @@ def elimination_rate_per_h(apparent_clearance_l_h, volume_l):
     return apparent_clearance_l_h / volume_l
 
 
+HALF_LIFE_PER_RATE = math.log(2)  # t1/2 = ln 2 / k
+
+
 def rate_from_half_life_per_h(half_life_h):
     """k = ln 2 / t1/2."""
-    return math.log(2) / half_life_h
+    return HALF_LIFE_PER_RATE / half_life_h
 
 
 def tmax_h(absorption_rate_per_h, elimination_rate_per_h):
