@@ -213,13 +213,18 @@ class OccupancyResult(NamedTuple):
         }
 
 
+def steady_state_loads(profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str]):
+    """Every moiety's steady-state levels and each transporter's load sum_j C_j / K_j."""
+    levels = [ligand_levels(profile, m, dose_mg, interval_h, phenotypes) for m in profile.moieties]
+    return levels, transporter_loads(profile, levels)
+
+
 def steady_state_occupancy(
     profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
 ):
     """Levels of every moiety, transporter loads and occupancy at steady state; dose_mg is a
     float (single queries) or a numpy array (batch), through the same arithmetic."""
-    levels = [ligand_levels(profile, m, dose_mg, interval_h, phenotypes) for m in profile.moieties]
-    loads = transporter_loads(profile, levels)
+    levels, loads = steady_state_loads(profile, dose_mg, interval_h, phenotypes)
     occupancy = {
         t: (model.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS
     }
@@ -313,8 +318,7 @@ def load_at(
     profile: Profile, transporter: str, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
 ):
     """The steady-state transporter load sum_j C_j / K_j at a dose."""
-    levels = [ligand_levels(profile, m, dose_mg, interval_h, phenotypes) for m in profile.moieties]
-    loads = transporter_loads(profile, levels)
+    loads = steady_state_loads(profile, dose_mg, interval_h, phenotypes)[1]
     if transporter not in loads:
         raise ModelError(
             f"{profile.name}'s profile gives no affinity for {transporter}, so no "

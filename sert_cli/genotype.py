@@ -5,17 +5,15 @@ CYP2C19 and CYP2B6 by the pair of allele functions. The allele tables are CPIC's
 shipped in sert_cli/data/cpic/ with their data versions, not written into code.
 """
 
-import csv
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
+from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError
 from sert_cli.pgx import CPIC_TERMS
 from sert_cli.suggest import did_you_mean
 
-CPIC_DIR = Path(__file__).resolve().parent / "data" / "cpic"
 GENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
 INDETERMINATE = "Indeterminate"
 # CYP2D6 activity-score bins (pgx.md 2.1): 0 PM; 0.25-1.0 IM; 1.25-2.25 NM; above UM.
@@ -100,12 +98,9 @@ class GenotypeResult:
 @functools.cache
 def allele_table(gene: str) -> tuple[dict[str, tuple[str, str]], str]:
     """{allele: (function, activity value text)} and the CPIC data version."""
-    path = CPIC_DIR / f"{gene.lower()}_alleles.csv"
-    with open(path, encoding="utf-8", newline="") as handle:
-        header = handle.readline()
-        version = header.rsplit("data version", 1)[-1].strip(" :\n").split(" ")[0]
-        rows = csv.DictReader(handle)
-        table = {row["allele"]: (row["function"], row.get("activity_value", "")) for row in rows}
+    comments, rows = read_table(f"cpic/{gene.lower()}_alleles.csv")
+    version = comments[0].rsplit("data version", 1)[-1].strip(" :").split(" ")[0]
+    table = {row["allele"]: (row["function"], row.get("activity_value", "")) for row in rows}
     return table, version
 
 

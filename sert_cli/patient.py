@@ -7,18 +7,15 @@ a profile and a phenotype for each gene, the plain inputs the core already takes
 notes that say what was done and why.
 """
 
-import csv
-import functools
 from dataclasses import replace
-from pathlib import Path
 from typing import NamedTuple
 
+from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pgx import CPIC_TERMS, PHENOTYPE_NAMES
 from sert_cli.profile import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 
-DATA = Path(__file__).resolve().parent / "data"
 PHENOCONVERSION_RULE = (
     "phenoconversion: a strong inhibitor sets the enzyme's activity to 0, "
     "a moderate one halves the CYP2D6 activity score; a convention of "
@@ -29,11 +26,8 @@ PHENOCONVERSION_RULE = (
 HALVED_PHENOTYPE = {"PM": "PM", "IM": "IM", "NM": "IM", "UM": "NM"}
 
 
-@functools.cache
 def _rows(name: str) -> tuple[dict, ...]:
-    with open(DATA / name, encoding="utf-8", newline="") as handle:
-        lines = [line for line in handle if not line.startswith("#")]
-    return tuple(csv.DictReader(lines))
+    return read_table(name)[1]
 
 
 class Prepared(NamedTuple):

@@ -6,21 +6,19 @@ is computed under its own conditions: at steady state, or hours after a single o
 dose through the time-course model.
 """
 
-import csv
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from sert_cli import model
 from sert_cli.core import HOURS_PER_DAY, occupancy_at, transporter_loads
+from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.loader import Library
 from sert_cli.profile import Profile
 from sert_cli.timecourse import Regimen
 
-DATA = Path(__file__).resolve().parent / "data"
 # Issue 4's figures: mean absolute error of SERT occupancy, percentage points.
 MAX_OVERALL_MAE_PP = 6.0
 MAX_DRUG_MAE_PP = 10.0
@@ -42,21 +40,20 @@ class PetPoint:
 
 
 def pet_points() -> list[PetPoint]:
-    with open(DATA / "pet_occupancy.csv", encoding="utf-8", newline="") as handle:
-        return [
-            PetPoint(
-                row["drug"],
-                row["transporter"],
-                float(row["dose_mg_day"]),
-                float(row["occupancy_pct"]) / 100.0,
-                row["regimen"],
-                int(row["doses"] or 0),
-                float(row["hours_after_last_dose"]) if row["hours_after_last_dose"] else None,
-                row["status"],
-                row["source"],
-            )
-            for row in csv.DictReader(handle)
-        ]
+    return [
+        PetPoint(
+            row["drug"],
+            row["transporter"],
+            float(row["dose_mg_day"]),
+            float(row["occupancy_pct"]) / 100.0,
+            row["regimen"],
+            int(row["doses"] or 0),
+            float(row["hours_after_last_dose"]) if row["hours_after_last_dose"] else None,
+            row["status"],
+            row["source"],
+        )
+        for row in read_table("pet_occupancy.csv")[1]
+    ]
 
 
 def predict(profile: Profile, point: PetPoint) -> float:
@@ -218,26 +215,25 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
 def exposure_ratio_checks(library: Library) -> list[dict]:
     """Model PM/NM (and IM/NM) steady-state exposure vs the cited clinical ratios."""
     checks = []
-    with open(DATA / "exposure_ratios.csv", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            profile = library.get(row["drug"])
-            dose = profile.label_min_mg
-            nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).parent.css_plasma_ng_ml
-            other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
-            ratio = other.parent.css_plasma_ng_ml / nm
-            cited = float(row["ratio"])
-            checks.append(
-                {
-                    "drug": row["drug"],
-                    "gene": row["gene"],
-                    "phenotype": row["phenotype"],
-                    "daily_dose_mg": dose,
-                    "model_ratio": ratio,
-                    "cited_ratio": cited,
-                    "within_15pct": abs(ratio / cited - 1) <= RATIO_TOLERANCE,
-                    "source": row["source"],
-                }
-            )
+    for row in read_table("exposure_ratios.csv")[1]:
+        profile = library.get(row["drug"])
+        dose = profile.label_min_mg
+        nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).parent.css_plasma_ng_ml
+        other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
+        ratio = other.parent.css_plasma_ng_ml / nm
+        cited = float(row["ratio"])
+        checks.append(
+            {
+                "drug": row["drug"],
+                "gene": row["gene"],
+                "phenotype": row["phenotype"],
+                "daily_dose_mg": dose,
+                "model_ratio": ratio,
+                "cited_ratio": cited,
+                "within_15pct": abs(ratio / cited - 1) <= RATIO_TOLERANCE,
+                "source": row["source"],
+            }
+        )
     return checks
 
 
