@@ -26,8 +26,8 @@ def ratio(label: str, a: str, b: str, runs: int = 21) -> None:
 
 
 def core_speed() -> None:
-    from sert_cli.core import dose_for_target, occupancy_at
-    from sert_cli.loader import load_library
+    from sert_cli.pk.steady_state import dose_for_target, occupancy_at
+    from sert_cli.profiles.library import load_library
 
     profile = load_library().get("escitalopram")
     for name, call in (
@@ -46,8 +46,8 @@ def simulation_speed() -> None:
     """Issue 3's figure: one patient, one year of hourly points, under 50 ms."""
     import statistics
 
-    from sert_cli.loader import load_library
-    from sert_cli.timecourse import simulate
+    from sert_cli.pk.timecourse import simulate
+    from sert_cli.profiles.library import load_library
 
     library = load_library()
     for drug, dose in (("escitalopram", 10.0), ("venlafaxine", 150.0)):

@@ -2,15 +2,28 @@
 
 2: the input or the command line is wrong.  1: the request is valid but the model
 cannot satisfy it (an unreachable target, a phenotype the profile has no data for).
+
+A domain error names the query field it is about (`dose_mg`, `CYP2C19`, `with`), never a
+command-line flag: the command line words it as its option, batch as its column.
 """
+
+from collections.abc import Callable
 
 
 class SertError(Exception):
     exit_code = 2
 
+    def __init__(self, message: str, *, field: str = "", remedy: str = "") -> None:
+        self.message, self.field, self.remedy = " ".join(str(message).split()), field, remedy
+        super().__init__(self.message)
+
+    def worded(self, name_field: Callable[[str], str]) -> str:
+        """The one-line message, prefixed with what `name_field` calls the field."""
+        return f"{name_field(self.field)}: {self.message}" if self.field else self.message
+
 
 class InputError(SertError, ValueError):
-    """Bad command-line value, unknown drug, gene or phenotype."""
+    """Bad query value, unknown drug, gene or phenotype."""
 
 
 class ProfileError(InputError):
@@ -19,13 +32,17 @@ class ProfileError(InputError):
     def __init__(
         self, message: str, *, path: str = "", line: int | None = None, field: str = ""
     ) -> None:
-        self.path, self.line, self.field, self.detail = path, line, field, message
+        self.path, self.line, self.detail = path, line, message
         where = path
         if line is not None:
             where += f":{line}"
         if field:
             where += f": {field}"
         super().__init__(f"{where}: {message}" if where else message)
+        self.field = field
+
+    def worded(self, name_field: Callable[[str], str]) -> str:
+        return self.message  # already names its file, line and field
 
 
 class ModelError(SertError):

@@ -81,3 +81,40 @@ def sert_json(*args: str, env: dict | None = None):
     done = sert(*args, "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def _ask(query, profile):
+    from sert_cli.profiles.library import Library
+    from sert_cli.queries.engine import answer
+
+    return answer(query, Library.of(profile))
+
+
+def _patient(requested):
+    from sert_cli.pgx.patient import Patient
+
+    return Patient(tuple((requested or {}).items()))
+
+
+def _affinity(profile) -> str:
+    return "pet" if any("PET" in v for v in profile.affinity.values()) else "in-vitro"
+
+
+def occupancy_at(profile, dose_mg, interval_h=None, requested=None):
+    """One occupancy query through the engine, for a profile built in a test."""
+    from sert_cli.queries.values import OccupancyQuery
+
+    query = OccupancyQuery(
+        profile.name, dose_mg, interval_h, _patient(requested), _affinity(profile)
+    )
+    return _ask(query, profile)
+
+
+def dose_for_target(profile, target=0.8, transporter="SERT", interval_h=None, requested=None):
+    """One dose query through the engine, for a profile built in a test."""
+    from sert_cli.queries.values import DoseQuery
+
+    query = DoseQuery(
+        profile.name, target, transporter, interval_h, _patient(requested), _affinity(profile)
+    )
+    return _ask(query, profile)

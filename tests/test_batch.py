@@ -8,9 +8,11 @@ import random
 import pytest
 from conftest import sert, sert_json
 
-from sert_cli.core import dose_for_target, occupancy_at
-from sert_cli.loader import load_library
-from sert_cli.patient import prepare
+from sert_cli.pgx.patient import Patient
+from sert_cli.profiles.library import load_library
+from sert_cli.queries.engine import answer
+from sert_cli.queries.values import DoseQuery, OccupancyQuery
+from sert_cli.render.csv_format import flatten
 
 HEADER = "id,drug,dose_mg,target,CYP2C19,CYP2D6\n"
 
@@ -59,33 +61,77 @@ def to_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def single_query(row: dict):
+    """The query a batch row asks, answered alone (a batch of one)."""
+    patient = Patient(tuple((g, row[g]) for g in ("CYP2C19", "CYP2D6") if row[g]))
+    if row["dose_mg"]:
+        return OccupancyQuery(row["drug"], float(row["dose_mg"]), patient=patient)
+    return DoseQuery(row["drug"], float(row["target"]), patient=patient)
+
+
+def assert_same(batch_value, single_value, where):
+    if isinstance(single_value, float):
+        assert batch_value == pytest.approx(single_value, rel=1e-12, abs=1e-300), where
+    elif isinstance(single_value, dict):
+        assert batch_value.keys() == single_value.keys(), where
+        for key in single_value:
+            assert_same(batch_value[key], single_value[key], (*where, key))
+    elif isinstance(single_value, list):
+        assert len(batch_value) == len(single_value), where
+        for i, (b, s) in enumerate(zip(batch_value, single_value, strict=True)):
+            assert_same(b, s, (*where, i))
+    else:
+        assert batch_value == single_value, where
+
+
 def test_batch_equals_single_queries_to_1e_12():
+    """Every field of every row's record, JSON and CSV, equals the single query's."""
     rows = random_rows(300)
     done = run_batch(to_csv(rows), "--format", "jsonl")
     assert done.returncode == 0, done.stderr
     results = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(results) == len(rows)
+    as_csv = rows_of(run_batch(to_csv(rows)))
+    assert len(results) == len(rows) == len(as_csv)
     library = load_library()
-    for row, result in zip(rows, results, strict=True):
+    for row, result, cells in zip(rows, results, as_csv, strict=True):
         assert result["id"] == row["id"] and result["error"] is None
-        phenotypes = {g: row[g] for g in ("CYP2C19", "CYP2D6") if row[g]}
-        prepared = prepare(library.get(row["drug"]).with_affinity("pet"), phenotypes)
-        if row["dose_mg"]:
-            single = occupancy_at(
-                prepared.profile, float(row["dose_mg"]), None, prepared.phenotypes
-            ).record()
-            keys = ("css_plasma_ng_ml", "cu_brain_nm", "clearance_l_h")
-            assert result["occupancy"]["SERT"] == pytest.approx(
-                single["occupancy"]["SERT"], rel=1e-12
-            )
-        else:
-            single = dose_for_target(
-                prepared.profile, float(row["target"]), "SERT", None, prepared.phenotypes
-            ).record()
-            keys = ("dose_mg", "recommended_dose_mg", "occupancy_at_recommended")
-        for key in keys:
-            assert result[key] == pytest.approx(single[key], rel=1e-12), (row, key)
-        assert result["warnings"] == single["warnings"]
+        single = answer(single_query(row), library).record()
+        assert_same({k: result[k] for k in single}, single, (row["id"],))
+        flat = flatten(single)
+        assert set(flat) <= set(cells), set(flat) - set(cells)
+        for key, value in flat.items():
+            text = "" if value is None else str(value)
+            if isinstance(value, float):
+                assert float(cells[key]) == pytest.approx(value, rel=1e-12), (row["id"], key)
+            else:
+                assert cells[key] == text, (row["id"], key)
+
+
+def test_batch_csv_has_every_column_of_the_single_command():
+    for args in (("occupancy", "venlafaxine", "--dose", "75"), ("dose", "escitalopram")):
+        single = sert(*args, "--format", "csv")
+        header = single.stdout.splitlines()[0].split(",")
+        text = (
+            "drug,dose_mg\nvenlafaxine,75\n" if args[0] == "occupancy" else "drug\nescitalopram\n"
+        )
+        batch_header = rows_of(run_batch(text))[0].keys()
+        assert set(header) <= set(batch_header), set(header) - set(batch_header)
+
+
+def test_jsonl_input_types_survive():
+    text = '{"id": 1, "drug": "escitalopram", "dose_mg": 10, "extra": [1, 2], "flag": true}\n'
+    done = run_batch(text, "--input-format", "jsonl", "--format", "jsonl")
+    record = json.loads(done.stdout)
+    assert record["id"] == 1 and record["extra"] == [1, 2] and record["flag"] is True
+    assert record["error"] is None
+
+
+def test_row_errors_name_the_column():
+    done = run_batch("drug,CYP2C19,dose_mg\nescitalopram,XM,10\nescitalopram,NM,-1\n")
+    errors = [r["error"] for r in rows_of(done)]
+    assert errors[0].startswith("column CYP2C19: unknown phenotype 'XM'")
+    assert errors[1].startswith("column dose_mg: must be a positive number")
+    assert "--phenotype" not in " ".join(errors)
 
 
 def test_batch_matches_the_real_single_commands():
@@ -128,15 +174,15 @@ def test_bad_rows_are_reported_and_the_rest_computed():
     assert rows["1"]["error"] == "" and float(rows["1"]["occupancy_SERT"]) > 0
     expected = {
         "2": "unknown drug 'prozacc'",
-        "3": "dose_mg must be a positive",
-        "4": "dose_mg 'abc' is not a number",
+        "3": "column dose_mg: must be a positive",
+        "4": "column dose_mg: 'abc' is not a number",
         "5": "between 0 and 1",
         "6": "did you mean 0.8",
         "7": "unknown phenotype 'XM'",
         "8": "missing drug",
         "9": "Indeterminate",
-        "10": "no clearance for sertraline",
-        "11": "dose_mg must be a positive",
+        "10": "profile has no CYP2C19 data",
+        "11": "column dose_mg: must be a positive",
     }
     for row_id, message in expected.items():
         assert message in rows[row_id]["error"], (row_id, rows[row_id]["error"])
@@ -223,7 +269,7 @@ def test_batch_does_not_slow_the_single_query_imports():
     import sys
 
     code = (
-        "import sys; import sert_cli.cli; "
+        "import sys; import sert_cli.cli.app; "
         "print(any(m.startswith(('sert_cli.batch', 'numpy')) for m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -245,11 +291,11 @@ def test_hostile_rows_each_get_their_error():
     done = run_batch(text)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     rows = {r["id"]: r for r in rows_of(done)}
-    assert "indistinguishable from 100 %" in rows["1"]["error"]
-    assert "interval_h must be a positive" in rows["2"]["error"]
+    assert "the model says nothing that far out" in rows["1"]["error"]
+    assert "column interval_h: must be a positive" in rows["2"]["error"]
     assert "SERT, NET" in rows["3"]["error"]
     assert "did you mean 0.8" in rows["4"]["error"]
     assert "no interaction data" in rows["5"]["error"]
     assert "cells but the header" in rows[""]["error"]  # the refused line keeps no cells
-    assert "dose_mg must be a positive" in rows["7"]["error"]
+    assert "column dose_mg: must be a positive" in rows["7"]["error"]
     assert rows["8"]["error"] == ""  # a short line is padded with empty cells

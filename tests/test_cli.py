@@ -155,9 +155,9 @@ def test_profiles_check_names_every_invalid_file(tmp_path, examplamine_dir):
     ("args", "code", "message"),
     [
         (["occupancy", "escitalopran", "--dose", "10"], 2, "did you mean 'escitalopram'"),
-        (["occupancy", "escitalopram", "--dose", "-5"], 2, "--dose must be a positive"),
-        (["occupancy", "escitalopram", "--dose", "0"], 2, "--dose must be a positive"),
-        (["occupancy", "escitalopram", "--dose", "nan"], 2, "--dose must be a positive"),
+        (["occupancy", "escitalopram", "--dose", "-5"], 2, "--dose: must be a positive"),
+        (["occupancy", "escitalopram", "--dose", "0"], 2, "--dose: must be a positive"),
+        (["occupancy", "escitalopram", "--dose", "nan"], 2, "--dose: must be a positive"),
         (["occupancy", "escitalopram", "--dose", "ten"], 2, "ten"),
         (["occupancy", "escitalopram"], 2, "--dose"),
         (
@@ -170,13 +170,13 @@ def test_profiles_check_names_every_invalid_file(tmp_path, examplamine_dir):
             2,
             "did you mean 'CYP2D6'",
         ),
-        (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19"], 2, "GENE=PHENOTYPE"),
+        (["occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19"], 2, "GENE=VALUE"),
         (["dose", "escitalopram", "--target", "80"], 2, "did you mean 0.8 (80 %)"),
         (["dose", "escitalopram", "--target", "1"], 2, "infinite concentration"),
         (["dose", "escitalopram", "--target", "0"], 2, "between 0 and 1"),
         (["dose", "escitalopram", "--transporter", "DAT"], 2, "DAT"),
         (["dose", "escitalopram", "--format", "xml"], 2, "xml"),
-        (["dose", "sertraline", "-p", "CYP2C19=RM"], 1, "no clearance for sertraline"),
+        (["dose", "sertraline", "-p", "CYP2C19=RM"], 1, "profile has no CYP2C19 data"),
         (["dose", "escitalopram", "--profiles-dir", "/nonexistent/dir"], 2, "does not exist"),
     ],
 )
@@ -210,7 +210,7 @@ def test_version_and_help_carry_the_disclaimer():
 def test_python_dash_m_and_no_heavy_imports_for_json(examplamine_dir):
     code = (
         "import sys, runpy; sys.argv=['sert','dose','escitalopram','--format','json'];"
-        "import sert_cli.cli as c\ntry: c.main()\nexcept SystemExit: pass\n"
+        "import sert_cli.cli.app as c\ntry: c.main()\nexcept SystemExit: pass\n"
         "heavy=[m for m in ('numpy','scipy','rich.table','yaml') if m in sys.modules];"
         "sys.stderr.write(repr(heavy))"
     )
@@ -283,10 +283,10 @@ def test_simulate_table_has_summary_and_chart():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--doses", "0"], "--doses must be between"),
+        (["--doses", "0"], "--doses: must be between"),
         (["--doses", "3", "--days", "2"], "not both"),
-        (["--step", "0"], "--step must be a positive"),
-        (["--until", "1e9", "--step", "0.01"], "raise --step"),
+        (["--step", "0"], "--step: must be a positive"),
+        (["--until", "1e9", "--step", "0.01"], "take a larger step"),
         (["--plot", "out.pdf"], ".svg or .png"),
     ],
 )

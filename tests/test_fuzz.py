@@ -7,14 +7,13 @@ import json
 import os
 
 import yaml
-from conftest import EXAMPLAMINE
+from conftest import EXAMPLAMINE, dose_for_target, occupancy_at
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_hostile import assert_sane, invoke
 
-from sert_cli.core import dose_for_target, occupancy_at
 from sert_cli.errors import ProfileError, SertError
-from sert_cli.loader import load_profile_file
+from sert_cli.profiles.library import load_profile_file
 
 EXAMPLES = int(os.environ.get("SERT_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

@@ -15,9 +15,9 @@ import pytest
 from conftest import EXAMPLAMINE, sert
 from typer.testing import CliRunner
 
-from sert_cli.cli import build_app
+from sert_cli.cli.app import build_app
 from sert_cli.errors import ProfileError
-from sert_cli.loader import load_library, load_profile_file
+from sert_cli.profiles.library import load_library, load_profile_file
 
 RUNNER = CliRunner()
 
@@ -270,7 +270,7 @@ def test_extreme_valid_requests_give_sane_numbers(args):
         (("occupancy", "escitalopram", "--dose", "10", "-p", "CYP9Z9=PM"), 2, "unknown gene"),
         (("occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=pm"), 0, ""),
         (("occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=XX"), 2, "unknown phenotype"),
-        (("occupancy", "escitalopram", "--dose", "10", "-p", ""), 2, "GENE=PHENOTYPE"),
+        (("occupancy", "escitalopram", "--dose", "10", "-p", ""), 2, "GENE=VALUE"),
         (
             ("occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=PM", "-p", "CYP2C19=NM"),
             2,
@@ -298,7 +298,7 @@ def test_extreme_valid_requests_give_sane_numbers(args):
         (("dose", "escitalopram", "--transporter", "DAT"), 2, "DAT"),
         (("dose", "escitalopram", "--transporter", "net"), 0, ""),
         (("dose", "venlafaxine", "-p", "CYP2D6=PM"), 0, ""),
-        (("dose", "citalopram", "-p", "CYP2C19=IM"), 1, "no clearance"),
+        (("dose", "citalopram", "-p", "CYP2C19=IM"), 1, "profile has no"),
         (
             ("simulate", "escitalopram", "--dose", "10", "--doses", "2", "--days", "2"),
             2,

@@ -8,8 +8,9 @@ import pytest
 from conftest import sert, sert_json
 
 from sert_cli.errors import InputError
-from sert_cli.genotype import allele_table, translate
-from sert_cli.profile import build_profile
+from sert_cli.pgx.genotype import allele_table, translate
+from sert_cli.pk.steady_state import moiety_clearance
+from sert_cli.profiles.schema import build_profile
 
 # reference/pgx.md section 2.1, worked examples from CPIC's rows
 CYP2D6_EXAMPLES = [
@@ -243,10 +244,10 @@ def test_fractions_metabolized_combine_with_a_table():
         "sources": ["test"],
     }
     moiety = build_profile(data).parent
-    assert moiety.clearance_for({"CYP2B6": "PM"}) == pytest.approx(20 * 0.6)
-    assert moiety.clearance_for({"CYP2B6": "IM"}) == pytest.approx(20 * 0.8)
+    assert moiety_clearance(moiety, {"CYP2B6": "PM"})[0] == pytest.approx(20 * 0.6)
+    assert moiety_clearance(moiety, {"CYP2B6": "IM"})[0] == pytest.approx(20 * 0.8)
     # the CYP2C19 table wins for its gene; CYP2B6 still scales it
-    assert moiety.clearance_for({"CYP2C19": "PM", "CYP2B6": "PM"}) == pytest.approx(10 * 0.6)
+    assert moiety_clearance(moiety, {"CYP2C19": "PM", "CYP2B6": "PM"})[0] == pytest.approx(10 * 0.6)
 
 
 def test_table_for_a_patient_shows_nm_beside_the_patient():

@@ -4,8 +4,8 @@ import pytest
 from conftest import EXAMPLAMINE
 
 from sert_cli.errors import ProfileError
-from sert_cli.loader import bundled_profiles_dir, load_library, load_profile_file
-from sert_cli.profile import unsourced_fields
+from sert_cli.profiles.library import bundled_profiles_dir, load_library, load_profile_file
+from sert_cli.profiles.schema import unsourced_fields
 
 
 def check(write_profile, text):
@@ -173,6 +173,6 @@ def test_bundled_profiles_validate_and_cite_every_number():
 def test_cache_gives_the_same_profiles(tmp_path, monkeypatch):
     monkeypatch.setenv("SERT_CACHE_DIR", str(tmp_path))
     first = load_library()
-    assert (tmp_path / "profiles.json").exists()
+    assert len(list(tmp_path.glob("profiles-*.json"))) == 1  # one file per install
     second = load_library()
     assert first.profiles == second.profiles

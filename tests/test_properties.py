@@ -1,11 +1,11 @@
 """Properties of the model that must hold for any drug the format can describe."""
 
 import pytest
+from conftest import dose_for_target, occupancy_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sert_cli.core import dose_for_target, occupancy_at
-from sert_cli.profile import build_profile
+from sert_cli.profiles.schema import build_profile
 
 positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False)
 fraction = st.floats(min_value=1e-3, max_value=1.0)

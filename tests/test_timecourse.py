@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import occupancy_at
 
-from sert_cli.core import occupancy_at
-from sert_cli.profile import build_profile
-from sert_cli.timecourse import Regimen, chain_response, delayed, simulate, superposed
+from sert_cli.pk.timecourse import Regimen, chain_response, delayed, simulate, superposed
+from sert_cli.profiles.schema import build_profile
 
 BASE = {
     "schema": 1,
@@ -155,7 +155,7 @@ def test_saturable_clearance_accumulates_more_than_linear():
     low = occupancy_at(profile, 10.0).parent.css_plasma_ng_ml
     high = occupancy_at(profile, 20.0).parent.css_plasma_ng_ml
     assert high > 2 * low  # more than dose-proportional, as paroxetine's label reports
-    result = simulate(profile, 20.0, doses=60, until_h=60 * 24, step_h=1)
+    result = simulate(profile, {}, 20.0, 24.0, doses=60, until_h=60 * 24, step_h=1)
     ss = occupancy_at(profile, 20.0).parent.css_plasma_ng_ml
     last_interval = result.levels[0].css_plasma_ng_ml[-25:]
     assert last_interval.min() < ss < last_interval.max() * 1.05
@@ -163,10 +163,12 @@ def test_saturable_clearance_accumulates_more_than_linear():
 
 def test_simulate_summary_and_defaults():
     profile = make()
-    result = simulate(profile, 10.0)
+    result = simulate(profile, {}, 10.0, 24.0)
     summary = result.summary
-    # trough accumulation 1 - 2^(-24 n / 30) reaches 90 % at the 5th trough (n = 5)
-    assert summary["time_to_90pct_steady_state_h"] == 120.0
+    # one definition in every command: t1/2 * log2(1 / (1 - f)), t1/2 = 30 h
+    assert summary["time_to_90pct_steady_state_h"] == pytest.approx(30 * math.log2(10))
+    single = occupancy_at(profile, 10.0).record()
+    assert summary["time_to_95pct_steady_state_h"] == single["time_to_95pct_steady_state_h"]
     assert summary["steady_state_trough_ng_ml"] < 20.8333 < summary["steady_state_peak_ng_ml"]
     assert 0 < summary["days_after_last_dose_to_sert_below_20pct"]
     assert (
@@ -185,7 +187,7 @@ def test_simulate_refuses_profiles_without_absorption():
         {**BASE, "pk": {k: v for k, v in BASE["pk"].items() if k != "absorption"}}
     )
     with pytest.raises(ModelError, match="no pk.absorption"):
-        simulate(profile, 10.0)
+        simulate(profile, {}, 10.0, 24.0)
 
 
 def test_too_late_a_tmax_is_a_profile_error():
@@ -206,9 +208,9 @@ def test_linear_profiles_never_import_scipy():
     import sys
 
     code = (
-        "import sys; from sert_cli.loader import load_library; "
-        "from sert_cli.timecourse import simulate; "
-        "simulate(load_library().get('venlafaxine'), 75.0); "
+        "import sys; from sert_cli.profiles.library import load_library; "
+        "from sert_cli.pk.timecourse import simulate; "
+        "simulate(load_library().get('venlafaxine'), {}, 75.0, 24.0); "
         "print('scipy' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -216,7 +218,7 @@ def test_linear_profiles_never_import_scipy():
 
 
 def test_saturable_dose_for_target_inverts_occupancy():
-    from sert_cli.core import dose_for_target
+    from conftest import dose_for_target
 
     profile = make(
         apparent_clearance="2 L/h",
@@ -230,7 +232,7 @@ def test_saturable_dose_for_target_inverts_occupancy():
 
 
 def test_saturable_parent_with_a_metabolite_is_bisected_to_the_target():
-    from sert_cli.core import dose_for_target
+    from conftest import dose_for_target
 
     data = {
         **BASE,

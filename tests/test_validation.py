@@ -3,8 +3,8 @@
 import pytest
 from conftest import sert, sert_json
 
-from sert_cli.loader import load_library
-from sert_cli.validation import MAX_DRUG_MAE_PP, MAX_OVERALL_MAE_PP, fit
+from sert_cli.calibration import MAX_DRUG_MAE_PP, MAX_OVERALL_MAE_PP, fit
+from sert_cli.profiles.library import load_library
 
 TWELVE = {
     "escitalopram",

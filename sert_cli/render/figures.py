@@ -1,8 +1,13 @@
 """The charts of `simulate` and `curve`, as Figure specs for either renderer."""
 
-from sert_cli.core import HOURS_PER_DAY, DoseTable
-from sert_cli.profile import Profile
+from sert_cli.profiles.types import Profile
 from sert_cli.render.figure import Figure, Series
+from sert_cli.vocabulary import (
+    DEFAULT_TARGET,
+    HOURS_PER_DAY,
+    NOTABLE_OCCUPANCY,
+    PRIMARY_TRANSPORTER,
+)
 
 # Terminal charts thin long series to this many points (the renderer interpolates).
 CHART_POINTS = 400
@@ -23,7 +28,7 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
     occupancy = [
         Series(f"{name} occupancy", days, [v * 100 for v in _thin(values, stride)])
         for name, values in record["occupancy"].items()
-        if values is not None and (name == "SERT" or max(values) >= 0.05)
+        if values is not None and (name == PRIMARY_TRANSPORTER or max(values) >= NOTABLE_OCCUPANCY)
     ]
     concentration = [Series(record["drug"], days, _thin(record["c_plasma_ng_ml"], stride))]
     concentration += [
@@ -37,7 +42,7 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
             "occupancy, %",
             occupancy,
             (0.0, 100.0),
-            [(80.0, "80 % target")],
+            [(DEFAULT_TARGET * 100, f"{DEFAULT_TARGET:.0%} target")],
             [(last_dose_days, "last dose")],
         ),
         Figure(
@@ -52,9 +57,22 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
     ]
 
 
-def curve_figure(
-    table: DoseTable, profile: Profile, transporter: str = "SERT", target: float | None = 0.8
-) -> Figure:
+def figures_of(result, thin: bool = True) -> list[Figure]:
+    """The figures of a simulation or of a dose-occupancy curve."""
+    if result.query.kind == "simulate":
+        return simulation_figures(result.record(), thin)
+    return [
+        curve_figure(
+            result,
+            result.prepared.profile,
+            t,
+            DEFAULT_TARGET if t == PRIMARY_TRANSPORTER else None,
+        )
+        for t in result.notable_transporters()
+    ]
+
+
+def curve_figure(table, profile: Profile, transporter: str, target: float | None) -> Figure:
     series = [
         Series(
             " ".join(f"{g} {p}" for g, p in column.items()) or profile.name,
@@ -74,6 +92,6 @@ def curve_figure(
         [] if target is None else [(target * 100, f"{target:.0%} target")],
         [
             (profile.label_min_mg * per_dose, "label minimum"),
-            (profile.label_max_mg * per_dose, "label maximum"),
+            (profile.label_range_max_mg * per_dose, "label maximum"),
         ],
     )

@@ -1,20 +1,47 @@
 """Rich tables for people. Imported only when the table format is asked for."""
 
+import os
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from sert_cli.core import DoseResult, DoseTable, OccupancyResult
-from sert_cli.loader import bundled_profiles_dir
-from sert_cli.pgx import PHENOTYPE_NAMES
-from sert_cli.profile import TRANSPORTERS, Profile
-
-# Below this, a transporter's occupancy table is left out of `sert table` as noise.
-NOTABLE_OCCUPANCY = 0.05
+from sert_cli.profiles.library import bundled_profiles_dir
+from sert_cli.profiles.types import Profile
+from sert_cli.queries.results import (
+    DoseResult,
+    GridResult,
+    OccupancyResult,
+    SimulationResult,
+    assumptions,
+    steady_state_key,
+)
+from sert_cli.vocabulary import (
+    HOURS_PER_DAY,
+    TRANSPORTERS,
+)
 
 
 def _console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    """NO_COLOR (any value) turns off every style, bold and dim included (no-color.org)."""
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, highlight=False, **({"color_system": None} if plain else {}))
+
+
+def draw(result, explain: bool = False) -> None:
+    """The people's view of any query result."""
+    console = _console()
+    if isinstance(result, OccupancyResult):
+        occupancy(console, result)
+    elif isinstance(result, DoseResult):
+        dose(console, result)
+    elif isinstance(result, SimulationResult):
+        simulation(console, result)
+    elif result.query.span == "curve":
+        curve(console, result)
+    else:
+        dose_table(console, result)
+    patient_extras(console, result, explain)
 
 
 def titled_table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) -> Table:
@@ -45,40 +72,30 @@ def print_warnings(warnings: list[str]) -> None:
         err.print(f"[bold yellow]warning:[/] {warning}", markup=True)
 
 
-def assumptions(profile: Profile, phenotypes: dict[str, str]) -> list[str]:
-    notes = ["average steady-state concentration, linear pharmacokinetics"]
-    for gene, phenotype in phenotypes.items():
-        notes.append(
-            f"{gene} {PHENOTYPE_NAMES[phenotype]}"
-            + (" (default; set with --phenotype)" if phenotype == "NM" else "")
-        )
-    for moiety in profile.moieties:
-        ks = ", ".join(f"{t} {num(k)} nM" for t, k in moiety.k_nm.items())
-        notes.append(
-            f"{moiety.name}: fu {num(moiety.fraction_unbound)}, Kp,uu "
-            f"{num(moiety.kp_uu_brain)}, K (unbound brain): {ks}"
-        )
-    notes += [f"{t} constant: {source}" for t, source in profile.affinity.items()]
-    return notes
+def constants(profile: Profile) -> list[str]:
+    return [
+        f"{m.name} K (unbound brain): " + ", ".join(f"{t} {num(k)} nM" for t, k in m.k_nm.items())
+        for m in profile.moieties
+    ]
 
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     console.print("Assumed: " + "; ".join(notes) + ".", style="dim", markup=False)
 
 
-def occupancy(result: OccupancyResult, record: dict, profile: Profile) -> None:
-    console = _console()
-    moieties = (result.parent, *result.metabolites)
+def occupancy(console: Console, result: OccupancyResult) -> None:
+    levels = result.levels()
+    phenotypes = result.prepared.phenotypes
     console.print(
-        f"{result.drug} {num(result.dose_mg)} mg every {num(result.interval_h)} h "
-        f"({phenotype_text(result.phenotypes)}), steady state",
+        f"{result.drug} {num(result.query.dose_mg)} mg every {num(result.interval_h)} h "
+        f"({phenotype_text(phenotypes)}), steady state",
         style="bold",
         markup=False,
     )
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("")
-    for levels in moieties:
-        table.add_column(levels.name, justify="right")
+    for lv in levels:
+        table.add_column(lv["name"], justify="right")
     rows = (
         ("CL/F, L/h", "clearance_l_h"),
         ("plasma, ng/mL", "css_plasma_ng_ml"),
@@ -86,37 +103,38 @@ def occupancy(result: OccupancyResult, record: dict, profile: Profile) -> None:
         ("unbound plasma, nM", "cu_plasma_nm"),
         ("unbound brain, nM", "cu_brain_nm"),
     )
-    for label, attribute in rows:
-        table.add_row(label, *(num(getattr(levels, attribute)) for levels in moieties))
+    for label, key in rows:
+        table.add_row(label, *(num(lv[key]) for lv in levels))
+    record = result.record()
     for transporter in TRANSPORTERS:
-        shares = result.occupancy_by_moiety.get(transporter, {})
-        if result.metabolites and shares:
-            table.add_row(f"{transporter} share", *(pct(shares.get(lv.name)) for lv in moieties))
+        shares = record["occupancy_by_moiety"].get(transporter, {})
+        if len(levels) > 1 and shares:
+            table.add_row(f"{transporter} share", *(pct(shares.get(lv["name"])) for lv in levels))
         table.add_row(
             f"[bold]{transporter} occupancy[/]",
-            f"[bold]{pct(result.occupancy[transporter])}[/]",
-            *([""] * len(result.metabolites)),
+            f"[bold]{pct(record['occupancy'][transporter])}[/]",
+            *([""] * (len(levels) - 1)),
         )
     console.print(table)
-    if result.metabolites:
+    if len(levels) > 1:
         console.print(
-            "Occupancy is of all moieties together, competing (model.md section 4).", markup=False
-        )
-    if result.time_to_95pct_steady_state_h:
-        console.print(
-            f"95 % of steady state after about "
-            f"{result.time_to_95pct_steady_state_h / 24:.1f} days.",
+            "Occupancy is of all moieties together, competing (docs/model.md section 4).",
             markup=False,
         )
-    _print_assumptions(console, assumptions(profile, result.phenotypes))
-    patient_extras(console, record)
+    t95 = record[steady_state_key(0.95)]
+    if t95:
+        console.print(
+            f"95 % of steady state after about {t95 / HOURS_PER_DAY:.1f} days.", markup=False
+        )
+    trace = result.trace()
+    _print_assumptions(console, assumptions(trace, phenotypes) + constants(result.prepared.profile))
 
 
-def dose(result: DoseResult, record: dict, profile: Profile) -> None:
-    console = _console()
+def dose(console: Console, result: DoseResult) -> None:
+    profile = result.prepared.profile
     console.print(
-        f"{result.drug}: dose for {result.target:.0%} {result.transporter} occupancy "
-        f"({phenotype_text(result.phenotypes)})",
+        f"{result.drug}: dose for {result.query.target:.0%} {result.query.transporter} occupancy "
+        f"({phenotype_text(result.prepared.phenotypes)})",
         style="bold",
         markup=False,
     )
@@ -131,28 +149,22 @@ def dose(result: DoseResult, record: dict, profile: Profile) -> None:
             f"{num(result.recommended_dose_mg)} mg ({units})",
         )
         table.add_row(
-            f"{result.transporter} occupancy at that dose", pct(result.occupancy_at_recommended)
+            f"{result.query.transporter} occupancy at that dose",
+            pct(result.occupancy_at_recommended),
         )
-    table.add_row("label range", f"{num(result.label_min_mg)}–{num(result.label_max_mg)} mg/day")
+    table.add_row("label range", f"{num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day")
     table.add_row("above label maximum", "YES" if result.exceeds_label_max else "no")
     console.print(table)
-    _print_assumptions(console, assumptions(profile, result.phenotypes))
-    patient_extras(console, record)
+    _print_assumptions(
+        console, assumptions(result.trace(), result.prepared.phenotypes) + constants(profile)
+    )
 
 
-def dose_table(result: DoseTable, profile: Profile) -> None:
-    """Doses by phenotype for each transporter the drug notably occupies (always SERT);
+def dose_table(console: Console, result: GridResult) -> None:
+    """Doses by phenotype for each transporter the drug notably occupies;
     a profile without phenotype data gets one table with a column per transporter."""
-    console = _console()
-    shown = [
-        t
-        for t in TRANSPORTERS
-        if all(cell[t] is not None for row in result.occupancy for cell in row)
-        and (
-            t == "SERT"
-            or max(cell[t] for row in result.occupancy for cell in row) >= NOTABLE_OCCUPANCY
-        )
-    ]
+    profile = result.prepared.profile
+    shown = result.notable_transporters()
     every = f"dose every {num(result.interval_h)} h, steady state"
     if len(result.columns) == 1:
         blocks = [(f"{result.drug}: occupancy, %, {every}", [(f"{t} %", t, 0) for t in shown])]
@@ -174,11 +186,10 @@ def dose_table(result: DoseTable, profile: Profile) -> None:
         for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
             table.add_row(num(dose_mg), *(f"{row[i][t] * 100:.1f}" for _, t, i in columns))
         console.print(table)
-    _print_assumptions(
-        console,
-        assumptions(profile, {})[:1]
-        + [f"label range {num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day"],
-    )
+    label = f"label range {num(profile.label_min_mg)}–{num(profile.label_range_max_mg)} mg/day"
+    if profile.label_max_mg < profile.label_range_max_mg:
+        label += f" (this patient's maximum: {num(profile.label_max_mg)} mg/day)"
+    _print_assumptions(console, assumptions(result.trace(), {}) + [label])
 
 
 def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
@@ -201,14 +212,20 @@ def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
 def profile_show(text: str) -> None:
     from rich.syntax import Syntax
 
-    _console().print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
-
-
-def simulation(record: dict, profile: Profile) -> None:
-    from sert_cli.render.chart import draw
-    from sert_cli.render.figures import simulation_figures
-
     console = _console()
+    if not console.is_terminal or console.color_system is None:
+        console.file.write(text)  # byte for byte: `profiles show X > x.yaml` round-trips
+        return
+    width = max(len(line) for line in text.splitlines() or [""]) + 8
+    syntax = Syntax(text, "yaml", theme="ansi_dark", background_color="default", code_width=width)
+    console.print(syntax, soft_wrap=True, crop=False)
+
+
+def simulation(console: Console, result: SimulationResult) -> None:
+    from sert_cli.render.chart import draw
+    from sert_cli.render.figures import figures_of
+
+    record = result.record()
     summary = record["summary"]
     console.print(
         f"{record['drug']} {num(record['dose_mg'])} mg every "
@@ -224,12 +241,8 @@ def simulation(record: dict, profile: Profile) -> None:
     def days(hours):
         return "not reached" if hours is None else f"{hours / 24:.1f} days"
 
-    table.add_row(
-        "90 % of steady state (troughs)", days(summary.get("time_to_90pct_steady_state_h"))
-    )
-    table.add_row(
-        "95 % of steady state (troughs)", days(summary.get("time_to_95pct_steady_state_h"))
-    )
+    table.add_row("90 % of steady state", days(summary.get(steady_state_key(0.90))))
+    table.add_row("95 % of steady state", days(summary.get(steady_state_key(0.95))))
     table.add_row(
         "steady-state plasma, peak / trough",
         f"{num(summary['steady_state_peak_ng_ml'])} / "
@@ -250,34 +263,24 @@ def simulation(record: dict, profile: Profile) -> None:
         )
     console.print(table)
     width = min(console.width, 100)
-    for figure in simulation_figures(record):
+    for figure in figures_of(result):
         console.print(
             draw(figure, width=width), markup=False, highlight=False, end="", soft_wrap=True
         )
         console.print()
-    patient_extras(console, record)
 
 
-def curve(result: DoseTable, profile: Profile) -> None:
+def curve(console: Console, result: GridResult) -> None:
     from sert_cli.render.chart import draw
-    from sert_cli.render.figures import curve_figure
+    from sert_cli.render.figures import figures_of
 
-    console = _console()
     width = min(console.width, 100)
-    for transporter in TRANSPORTERS:
-        values = [cell[transporter] for row in result.occupancy for cell in row]
-        if None in values or (transporter != "SERT" and max(values) < NOTABLE_OCCUPANCY):
-            continue
-        target = 0.8 if transporter == "SERT" else None
+    for figure in figures_of(result):
         console.print(
-            draw(curve_figure(result, profile, transporter, target), width=width),
-            markup=False,
-            highlight=False,
-            end="",
-            soft_wrap=True,
+            draw(figure, width=width), markup=False, highlight=False, end="", soft_wrap=True
         )
         console.print()
-    _print_assumptions(console, assumptions(profile, {})[:1])
+    _print_assumptions(console, assumptions(result.trace(), {}))
 
 
 def _pp(value: float | None) -> str:
@@ -381,16 +384,16 @@ def fit(result: dict) -> None:
         console.print(f"  targets.{f['yaml']}", markup=False)
 
 
-def print_notes(notes, console: Console | None = None) -> None:
-    console = console or _console()
+def print_notes(notes, console: Console) -> None:
     for note in notes:
         console.print(f"Note: {note}", style="dim", markup=False)
 
 
-def patient_extras(console: Console, record: dict) -> None:
-    """What the patient layer did, guideline advice, the --explain chain, then warnings."""
-    print_notes(record.get("notes", []), console)
-    for advice in record.get("guidance", []):
+def patient_extras(console: Console, result, explain: bool) -> None:
+    """What the patient layer did, guideline advice, the --explain trace, then warnings."""
+    prepared = result.prepared
+    print_notes(prepared.notes, console)
+    for advice in prepared.guidance:
         strength = f", {advice['strength']}" if advice["strength"] else ""
         assumed = " (phenotype assumed)" if advice["assumed"] else ""
         console.print(
@@ -398,11 +401,13 @@ def patient_extras(console: Console, record: dict) -> None:
             f"{assumed}: {advice['advice']}",
             markup=False,
         )
-    for number, step in enumerate(record.get("explain", []), start=1):
-        console.print(f"{number}. {step['step']}: {step['formula']}", style="bold", markup=False)
-        console.print(f"   {step['numbers']}", markup=False)
-        console.print(f"   source: {step['source']}", style="dim", markup=False)
-    print_warnings(record.get("warnings", []))
+    if explain:
+        for number, step in enumerate(result.trace(), start=1):
+            console.print(f"{number}. {step.name}: {step.formula}", style="bold", markup=False)
+            if step.values:
+                console.print(f"   {step.numbers()}", markup=False)
+            console.print(f"   source: {step.source}", style="dim", markup=False)
+    print_warnings(result.warnings)
 
 
 def phenotypes(records: list[dict]) -> None:

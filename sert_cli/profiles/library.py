@@ -13,12 +13,15 @@ from pathlib import Path
 
 from sert_cli import __version__
 from sert_cli.errors import InputError, ProfileError
-from sert_cli.profile import Profile, build_profile
+from sert_cli.profiles.schema import Profile, build_profile
 from sert_cli.suggest import did_you_mean
 
 MAX_PROFILE_BYTES = 1 << 20
 PROFILE_SUFFIXES = (".yaml", ".yml")
-_VALIDATOR_STAMP = f"{__version__}:{Path(__file__).with_name('profile.py').stat().st_mtime_ns}"
+_HERE = Path(__file__).resolve().parent
+_VALIDATOR_STAMP = ":".join(
+    [__version__, *(str(_HERE.joinpath(f).stat().st_mtime_ns) for f in ("schema.py", "types.py"))]
+)
 
 
 def bundled_profiles_dir() -> Path:
@@ -26,10 +29,10 @@ def bundled_profiles_dir() -> Path:
 
     A plain path beside this module rather than importlib.resources: the wheel installs
     unzipped, and the resources machinery costs start-up time on every query."""
-    packaged = Path(__file__).resolve().parent / "drug_profiles"
+    packaged = _HERE.parent / "drug_profiles"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "drug_profiles"
+    return _HERE.parent.parent / "drug_profiles"
 
 
 def parse_yaml(text: str, path: str) -> tuple[object, dict[tuple, int]]:
@@ -138,13 +141,18 @@ def _load_data(path: Path, cache: "ProfileCache | None") -> tuple[dict, Profile 
 
 
 class ProfileCache:
-    """Validated profile trees as JSON, keyed by path + size + mtime + validator version."""
+    """Validated profile trees as JSON, keyed by path + size + mtime + validator version.
+    One file per install (named by where the package is), so installs sharing a cache
+    folder do not evict each other."""
 
     def __init__(self) -> None:
+        import zlib
+
         base = os.environ.get("SERT_CACHE_DIR") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sert"
         )
-        self.path = Path(base) / "profiles.json"
+        install = zlib.crc32(str(_HERE).encode("utf-8"))
+        self.path = Path(base) / f"profiles-{install:08x}.json"
         self.dirty = False
         try:
             with open(self.path, encoding="utf-8") as handle:
@@ -216,6 +224,11 @@ class Library:
     def __init__(self, entries: dict[str, _Entry]) -> None:
         self.entries = entries
         self.overrides: dict[str, str] = {}  # name -> the bundled path replaced
+
+    @classmethod
+    def of(cls, *profiles: Profile) -> "Library":
+        """A library of profiles already built (tests, calibration)."""
+        return cls({p.name: _Entry(p.path, dict(p.raw), p) for p in profiles})
 
     def _build(self, name: str) -> Profile:
         entry = self.entries[name]

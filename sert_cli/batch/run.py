@@ -24,63 +24,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
-from sert_cli.core import (
-    LigandLevels,
-    check_dose,
-    check_interval,
-    check_target,
-    dose_for_target,
-    occupancy_result,
-    resolve_phenotypes,
-    steady_state_occupancy,
-)
 from sert_cli.errors import InputError, SertError
-from sert_cli.genotype import parse_genotype_options
-from sert_cli.loader import Library
-from sert_cli.patient import Prepared, prepare
-from sert_cli.pgx import GENES, parse_phenotype_options
-from sert_cli.profile import TRANSPORTERS
+from sert_cli.pgx.patient import Patient
+from sert_cli.profiles.library import Library
+from sert_cli.queries.engine import Engine
+from sert_cli.queries.values import DoseQuery, OccupancyQuery
 from sert_cli.render.csv_format import FORMULA_PREFIXES, flatten, safe_cell
+from sert_cli.vocabulary import GENES, HOURS_PER_DAY
+
+encode_string = json.encoder.encode_basestring  # the C encoder where there is one
 
 CHUNK_ROWS = 20_000
-CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
+CACHE_LIMIT = 200_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
 REQUEST_COLUMNS = ("drug", "dose_mg", "target", "transporter", "interval_h", "with")
-
-
-def result_fields(genes: list[str]) -> list[str]:
-    """The output columns after the input's, in CSV (flattened) form."""
-    return [
-        "query",
-        "drug",
-        "dose_mg",
-        "interval_h",
-        "daily_dose_mg",
-        *(f"phenotypes_{g}" for g in genes),
-        "clearance_l_h",
-        "css_plasma_ng_ml",
-        "css_plasma_nm",
-        "cu_plasma_nm",
-        "cu_brain_nm",
-        "metabolites",
-        *(f"occupancy_{t}" for t in TRANSPORTERS),
-        "time_to_95pct_steady_state_h",
-        "target",
-        "transporter",
-        "recommended_dose_mg",
-        "recommended_units_mg",
-        "occupancy_at_recommended",
-        "label_min_mg",
-        "label_max_mg",
-        "exceeds_label_max",
-        *(f"affinity_{t}" for t in TRANSPORTERS),
-        "notes",
-        "warnings",
-        "error",
-    ]
 
 
 @dataclass
@@ -203,7 +161,7 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
             record = json.loads(text)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-            chunk.append(["" if record.get(h) is None else str(record.get(h)) for h in header])
+            chunk.append([record.get(h) for h in header])
         except ValueError as exc:
             chunk.append(ValueError(f"bad JSON line: {exc}"))
         if len(chunk) == CHUNK_ROWS:
@@ -213,179 +171,122 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
         yield chunk
 
 
-class Engine:
-    """Parses, groups, computes and formats distinct requests, with a bounded cache."""
+class Rows:
+    """Batch rows as queries: each distinct request (the query columns of a row) is parsed
+    into a query value once, answered by the one query engine, and its output kept."""
 
-    def __init__(self, library: Library, header: list[str], affinity: str, assume_nm: bool):
-        self.library, self.affinity, self.assume_nm = library, affinity, assume_nm
-        lowered = [h.lower() for h in header]
+    def __init__(
+        self, library: Library, header: list[str], affinity: str, assume_nm: bool, typed: bool
+    ):
+        self.engine, self.affinity, self.assume_nm = Engine(library), affinity, assume_nm
+        lowered = [h.strip().lower() for h in header]
         if "drug" not in lowered:
             raise InputError(f"the input has no 'drug' column (columns: {', '.join(header)})")
-        self.request_index = {c: lowered.index(c) for c in REQUEST_COLUMNS if c in lowered}
-        self.gene_index = {
-            g: i for i, h in enumerate(header) for g in GENES if h.strip().upper() == g
-        }
-        self.key_index = tuple(sorted({*self.request_index.values(), *self.gene_index.values()}))
-        getter = operator.itemgetter(*self.key_index)
-        self.key = getter if len(self.key_index) > 1 else (lambda row: (getter(row),))
-        self.genes = sorted(
-            {g for p in library.profiles.values() for g in p.genes} | set(self.gene_index)
+        self.columns = {c: lowered.index(c) for c in REQUEST_COLUMNS if c in lowered}
+        self.columns.update(
+            {g: i for i, h in enumerate(header) for g in GENES if h.strip().upper() == g}
         )
+        self.names = {c: header[i].strip() for c, i in self.columns.items()}
+        index = tuple(self.columns.values())
+        getter = operator.itemgetter(*index)
+        self.key = getter if len(index) > 1 else (lambda row: (getter(row),))
+        if typed:  # JSON values such as lists cannot be keys: they become an error
+            self.key = lambda row: tuple(_hashable(row[i]) for i in index)
+        self.fields = tuple(self.columns)
         self.cache: dict[tuple, dict] = {}
-        self.prepared: dict[tuple, Prepared | SertError] = {}
 
-    def _value(self, key: tuple, column: str) -> str:
-        index = self.request_index.get(column)
-        return "" if index is None else key[self.key_index.index(index)].strip()
+    def column_of(self, field: str) -> str:
+        return f"column {self.names.get(field, field)}"
 
     def make_room(self, needed: int) -> None:
         if len(self.cache) + needed > CACHE_LIMIT:
             self.cache.clear()
-            self.prepared.clear()
 
     def resolve(self, keys: list[tuple]) -> None:
-        """Compute every key not cached yet; occupancy keys of one patient together."""
-        groups: dict[tuple, list[tuple[tuple, float]]] = {}
+        """Answer every key not cached yet, all through one call of the engine."""
+        queries, pending = [], []
         for key in keys:
-            if key in self.cache:
-                continue
             try:
-                patient, dose = self._parse(key)
+                queries.append(self.query(key))
+                pending.append(key)
             except SertError as exc:
-                self.cache[key] = {"error": _one_line(exc)}
-                continue
-            if dose is None:
-                self.cache[key] = self._dose_query(key, patient)
+                self.cache[key] = {"error": self.worded(exc)}
+        for key, answer in zip(pending, self.engine.answer_many(queries), strict=True):
+            if isinstance(answer, SertError):
+                self.cache[key] = {"error": self.worded(answer)}
             else:
-                groups.setdefault(patient, []).append((key, dose))
-        for patient, members in groups.items():
-            self._occupancy_group(patient, members)
+                self.cache[key] = {**answer.record(), "error": None}
 
-    def _parse(self, key: tuple):
-        drug = self._value(key, "drug")
+    def worded(self, exc: SertError) -> str:
+        message = exc.worded(self.column_of)
+        if exc.remedy == "assume_nm":
+            message += " (use --assume-nm)"
+        return message
+
+    def query(self, key: tuple):
+        cells = dict(zip(self.fields, key, strict=True))
+        for field, value in cells.items():
+            if value is not None and not isinstance(value, (str, int, float)):
+                raise InputError("expected text or a number", field=field)
+        drug = _text(cells.get("drug"))
         if not drug:
-            raise InputError("missing drug")
-        profile = self.library.get(drug)
-        dose_text = self._value(key, "dose_mg")
-        dose = check_dose(_number(dose_text, "dose_mg"), "dose_mg") if dose_text else None
-        interval_text = self._value(key, "interval_h")
-        interval = (
-            check_interval(_number(interval_text, "interval_h"), "interval_h")
-            if interval_text
-            else None
-        )
+            raise InputError("missing drug", field="drug")
         phenotypes, genotypes = [], []
-        for gene, index in self.gene_index.items():
-            value = key[self.key_index.index(index)].strip()
+        for gene in GENES:
+            value = _text(cells.get(gene))
             if value:
-                (genotypes if ("*" in value or "/" in value) else phenotypes).append(
-                    f"{gene}={value}"
-                )
-        with_text = self._value(key, "with")
-        comedications = tuple(w.strip() for w in re.split(r"[;|]", with_text) if w.strip())
-        patient = (profile.name, tuple(phenotypes), tuple(genotypes), comedications, interval)
-        return patient, dose
-
-    def _prepare(self, patient: tuple) -> Prepared:
-        if patient not in self.prepared:
-            name, phenotypes, genotypes, comedications, _ = patient
-            try:
-                profile = self.library.get(name).with_affinity(self.affinity)
-                self.prepared[patient] = prepare(
-                    profile,
-                    parse_phenotype_options(list(phenotypes)),
-                    parse_genotype_options(list(genotypes)),
-                    list(comedications),
-                    self.assume_nm,
-                )
-            except SertError as exc:
-                self.prepared[patient] = exc
-        found = self.prepared[patient]
-        if isinstance(found, SertError):
-            raise found
-        return found
-
-    def _dose_query(self, key: tuple, patient: tuple) -> dict:
-        try:
-            prepared = self._prepare(patient)
-            target_text = self._value(key, "target")
-            target = check_target(_number(target_text, "target"), "target") if target_text else 0.8
-            transporter = (self._value(key, "transporter") or "SERT").upper()
-            result = dose_for_target(
-                prepared.profile, target, transporter, patient[-1], prepared.phenotypes
-            )
-        except SertError as exc:
-            return {"error": _one_line(exc)}
-        return {"query": "dose", **prepared.annotate(result.record()), "error": None}
-
-    def _occupancy_group(self, patient: tuple, members: list[tuple[tuple, float]]) -> None:
-        try:
-            prepared = self._prepare(patient)
-            profile = prepared.profile
-            interval = profile.interval_h if patient[-1] is None else patient[-1]
-            phenotypes, warnings = resolve_phenotypes(profile, prepared.phenotypes)
-        except SertError as exc:
-            for key, _ in members:
-                self.cache[key] = {"error": _one_line(exc)}
-            return
-        doses = np.array([dose for _, dose in members])
-        if any(m.saturable for m in profile.moieties):  # scalar branches: one dose at a time
-            computed = [
-                steady_state_occupancy(profile, float(d), interval, phenotypes) for d in doses
-            ]
-        else:
-            levels, loads, occupancy = steady_state_occupancy(profile, doses, interval, phenotypes)
-            computed = [
-                (
-                    [_pick(lv, i) for lv in levels],
-                    {t: float(v[i]) for t, v in loads.items()},
-                    {t: None if v is None else float(v[i]) for t, v in occupancy.items()},
-                )
-                for i in range(len(members))
-            ]
-        for (key, dose), (levels, loads, occupancy) in zip(members, computed, strict=True):
-            try:
-                result = occupancy_result(
-                    profile, dose, interval, phenotypes, warnings, levels, loads, occupancy
-                )
-            except SertError as exc:
-                self.cache[key] = {"error": _one_line(exc)}
-                continue
-            self.cache[key] = {
-                "query": "occupancy",
-                **prepared.annotate(result.record()),
-                "error": None,
-            }
+                (genotypes if ("*" in value or "/" in value) else phenotypes).append((gene, value))
+        comedications = tuple(
+            w.strip() for w in re.split(r"[;|]", _text(cells.get("with"))) if w.strip()
+        )
+        patient = Patient(tuple(phenotypes), tuple(genotypes), comedications, self.assume_nm)
+        interval = _number(cells.get("interval_h"), "interval_h")
+        dose = _number(cells.get("dose_mg"), "dose_mg")
+        if dose is not None:
+            return OccupancyQuery(drug, dose, interval, patient, self.affinity)
+        target = _number(cells.get("target"), "target")
+        transporter = _text(cells.get("transporter"))
+        return DoseQuery(
+            drug,
+            *(() if target is None else (target,)),
+            **({"transporter": transporter} if transporter else {}),
+            interval_h=interval,
+            patient=patient,
+            affinity=self.affinity,
+        )
 
 
-def _pick(levels: LigandLevels, i: int) -> LigandLevels:
-    return LigandLevels(
-        levels.name,
-        levels.clearance_l_h,
-        float(levels.css_plasma_ng_ml[i]),
-        float(levels.css_plasma_nm[i]),
-        float(levels.cu_plasma_nm[i]),
-        float(levels.cu_brain_nm[i]),
-    )
+def _hashable(value):
+    return value if isinstance(value, (str, int, float, type(None))) else ("json", repr(value))
 
 
-def _number(text: str, column: str) -> float:
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _number(value, field: str) -> float | None:
+    """A cell as a number: JSON numbers as they are, text parsed; empty is None."""
+    if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
+            raise InputError(f"{value!r} is not a number", field=field)
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = value.strip()
+    if not text:
+        return None
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"{column} {text!r} is not a number") from None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+        raise InputError(f"{text!r} is not a number", field=field) from None
 
 
 class CsvOutput:
     """Input cells (formula-safe) with result cells in place of same-named columns, then
     the result columns. Each distinct request's part of the line is encoded once."""
 
-    def __init__(self, out, header: list[str], genes: list[str]):
-        self.out, self.fields = out, result_fields(genes)
+    def __init__(self, out, header: list[str], fields: list[str], typed: bool):
+        self.out, self.fields, self.typed = out, fields, typed
         lowered = [h.lower() for h in header]
         self.width = len(header)
         self.replaced = [(i, name) for i, name in enumerate(lowered) if name in self.fields]
@@ -438,6 +339,8 @@ class CsvOutput:
         lines = []
         for row, key in zip(rows, keys, strict=True):
             values, suffix = encoded.get(key) or self._parts(key, results[key])
+            if self.typed:  # JSON-lines input: numbers and the like become their text
+                row = [_cell(v) for v in row]
             cells = pick(row + values) if values is not None else row
             lines.append(encode(cells) + suffix)
         if lines:
@@ -452,20 +355,37 @@ def _cell(value) -> str:
 
 
 class JsonOutput:
-    """JSON lines, or one JSON array: input columns, then the result fields (which replace
-    input columns of the same name), then `error`."""
+    """JSON lines, or one JSON array: input columns (their JSON types kept), then the
+    result fields (which replace input columns of the same name), then `error`. Each
+    distinct request's part of the object is encoded once."""
 
     def __init__(self, out, header: list[str], as_array: bool):
         self.out, self.header, self.as_array, self.first = out, header, as_array, True
+        self.names = [json.dumps(h, ensure_ascii=False) + ": " for h in header]
+        self.encoded: dict[tuple, tuple[frozenset, str]] = {}
         if as_array:
             out.write("[")
 
+    def _parts(self, key, result: dict) -> tuple[frozenset, str]:
+        replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
+        text = json.dumps(result, allow_nan=False, ensure_ascii=False)[1:-1]
+        if len(self.encoded) > CACHE_LIMIT:
+            self.encoded.clear()
+        self.encoded[key] = (replaced, text)
+        return replaced, text
+
     def rows(self, rows: list[list], keys: list, results: dict) -> None:
+        encoded, names = self.encoded, self.names
         pieces = []
         for row, key in zip(rows, keys, strict=True):
-            record = dict(zip(self.header, row, strict=True))
-            record.update(results[key])
-            pieces.append(json.dumps(record, allow_nan=False, ensure_ascii=False))
+            replaced, text = encoded.get(key) or self._parts(key, results[key])
+            cells = [
+                names[i] + (encode_string(v) if type(v) is str else json.dumps(v, allow_nan=False))
+                for i, v in enumerate(row)
+                if i not in replaced
+            ]
+            cells.append(text)
+            pieces.append("{" + ", ".join(cells) + "}")
         if not pieces:
             return
         if self.as_array:
@@ -478,6 +398,24 @@ class JsonOutput:
     def close(self) -> None:
         if self.as_array:
             self.out.write("\n]\n" if not self.first else "]\n")
+
+
+def output_columns(library: Library, affinity: str) -> list[str]:
+    """The CSV columns of every single-query result the library can give: the flattened
+    record of an occupancy and a dose query for each profile, in order, then `error`.
+    By construction a row has the columns `sert occupancy|dose --format csv` has."""
+    probes = []
+    for profile in library.profiles.values():
+        dose = profile.label_min_mg * profile.interval_h / HOURS_PER_DAY
+        probes += [
+            OccupancyQuery(profile.name, dose, affinity=affinity),
+            DoseQuery(profile.name, affinity=affinity),
+        ]
+    columns: dict[str, None] = {}
+    for answer in Engine(library).answer_many(probes):
+        if not isinstance(answer, SertError):
+            columns.update(dict.fromkeys(flatten(answer.record())))
+    return [*columns, "error"]
 
 
 def run(
@@ -498,7 +436,8 @@ def run(
     stream, raw = open_input(input_path)
     with stream:
         header, chunks = read_rows(stream, input_format)
-        engine = Engine(library, header, affinity, assume_nm)
+        engine = Rows(library, header, affinity, assume_nm, input_format == "jsonl")
+        fields = output_columns(library, affinity) if output_format == "csv" else []
         target, tmp = _open_output(output_path)
         # Millions of short-lived rows and no reference cycles: the cyclic collector
         # would only cost time, so it waits until the batch is done.
@@ -506,6 +445,8 @@ def run(
         try:
             summary = _stream(
                 engine,
+                fields,
+                input_format == "jsonl",
                 header,
                 chunks,
                 target,
@@ -542,9 +483,11 @@ def _open_output(output_path: str | None):
     return os.fdopen(fd, "w", encoding="utf-8", newline=""), tmp
 
 
-def _stream(engine: Engine, header, chunks, out, output_format, strict, raw, input_path):
+def _stream(
+    engine: Rows, fields, typed, header, chunks, out, output_format, strict, raw, input_path
+):
     writer = (
-        CsvOutput(out, header, engine.genes)
+        CsvOutput(out, header, fields, typed)
         if output_format == "csv"
         else JsonOutput(out, header, as_array=output_format == "json")
     )

@@ -7,14 +7,23 @@ a profile and a phenotype for each gene, the plain inputs the core already takes
 notes that say what was done and why.
 """
 
+import functools
 from dataclasses import replace
 from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pgx import CPIC_TERMS, PHENOTYPE_NAMES
-from sert_cli.profile import PhenotypeTable, Profile
+from sert_cli.pgx.phenotypes import check_gene, phenotype_value
+from sert_cli.profiles.types import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
+from sert_cli.trace import Step
+from sert_cli.vocabulary import (
+    CPIC_TERMS,
+    DEFAULT_PHENOTYPE,
+    INDETERMINATE,
+    PHENOTYPE_NAMES,
+    PHENOTYPES,
+)
 
 PHENOCONVERSION_RULE = (
     "phenoconversion: a strong inhibitor sets the enzyme's activity to 0, "
@@ -22,74 +31,119 @@ PHENOCONVERSION_RULE = (
     "implementers, not a CPIC rule"
 )
 # Moderate CYP2D6 inhibitor without a genotype: halving the score moves each phenotype's
-# activity-score range (pgx.md 2.1) to this phenotype.
+# activity-score range (Caudle et al. Clin Transl Sci 2020) to this phenotype.
 HALVED_PHENOTYPE = {"PM": "PM", "IM": "IM", "NM": "IM", "UM": "NM"}
+
+
+INTERACTION_TABLES = "sert_cli/data/inhibitors.csv and interactions.csv, cited per row"
 
 
 def _rows(name: str) -> tuple[dict, ...]:
     return read_table(name)[1]
 
 
+class Patient(NamedTuple):
+    """What is known of a patient, as written: (gene, phenotype) and (gene, diplotype)
+    pairs, co-medications by name. Checked and translated by `prepare`."""
+
+    phenotypes: tuple[tuple[str, str], ...] = ()
+    genotypes: tuple[tuple[str, str], ...] = ()
+    comedications: tuple[str, ...] = ()
+    assume_nm: bool = False
+
+    @property
+    def given(self) -> bool:
+        return bool(self.phenotypes or self.genotypes or self.comedications)
+
+
 class Prepared(NamedTuple):
+    """The profile and phenotypes the PK computes with, and what was done to get them."""
+
     profile: Profile
     phenotypes: dict[str, str]
     genotypes: tuple = ()  # genotype.GenotypeResult, one per gene given
     notes: tuple[str, ...] = ()
     guidance: tuple[dict, ...] = ()
     comedications: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    warnings: tuple[str, ...] = ()
 
-    def annotate(self, record: dict) -> dict:
-        """Add what the patient layer did to a result record (JSON and CSV alike)."""
-        record["genotypes"] = [g.record() for g in self.genotypes]
-        record["comedications"] = list(self.comedications)
-        record["guidance"] = list(self.guidance)
-        record["notes"] = list(self.notes)
-        return record
+    def record(self) -> dict:
+        """What the patient layer did, for every result record (JSON and CSV alike)."""
+        return {
+            "genotypes": [g.record() for g in self.genotypes],
+            "comedications": list(self.comedications),
+            "guidance": list(self.guidance),
+            "notes": list(self.notes),
+        }
 
 
-def known_comedications() -> list[str]:
+@functools.cache
+def known_comedications() -> tuple[str, ...]:
     names = {row["drug"] for row in _rows("inhibitors.csv")}
     names |= {row["perpetrator"] for row in _rows("interactions.csv")}
-    return sorted(names)
+    return tuple(sorted(names))
 
 
-def prepare(
-    profile: Profile,
-    phenotypes: dict[str, str] | None = None,
-    genotypes: dict[str, str] | None = None,
-    comedications: list[str] | None = None,
-    assume_nm: bool = False,
-) -> Prepared:
-    phenotypes = dict(phenotypes or {})
+def _phenotypes_used(profile: Profile, phenotypes: dict[str, str]) -> tuple[dict, list[str]]:
+    """The phenotype used for each gene the profile depends on (NM unless given)."""
+    used = {gene: phenotypes.get(gene, DEFAULT_PHENOTYPE) for gene in profile.genes}
+    warnings = [
+        f"{profile.name}'s profile has no {gene} data; {gene}={phenotype} was not used"
+        for gene, phenotype in phenotypes.items()
+        if gene not in used
+    ]
+    for gene, phenotype in used.items():
+        have = profile.phenotypes_of(gene)
+        if phenotype not in have:
+            listed = ", ".join(p for p in PHENOTYPES if p in have)
+            raise ModelError(
+                f"{profile.name}'s profile has no {gene} data for {phenotype}s (it has {listed})",
+                field=gene,
+            )
+    return used, warnings
+
+
+def prepare(profile: Profile, patient: Patient) -> Prepared:
+    phenotypes: dict[str, str] = {}
+    for gene, written in patient.phenotypes:
+        gene = check_gene(gene, gene)
+        value = phenotype_value(gene, written)
+        if phenotypes.get(gene, value) != value:
+            raise InputError(f"given twice ({phenotypes[gene]} and {value})", field=gene)
+        phenotypes[gene] = value
     notes: list[str] = []
+    steps: list[Step] = []
     results = []
-    if genotypes:
-        from sert_cli.genotype import translate
-    for gene, diplotype in (genotypes or {}).items():
+    if patient.genotypes:
+        from sert_cli.pgx.genotype import translate
+    for gene, diplotype in patient.genotypes:
+        gene = gene.strip().upper()
         if gene in phenotypes:
-            raise InputError(f"{gene} is given both as a phenotype and as a genotype")
+            raise InputError("given both as a phenotype and as a genotype", field=gene)
+        if any(r.gene == gene for r in results):
+            raise InputError("genotype given twice", field=gene)
         result = translate(gene, diplotype)
         results.append(result)
-        score = (
-            ""
-            if result.activity_score is None
-            else f", activity score {'≥' if result.activity_score_at_least else ''}"
-            f"{result.activity_score:g}"
-        )
-        if result.phenotype == "Indeterminate":
-            if not assume_nm:
+        steps += genotype_steps(result)
+        if result.phenotype == INDETERMINATE:
+            if not patient.assume_nm:
                 raise ModelError(
-                    f"{gene} {result.diplotype} is Indeterminate (an allele of "
-                    "uncertain or unknown function); sert computes nothing for it "
-                    "unless --assume-nm is given"
+                    f"{result.diplotype} is Indeterminate (an allele of uncertain or unknown "
+                    "function); sert computes nothing for it unless NM may be assumed",
+                    field=gene,
+                    remedy="assume_nm",
                 )
-            phenotypes[gene] = "NM"
-            notes.append(
-                f"{gene} {result.diplotype} is Indeterminate; computed as NM because "
-                "--assume-nm was given"
-            )
+            phenotypes[gene] = DEFAULT_PHENOTYPE
+            notes.append(f"{gene} {result.diplotype} is Indeterminate; computed as NM, as asked")
         else:
             phenotypes[gene] = result.phenotype
+            score = (
+                ""
+                if result.activity_score is None
+                else f", activity score {'≥' if result.activity_score_at_least else ''}"
+                f"{result.activity_score:g}"
+            )
             notes.append(
                 f"{gene} {result.diplotype}{score}: {result.cpic_phenotype} "
                 f"(CPIC, data version {result.data_version})"
@@ -100,28 +154,64 @@ def prepare(
         if r.activity_score is not None
     }
     names = []
-    for written in comedications or []:
+    for written in patient.comedications:
         name = written.strip().lower()
         if name not in known_comedications():
             raise InputError(
-                f"--with {written!r}: no interaction data for it"
+                f"{written!r}: no interaction data for it"
                 f"{did_you_mean(name, known_comedications())} (sert knows: "
-                f"{', '.join(known_comedications())})"
+                f"{', '.join(known_comedications())})",
+                field="with",
             )
         if name == profile.name:
-            notes.append(f"--with {name}: that is the drug itself; ignored")
+            notes.append(f"co-medication {name} is the drug itself; ignored")
             continue
         names.append(name)
+        before = len(notes)
         profile = _apply_comedication(profile, name, phenotypes, scores, notes)
+        steps += [
+            Step(f"co-medication {name}", note, (), INTERACTION_TABLES) for note in notes[before:]
+        ]
     profile = _apply_label_limits(profile, phenotypes, names, notes)
+    used, warnings = _phenotypes_used(profile, phenotypes)
     return Prepared(
         profile,
-        phenotypes,
+        used,
         tuple(results),
         tuple(notes),
         tuple(guidance_for(profile.name, phenotypes)),
         tuple(names),
+        tuple(steps),
+        tuple(warnings),
     )
+
+
+def genotype_steps(g) -> list[Step]:
+    """The translation of one genotype as recorded steps (docs/model.md section 12)."""
+    source = f"CPIC allele table, data version {g.data_version}"
+    if g.activity_score is None:
+        return [
+            Step(
+                f"{g.gene} genotype -> phenotype",
+                "the pair of allele functions (sert_cli/data/cpic/function_pairs.csv)",
+                tuple((a.allele, a.function, "") for a in g.alleles)
+                + (("phenotype", g.cpic_phenotype, ""),),
+                source,
+            )
+        ]
+    return [
+        Step(
+            f"{g.gene} genotype -> activity score -> phenotype",
+            "AS = sum of the two allele values; CPIC bins "
+            "(sert_cli/data/cpic/activity_score_bins.csv)",
+            tuple((a.allele, a.activity_value, "") for a in g.alleles)
+            + (
+                ("AS", f"{'≥' if g.activity_score_at_least else ''}{g.activity_score:g}", ""),
+                ("phenotype", g.cpic_phenotype, ""),
+            ),
+            source,
+        )
+    ]
 
 
 def _apply_comedication(
@@ -145,7 +235,7 @@ def _apply_comedication(
             after = "PM"
             scores[gene] = (0.0, False)
         elif gene == "CYP2D6":
-            from sert_cli.genotype import activity_score_phenotype
+            from sert_cli.pgx.genotype import activity_score_phenotype
 
             if gene in scores:
                 score, at_least = scores[gene]

@@ -1,166 +1,23 @@
-"""Drug profiles: typed, immutable objects validated once, from plain data.
-
-`build_profile` turns the tree a YAML file holds into a `Profile`, or raises a
-ProfileError naming the file, line and field. It knows nothing of YAML itself: the
-loader passes the line of each field along, so the same checks serve files and tests.
+"""The profile schema: `build_profile` turns the tree a YAML file holds into a `Profile`,
+or raises a ProfileError naming the file, line and field. It knows nothing of YAML itself:
+the library passes the line of each field along, so the same checks serve files and tests.
 """
 
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
-from sert_cli import model
 from sert_cli.errors import ProfileError
-from sert_cli.pgx import GENES, PHENOTYPES, check_phenotype_for_gene
+from sert_cli.pgx.phenotypes import check_phenotype_for_gene
+from sert_cli.pk import formulas
+from sert_cli.profiles.types import FractionMetabolized, Moiety, PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 from sert_cli.units import check_positive_finite, ng_ml_to_nm, nm_to_ng_ml, parse_quantity
+from sert_cli.vocabulary import GENES, PHENOTYPES, TRANSPORTERS
 
 SCHEMA_VERSION = 1
-TRANSPORTERS = ("SERT", "NET")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 QUANTITY_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*\S+)?\s*$")
-
-
-class PhenotypeTable(NamedTuple):
-    """CL/F of this moiety for each phenotype of one gene (NM always present)."""
-
-    gene: str
-    apparent_clearance_l_h: Mapping[str, float]
-    saturable_vmax_mg_h: Mapping[str, float] | None = None  # Vmax by phenotype, if saturable
-
-
-class FractionMetabolized(NamedTuple):
-    """fm of one gene's enzyme in NMs, and the relative activity a_g of each phenotype."""
-
-    gene: str
-    fm: float
-    activity: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class Moiety:
-    """A parent drug or an active metabolite: what reaches the brain and binds.
-
-    For a metabolite, apparent_clearance_l_h is per molar dose of the parent
-    (parent dose rate in mol / metabolite AUC in mol/L), so that its steady-state
-    concentration follows from the parent's dose with the same formula.
-    """
-
-    name: str
-    molar_mass_g_mol: float
-    apparent_clearance_l_h: float
-    fraction_unbound: float
-    kp_uu_brain: float
-    k_nm: Mapping[str, float]  # transporter -> Ki or Kd, nM (unbound)
-    half_life_h: float | None = None
-    phenotypes: PhenotypeTable | None = None
-    volume_l: float | None = None  # apparent V/F; from pk.volume, or CL/F * t1/2 / ln 2
-    absorption_rate_per_h: float | None = None  # ka (from pk.absorption ka, or its tmax)
-    brain_equilibration_half_life_h: float | None = None
-    saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
-    pet_ec50_plasma_ng_ml: Mapping[str, float] = field(default_factory=dict)
-    fractions_metabolized: tuple["FractionMetabolized", ...] = ()
-
-    def clearance_for(self, phenotype_by_gene: Mapping[str, str]) -> float:
-        """CL/F for these phenotypes: the explicit table for its gene, then the fractions
-        metabolized of the other genes (model.md section 2; the table wins for its gene)."""
-        table = self.phenotypes
-        clearance = self.apparent_clearance_l_h
-        if table is not None and table.gene in phenotype_by_gene:
-            clearance = table.apparent_clearance_l_h[phenotype_by_gene[table.gene]]
-        fm_by_gene, activity_by_gene = {}, {}
-        for fraction in self.fractions_metabolized:
-            if table is not None and fraction.gene == table.gene:
-                continue
-            fm_by_gene[fraction.gene] = fraction.fm
-            phenotype = phenotype_by_gene.get(fraction.gene, "NM")
-            activity_by_gene[fraction.gene] = fraction.activity[phenotype]
-        if not fm_by_gene:
-            return clearance
-        return model.clearance_from_activity_l_h(clearance, fm_by_gene, activity_by_gene)
-
-    def saturable_for(self, phenotype_by_gene: Mapping[str, str]) -> tuple[float, float] | None:
-        table = self.phenotypes
-        if (
-            self.saturable is None
-            or table is None
-            or table.saturable_vmax_mg_h is None
-            or table.gene not in phenotype_by_gene
-        ):
-            return self.saturable
-        return table.saturable_vmax_mg_h[phenotype_by_gene[table.gene]], self.saturable[1]
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    drug_class: str
-    aliases: tuple[str, ...]
-    interval_h: float
-    label_min_mg: float
-    label_max_mg: float
-    strengths_mg: tuple[float, ...]
-    parent: Moiety
-    metabolites: tuple[Moiety, ...]
-    salt_factor: float = 1.0
-    dose_basis: str = "base"
-    bioavailability: float | None = None
-    sources: tuple[tuple[str, str], ...] = ()
-    notes: str = ""
-    path: str = ""
-    raw: Mapping = field(default_factory=dict, compare=False, repr=False)
-    therapeutic_range_ng_ml: tuple[float, float] | None = None
-    therapeutic_range_of: str = "parent"  # or "active_moiety": parent + metabolites, ng/mL
-    min_dose_occupancy_note: str = ""
-    affinity: Mapping[str, str] = field(default_factory=dict)  # transporter -> constant used
-    label_max_source: str = ""  # why label_max_mg is lower for this patient, if it is
-
-    def with_affinity(self, choice: str) -> "Profile":
-        """The profile with PET-calibrated constants where it has them ("pet"), or with the
-        in vitro Ki/Kd only ("in-vitro"). A parent's PET EC50 (total plasma, 50 % occupancy)
-        becomes its unbound-brain K; metabolites' K are scaled by the same factor."""
-        parent = self.parent
-        used = {t: "in vitro" for t in TRANSPORTERS if any(t in m.k_nm for m in self.moieties)}
-        if choice != "pet" or not parent.pet_ec50_plasma_ng_ml:
-            return replace(self, affinity=used)
-        scale = {}
-        for transporter, ec50 in parent.pet_ec50_plasma_ng_ml.items():
-            k_vivo = model.brain_unbound_concentration(
-                model.unbound_concentration(
-                    ng_ml_to_nm(ec50, parent.molar_mass_g_mol), parent.fraction_unbound
-                ),
-                parent.kp_uu_brain,
-            )
-            scale[transporter] = k_vivo / parent.k_nm[transporter]
-            used[transporter] = f"PET-calibrated (EC50 {ec50:.4g} ng/mL plasma)"
-        moieties = [
-            replace(m, k_nm={t: k * scale.get(t, 1.0) for t, k in m.k_nm.items()})
-            for m in self.moieties
-        ]
-        return replace(self, parent=moieties[0], metabolites=tuple(moieties[1:]), affinity=used)
-
-    @property
-    def moieties(self) -> tuple[Moiety, ...]:
-        return (self.parent, *self.metabolites)
-
-    @property
-    def genes(self) -> tuple[str, ...]:
-        genes = [m.phenotypes.gene for m in self.moieties if m.phenotypes]
-        genes += [f.gene for m in self.moieties for f in m.fractions_metabolized]
-        return tuple(dict.fromkeys(genes))
-
-    def phenotypes_of(self, gene: str) -> set[str]:
-        """The phenotypes of a gene the profile has data for (tables or activities)."""
-        have = set()
-        for moiety in self.moieties:
-            if moiety.phenotypes and moiety.phenotypes.gene == gene:
-                have.update(moiety.phenotypes.apparent_clearance_l_h)
-            for fraction in moiety.fractions_metabolized:
-                if fraction.gene == gene:
-                    have.update(fraction.activity)
-        return have
 
 
 class _Reader:
@@ -381,7 +238,7 @@ def _read_moiety(
     elif "clearance" in pk and "bioavailability" in pk:
         clearance = r.quantity(pk["clearance"], pk_where + ("clearance",), "flow").value
         bioavailability = r.fraction(pk["bioavailability"], pk_where + ("bioavailability",))
-        cl_f = model.apparent_clearance_l_h(clearance, bioavailability)
+        cl_f = formulas.apparent_clearance_l_h(clearance, bioavailability)
     else:
         r.fail(
             pk_where,
@@ -406,7 +263,7 @@ def _read_moiety(
                 "give volume or half_life, not both: with CL/F each fixes the other",
             )
     elif half_life is not None:
-        volume = model.volume_from_half_life_l(cl_f, half_life)
+        volume = formulas.volume_from_half_life_l(cl_f, half_life)
     ka = None
     if "absorption" in pk:
         here = pk_where + ("absorption",)
@@ -420,7 +277,7 @@ def _read_moiety(
         if "ka" in absorption:
             ka = r.quantity(absorption["ka"], here + ("ka",), "rate").value
         elif "half_life" in absorption:
-            ka = model.rate_from_half_life_per_h(
+            ka = formulas.rate_from_half_life_per_h(
                 r.quantity(absorption["half_life"], here + ("half_life",), "time").value
             )
         else:
@@ -428,8 +285,8 @@ def _read_moiety(
             if volume is None:
                 r.fail(here + ("tmax",), "a tmax needs half_life or volume to give ka")
             try:
-                ka = model.absorption_rate_from_tmax_per_h(
-                    tmax, model.elimination_rate_per_h(cl_f, volume)
+                ka = formulas.absorption_rate_from_tmax_per_h(
+                    tmax, formulas.elimination_rate_per_h(cl_f, volume)
                 )
             except ValueError as exc:
                 r.fail(here + ("tmax",), str(exc))

@@ -123,3 +123,8 @@ def saturable_dose_rate_mg_h(css_mg_l_value, linear_clearance_l_h, vmax_mg_h, km
     return linear_clearance_l_h * css_mg_l_value + vmax_mg_h * css_mg_l_value / (
         km_mg_l + css_mg_l_value
     )
+
+
+def dose_for_load(load_target, load_per_mg_value):
+    """Section 5: D* = x* / x(1 mg), closed form for linear clearance."""
+    return load_target / load_per_mg_value

@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sert_cli import model
-from sert_cli.core import HOURS_PER_DAY, occupancy_at, transporter_loads
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.loader import Library
-from sert_cli.profile import Profile
-from sert_cli.timecourse import Regimen
+from sert_cli.pk import formulas
+from sert_cli.pk.steady_state import steady_state, transporter_loads
+from sert_cli.pk.timecourse import Regimen
+from sert_cli.profiles.library import Library
+from sert_cli.profiles.schema import Profile
+from sert_cli.vocabulary import DEFAULT_PHENOTYPE, HOURS_PER_DAY, PRIMARY_TRANSPORTER
 
 # Issue 4's figures: mean absolute error of SERT occupancy, percentage points.
 MAX_OVERALL_MAE_PP = 6.0
@@ -59,14 +60,13 @@ def pet_points() -> list[PetPoint]:
 def predict(profile: Profile, point: PetPoint) -> float:
     """Occupancy under the point's own conditions (NM, the profile's interval)."""
     if point.regimen == "steady_state":
-        dose = point.dose_mg_day * profile.interval_h / HOURS_PER_DAY
-        return occupancy_at(profile, dose).occupancy[point.transporter]
+        return _daily_dose_level(profile, point.dose_mg_day).occupancy[point.transporter]
     if point.hours_after_last_dose is None:
         raise ModelError(f"{point.drug}: a {point.regimen} point needs its scan time")
     regimen = Regimen(profile, point.dose_mg_day, profile.interval_h, {})
     t_h = (point.doses - 1) * profile.interval_h + point.hours_after_last_dose
     loads = transporter_loads(profile, regimen.levels(np.array([t_h]), point.doses))
-    return float(model.occupancy_from_load(loads[point.transporter])[0])
+    return float(formulas.occupancy_from_load(loads[point.transporter])[0])
 
 
 def with_ec50(profile: Profile, transporter: str, ec50_ng_ml: float) -> Profile:
@@ -183,9 +183,10 @@ def validate(library: Library) -> dict:
 
 
 def _daily_dose_level(profile: Profile, daily_mg: float, phenotypes=None):
-    return occupancy_at(
-        profile, daily_mg * profile.interval_h / HOURS_PER_DAY, None, phenotypes or {}
-    )
+    """Steady state at a daily dose (NM for every gene not given), straight from the PK."""
+    phenotypes = {g: (phenotypes or {}).get(g, DEFAULT_PHENOTYPE) for g in profile.genes}
+    dose = daily_mg * profile.interval_h / HOURS_PER_DAY
+    return steady_state(profile, dose, profile.interval_h, phenotypes)
 
 
 def therapeutic_range_checks(library: Library) -> list[dict]:
@@ -195,9 +196,10 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
         if profile.therapeutic_range_ng_ml is None:
             continue
         result = _daily_dose_level(profile, profile.label_min_mg)
-        level = result.parent.css_plasma_ng_ml
+        parent, *metabolites = result.levels
+        level = parent.css_plasma_ng_ml
         if profile.therapeutic_range_of == "active_moiety":
-            level += sum(m.css_plasma_ng_ml for m in result.metabolites)
+            level += sum(m.css_plasma_ng_ml for m in metabolites)
         low, high = profile.therapeutic_range_ng_ml
         checks.append(
             {
@@ -218,9 +220,9 @@ def exposure_ratio_checks(library: Library) -> list[dict]:
     for row in read_table("exposure_ratios.csv")[1]:
         profile = library.get(row["drug"])
         dose = profile.label_min_mg
-        nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).parent.css_plasma_ng_ml
+        nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).levels[0].css_plasma_ng_ml
         other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
-        ratio = other.parent.css_plasma_ng_ml / nm
+        ratio = other.levels[0].css_plasma_ng_ml / nm
         cited = float(row["ratio"])
         checks.append(
             {
@@ -242,14 +244,14 @@ def rule_checks(library: Library) -> list[dict]:
     checks = []
     for profile in sorted(library.profiles.values(), key=lambda p: p.name):
         calibrated = profile.with_affinity("pet")
-        sert = _daily_dose_level(calibrated, profile.label_min_mg).occupancy["SERT"]
+        sert = _daily_dose_level(calibrated, profile.label_min_mg).occupancy[PRIMARY_TRANSPORTER]
         inside = RULE_RANGE[0] <= sert <= RULE_RANGE[1]
         checks.append(
             {
                 "drug": profile.name,
                 "daily_dose_mg": profile.label_min_mg,
                 "sert_occupancy": sert,
-                "constant": calibrated.affinity["SERT"],
+                "constant": calibrated.affinity[PRIMARY_TRANSPORTER],
                 "inside_70_90": inside,
                 "reason": None if inside else (profile.min_dose_occupancy_note or None),
             }

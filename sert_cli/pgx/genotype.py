@@ -1,8 +1,9 @@
-"""Genotype to phenotype as CPIC translates it (reference/pgx.md section 2).
+"""Genotype to phenotype as CPIC translates it (docs/model.md section 12).
 
 CYP2D6 by activity score (the sum of the two haplotypes' values, copies multiplied);
-CYP2C19 and CYP2B6 by the pair of allele functions. The allele tables are CPIC's data,
-shipped in sert_cli/data/cpic/ with their data versions, not written into code.
+CYP2C19 and CYP2B6 by the pair of allele functions. The allele tables, the score bins and
+the pair rules are CPIC's data, shipped in sert_cli/data/cpic/ with their sources.
+Errors name the gene as their field.
 """
 
 import functools
@@ -11,47 +12,9 @@ from dataclasses import dataclass
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError
-from sert_cli.pgx import CPIC_TERMS
 from sert_cli.suggest import did_you_mean
+from sert_cli.vocabulary import CPIC_TERMS, GENOTYPED_GENES, INDETERMINATE
 
-GENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
-INDETERMINATE = "Indeterminate"
-# CYP2D6 activity-score bins (pgx.md 2.1): 0 PM; 0.25-1.0 IM; 1.25-2.25 NM; above UM.
-IM_MAX_SCORE, NM_MAX_SCORE = 1.0, 2.25
-# Function pairs (pgx.md 2.2 and 2.3): (phenotype, "Likely" or not), keyed by sorted codes.
-# N normal, I increased, D decreased, F no function.
-PAIR_RULES = {
-    "CYP2C19": {
-        "II": ("UM", False),
-        "IN": ("RM", False),
-        "NN": ("NM", False),
-        "FN": ("IM", False),
-        "FI": ("IM", False),
-        "DN": ("IM", True),
-        "DI": ("IM", True),
-        "DD": ("IM", True),
-        "FF": ("PM", False),
-        "DF": ("PM", True),
-    },
-    "CYP2B6": {
-        "II": ("UM", False),
-        "IN": ("RM", False),
-        "NN": ("NM", False),
-        "DN": ("IM", False),
-        "FN": ("IM", False),
-        "DI": ("IM", False),
-        "FI": ("IM", False),
-        "DD": ("PM", False),
-        "DF": ("PM", False),
-        "FF": ("PM", False),
-    },
-}
-FUNCTION_CODES = {
-    "Normal function": "N",
-    "Increased function": "I",
-    "Decreased function": "D",
-    "No function": "F",
-}
 _ALLELE = re.compile(r"^\*(\d+)(?:[xX](≥3|>=3|\d+|[nN]))?$")
 
 
@@ -119,7 +82,8 @@ def _call(gene: str, written: str) -> AlleleCall:
     if not match:
         raise InputError(
             f"{gene} allele {written!r}: write star alleles such as *1, *17 or, "
-            "for CYP2D6, *1x2 (tandems like *36+*10 are not supported)"
+            "for CYP2D6, *1x2 (tandems like *36+*10 are not supported)",
+            field=gene,
         )
     number, copies = match.groups()
     base = f"*{number}"
@@ -127,17 +91,21 @@ def _call(gene: str, written: str) -> AlleleCall:
         if base not in table:
             raise InputError(
                 f"{gene} allele {base} is not in CPIC's table (data version "
-                f"{version}){did_you_mean(base, table)}"
+                f"{version}){did_you_mean(base, table)}",
+                field=gene,
             )
         function, value = table[base]
         return AlleleCall(base, function, *_value(value))
     if gene != "CYP2D6":
-        raise InputError(f"{gene} allele {written!r}: copy numbers are read for CYP2D6 only")
+        raise InputError(
+            f"{gene} allele {written!r}: copy numbers are read for CYP2D6 only", field=gene
+        )
     if copies in "nN":
         raise InputError(
             f"CYP2D6 allele {written!r}: the copy number is unknown; CPIC needs "
             f"{base}x2 or {base}x≥3, and for *1 and *2 the choice changes the "
-            "phenotype (pgx.md 1.2)"
+            "phenotype (Caudle et al. Clin Transl Sci 2020, doi:10.1111/cts.12692)",
+            field=gene,
         )
     at_least = copies in ("≥3", ">=3") or int(copies) >= 3
     name = f"{base}x≥3" if at_least else f"{base}x{copies}"
@@ -145,7 +113,9 @@ def _call(gene: str, written: str) -> AlleleCall:
         function, value = table[name]
         return AlleleCall(name, function, *_value(value))
     if base not in table:
-        raise InputError(f"CYP2D6 allele {base} is not in CPIC's table (data version {version})")
+        raise InputError(
+            f"CYP2D6 allele {base} is not in CPIC's table (data version {version})", field=gene
+        )
     function, value_text = table[base]
     value, _ = _value(value_text)
     count = 3 if at_least else int(copies)
@@ -160,14 +130,17 @@ def translate(gene: str, diplotype: str) -> GenotypeResult:
     if gene not in GENOTYPED_GENES:
         raise InputError(
             f"genotype translation covers {', '.join(GENOTYPED_GENES)}, not "
-            f"'{gene}'{did_you_mean(gene, GENOTYPED_GENES)}"
+            f"'{gene}'{did_you_mean(gene, GENOTYPED_GENES)}",
+            field=gene,
         )
     text = diplotype.strip()
     if text.upper().startswith(gene):
         text = text[len(gene) :]
     parts = text.split("/")
     if len(parts) != 2 or not all(p.strip() for p in parts):
-        raise InputError(f"{gene} diplotype {diplotype!r}: write two alleles, e.g. *1/*17")
+        raise InputError(
+            f"{gene} diplotype {diplotype!r}: write two alleles, e.g. *1/*17", field=gene
+        )
     calls = (_call(gene, parts[0]), _call(gene, parts[1]))
     version = allele_table(gene)[1]
     name = "/".join(c.allele for c in calls)
@@ -187,39 +160,32 @@ def _by_activity_score(gene, name, calls, version) -> GenotypeResult:
     )
 
 
+@functools.cache
+def _score_bins() -> tuple[tuple[float, str], ...]:
+    rows = read_table("cpic/activity_score_bins.csv")[1]
+    return tuple((float(row["max_score"]), row["phenotype"]) for row in rows)
+
+
+@functools.cache
+def _pair_rules() -> dict[tuple[str, str], tuple[str, bool]]:
+    rows = read_table("cpic/function_pairs.csv")[1]
+    return {(row["gene"], row["pair"]): (row["phenotype"], row["likely"] == "yes") for row in rows}
+
+
+@functools.cache
+def _function_codes() -> dict[str, str]:
+    return {row["function"]: row["code"] for row in read_table("cpic/function_codes.csv")[1]}
+
+
 def activity_score_phenotype(score: float, at_least: bool = False) -> str:
-    if at_least or score > NM_MAX_SCORE:
-        return "UM"
-    if score == 0:
-        return "PM"
-    return "IM" if score <= IM_MAX_SCORE else "NM"
+    """The CPIC bin of the score; for an at-least score (x>=3) its lower bound is binned."""
+    return next(phenotype for top, phenotype in _score_bins() if score <= top)
 
 
 def _by_function_pair(gene, name, calls, version) -> GenotypeResult:
-    codes = [FUNCTION_CODES.get(c.function) for c in calls]
+    codes = [_function_codes().get(c.function) for c in calls]
     if None in codes:
         return GenotypeResult(gene, name, None, False, INDETERMINATE, INDETERMINATE, calls, version)
-    phenotype, likely = PAIR_RULES[gene]["".join(sorted(codes))]
+    phenotype, likely = _pair_rules()[(gene, "".join(sorted(codes)))]
     term = ("Likely " if likely else "") + CPIC_TERMS[phenotype]
     return GenotypeResult(gene, name, None, False, phenotype, term, calls, version)
-
-
-def parse_genotype_options(options: list[str]) -> dict[str, str]:
-    """['CYP2D6=*1/*4'] -> {'CYP2D6': '*1/*4'}; a gene given twice is an error."""
-    result: dict[str, str] = {}
-    for option in options:
-        gene, sep, diplotype = option.partition("=")
-        gene = gene.strip().upper()
-        if not sep or not gene or not diplotype.strip():
-            raise InputError(
-                f"--genotype {option!r}: write it as GENE=DIPLOTYPE, for example CYP2C19=*1/*17"
-            )
-        if gene not in GENOTYPED_GENES:
-            raise InputError(
-                f"--genotype {option!r}: genotypes are translated for "
-                f"{', '.join(GENOTYPED_GENES)}{did_you_mean(gene, GENOTYPED_GENES)}"
-            )
-        if gene in result:
-            raise InputError(f"--genotype: {gene} given twice")
-        result[gene] = diplotype.strip()
-    return result

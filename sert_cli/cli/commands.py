@@ -1,0 +1,482 @@
+"""The `sert` commands: parse what was typed into query values, answer them with the one
+query engine, render the result. No science here."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sert_cli.cli.app import (
+    PROFILE_COMMANDS,
+    command,
+    emit,
+    emit_records,
+    profiles_library,
+    reports_errors,
+)
+from sert_cli.cli.options import (
+    DEFAULTS,
+    Affinity,
+    AffinityChoice,
+    AssumeNm,
+    DoseArgument,
+    DoseOption,
+    Drug,
+    Explain,
+    Format,
+    Genotypes,
+    Interval,
+    OutputFormat,
+    Phenotypes,
+    PlotFile,
+    ProfilesDir,
+    Target,
+    TransporterOption,
+    With,
+    dose_list,
+    dose_mg,
+    patient,
+)
+
+
+def _answer(query, profiles_dir: str | None):
+    from sert_cli.queries.engine import answer
+
+    return answer(query, profiles_library(profiles_dir))
+
+
+def _show(result, fmt: OutputFormat, explain: bool = False, plot: Path | None = None) -> None:
+    """Every query result goes out through here: the formats all take the result."""
+    if plot is not None:
+        from sert_cli.render.figures import figures_of
+        from sert_cli.render.plot import save
+
+        save(figures_of(result, thin=False), plot)
+    emit(fmt, result, explain)
+
+
+def _check_plot(plot: Path | None) -> None:
+    if plot is not None:
+        from sert_cli.render.plot import check_plot_path
+
+        check_plot_path(plot)
+
+
+@command()
+@reports_errors
+def occupancy(
+    drug: Drug,
+    dose_argument: DoseArgument = None,
+    dose: DoseOption = None,
+    interval: Interval = None,
+    phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    explain: Explain = False,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Steady-state concentrations and SERT/NET occupancy at a dose."""
+    from sert_cli.queries.values import OccupancyQuery
+
+    query = OccupancyQuery(
+        drug,
+        dose_mg(dose, dose_argument),
+        interval,
+        patient(phenotype, genotype, with_, assume_nm),
+        affinity.value,
+    )
+    _show(_answer(query, profiles_dir), fmt, explain)
+
+
+@command()
+@reports_errors
+def dose(
+    drug: Drug,
+    target: Target = DEFAULTS["target"],
+    transporter: TransporterOption = DEFAULTS["transporter"],
+    interval: Interval = None,
+    phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    explain: Explain = False,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
+    from sert_cli.queries.values import DoseQuery
+
+    query = DoseQuery(
+        drug,
+        target,
+        transporter.value,
+        interval,
+        patient(phenotype, genotype, with_, assume_nm),
+        affinity.value,
+    )
+    _show(_answer(query, profiles_dir), fmt, explain)
+
+
+@command()
+@reports_errors
+def table(
+    drug: Drug,
+    doses: Annotated[
+        str | None,
+        typer.Option(
+            "--doses",
+            metavar="LIST|START:STOP:STEP",
+            help="Doses per interval in mg, e.g. 2.5,5,10 or 5:40:5 [default: the label's "
+            "range in marketed strengths]",
+        ),
+    ] = None,
+    phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Occupancy over the label's dose range (or --doses), one column per phenotype (or,
+    for a given patient, NM beside the patient's)."""
+    from sert_cli.queries.values import GridQuery
+
+    query = GridQuery(
+        drug,
+        dose_list(doses),
+        "label",
+        patient(phenotype, genotype, with_, assume_nm),
+        affinity.value,
+    )
+    _show(_answer(query, profiles_dir), fmt)
+
+
+@command()
+@reports_errors
+def simulate(
+    drug: Drug,
+    dose_argument: DoseArgument = None,
+    dose: DoseOption = None,
+    interval: Interval = None,
+    doses: Annotated[
+        int | None,
+        typer.Option(
+            "--doses",
+            metavar="N",
+            help="Number of doses (default: 5 half-lives' worth, at least a week).",
+        ),
+    ] = None,
+    days: Annotated[
+        float | None,
+        typer.Option("--days", metavar="D", help="Dose for this many days instead of --doses."),
+    ] = None,
+    until: Annotated[
+        float | None,
+        typer.Option(
+            "--until",
+            metavar="H",
+            help="Simulate until this many hours after the first dose "
+            "[default: 5 half-lives past the last dose]",
+        ),
+    ] = None,
+    step: Annotated[
+        float, typer.Option("--step", metavar="H", help="Hours between time points.")
+    ] = 1.0,
+    phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    explain: Explain = False,
+    plot: PlotFile = None,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Occupancy hour by hour, from the first dose through steady state to washout."""
+    from sert_cli.queries.values import SimulateQuery
+
+    _check_plot(plot)
+    query = SimulateQuery(
+        drug,
+        dose_mg(dose, dose_argument),
+        interval,
+        doses,
+        days,
+        until,
+        step,
+        patient(phenotype, genotype, with_, assume_nm),
+        affinity.value,
+    )
+    _show(_answer(query, profiles_dir), fmt, explain, plot)
+
+
+@command()
+@reports_errors
+def curve(
+    drug: Drug,
+    phenotype: Phenotypes = None,
+    genotype: Genotypes = None,
+    with_: With = None,
+    assume_nm: AssumeNm = False,
+    plot: PlotFile = None,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """The steady-state dose-occupancy curve, over and beyond the label range."""
+    from sert_cli.queries.values import GridQuery
+
+    _check_plot(plot)
+    query = GridQuery(
+        drug, None, "curve", patient(phenotype, genotype, with_, assume_nm), affinity.value
+    )
+    _show(_answer(query, profiles_dir), fmt, plot=plot)
+
+
+@command()
+@reports_errors
+def phenotype(
+    gene: Annotated[str, typer.Argument(help="CYP2C19, CYP2D6 or CYP2B6.")],
+    diplotypes: Annotated[
+        list[str],
+        typer.Argument(help="One or more diplotypes, e.g. *1/*17 '*1/*4x2'.", show_default=False),
+    ],
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Translate diplotypes to CPIC phenotypes (one result per diplotype)."""
+    from sert_cli.pgx.genotype import translate
+
+    records = [translate(gene, d).record() for d in diplotypes]
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.phenotypes(records)
+
+    emit_records(fmt, records, draw)
+
+
+@command()
+@reports_errors
+def batch(
+    input_path: Annotated[
+        str,
+        typer.Argument(metavar="INPUT", help="CSV or JSON-lines file of queries, or - for stdin."),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write here (atomically, via a temporary file) instead of stdout.",
+        ),
+    ] = None,
+    input_format: Annotated[
+        str, typer.Option("--input-format", metavar="csv|jsonl", help="Format of INPUT.")
+    ] = "csv",
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", metavar="csv|jsonl|json", help="Output format.")
+    ] = "csv",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first bad row (exit 1) instead of reporting it."
+        ),
+    ] = False,
+    assume_nm: AssumeNm = False,
+    affinity: Affinity = AffinityChoice.pet,
+    profiles_dir: ProfilesDir = None,
+) -> None:
+    """Many queries in one process: one row per query, results streamed out.
+
+    Columns: drug (required); dose_mg (given: occupancy; empty: the dose for target);
+    target (default 0.8); transporter (default SERT); interval_h; with (co-medications,
+    separated by ;); one column per gene (CYP2C19, CYP2D6, ...) holding a phenotype or a
+    diplotype. Any other column passes through. Exit 1 if any row failed, 0 if none did.
+    """
+    from sert_cli.batch.run import RowError, run
+
+    try:
+        summary = run(
+            profiles_library(profiles_dir),
+            input_path,
+            output,
+            input_format.lower(),
+            output_format.lower(),
+            strict,
+            affinity.value,
+            assume_nm,
+            progress=input_path != "-",
+        )
+    except RowError as exc:
+        sys.stderr.write(f"sert: error: {exc} (--strict)\n")
+        raise typer.Exit(1) from None
+    sys.stderr.write(summary.line() + "\n")
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@command()
+@reports_errors
+def validate(
+    fit: Annotated[
+        str | None,
+        typer.Option(
+            "--fit",
+            metavar="DRUG",
+            help="Fit DRUG's PET EC50 to its verified reference points "
+            "and print it, instead of validating.",
+        ),
+    ] = None,
+    profiles_dir: ProfilesDir = None,
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Predicted vs observed PET occupancy, therapeutic ranges and PM/NM exposure ratios."""
+    from sert_cli import calibration as validation
+
+    library = profiles_library(profiles_dir)
+    if fit is not None:
+        result = validation.fit(library, fit)
+
+        def draw_fit():
+            from sert_cli.render import table_format
+
+            table_format.fit(result)
+
+        emit_records(fmt, result["fits"] if fmt is OutputFormat.csv else result, draw_fit)
+        return
+    result = validation.validate(library)
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.validation(result)
+
+    emit_records(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
+
+
+@command("list", PROFILE_COMMANDS)
+@reports_errors
+def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table) -> None:
+    """The profiles sert can use, bundled and your own."""
+    library = profiles_library(profiles_dir)
+    profiles = sorted(library.profiles.values(), key=lambda p: p.name)
+    records = [
+        {
+            "name": p.name,
+            "class": p.drug_class,
+            "aliases": list(p.aliases),
+            "genes": list(p.genes),
+            "label_min_mg": p.label_min_mg,
+            "label_max_mg": p.label_max_mg,
+            "path": p.path,
+            "overrides_bundled": p.name in library.overrides,
+        }
+        for p in profiles
+    ]
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.profile_list(profiles, library.overrides)
+
+    emit_records(fmt, records, draw)
+
+
+@command("show", PROFILE_COMMANDS)
+@reports_errors
+def profiles_show(
+    drug: Drug, profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.table
+) -> None:
+    """One profile in full, with its sources."""
+    library = profiles_library(profiles_dir)
+    profile = library.get(drug)
+    overridden = library.overrides.get(profile.name)
+    if overridden:
+        sys.stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
+    sources = [{"field": f, "source": s} for f, s in profile.sources]
+
+    def draw():
+        from sert_cli.render import table_format
+
+        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"))
+
+    if fmt is OutputFormat.csv:
+        emit_records(fmt, sources, draw)
+    else:
+        emit_records(
+            fmt,
+            {
+                "name": profile.name,
+                "path": profile.path,
+                "overrides_bundled": overridden,
+                "profile": profile.raw,
+            },
+            draw,
+        )
+
+
+@command("check", PROFILE_COMMANDS)
+@reports_errors
+def profiles_check(
+    files: Annotated[
+        list[Path], typer.Argument(help="Profile files to validate.", show_default=False)
+    ],
+    fmt: Format = OutputFormat.table,
+) -> None:
+    """Validate profile files; exit 2 if any is invalid, naming each."""
+    from sert_cli.errors import ProfileError
+    from sert_cli.profiles.library import load_profile_file
+    from sert_cli.profiles.schema import unsourced_fields
+
+    results = []
+    for path in files:
+        try:
+            profile = load_profile_file(path)
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": True,
+                    "name": profile.name,
+                    "error": None,
+                    "unsourced_fields": unsourced_fields(profile),
+                }
+            )
+        except ProfileError as exc:
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "name": None,
+                    "error": str(exc),
+                    "unsourced_fields": [],
+                }
+            )
+    bad = [r for r in results if not r["valid"]]
+
+    def draw():
+        for r in results:
+            if r["valid"]:
+                sys.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+            if r["unsourced_fields"]:
+                sys.stderr.write(
+                    f"warning: {r['file']}: numbers without a source: "
+                    f"{', '.join(r['unsourced_fields'])}\n"
+                )
+        for r in bad:
+            sys.stderr.write(f"sert: error: {r['error']}\n")
+
+    emit_records(fmt, results, draw)
+    if bad:
+        if fmt is not OutputFormat.table:
+            sys.stderr.write(
+                f"sert: error: {len(bad)} invalid profile(s): {', '.join(r['file'] for r in bad)}\n"
+            )
+        raise typer.Exit(2)

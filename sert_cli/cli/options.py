@@ -1,0 +1,193 @@
+"""The command line's options, declared once, and their parsing into query values.
+
+Typer declares options per command; the bundles here keep each declaration in one place
+(sqlite-utils' option bundles), and the parsers turn what was typed into the plain
+values the query engine takes. Nothing here computes.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sert_cli.errors import InputError
+from sert_cli.pgx.patient import Patient
+from sert_cli.vocabulary import DEFAULT_TARGET, PRIMARY_TRANSPORTER
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Transporter(StrEnum):
+    SERT = "SERT"
+    NET = "NET"
+
+
+class AffinityChoice(StrEnum):
+    pet = "pet"
+    in_vitro = "in-vitro"
+
+
+ProfilesDir = Annotated[
+    str | None,
+    typer.Option(
+        "--profiles-dir",
+        envvar="SERT_PROFILES_DIR",
+        metavar="DIR",
+        help="Folder of extra YAML profiles; one named like a bundled profile overrides it.",
+    ),
+]
+Format = Annotated[
+    OutputFormat,
+    typer.Option("--format", "-f", help="table for people; json and csv are stable contracts."),
+]
+Drug = Annotated[str, typer.Argument(metavar="DRUG", help="Drug name or alias, e.g. escitalopram.")]
+DoseOption = Annotated[
+    str | None,
+    typer.Option("--dose", metavar="MG", help="Dose per interval: 10, '10 mg' or 10mg."),
+]
+DoseArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[DOSE]", help="The dose, as an alternative to --dose.", show_default=False
+    ),
+]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        "--interval", metavar="H", help="Dosing interval in hours [default: the profile's]"
+    ),
+]
+Target = Annotated[
+    float,
+    typer.Option("--target", metavar="FRACTION", help="Target occupancy, a fraction in (0, 1)."),
+]
+TransporterOption = Annotated[
+    Transporter,
+    typer.Option("--transporter", case_sensitive=False, help="Which transporter to target."),
+]
+Phenotypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--phenotype",
+        "-p",
+        metavar="GENE=PM|IM|NM|RM|UM",
+        help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.",
+    ),
+]
+Genotypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--genotype",
+        "-g",
+        metavar="GENE=DIPLOTYPE",
+        help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), read the CPIC way.",
+    ),
+]
+With = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--with", metavar="DRUG", help="Co-medication that may inhibit a CYP enzyme (repeatable)."
+    ),
+]
+AssumeNm = Annotated[
+    bool,
+    typer.Option(
+        "--assume-nm", help="Compute an Indeterminate genotype as NM (it is refused otherwise)."
+    ),
+]
+Explain = Annotated[
+    bool,
+    typer.Option(
+        "--explain", help="Show each step of the calculation with its numbers and source."
+    ),
+]
+Affinity = Annotated[
+    AffinityChoice,
+    typer.Option(
+        "--affinity",
+        help="pet: PET-calibrated constants where the profile has them (else in "
+        "vitro); in-vitro: the in vitro Ki/Kd only.",
+    ),
+]
+PlotFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE.svg|FILE.png",
+        help="Also write the figure with matplotlib (from a clone: pip install '.[plot]').",
+    ),
+]
+DEFAULTS = {"target": DEFAULT_TARGET, "transporter": Transporter(PRIMARY_TRANSPORTER)}
+
+
+def pairs(options: list[str] | None, flag: str, example: str) -> tuple[tuple[str, str], ...]:
+    """['CYP2C19=pm'] -> (('CYP2C19', 'pm'),): only the GENE=VALUE shape is checked here;
+    the values are the engine's to judge."""
+    found = []
+    for option in options or []:
+        gene, sep, value = option.partition("=")
+        if not sep or not gene.strip() or not value.strip():
+            raise InputError(f"{flag} {option!r}: write it as GENE=VALUE, for example {example}")
+        found.append((gene.strip().upper(), value.strip()))
+    return tuple(found)
+
+
+def patient(phenotype, genotype, with_, assume_nm) -> Patient:
+    return Patient(
+        pairs(phenotype, "--phenotype", "CYP2C19=PM"),
+        pairs(genotype, "--genotype", "CYP2C19=*1/*17"),
+        tuple(with_ or ()),
+        assume_nm,
+    )
+
+
+def dose_mg(option: str | None, argument: str | None) -> float:
+    """--dose or the positional DOSE: a number of mg, with or without its unit."""
+    if option is not None and argument is not None and option != argument:
+        raise InputError("give the dose once: as --dose or after the drug, not both")
+    text = option if option is not None else argument
+    if text is None:
+        raise InputError("missing the dose: give --dose MG (e.g. --dose 10 or --dose '10 mg')")
+    return parse_mg(text, "--dose")
+
+
+def parse_mg(text: str, flag: str) -> float:
+    from sert_cli.units import parse_quantity
+
+    written = text.strip()
+    try:
+        return float(written) if _plain_number(written) else parse_quantity(written, "mass").value
+    except ValueError as exc:
+        raise InputError(f"{flag} {text!r}: {exc}") from None
+
+
+def _plain_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def dose_list(text: str | None) -> tuple[float, ...] | None:
+    """--doses 2.5,5,10 or a range START:STOP:STEP (mg), e.g. 5:40:5."""
+    if text is None:
+        return None
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise InputError(f"--doses {text!r}: write a range as START:STOP:STEP, e.g. 5:40:5")
+        start, stop, step = (parse_mg(p, "--doses") for p in parts)
+        count = int((stop - start) / step + 1e-9) + 1
+        if stop < start or count > 1000:
+            raise InputError(f"--doses {text!r}: from 1 to 1000 doses, STOP not below START")
+        return tuple(round(start + i * step, 9) for i in range(count))
+    doses = tuple(parse_mg(p, "--doses") for p in text.split(",") if p.strip())
+    if not doses:
+        raise InputError(f"--doses {text!r}: give doses such as 2.5,5,10")
+    return doses

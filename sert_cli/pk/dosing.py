@@ -1,0 +1,91 @@
+"""Doses as a patient takes them: whole units of the marketed strengths, the label's
+range, and the doses a table shows."""
+
+from math import ceil, gcd
+
+from sert_cli.profiles.types import Profile
+from sert_cli.vocabulary import HOURS_PER_DAY
+
+# Beyond this many units of the smallest strength a "recommended dose" means nothing.
+MAX_UNITS_PER_DOSE = 1000
+MAX_SEARCH_STEPS = 200_000
+RELATIVE_SLACK = 1e-9
+
+
+def smallest_dose_from_strengths(
+    dose_mg: float, strengths_mg: tuple[float, ...]
+) -> tuple[float, tuple[float, ...]] | None:
+    """Smallest sum of whole units of the marketed strengths that is >= dose_mg, made
+    with the fewest units; None when it would take more than MAX_UNITS_PER_DOSE units."""
+    micrograms = [round(s * 1000) for s in strengths_mg]
+    step = 0
+    for m in micrograms:
+        step = gcd(step, m)
+    sizes = sorted({m // step for m in micrograms}, reverse=True)
+    need = ceil(dose_mg * 1000 / step - 1e-9)
+    if need > MAX_UNITS_PER_DOSE * sizes[-1]:
+        return None
+    limit = need + sizes[0]
+    if limit > MAX_SEARCH_STEPS:  # strengths with no common step: whole units of one strength
+        total, size = min((ceil(need / s) * s, -s) for s in sizes)
+        units = (-size * step / 1000,) * (total // -size)
+        return total * step / 1000, units
+    fewest: list[tuple[int, ...] | None] = [None] * (limit + 1)
+    fewest[0] = ()
+    for total in range(1, limit + 1):
+        best = None
+        for size in sizes:
+            if size <= total and fewest[total - size] is not None:
+                candidate = fewest[total - size] + (size,)
+                if best is None or len(candidate) < len(best):
+                    best = candidate
+        fewest[total] = best
+        if total >= need and best is not None:
+            return total * step / 1000, tuple(sorted((u * step / 1000 for u in best), reverse=True))
+    return None
+
+
+def per_day(interval_h: float) -> float:
+    return HOURS_PER_DAY / interval_h
+
+
+def label_maximum_text(profile: Profile) -> str:
+    text = f"the label maximum of {profile.label_max_mg:g} mg/day"
+    return f"{text} ({profile.label_max_source})" if profile.label_max_source else text
+
+
+def above_label(profile: Profile, daily_dose_mg: float) -> bool:
+    return daily_dose_mg > profile.label_max_mg * (1 + RELATIVE_SLACK)
+
+
+def below_label(profile: Profile, daily_dose_mg: float) -> bool:
+    return daily_dose_mg < profile.label_min_mg * (1 - RELATIVE_SLACK)
+
+
+def label_warnings(profile: Profile, daily_dose_mg: float, what: str) -> list[str]:
+    if above_label(profile, daily_dose_mg):
+        return [f"{what} {daily_dose_mg:.4g} mg/day is above {label_maximum_text(profile)}"]
+    if below_label(profile, daily_dose_mg):
+        return [
+            f"{what} {daily_dose_mg:.4g} mg/day is below the label minimum of "
+            f"{profile.label_min_mg:g} mg/day"
+        ]
+    return []
+
+
+def label_range_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:
+    """Doses per interval the marketed strengths make within the label range: the patient's
+    maximum (a lower label maximum for a phenotype) is reported, not used to cut rows."""
+    daily = per_day(profile.interval_h)
+    low, high = profile.label_min_mg / daily, profile.label_range_max_mg / daily
+    doses, dose = [], low
+    while dose <= high * (1 + RELATIVE_SLACK):
+        made = smallest_dose_from_strengths(dose, profile.strengths_mg)
+        if made is None or made[0] > high * (1 + RELATIVE_SLACK):
+            break
+        doses.append(made[0])
+        dose = made[0] + 1e-6
+    if len(doses) > max_rows:
+        picks = {round(i * (len(doses) - 1) / (max_rows - 1)) for i in range(max_rows)}
+        doses = [d for i, d in enumerate(doses) if i in picks]
+    return tuple(doses) or (low,)

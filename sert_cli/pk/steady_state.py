@@ -1,0 +1,365 @@
+"""Steady state (docs/model.md sections 1-5, 7, 8 and 11): levels of every moiety,
+transporter loads and occupancy at a dose, and the dose for a target occupancy.
+
+Doses (and targets) may be floats or numpy arrays: one query and a batch group of
+thousands go through the same arithmetic. Each function records the steps it took in
+the trace it returns, with the numbers it used.
+"""
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from sert_cli.errors import ModelError
+from sert_cli.pk import formulas
+from sert_cli.profiles.types import Moiety, Profile
+from sert_cli.trace import Step, model_section
+from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
+from sert_cli.vocabulary import STEADY_STATE_FRACTIONS, TRANSPORTERS
+
+
+class MoietyLevels(NamedTuple):
+    """Levels of one moiety (parent or metabolite): floats, or arrays over doses or times."""
+
+    name: str
+    clearance_l_h: float
+    css_plasma_ng_ml: object
+    css_plasma_nm: object
+    cu_plasma_nm: object
+    cu_brain_nm: object
+
+
+class SteadyState(NamedTuple):
+    levels: tuple[MoietyLevels, ...]
+    loads: dict[str, object]  # transporter -> sum_j C_j / K_j
+    occupancy: dict[str, object]  # transporter -> theta, or None if nothing binds it
+    shares: dict[str, dict[str, object]]  # transporter -> moiety -> theta_i
+    time_to_steady_state_h: dict[float, object]  # fraction -> hours (None: no half-life)
+    steps: tuple[Step, ...]
+
+
+def moiety_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[float, Step]:
+    """CL/F for these phenotypes: the moiety's table for its gene, then the fractions
+    metabolized of the other genes (section 2; the table wins for its gene)."""
+    table = moiety.phenotypes
+    clearance = moiety.apparent_clearance_l_h
+    how = "CL/F of a normal metabolizer"
+    if table is not None and table.gene in phenotypes:
+        clearance = table.apparent_clearance_l_h[phenotypes[table.gene]]
+        how = f"CL/F from the profile's {table.gene} {phenotypes[table.gene]} entry"
+    fm_by_gene, activity_by_gene = {}, {}
+    for fraction in moiety.fractions_metabolized:
+        if table is not None and fraction.gene == table.gene:
+            continue
+        fm_by_gene[fraction.gene] = fraction.fm
+        activity_by_gene[fraction.gene] = fraction.activity[phenotypes.get(fraction.gene, "NM")]
+    values: list = [("CL/F", clearance, "L/h")]
+    formula = how
+    if fm_by_gene:
+        values = [("CL_NM/F", clearance, "L/h")]
+        values += [(f"fm {g}", fm, "") for g, fm in fm_by_gene.items()]
+        values += [(f"a {g}", a, "") for g, a in activity_by_gene.items()]
+        clearance = formulas.clearance_from_activity_l_h(clearance, fm_by_gene, activity_by_gene)
+        values.append(("CL/F", clearance, "L/h"))
+        formula = "CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g)"
+    step = Step(f"clearance of {moiety.name}", formula, tuple(values), model_section(2))
+    return clearance, step
+
+
+def saturable_parameters(
+    moiety: Moiety, phenotypes: Mapping[str, str]
+) -> tuple[float, float] | None:
+    """(Vmax mg/h, Km mg/L) for these phenotypes, or None for linear clearance."""
+    table = moiety.phenotypes
+    if moiety.saturable is None or table is None or table.saturable_vmax_mg_h is None:
+        return moiety.saturable
+    if table.gene not in phenotypes:
+        return moiety.saturable
+    return table.saturable_vmax_mg_h[phenotypes[table.gene]], moiety.saturable[1]
+
+
+def _each(function, dose_rates, *args):
+    """A scalar formula over a float or, element by element, over an array."""
+    if hasattr(dose_rates, "shape"):
+        import numpy as np
+
+        return np.array([function(float(r), *args) for r in dose_rates.ravel()]).reshape(
+            dose_rates.shape
+        )
+    return function(dose_rates, *args)
+
+
+def parent_equivalent_css_mg_l(
+    profile: Profile, moiety: Moiety, clearance_l_h: float, dose_mg, interval_h: float, phenotypes
+) -> tuple[object, Step]:
+    """Section 1's Css, or section 7's for saturable clearance, in mg/L of parent
+    equivalents (a metabolite's clearance is per parent dose, section 8)."""
+    dose_rate_mg_h = dose_mg * profile.salt_factor / interval_h
+    saturable = saturable_parameters(moiety, phenotypes)
+    salt = [("S", profile.salt_factor, "")] if profile.salt_factor != 1 else []
+    if saturable is None:
+        css = formulas.css_mg_l(dose_mg * profile.salt_factor, clearance_l_h, interval_h)
+        step = Step(
+            f"plasma concentration of {moiety.name}",
+            "Css = S * D / ((CL/F) * tau)" if salt else "Css = D / ((CL/F) * tau)",
+            (
+                ("D", dose_mg, "mg"),
+                *salt,
+                ("tau", interval_h, "h"),
+                ("CL/F", clearance_l_h, "L/h"),
+                ("Css", css, "mg/L"),
+            ),
+            model_section(1 if moiety is profile.parent else 8),
+            "linear clearance",
+        )
+        return css, step
+    vmax_mg_h, km_mg_l = saturable
+    css = _each(formulas.saturable_css_mg_l, dose_rate_mg_h, clearance_l_h, vmax_mg_h, km_mg_l)
+    step = Step(
+        f"plasma concentration of {moiety.name}",
+        "Css solves R = CL * C + Vmax * C / (Km + C), R = S * D / tau (Michaelis-Menten)",
+        (
+            ("D", dose_mg, "mg"),
+            *salt,
+            ("tau", interval_h, "h"),
+            ("R", dose_rate_mg_h, "mg/h"),
+            ("CL", clearance_l_h, "L/h"),
+            ("Vmax", vmax_mg_h, "mg/h"),
+            ("Km", km_mg_l, "mg/L"),
+            ("Css", css, "mg/L"),
+        ),
+        model_section(7),
+        f"saturable clearance of {moiety.name} (Michaelis-Menten: Vmax {vmax_mg_h:.4g} mg/h, "
+        f"Km {mg_l_to_ng_ml(km_mg_l):.4g} ng/mL, linear CL {clearance_l_h:.4g} L/h)",
+    )
+    return css, step
+
+
+def levels_from_parent_equivalent(
+    profile: Profile, moiety: Moiety, parent_equivalent_mg_l, clearance_l_h, brain_mg_l=None
+) -> MoietyLevels:
+    """Unit conversions and section 3 for one moiety. The brain may lag the plasma (an
+    effect compartment): then its own parent-equivalent concentration is brain_mg_l."""
+    css_nm = ng_ml_to_nm(mg_l_to_ng_ml(parent_equivalent_mg_l), profile.parent.molar_mass_g_mol)
+    cu_plasma = formulas.unbound_concentration(css_nm, moiety.fraction_unbound)
+    brain_cu_plasma = cu_plasma
+    if brain_mg_l is not None:
+        brain_nm = ng_ml_to_nm(mg_l_to_ng_ml(brain_mg_l), profile.parent.molar_mass_g_mol)
+        brain_cu_plasma = formulas.unbound_concentration(brain_nm, moiety.fraction_unbound)
+    return MoietyLevels(
+        moiety.name,
+        clearance_l_h,
+        nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol),
+        css_nm,
+        cu_plasma,
+        formulas.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain),
+    )
+
+
+def transporter_loads(profile: Profile, levels) -> dict[str, object]:
+    """sum_j C_j / K_j for each transporter some moiety binds (section 4)."""
+    loads = {}
+    for transporter in TRANSPORTERS:
+        terms = [
+            lv.cu_brain_nm / m.k_nm[transporter]
+            for m, lv in zip(profile.moieties, levels, strict=True)
+            if transporter in m.k_nm
+        ]
+        if terms:
+            loads[transporter] = sum(terms)
+    return loads
+
+
+def occupancy_of_loads(loads: Mapping[str, object]) -> dict[str, object]:
+    return {
+        t: (formulas.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS
+    }
+
+
+def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, object]]:
+    """Each moiety's part of each transporter's occupancy: theta_i (section 4)."""
+    return {
+        transporter: {
+            lv.name: formulas.ligand_share(lv.cu_brain_nm / m.k_nm[transporter], total)
+            for m, lv in zip(profile.moieties, levels, strict=True)
+            if transporter in m.k_nm
+        }
+        for transporter, total in loads.items()
+    }
+
+
+def steady_state(
+    profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
+) -> SteadyState:
+    """Every moiety's average steady-state levels, the loads, the occupancy, and the time
+    to reach it; dose_mg is a float or a numpy array."""
+    steps, levels, half_lives = [], [], []
+    for moiety in profile.moieties:
+        clearance, clearance_step = moiety_clearance(moiety, phenotypes)
+        css_mg_l, css_step = parent_equivalent_css_mg_l(
+            profile, moiety, clearance, dose_mg, interval_h, phenotypes
+        )
+        lv = levels_from_parent_equivalent(profile, moiety, css_mg_l, clearance)
+        levels.append(lv)
+        steps += [
+            clearance_step,
+            css_step,
+            Step(
+                f"brain concentration of {moiety.name}",
+                "C[nM] = C[mg/L] * 1e6 / MW; Cu = fu * C; Cu,brain = Kp,uu * Cu",
+                (
+                    ("MW", profile.parent.molar_mass_g_mol, "g/mol"),
+                    ("C", lv.css_plasma_nm, "nM"),
+                    ("fu", moiety.fraction_unbound, ""),
+                    ("Kp,uu", moiety.kp_uu_brain, ""),
+                    ("Cu,brain", lv.cu_brain_nm, "nM"),
+                ),
+                model_section(3),
+                f"{moiety.name}: fu {moiety.fraction_unbound:.4g}, Kp,uu {moiety.kp_uu_brain:.4g}",
+            ),
+        ]
+        if moiety.volume_l:
+            # the clearance at steady state: a saturable moiety's is the dose rate over Css
+            effective = clearance
+            if saturable_parameters(moiety, phenotypes) is not None:
+                effective = dose_mg * profile.salt_factor / interval_h / css_mg_l
+            rate = formulas.elimination_rate_per_h(effective, moiety.volume_l)
+            half_lives.append(formulas.HALF_LIFE_PER_RATE / rate)
+    loads = transporter_loads(profile, levels)
+    occupancy = occupancy_of_loads(loads)
+    for transporter, load in loads.items():
+        terms = [
+            (f"K {m.name}", m.k_nm[transporter], "nM")
+            for m in profile.moieties
+            if transporter in m.k_nm
+        ]
+        steps.append(
+            Step(
+                f"{transporter} occupancy",
+                "theta = x / (1 + x), x = sum_j Cu,brain_j / K_j",
+                (*terms, ("x", load, ""), ("theta", occupancy[transporter], "")),
+                model_section(4),
+                f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}",
+            )
+        )
+    times: dict[float, object] = dict.fromkeys(STEADY_STATE_FRACTIONS)
+    if half_lives:
+        longest = half_lives[0]
+        for h in half_lives[1:]:
+            longest = _maximum(longest, h)
+        times = {
+            f: formulas.time_to_steady_state_fraction_h(longest, f) for f in STEADY_STATE_FRACTIONS
+        }
+        steps.append(
+            Step(
+                "time to steady state",
+                "t_f = t1/2 * log2(1 / (1 - f)), t1/2 = ln 2 * V / CL of the slowest moiety",
+                (("t1/2", longest, "h"), *((f"t_{f:g}", t, "h") for f, t in times.items())),
+                model_section(11),
+            )
+        )
+    return SteadyState(
+        tuple(levels),
+        loads,
+        occupancy,
+        moiety_shares(profile, levels, loads),
+        times,
+        tuple(steps),
+    )
+
+
+def _maximum(a, b):
+    if hasattr(a, "shape") or hasattr(b, "shape"):
+        import numpy as np
+
+        return np.maximum(a, b)
+    return max(a, b)
+
+
+def check_finite(profile: Profile, values) -> None:
+    if not all(math.isfinite(v) for v in values):
+        raise ModelError(
+            f"the numbers in {profile.name}'s profile and this request give a "
+            "result too large to represent; check their magnitudes"
+        )
+
+
+def check_resolvable(occupancies) -> None:
+    """Occupancy is below 1 at any finite concentration; a float that rounds to 1 means the
+    request is far beyond anything the model can tell apart."""
+    if any(v is not None and v >= 1.0 for v in occupancies):
+        raise ModelError(
+            "at this dose the predicted occupancy is indistinguishable from 100 %;"
+            " the request is far beyond the range the model resolves"
+        )
+
+
+def load_per_mg(profile: Profile, transporter: str, interval_h: float, phenotypes) -> float:
+    loads = steady_state(profile, 1.0, interval_h, phenotypes).loads
+    if transporter not in loads:
+        raise ModelError(
+            f"{profile.name}'s profile gives no affinity for {transporter}, so no "
+            f"dose can be computed for it",
+            field="transporter",
+        )
+    return loads[transporter]
+
+
+def dose_for_load(
+    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes
+) -> tuple[object, Step]:
+    """Section 5: the dose whose steady-state load is x*; load_target a float or an array.
+    Closed form for linear clearance and for a saturable parent alone; else bisection."""
+    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
+    parent = profile.parent
+    saturable = saturable_parameters(parent, phenotypes)
+    if saturable is not None and not profile.metabolites:
+        # the load fixes the unbound brain level, hence the plasma level, hence the rate
+        clearance = moiety_clearance(parent, phenotypes)[0]
+        css_nm = (
+            load_target * parent.k_nm[transporter] / (parent.kp_uu_brain * parent.fraction_unbound)
+        )
+        css_mg_l = nm_to_ng_ml(css_nm, parent.molar_mass_g_mol) / 1000.0
+        rate_mg_h = formulas.saturable_dose_rate_mg_h(css_mg_l, clearance, *saturable)
+        dose = rate_mg_h * interval_h / profile.salt_factor
+        formula = (
+            "C* = x* * K / (Kp,uu * fu); R* = CL * C* + Vmax * C* / (Km + C*); D* = R* * tau / S"
+        )
+        values = (("C*", css_mg_l, "mg/L"), ("R*", rate_mg_h, "mg/h"))
+    elif any(m.saturable for m in profile.moieties):
+        dose = _each(_bisect_dose, load_target, profile, transporter, interval_h, phenotypes)
+        formula = "D* with load(D*) = x*, by bisection in log dose (load rises with dose)"
+        values = ()
+    else:
+        dose = formulas.dose_for_load(load_target, per_mg)
+        formula = "D* = x* / x(1 mg) (load proportional to dose)"
+        values = (("x(1 mg)", per_mg, ""),)
+    step = Step(
+        f"dose for the {transporter} target",
+        "x* = theta* / (1 - theta*); " + formula,
+        (("x*", load_target, ""), *values, ("D*", dose, "mg"), ("tau", interval_h, "h")),
+        model_section(5),
+    )
+    return dose, step
+
+
+def _bisect_dose(load_target: float, profile, transporter, interval_h, phenotypes) -> float:
+    def load_of(dose_mg: float) -> float:
+        return steady_state(profile, dose_mg, interval_h, phenotypes).loads[transporter]
+
+    low = high = load_target / load_of(1.0)
+    while load_of(high) < load_target:
+        high *= 2.0
+        if high > 1e12:
+            raise ModelError("no dose reaches this target")
+    while load_of(low) > load_target:
+        low /= 2.0
+    for _ in range(200):
+        middle = (low * high) ** 0.5
+        if middle in (low, high):
+            break
+        if load_of(middle) < load_target:
+            low = middle
+        else:
+            high = middle
+    return high

@@ -1,0 +1,370 @@
+"""The one query engine: `answer_many` takes queries of any kind and returns, in order, a
+result or the error for each. A single command is a batch of one (`answer`).
+
+Equal parts are computed once: the patient (genotypes, co-medications, label limits) per
+drug and patient, and steady states per group of queries that differ only in dose or
+target, as numpy arrays. Errors name query fields, never command-line flags.
+"""
+
+import math
+from collections.abc import Iterable
+
+from sert_cli.errors import InputError, ModelError, SertError
+from sert_cli.pgx.patient import Patient, Prepared, prepare
+from sert_cli.pk import formulas
+from sert_cli.pk.dosing import (
+    above_label,
+    below_label,
+    label_maximum_text,
+    label_range_doses,
+    label_warnings,
+    per_day,
+    smallest_dose_from_strengths,
+)
+from sert_cli.pk.steady_state import (
+    SteadyState,
+    check_finite,
+    check_resolvable,
+    dose_for_load,
+    steady_state,
+)
+from sert_cli.profiles.library import Library
+from sert_cli.queries.results import DoseResult, GridResult, OccupancyResult, SimulationResult, at
+from sert_cli.queries.values import GridQuery, SimulateQuery
+from sert_cli.vocabulary import AFFINITIES, PHENOTYPES, TRANSPORTERS
+
+# A dose above this (a tonne) is no dose at all: refused before any computing, so that
+# `--dose 1e300` cannot keep the ODE solver busy or overflow.
+MAX_DOSE_MG = 1e9
+CURVE_POINTS = 80
+CURVE_BEYOND_LABEL = 2.0
+# Patients (drug, affinity, patient) kept prepared; a batch of millions stays flat.
+CONTEXT_LIMIT = 100_000
+
+
+def positive(value, field: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"must be a number of {what} (got {value!r})", field=field)
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"must be a positive number of {what} (got {value:g})", field=field)
+    return float(value)
+
+
+def check_target(target) -> float:
+    if isinstance(target, bool) or not isinstance(target, (int, float)):
+        raise InputError(f"must be a fraction between 0 and 1 (got {target!r})", field="target")
+    if not math.isfinite(target) or not 0 < target < 1:
+        hint = ""
+        if 1 < target < 100:
+            hint = f"; did you mean {target / 100:g} ({target:g} %)?"
+        elif target == 1:
+            hint = "; 100 % occupancy is reached only at infinite concentration"
+        raise InputError(
+            f"must be a fraction between 0 and 1, exclusive (got {target:g}){hint}",
+            field="target",
+        )
+    return float(target)
+
+
+def check_transporter(transporter: str) -> str:
+    name = str(transporter).strip().upper()
+    if name not in TRANSPORTERS:
+        raise InputError(f"must be one of {', '.join(TRANSPORTERS)}", field="transporter")
+    return name
+
+
+def _check_dose_size(profile, dose_mg: float, interval_h: float) -> None:
+    if dose_mg > MAX_DOSE_MG:
+        raise ModelError(
+            f"{dose_mg:g} mg is more than {MAX_DOSE_MG:g} mg (a tonne); the model says "
+            "nothing that far out",
+            field="dose_mg",
+        )
+
+
+class Engine:
+    """Answers queries against one library; remembers prepared patients between calls
+    (a batch calls it chunk by chunk)."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.contexts: dict[tuple, Prepared | SertError] = {}
+
+    def prepared(self, drug: str, affinity: str, patient: Patient) -> Prepared:
+        key = (drug, affinity, patient)
+        found = self.contexts.get(key)
+        if found is None:
+            try:
+                if affinity not in AFFINITIES:
+                    raise InputError(f"must be one of {', '.join(AFFINITIES)}", field="affinity")
+                if not str(drug).strip():
+                    raise InputError("missing drug", field="drug")
+                profile = self.library.get(drug).with_affinity(affinity)
+                found = prepare(profile, patient)
+            except SertError as exc:
+                found = exc
+            if len(self.contexts) >= CONTEXT_LIMIT:
+                self.contexts.clear()
+            self.contexts[key] = found
+        if isinstance(found, SertError):
+            raise found
+        return found
+
+    def answer_many(self, queries: Iterable) -> list:
+        queries = list(queries)
+        answers: list = [None] * len(queries)
+        groups: dict[tuple, list[int]] = {}
+        for index, query in enumerate(queries):
+            try:
+                prepared = self.prepared(query.drug, query.affinity, query.patient)
+                interval = _interval(query, prepared)
+                if query.kind == "occupancy":
+                    dose = positive(query.dose_mg, "dose_mg", "mg")
+                    _check_dose_size(prepared.profile, dose, interval)
+                    key = ("occupancy", id(prepared), interval)
+                elif query.kind == "dose":
+                    check_target(query.target)
+                    key = ("dose", id(prepared), interval, check_transporter(query.transporter))
+                elif query.kind == "grid":
+                    answers[index] = self._grid(query, prepared)
+                    continue
+                else:
+                    answers[index] = self._simulate(query, prepared, interval)
+                    continue
+            except SertError as exc:
+                answers[index] = exc
+                continue
+            groups.setdefault(key, []).append(index)
+        for key, members in groups.items():
+            prepared = self.prepared(*_context(queries[members[0]]))
+            compute = self._occupancy_group if key[0] == "occupancy" else self._dose_group
+            try:
+                compute([queries[i] for i in members], prepared, key[2], members, answers)
+            except SertError as exc:
+                for i in members:
+                    answers[i] = exc
+        return answers
+
+    def _occupancy_group(self, group, prepared, interval, members, answers) -> None:
+        profile = prepared.profile
+        doses = _vector([float(q.dose_mg) for q in group])
+        state = _as_lists(steady_state(profile, doses, interval, prepared.phenotypes))
+        for i, (query, slot) in enumerate(zip(group, members, strict=True)):
+            try:
+                occupancy = [at(v, i) for v in state.occupancy.values()]
+                check_finite(
+                    profile,
+                    [
+                        at(state.levels[0].css_plasma_ng_ml, i),
+                        *(at(v, i) for v in state.loads.values()),
+                    ],
+                )
+                check_resolvable(occupancy)
+            except SertError as exc:
+                answers[slot] = exc
+                continue
+            warnings = prepared.warnings + tuple(
+                label_warnings(profile, float(query.dose_mg) * per_day(interval), "the daily dose")
+            )
+            answers[slot] = OccupancyResult(query, prepared, interval, state, i, warnings)
+
+    def _dose_group(self, group, prepared, interval, members, answers) -> None:
+        profile = prepared.profile
+        transporter = check_transporter(group[0].transporter)
+        targets = _vector([float(q.target) for q in group])
+        exact, dose_step = dose_for_load(
+            profile,
+            transporter,
+            formulas.load_for_occupancy(targets),
+            interval,
+            prepared.phenotypes,
+        )
+        at_dose = steady_state(profile, exact, interval, prepared.phenotypes)
+        exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
+        made = []
+        for dose in exact_doses:
+            found = (
+                smallest_dose_from_strengths(dose, profile.strengths_mg)
+                if math.isfinite(dose)
+                else None
+            )
+            made.append(found)
+        recommended = [m[0] for m in made if m is not None]
+        occupancy_at = []
+        if recommended:
+            state = steady_state(profile, _vector(recommended), interval, prepared.phenotypes)
+            occupancy_at = _as_lists(state).occupancy[transporter]
+            occupancy_at = occupancy_at if isinstance(occupancy_at, list) else [occupancy_at]
+        taken = iter(occupancy_at)
+        daily = per_day(interval)
+        for i, (query, slot, dose, found) in enumerate(
+            zip(group, members, exact_doses, made, strict=True)
+        ):
+            occupancy = next(taken) if found is not None else None
+            try:
+                check_finite(profile, [dose])
+            except SertError as exc:
+                answers[slot] = exc
+                continue
+            warnings = list(prepared.warnings)
+            if found is None:
+                units: tuple = ()
+                warnings.append(
+                    f"no practical combination of the marketed strengths reaches {dose:.4g} mg"
+                )
+                exceeds = True
+            else:
+                units = found[1]
+                exceeds = above_label(profile, found[0] * daily)
+            what = f"the dose for {query.target:.0%} {transporter} occupancy,"
+            if above_label(profile, dose * daily):
+                exceeds = True
+                warnings.append(
+                    f"{what} {dose * daily:.4g} mg/day, is above {label_maximum_text(profile)}"
+                )
+            elif below_label(profile, dose * daily):
+                warnings.append(
+                    f"{what} {dose * daily:.4g} mg/day, is below the label minimum of "
+                    f"{profile.label_min_mg:g} mg/day"
+                )
+            elif found is not None:
+                warnings += label_warnings(profile, found[0] * daily, "the recommended dose")
+            answers[slot] = DoseResult(
+                query,
+                prepared,
+                interval,
+                dose,
+                None if found is None else found[0],
+                units,
+                occupancy,
+                exceeds,
+                tuple(warnings),
+                at_dose,
+                (dose_step,),
+                i,
+            )
+
+    def _grid(self, query: GridQuery, prepared: Prepared) -> GridResult:
+        profile = prepared.profile
+        interval = profile.interval_h
+        if query.doses_mg is not None:
+            doses = tuple(positive(d, "doses_mg", "mg") for d in query.doses_mg)
+            for dose in doses:
+                _check_dose_size(profile, dose, interval)
+        elif query.span == "curve":
+            top = profile.label_range_max_mg * CURVE_BEYOND_LABEL / per_day(interval)
+            doses = tuple(top * (i + 1) / CURVE_POINTS for i in range(CURVE_POINTS))
+        else:
+            doses = label_range_doses(profile)
+        columns = self._grid_columns(query, prepared)
+        vector = _vector(list(doses))
+        cells, steps = [], ()
+        for column in columns:
+            state = _as_lists(steady_state(column.profile, vector, interval, column.phenotypes))
+            occupancy = [
+                {t: at(v, i) for t, v in state.occupancy.items()} for i in range(len(doses))
+            ]
+            for cell in occupancy:
+                check_resolvable(cell.values())
+            cells.append(occupancy)
+            steps = steps or state.steps
+        rows = tuple(tuple(column[i] for column in cells) for i in range(len(doses)))
+        return GridResult(
+            query,
+            prepared,
+            interval,
+            doses,
+            tuple(dict(c.phenotypes) for c in columns),
+            rows,
+            steps,
+            prepared.warnings,
+        )
+
+    def _grid_columns(self, query: GridQuery, prepared: Prepared) -> list[Prepared]:
+        """All-NM, then each gene at each phenotype the profile has (CPIC order); for a
+        given patient, the NM column and the patient's."""
+        profile = prepared.profile
+        nm = self.prepared(query.drug, query.affinity, Patient())
+        if query.patient.given:
+            if query.span == "curve" or prepared == nm:
+                return [prepared]
+            return [nm, prepared]
+        columns = [nm]
+        for gene in profile.genes:
+            have = profile.phenotypes_of(gene)
+            for phenotype in PHENOTYPES:
+                if phenotype in have and phenotype != "NM":
+                    patient = Patient(phenotypes=((gene, phenotype),))
+                    columns.append(self.prepared(query.drug, query.affinity, patient))
+        columns.sort(key=lambda c: tuple(PHENOTYPES.index(p) for p in c.phenotypes.values()))
+        return columns
+
+    def _simulate(self, query: SimulateQuery, prepared: Prepared, interval: float):
+        from sert_cli.pk.timecourse import simulate
+
+        profile = prepared.profile
+        dose = positive(query.dose_mg, "dose_mg", "mg")
+        _check_dose_size(profile, dose, interval)
+        simulation = simulate(
+            profile,
+            prepared.phenotypes,
+            dose,
+            interval,
+            query.doses,
+            query.days,
+            query.until_h,
+            query.step_h,
+        )
+        warnings = prepared.warnings + tuple(
+            label_warnings(profile, dose * per_day(interval), "the daily dose")
+        )
+        return SimulationResult(query, prepared, simulation, warnings)
+
+
+def _context(query) -> tuple:
+    return query.drug, query.affinity, query.patient
+
+
+def _interval(query, prepared: Prepared) -> float:
+    interval = getattr(query, "interval_h", None)
+    if interval is None:
+        return prepared.profile.interval_h
+    return positive(interval, "interval_h", "hours")
+
+
+def _vector(values: list[float]):
+    """One value stays a float (a single query needs no numpy); more become an array."""
+    if len(values) == 1:
+        return values[0]
+    import numpy as np
+
+    return np.array(values)
+
+
+def _as_lists(state: SteadyState) -> SteadyState:
+    """A group's arrays as lists: a row's values are then picked without numpy."""
+
+    def plain(value):
+        return value.tolist() if hasattr(value, "tolist") else value
+
+    return state._replace(
+        levels=tuple(
+            lv._replace(**{f: plain(getattr(lv, f)) for f in lv._fields[2:]}) for lv in state.levels
+        ),
+        loads={t: plain(v) for t, v in state.loads.items()},
+        occupancy={t: plain(v) for t, v in state.occupancy.items()},
+        shares={t: {m: plain(v) for m, v in s.items()} for t, s in state.shares.items()},
+        time_to_steady_state_h={f: plain(v) for f, v in state.time_to_steady_state_h.items()},
+    )
+
+
+def answer_many(queries: Iterable, library: Library) -> list:
+    return Engine(library).answer_many(queries)
+
+
+def answer(query, library: Library):
+    """One query: its result, or its error raised."""
+    found = answer_many([query], library)[0]
+    if isinstance(found, SertError):
+        raise found
+    return found

@@ -1,0 +1,282 @@
+"""Results: one type per query kind, each with `record()` (the JSON contract), `rows()`
+(the CSV rows) and `trace()` (the steps that computed it). Every renderer takes these.
+
+A result computed in a batch group points into the group's arrays (`index`); its record
+holds plain floats.
+"""
+
+from typing import NamedTuple
+
+from sert_cli.pgx.patient import Prepared
+from sert_cli.pk.steady_state import MoietyLevels, SteadyState
+from sert_cli.trace import Step
+from sert_cli.vocabulary import (
+    HOURS_PER_DAY,
+    NOTABLE_OCCUPANCY,
+    PRIMARY_TRANSPORTER,
+    STEADY_STATE_FRACTIONS,
+    TRANSPORTERS,
+)
+
+
+def at(value, index: int):
+    """One query's value of a group's list (or array), or a value shared by the group."""
+    if isinstance(value, list):
+        return value[index]
+    if hasattr(value, "shape"):
+        return value[index].item()
+    return value
+
+
+def source_of(profile, field: str) -> str:
+    """The citation the profile gives for a field (or a field above it)."""
+    for cited, citation in profile.sources:
+        if field == cited or field.startswith(cited + "."):
+            return citation
+    return f"{profile.name}'s profile"
+
+
+def steady_state_key(fraction: float) -> str:
+    return f"time_to_{round(fraction * 100)}pct_steady_state_h"
+
+
+def _trace(prepared: Prepared, steps: tuple[Step, ...], index: int) -> list[Step]:
+    return [*prepared.steps, *(s.at(index) for s in steps)]
+
+
+def assumptions(steps: list[Step], phenotypes: dict[str, str]) -> list[str]:
+    """The "Assumed:" line: what the recorded steps assumed, then the phenotypes used."""
+    said = ["average steady-state concentration"]
+    said += [s.assumes for s in steps if s.assumes and s.assumes not in said]
+    said += [f"{g} {p}" for g, p in phenotypes.items()]
+    return said
+
+
+class OccupancyResult(NamedTuple):
+    query: object  # OccupancyQuery
+    prepared: Prepared
+    interval_h: float
+    state: SteadyState
+    index: int
+    warnings: tuple[str, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    @property
+    def occupancy(self) -> dict[str, float | None]:
+        return {t: at(v, self.index) for t, v in self.state.occupancy.items()}
+
+    @property
+    def parent(self) -> MoietyLevels:
+        return self.moiety_levels()[0]
+
+    @property
+    def metabolites(self) -> list[MoietyLevels]:
+        return self.moiety_levels()[1:]
+
+    def moiety_levels(self) -> list[MoietyLevels]:
+        return [MoietyLevels(**lv) for lv in self.levels()]
+
+    def levels(self) -> list[dict]:
+        return [
+            {
+                "name": lv.name,
+                "clearance_l_h": lv.clearance_l_h,
+                "css_plasma_ng_ml": at(lv.css_plasma_ng_ml, self.index),
+                "css_plasma_nm": at(lv.css_plasma_nm, self.index),
+                "cu_plasma_nm": at(lv.cu_plasma_nm, self.index),
+                "cu_brain_nm": at(lv.cu_brain_nm, self.index),
+            }
+            for lv in self.state.levels
+        ]
+
+    def trace(self) -> list[Step]:
+        return _trace(self.prepared, self.state.steps, self.index)
+
+    def record(self, explain: bool = False) -> dict:
+        i, dose = self.index, self.query.dose_mg
+        parent, *metabolites = self.levels()
+        record = {
+            "query": "occupancy",
+            "drug": self.drug,
+            "dose_mg": dose,
+            "interval_h": self.interval_h,
+            "daily_dose_mg": dose * HOURS_PER_DAY / self.interval_h,
+            "phenotypes": dict(self.prepared.phenotypes),
+            **{k: v for k, v in parent.items() if k != "name"},
+            "metabolites": metabolites,
+            "occupancy": self.occupancy,
+            "occupancy_by_moiety": {
+                t: {name: at(v, i) for name, v in shares.items()}
+                for t, shares in self.state.shares.items()
+            },
+            **{
+                steady_state_key(f): at(self.state.time_to_steady_state_h[f], i)
+                for f in STEADY_STATE_FRACTIONS
+            },
+            "affinity": dict(self.prepared.profile.affinity),
+            "warnings": list(self.warnings),
+            **self.prepared.record(),
+        }
+        if explain:
+            record["explain"] = [s.record() for s in self.trace()]
+        return record
+
+    def rows(self) -> list[dict]:
+        return [self.record()]
+
+
+class DoseResult(NamedTuple):
+    query: object  # DoseQuery
+    prepared: Prepared
+    interval_h: float
+    dose_mg: float
+    recommended_dose_mg: float | None
+    recommended_units_mg: tuple[float, ...]
+    occupancy_at_recommended: float | None
+    exceeds_label_max: bool
+    warnings: tuple[str, ...]
+    at_dose: SteadyState  # the steady state at the exact dose, for the trace
+    steps: tuple[Step, ...]  # the inverse, the strengths and the label check
+    index: int
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        profile = self.prepared.profile
+        daily = HOURS_PER_DAY / self.interval_h
+        made = []
+        if self.recommended_dose_mg is not None:
+            made.append(
+                Step(
+                    "marketed strengths",
+                    "the smallest sum of whole units of the strengths >= D*",
+                    (
+                        ("units", " + ".join(f"{u:g} mg" for u in self.recommended_units_mg), ""),
+                        ("dose", self.recommended_dose_mg, "mg"),
+                        ("theta", self.occupancy_at_recommended, ""),
+                    ),
+                    source_of(profile, "dosing.strengths"),
+                )
+            )
+        made.append(
+            Step(
+                "label check",
+                "daily dose <= the label maximum for this patient",
+                (
+                    ("daily dose", self.dose_mg * daily, "mg/day"),
+                    ("maximum", profile.label_max_mg, "mg/day"),
+                    ("above", self.exceeds_label_max, ""),
+                ),
+                profile.label_max_source or source_of(profile, "dosing.label_range"),
+            )
+        )
+        return [
+            *_trace(self.prepared, self.at_dose.steps, self.index),
+            *(s.at(self.index) for s in self.steps),
+            *made,
+        ]
+
+    def record(self, explain: bool = False) -> dict:
+        profile = self.prepared.profile
+        record = {
+            "query": "dose",
+            "drug": self.drug,
+            "target": self.query.target,
+            "transporter": self.query.transporter,
+            "interval_h": self.interval_h,
+            "phenotypes": dict(self.prepared.phenotypes),
+            "dose_mg": self.dose_mg,
+            "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
+            "recommended_dose_mg": self.recommended_dose_mg,
+            "recommended_units_mg": list(self.recommended_units_mg),
+            "occupancy_at_recommended": self.occupancy_at_recommended,
+            "label_min_mg": profile.label_min_mg,
+            "label_max_mg": profile.label_max_mg,
+            "exceeds_label_max": self.exceeds_label_max,
+            "affinity": dict(profile.affinity),
+            "warnings": list(self.warnings),
+            **self.prepared.record(),
+        }
+        if explain:
+            record["explain"] = [s.record() for s in self.trace()]
+        return record
+
+    def rows(self) -> list[dict]:
+        return [self.record()]
+
+
+class GridResult(NamedTuple):
+    query: object  # GridQuery
+    prepared: Prepared
+    interval_h: float
+    doses_mg: tuple[float, ...]
+    columns: tuple[dict[str, str], ...]  # the phenotypes of each column
+    occupancy: tuple[tuple[dict[str, float | None], ...], ...]  # [dose][column]
+    steps: tuple[Step, ...]  # the first column's, at the first dose
+    warnings: tuple[str, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return _trace(self.prepared, self.steps, 0)
+
+    def notable_transporters(self) -> list[str]:
+        """The primary transporter, and any other the drug notably occupies."""
+        cells = [cell for row in self.occupancy for cell in row]
+        return [
+            t
+            for t in TRANSPORTERS
+            if all(cell[t] is not None for cell in cells)
+            and (t == PRIMARY_TRANSPORTER or max(cell[t] for cell in cells) >= NOTABLE_OCCUPANCY)
+        ]
+
+    def rows(self) -> list[dict]:
+        return [
+            {
+                "drug": self.drug,
+                "dose_mg": dose,
+                "interval_h": self.interval_h,
+                "phenotypes": dict(column),
+                "occupancy": dict(cell),
+            }
+            for dose, row in zip(self.doses_mg, self.occupancy, strict=True)
+            for column, cell in zip(self.columns, row, strict=True)
+        ]
+
+    def record(self, explain: bool = False) -> list[dict]:
+        return self.rows()
+
+
+class SimulationResult(NamedTuple):
+    query: object  # SimulateQuery
+    prepared: Prepared
+    simulation: object  # pk.timecourse.Simulation
+    warnings: tuple[str, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return [*self.prepared.steps, *self.simulation.steps]
+
+    def record(self, explain: bool = False) -> dict:
+        record = {
+            "query": "simulate",
+            **self.simulation.record(),
+            "warnings": list(self.warnings),
+            **self.prepared.record(),
+        }
+        if explain:
+            record["explain"] = [s.record() for s in self.trace()]
+        return record
+
+    def rows(self) -> list[dict]:
+        return self.simulation.rows()

@@ -1,0 +1,62 @@
+"""Queries as values: what a command or a batch row asks, before anything is computed.
+
+Plain, hashable, immutable: the engine groups equal parts of many queries and computes
+them together. Each query names its kind; the fields are the documented JSON/CSV names.
+"""
+
+from typing import NamedTuple
+
+from sert_cli.pgx.patient import Patient
+from sert_cli.vocabulary import DEFAULT_AFFINITY, DEFAULT_TARGET, PRIMARY_TRANSPORTER
+
+NO_PATIENT = Patient()
+
+
+class OccupancyQuery(NamedTuple):
+    """Steady-state levels and occupancy at a dose."""
+
+    drug: str
+    dose_mg: float
+    interval_h: float | None = None  # None: the profile's
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "occupancy"
+
+
+class DoseQuery(NamedTuple):
+    """The dose that reaches a target occupancy, and the marketed dose that does."""
+
+    drug: str
+    target: float = DEFAULT_TARGET
+    transporter: str = PRIMARY_TRANSPORTER
+    interval_h: float | None = None
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "dose"
+
+
+class GridQuery(NamedTuple):
+    """Steady-state occupancy over doses (`table`, `curve`), one column per phenotype set:
+    every phenotype the profile has, or NM beside the patient's when a patient is given."""
+
+    drug: str
+    doses_mg: tuple[float, ...] | None = None  # None: `span` decides
+    span: str = "label"  # label: the label's range; curve: near 0 to twice the maximum
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "grid"
+
+
+class SimulateQuery(NamedTuple):
+    """Concentrations and occupancy over time, from the first dose to washout."""
+
+    drug: str
+    dose_mg: float
+    interval_h: float | None = None
+    doses: int | None = None
+    days: float | None = None
+    until_h: float | None = None
+    step_h: float = 1.0
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "simulate"

@@ -1,0 +1,49 @@
+"""What a calculation did, recorded as it does it: each step's formula, the numbers that
+went in and came out, and where the formula or the numbers come from.
+
+`--explain` and the "Assumed:" line are renderings of these records, so they cannot
+disagree with the result. A step computed for many doses at once holds arrays; `at(i)`
+gives one query's step.
+"""
+
+from typing import NamedTuple
+
+
+class Step(NamedTuple):
+    name: str
+    formula: str
+    values: tuple[tuple[str, object, str], ...]  # (symbol, number, array or text, unit)
+    source: str
+    assumes: str = ""  # what the "Assumed:" line says of this step, if anything
+
+    def at(self, index: int) -> "Step":
+        if not any(hasattr(v, "shape") for _, v, _ in self.values):
+            return self
+        return self._replace(
+            values=tuple(
+                (s, v[index].item() if hasattr(v, "shape") else v, u) for s, v, u in self.values
+            )
+        )
+
+    def numbers(self) -> str:
+        return ", ".join(f"{s} = {_text(v)}{' ' + u if u else ''}" for s, v, u in self.values)
+
+    def record(self) -> dict:
+        return {
+            "step": self.name,
+            "formula": self.formula,
+            "values": {s: v for s, v, _ in self.values},
+            "units": {s: u for s, _, u in self.values if u},
+            "numbers": self.numbers(),
+            "source": self.source,
+        }
+
+
+def _text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def model_section(number: int) -> str:
+    return f"docs/model.md section {number}"

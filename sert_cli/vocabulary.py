@@ -1,0 +1,43 @@
+"""The words and defaults every layer shares: transporters, genes, phenotypes, the target.
+
+One home, so the science, the renderers, batch and the command line cannot drift apart.
+"""
+
+TRANSPORTERS = ("SERT", "NET")
+# SERT is the transporter the 80 % rule is about (docs/model.md section 6): the default
+# target, the one every table shows, the one the time course summarizes.
+PRIMARY_TRANSPORTER = "SERT"
+DEFAULT_TARGET = 0.8
+# Below this a secondary transporter's occupancy is left out of tables and charts as noise.
+NOTABLE_OCCUPANCY = 0.05
+# The fractions of steady state sert reports the time to (docs/model.md section 11).
+STEADY_STATE_FRACTIONS = (0.90, 0.95)
+
+HOURS_PER_DAY = 24.0
+
+AFFINITIES = ("pet", "in-vitro")
+DEFAULT_AFFINITY = "pet"
+
+GENES = ("CYP1A2", "CYP2B6", "CYP2C9", "CYP2C19", "CYP2D6", "CYP3A4")
+PHENOTYPES = ("PM", "IM", "NM", "RM", "UM")
+DEFAULT_PHENOTYPE = "NM"
+PHENOTYPE_NAMES = {
+    "PM": "poor metabolizer",
+    "IM": "intermediate metabolizer",
+    "NM": "normal metabolizer",
+    "RM": "rapid metabolizer",
+    "UM": "ultrarapid metabolizer",
+}
+INDETERMINATE = "Indeterminate"
+CPIC_TERMS = {
+    "PM": "Poor Metabolizer",
+    "IM": "Intermediate Metabolizer",
+    "NM": "Normal Metabolizer",
+    "RM": "Rapid Metabolizer",
+    "UM": "Ultrarapid Metabolizer",
+    INDETERMINATE: INDETERMINATE,
+}
+# CPIC defines a rapid metabolizer only for CYP2C19 and CYP2B6.
+GENES_WITH_RM = ("CYP2C19", "CYP2B6")
+# Genes whose diplotypes sert translates (allele tables in sert_cli/data/cpic/).
+GENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
