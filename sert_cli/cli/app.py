@@ -90,6 +90,9 @@ def reports_errors(function):
                 message += f" (use {REMEDIES[remedy]})"
             sys.stderr.write(f"sert: error: {message}\n")
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # the reader stopped reading: not an error of ours
+            quiet_stdout()
+            raise typer.Exit(0) from None
 
     return wrapper
 
@@ -168,18 +171,18 @@ def main() -> None:
     try:
         build_app(sys.argv[1:])()
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
         sys.exit(0)
     except SystemExit as exit_:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
-            _quiet_stdout()
+            quiet_stdout()
             sys.exit(0)
         raise exit_ from None
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())

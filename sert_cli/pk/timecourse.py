@@ -331,7 +331,9 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
     order = np.argsort(index, kind="stable")
     order = order[index[order] >= 0]  # the times after the first dose, by interval
     keys, firsts = np.unique(index[order], return_index=True)
-    members = dict(zip(keys.tolist(), np.split(order, firsts[1:]), strict=True))
+    members = {}
+    if keys.size:
+        members = dict(zip(keys.tolist(), np.split(order, firsts[1:]), strict=True))
 
     memo = regimen._saturable_memo()
     starts = memo["starts"]  # the state just after dose j, j = 0, 1, ...

@@ -25,7 +25,13 @@ from sert_cli.vocabulary import (
 def _console(stderr: bool = False) -> Console:
     """NO_COLOR (any value) turns off every style, bold and dim included (no-color.org)."""
     plain = bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, highlight=False, **({"color_system": None} if plain else {}))
+    console = Console(stderr=stderr, highlight=False, **({"color_system": None} if plain else {}))
+    console.on_broken_pipe = _reader_gone  # Rich's own exits 1; the CLI decides (README)
+    return console
+
+
+def _reader_gone() -> None:
+    raise BrokenPipeError
 
 
 def draw(result, explain: bool = False) -> None:

@@ -1,0 +1,161 @@
+"""Issue 12's conventions, through the real command: help, dose forms, round trips,
+terminal behaviour, one definition of time to steady state, and --explain records."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import sert, sert_json
+
+
+def test_h_is_help():
+    for args in (("-h",), ("occupancy", "-h"), ("profiles", "-h")):
+        done = sert(*args)
+        assert done.returncode == 0 and "Usage:" in done.stdout, args
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--dose", "10"),
+        ("--dose", "10 mg"),
+        ("--dose", "10mg"),
+        ("10",),
+        ("10 mg",),
+        ("--dose", "0.01 g"),
+    ],
+)
+def test_every_dose_form_gives_the_same_answer(args):
+    record = sert_json("occupancy", "escitalopram", *args)
+    assert record["dose_mg"] == pytest.approx(10.0)
+    assert record["occupancy"]["SERT"] == pytest.approx(
+        sert_json("occupancy", "escitalopram", "--dose", "10")["occupancy"]["SERT"], rel=1e-12
+    )
+
+
+def test_a_dose_in_the_wrong_unit_names_the_option():
+    done = sert("occupancy", "escitalopram", "--dose", "10 h")
+    assert done.returncode == 2 and done.stderr.startswith("sert: error: --dose '10 h'")
+
+
+def test_profiles_show_round_trips(tmp_path):
+    for drug in ("escitalopram", "venlafaxine", "paroxetine"):
+        done = sert("profiles", "show", drug, env={"COLUMNS": "40"})
+        target = tmp_path / f"{drug}.yaml"
+        target.write_text(done.stdout, encoding="utf-8")
+        assert yaml.safe_load(done.stdout)["name"] == drug
+        check = sert("profiles", "check", str(target))
+        assert check.returncode == 0, check.stderr
+
+
+def test_no_color_means_no_escape_codes_on_a_terminal():
+    code = (
+        "import os, pty, sys\n"
+        "pid, fd = pty.fork()\n"
+        "if pid == 0:\n"
+        "    os.execvpe(sys.executable, [sys.executable, '-m', 'sert_cli', 'occupancy',"
+        " 'escitalopram', '10'], {**os.environ, 'NO_COLOR': '1', 'TERM': 'xterm'})\n"
+        "out = b''\n"
+        "while True:\n"
+        "    try:\n"
+        "        chunk = os.read(fd, 65536)\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    if not chunk:\n"
+        "        break\n"
+        "    out += chunk\n"
+        "os.waitpid(pid, 0)\n"
+        "sys.stdout.write(repr(out))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("_TYPER")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "SERT occupancy" in done.stdout
+    assert "\\x1b[" not in done.stdout
+
+
+def test_closing_the_pipe_early_exits_0_every_time():
+    for _ in range(3):
+        for args in (("table", "sertraline"), ("simulate", "fluoxetine", "20", "-f", "csv")):
+            done = subprocess.run(
+                f"{sys.executable} -m sert_cli {' '.join(args)} | head -c 10 >/dev/null;"
+                " echo ${PIPESTATUS[0]}",
+                shell=True,
+                executable="/bin/bash",
+                capture_output=True,
+                text=True,
+            )
+            assert done.stdout.strip() == "0", (args, done.stderr)
+
+
+def test_table_covers_the_label_range_for_a_patient_with_a_lower_maximum():
+    rows = sert_json("table", "citalopram", "-p", "CYP2C19=PM")
+    assert sorted({r["dose_mg"] for r in rows}) == [20.0, 30.0, 40.0]
+
+
+@pytest.mark.parametrize(
+    "doses, expected",
+    [("2.5,5,10", [2.5, 5.0, 10.0]), ("5:20:5", [5.0, 10.0, 15.0, 20.0]), ("5 mg,10mg", [5, 10])],
+)
+def test_table_takes_the_doses_asked_for(doses, expected):
+    rows = sert_json("table", "escitalopram", "--doses", doses, "-p", "CYP2C19=NM")
+    assert sorted({r["dose_mg"] for r in rows}) == expected
+
+
+def test_time_to_steady_state_is_one_number_in_every_command():
+    for drug, dose in (("fluoxetine", "20"), ("escitalopram", "10"), ("paroxetine", "20")):
+        single = sert_json("occupancy", drug, dose)
+        simulated = sert_json("simulate", drug, dose, "--days", "30")["summary"]
+        for key in ("time_to_90pct_steady_state_h", "time_to_95pct_steady_state_h"):
+            assert simulated[key] == pytest.approx(single[key], rel=1e-12), (drug, key)
+
+
+def test_explain_for_a_saturable_drug_reproduces_its_number():
+    record = sert_json("occupancy", "paroxetine", "20", "--explain")
+    step = next(s for s in record["explain"] if s["step"] == "plasma concentration of paroxetine")
+    assert "Michaelis-Menten" in step["formula"]
+    v = step["values"]
+    rate = v["CL"] * v["Css"] + v["Vmax"] * v["Css"] / (v["Km"] + v["Css"])
+    assert rate == pytest.approx(v["R"], rel=1e-9) == pytest.approx(20 / 24)
+    assert v["Css"] * 1000 == pytest.approx(record["css_plasma_ng_ml"], rel=1e-12)
+    done = sert("occupancy", "paroxetine", "20")
+    assert "linear clearance;" not in done.stdout and "saturable clearance" in done.stdout
+
+
+def test_explain_follows_a_comedication():
+    plain = sert_json("occupancy", "paroxetine", "20", "--explain")
+    inhibited = sert_json("occupancy", "paroxetine", "20", "--explain", "--with", "bupropion")
+    assert inhibited["css_plasma_ng_ml"] > 2 * plain["css_plasma_ng_ml"]
+    step = next(s for s in inhibited["explain"] if s["step"].startswith("plasma concentration"))
+    assert step["values"]["Css"] * 1000 == pytest.approx(inhibited["css_plasma_ng_ml"])
+
+
+def test_outputs_cite_nothing_users_cannot_open():
+    texts = [
+        sert("occupancy", drug, "--dose", "20", "--explain", "-f", "json").stdout
+        for drug in ("escitalopram", "sertraline", "paroxetine", "vortioxetine", "citalopram")
+    ]
+    texts.append(sert("dose", "citalopram", "-p", "CYP2C19=PM", "--explain").stdout)
+    for text in texts:
+        for bad in ("pgx.md", "shared/", "drug_facts", "healthline", "droracle"):
+            assert bad not in text
+
+
+def test_plot_hint_names_a_command_that_works_from_a_clone():
+    done = sert("simulate", "-h")
+    assert "pip install '.[plot]'" in " ".join(done.stdout.split())
+
+
+def test_cli_errors_name_the_flag_and_batch_the_column():
+    done = sert("dose", "escitalopram", "-p", "CYP2C19=XM")
+    assert done.stderr.startswith("sert: error: --phenotype CYP2C19=XM: unknown phenotype")
+    done = sert("dose", "escitalopram", "--genotype", "CYP2C19=*1/*999")
+    assert done.stderr.startswith("sert: error: --genotype CYP2C19=*1/*999:")
+    done = sert("occupancy", "escitalopram", "10", "--with", "aspirinn")
+    assert done.stderr.startswith("sert: error: --with:")
+
+
+def test_json_is_the_record_of_the_result():
+    record = sert_json("dose", "escitalopram")
+    assert record["query"] == "dose" and json.dumps(record)
