@@ -16,7 +16,16 @@ BIN = Path(sys.executable).parent
 
 def ratio(label: str, a: str, b: str, runs: int = 21) -> None:
     done = subprocess.run(
-        [sys.executable, str(SHARED_TOOLS / "ratio.py"), "--runs", str(runs), a, b],
+        [
+            sys.executable,
+            str(SHARED_TOOLS / "ratio.py"),
+            "--allow-exit",
+            "1",
+            "--runs",
+            str(runs),
+            a,
+            b,
+        ],
         capture_output=True,
         text=True,
         cwd="/tmp",
@@ -26,18 +35,19 @@ def ratio(label: str, a: str, b: str, runs: int = 21) -> None:
 
 
 def core_speed() -> None:
-    from sert_cli.pk.steady_state import dose_for_target, occupancy_at
     from sert_cli.profiles.library import load_library
+    from sert_cli.queries.engine import Engine
+    from sert_cli.queries.values import DoseQuery, OccupancyQuery
 
-    profile = load_library().get("escitalopram")
-    for name, call in (
-        ("occupancy_at (escitalopram)", lambda: occupancy_at(profile, 10.0)),
-        ("dose_for_target (escitalopram)", lambda: dose_for_target(profile)),
+    engine = Engine(load_library())
+    for name, query in (
+        ("one occupancy query (escitalopram)", OccupancyQuery("escitalopram", 10.0)),
+        ("one dose query (escitalopram)", DoseQuery("escitalopram")),
     ):
-        n = 20000
+        n = 5000
         start = time.perf_counter()
         for _ in range(n):
-            call()
+            engine.answer_many([query])[0].record()
         per_call = (time.perf_counter() - start) / n
         print(f"{name:<58} {per_call * 1e6:.1f} us per call")
 
@@ -50,12 +60,13 @@ def simulation_speed() -> None:
     from sert_cli.profiles.library import load_library
 
     library = load_library()
-    for drug, dose in (("escitalopram", 10.0), ("venlafaxine", 150.0)):
+    for drug, dose in (("escitalopram", 10.0), ("venlafaxine", 150.0), ("paroxetine", 20.0)):
         profile = library.get(drug)
+        phenotypes = dict.fromkeys(profile.genes, "NM")
         times = []
         for _ in range(21):
             start = time.perf_counter()
-            simulate(profile, dose, days=365, until_h=365 * 24, step_h=1.0)
+            simulate(profile, phenotypes, dose, 24.0, days=365, until_h=365 * 24, step_h=1.0)
             times.append(time.perf_counter() - start)
         print(
             f"{'simulate 1 year hourly, ' + drug + ' (goal < 50 ms)':<58} "
@@ -71,59 +82,83 @@ for row in reader:
 """
 
 
-def write_batch_input(path: Path, rows: int) -> None:
-    """Issue 6's mix: 5 drugs, their phenotypes, half occupancy and half dose rows."""
+LABEL_DOSES = {
+    "citalopram": [20, 40],
+    "escitalopram": [10, 20],
+    "fluoxetine": [20, 40, 60],
+    "fluvoxamine": [100, 200],
+    "paroxetine": [20, 30, 40],
+    "sertraline": [50, 100, 150, 200],
+    "vortioxetine": [10, 20],
+    "venlafaxine": [75, 150, 225],
+    "desvenlafaxine": [50, 100],
+    "duloxetine": [60, 120],
+    "milnacipran": [100, 200],
+    "levomilnacipran": [40, 80, 120],
+}
+C19 = ["", "PM", "IM", "NM", "RM", "UM", "*1/*2", "*1/*17", "*2/*2", "*17/*17", "*1/*1"]
+D6 = ["", "PM", "IM", "NM", "UM", "*1/*4", "*4/*4", "*1/*1", "*1/*2x2", "*4/*10"]
+WITH = ["", "", "", "omeprazole", "bupropion", "esomeprazole;duloxetine"]
+
+
+def write_batch_input(path: Path, rows: int, distinct: bool = False) -> None:
+    """Issue 12's realistic mix: 12 drugs at label doses, both gene columns with
+    phenotypes and diplotypes, co-medications, half of the rows dose queries. With
+    `distinct`, every dose and target is different (nothing repeats)."""
     import csv
     import random
 
     rng = random.Random(1)
-    drugs = [
-        ("escitalopram", "CYP2C19", ["PM", "IM", "NM", "RM", "UM"], [5, 10, 15, 20]),
-        ("sertraline", "CYP2C19", ["PM", "IM", "NM", "UM"], [25, 50, 100, 150]),
-        ("venlafaxine", None, [], [75, 150, 225]),
-        ("vortioxetine", "CYP2D6", ["PM", "IM", "NM", "UM"], [5, 10, 20]),
-        ("citalopram", "CYP2C19", ["PM", "NM"], [10, 20, 40]),
-    ]
+    drugs = sorted(LABEL_DOSES)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "drug", "dose_mg", "target", "CYP2C19", "CYP2D6"])
+        writer.writerow(["id", "drug", "dose_mg", "target", "CYP2C19", "CYP2D6", "with"])
         for i in range(rows):
-            drug, gene, phenotypes, doses = drugs[i % 5]
-            c19 = rng.choice(phenotypes) if gene == "CYP2C19" else ""
-            d6 = rng.choice(phenotypes) if gene == "CYP2D6" else ""
+            drug = drugs[i % len(drugs)]
+            c19, d6, comed = rng.choice(C19), rng.choice(D6), rng.choice(WITH)
             if i % 2 == 0:
-                writer.writerow([i, drug, rng.choice(doses), "", c19, d6])
+                dose = rng.uniform(5, 200) if distinct else rng.choice(LABEL_DOSES[drug])
+                writer.writerow([i, drug, dose, "", c19, d6, comed])
             else:
-                writer.writerow([i, drug, "", rng.choice(["0.7", "0.8", "0.85"]), c19, d6])
+                target = rng.uniform(0.5, 0.9) if distinct else rng.choice([0.7, 0.8, 0.85])
+                writer.writerow([i, drug, "", target, c19, d6, comed])
 
 
 def batch_speed(rows: int = 1_000_000) -> None:
-    """Issue 6's figures: wall time against a plain csv copy (goal <= 4x), peak memory
-    (goal < 300 MB), rows per second."""
+    """Issue 12's figures, each against a plain csv copy of the same file: the realistic
+    mix (goal <= 3x), every row distinct (goal <= 10x), JSON-lines out (goal <= 1.5x CSV);
+    peak memory (goal <= 300 MB)."""
     import resource
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        source, copier = work / "in.csv", work / "plain_copy.py"
-        write_batch_input(source, rows)
+        copier = work / "plain_copy.py"
         copier.write_text(PLAIN_COPY)
         sert = BIN / "sert"
-        batch = f"{sert} batch {source} --output {work / 'out.csv'}"
-        plain = f"{sys.executable} {copier} {source} {work / 'copy.csv'}"
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        started = time.perf_counter()
-        done = subprocess.run(batch, shell=True, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(
-            f"{'batch ' + format(rows, ',') + ' rows, one run':<58} {seconds:.2f} s, "
-            f"{rows / seconds:,.0f} rows/s, peak RSS {peak_mb:.0f} MB (goal < 300; "
-            f"before {before / 1024:.0f} MB)"
-        )
-        print(f"{'':<58} {done.stderr.strip()}")
-        if SHARED_TOOLS.is_dir():
-            ratio(f"batch {rows:,} rows / plain csv copy (goal <= 4)", batch, plain, runs=3)
+        for label, distinct, fmt in (
+            ("realistic mix, CSV out", False, "csv"),
+            ("realistic mix, JSON lines out", False, "jsonl"),
+            ("every row distinct, CSV out", True, "csv"),
+        ):
+            source = work / f"in-{distinct}.csv"
+            if not source.exists():
+                write_batch_input(source, rows, distinct)
+            batch = f"{sert} batch {source} --format {fmt} --output {work / 'out'}"
+            plain = f"{sys.executable} {copier} {source} {work / 'copy.csv'}"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            started = time.perf_counter()
+            done = subprocess.run(batch, shell=True, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            print(
+                f"{f'batch {rows:,} rows, {label}':<58} {seconds:.2f} s, "
+                f"{rows / seconds:,.0f} rows/s, peak RSS {peak_mb:.0f} MB "
+                f"(before {before / 1024:.0f} MB)"
+            )
+            print(f"{'':<58} {done.stderr.strip()}")
+            if SHARED_TOOLS.is_dir():
+                ratio("  / plain csv copy", batch, plain, runs=3)
 
 
 def main() -> None:
@@ -148,7 +183,7 @@ def main() -> None:
         print(f"skipped start-up ratios: {SHARED_TOOLS} not found")
     core_speed()
     simulation_speed()
-    batch_speed()
+    batch_speed(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
 
 
 if __name__ == "__main__":

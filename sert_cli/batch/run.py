@@ -34,8 +34,8 @@ from sert_cli.vocabulary import GENES, HOURS_PER_DAY
 
 encode_string = json.encoder.encode_basestring  # the C encoder where there is one
 
-CHUNK_ROWS = 20_000
-CACHE_LIMIT = 200_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
+CHUNK_ROWS = 5_000
+CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
 REQUEST_COLUMNS = ("drug", "dose_mg", "target", "transporter", "interval_h", "with")
@@ -198,9 +198,12 @@ class Rows:
     def column_of(self, field: str) -> str:
         return f"column {self.names.get(field, field)}"
 
-    def make_room(self, needed: int) -> None:
+    def make_room(self, needed: int) -> bool:
+        """Empty the cache when this chunk would overfill it; True if it was emptied."""
         if len(self.cache) + needed > CACHE_LIMIT:
             self.cache.clear()
+            return True
+        return False
 
     def resolve(self, keys: list[tuple]) -> None:
         """Answer every key not cached yet, all through one call of the engine."""
@@ -329,8 +332,6 @@ class CsvOutput:
             values = [flat.get(name, "") for _, name in self.replaced]
         else:
             values = None  # error rows keep their input cells
-        if len(self.encoded) > CACHE_LIMIT:
-            self.encoded.clear()
         self.encoded[key] = (values, suffix)
         return values, suffix
 
@@ -369,8 +370,6 @@ class JsonOutput:
     def _parts(self, key, result: dict) -> tuple[frozenset, str]:
         replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)[1:-1]
-        if len(self.encoded) > CACHE_LIMIT:
-            self.encoded.clear()
         self.encoded[key] = (replaced, text)
         return replaced, text
 
@@ -504,10 +503,12 @@ def _stream(
             for index, problem in unreadable.items():
                 keys[index] = ("\0unreadable", str(problem))
             needed = dict.fromkeys(keys)
-            engine.make_room(len(needed))
+            if engine.make_room(len(needed)):
+                writer.encoded.clear()  # the two caches hold the same keys
             for index, problem in unreadable.items():
                 engine.cache[keys[index]] = {"error": str(problem)}
-            engine.resolve([k for k in needed if k not in engine.cache])
+            fresh = [k for k in needed if k not in engine.cache]
+            engine.resolve(fresh)
             results = engine.cache
             counts = collections.Counter(keys)
             failed = sum(n for key, n in counts.items() if results[key].get("error") is not None)
@@ -518,6 +519,8 @@ def _stream(
             summary.errors += failed
             summary.computed += len(chunk) - failed
             writer.rows(chunk, keys, results)
+            for key in fresh:  # encoded now: keep only what the counts need
+                results[key] = {"error": results[key].get("error")}
             if bar is not None:
                 bar[0].update(bar[1], completed=raw.tell())
         writer.close()

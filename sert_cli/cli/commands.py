@@ -25,18 +25,15 @@ from sert_cli.cli.options import (
     Drug,
     Explain,
     Format,
-    Genotypes,
     Interval,
     OutputFormat,
-    Phenotypes,
     PlotFile,
     ProfilesDir,
     Target,
     TransporterOption,
-    With,
     dose_list,
     dose_mg,
-    patient,
+    query_options,
 )
 
 
@@ -65,19 +62,17 @@ def _check_plot(plot: Path | None) -> None:
 
 @command()
 @reports_errors
+@query_options
 def occupancy(
     drug: Drug,
     dose_argument: DoseArgument = None,
     dose: DoseOption = None,
     interval: Interval = None,
-    phenotype: Phenotypes = None,
-    genotype: Genotypes = None,
-    with_: With = None,
-    assume_nm: AssumeNm = False,
     explain: Explain = False,
-    affinity: Affinity = AffinityChoice.pet,
-    profiles_dir: ProfilesDir = None,
-    fmt: Format = OutputFormat.table,
+    patient=None,
+    affinity=None,
+    profiles_dir=None,
+    fmt=None,
 ) -> None:
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.queries.values import OccupancyQuery
@@ -86,27 +81,25 @@ def occupancy(
         drug,
         dose_mg(dose, dose_argument),
         interval,
-        patient(phenotype, genotype, with_, assume_nm),
-        affinity.value,
+        patient,
+        affinity,
     )
     _show(_answer(query, profiles_dir), fmt, explain)
 
 
 @command()
 @reports_errors
+@query_options
 def dose(
     drug: Drug,
     target: Target = DEFAULTS["target"],
     transporter: TransporterOption = DEFAULTS["transporter"],
     interval: Interval = None,
-    phenotype: Phenotypes = None,
-    genotype: Genotypes = None,
-    with_: With = None,
-    assume_nm: AssumeNm = False,
     explain: Explain = False,
-    affinity: Affinity = AffinityChoice.pet,
-    profiles_dir: ProfilesDir = None,
-    fmt: Format = OutputFormat.table,
+    patient=None,
+    affinity=None,
+    profiles_dir=None,
+    fmt=None,
 ) -> None:
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
     from sert_cli.queries.values import DoseQuery
@@ -116,14 +109,15 @@ def dose(
         target,
         transporter.value,
         interval,
-        patient(phenotype, genotype, with_, assume_nm),
-        affinity.value,
+        patient,
+        affinity,
     )
     _show(_answer(query, profiles_dir), fmt, explain)
 
 
 @command()
 @reports_errors
+@query_options
 def table(
     drug: Drug,
     doses: Annotated[
@@ -135,13 +129,10 @@ def table(
             "range in marketed strengths]",
         ),
     ] = None,
-    phenotype: Phenotypes = None,
-    genotype: Genotypes = None,
-    with_: With = None,
-    assume_nm: AssumeNm = False,
-    affinity: Affinity = AffinityChoice.pet,
-    profiles_dir: ProfilesDir = None,
-    fmt: Format = OutputFormat.table,
+    patient=None,
+    affinity=None,
+    profiles_dir=None,
+    fmt=None,
 ) -> None:
     """Occupancy over the label's dose range (or --doses), one column per phenotype (or,
     for a given patient, NM beside the patient's)."""
@@ -151,14 +142,15 @@ def table(
         drug,
         dose_list(doses),
         "label",
-        patient(phenotype, genotype, with_, assume_nm),
-        affinity.value,
+        patient,
+        affinity,
     )
     _show(_answer(query, profiles_dir), fmt)
 
 
 @command()
 @reports_errors
+@query_options
 def simulate(
     drug: Drug,
     dose_argument: DoseArgument = None,
@@ -188,15 +180,12 @@ def simulate(
     step: Annotated[
         float, typer.Option("--step", metavar="H", help="Hours between time points.")
     ] = 1.0,
-    phenotype: Phenotypes = None,
-    genotype: Genotypes = None,
-    with_: With = None,
-    assume_nm: AssumeNm = False,
     explain: Explain = False,
     plot: PlotFile = None,
-    affinity: Affinity = AffinityChoice.pet,
-    profiles_dir: ProfilesDir = None,
-    fmt: Format = OutputFormat.table,
+    patient=None,
+    affinity=None,
+    profiles_dir=None,
+    fmt=None,
 ) -> None:
     """Occupancy hour by hour, from the first dose through steady state to washout."""
     from sert_cli.queries.values import SimulateQuery
@@ -210,32 +199,28 @@ def simulate(
         days,
         until,
         step,
-        patient(phenotype, genotype, with_, assume_nm),
-        affinity.value,
+        patient,
+        affinity,
     )
     _show(_answer(query, profiles_dir), fmt, explain, plot)
 
 
 @command()
 @reports_errors
+@query_options
 def curve(
     drug: Drug,
-    phenotype: Phenotypes = None,
-    genotype: Genotypes = None,
-    with_: With = None,
-    assume_nm: AssumeNm = False,
     plot: PlotFile = None,
-    affinity: Affinity = AffinityChoice.pet,
-    profiles_dir: ProfilesDir = None,
-    fmt: Format = OutputFormat.table,
+    patient=None,
+    affinity=None,
+    profiles_dir=None,
+    fmt=None,
 ) -> None:
     """The steady-state dose-occupancy curve, over and beyond the label range."""
     from sert_cli.queries.values import GridQuery
 
     _check_plot(plot)
-    query = GridQuery(
-        drug, None, "curve", patient(phenotype, genotype, with_, assume_nm), affinity.value
-    )
+    query = GridQuery(drug, None, "curve", patient, affinity)
     _show(_answer(query, profiles_dir), fmt, plot=plot)
 
 
@@ -311,7 +296,7 @@ def batch(
             input_format.lower(),
             output_format.lower(),
             strict,
-            affinity.value,
+            affinity,
             assume_nm,
             progress=input_path != "-",
         )

@@ -5,6 +5,8 @@ Typer declares options per command; the bundles here keep each declaration in on
 values the query engine takes. Nothing here computes.
 """
 
+import functools
+import inspect
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -191,3 +193,35 @@ def dose_list(text: str | None) -> tuple[float, ...] | None:
     if not doses:
         raise InputError(f"--doses {text!r}: give doses such as 2.5,5,10")
     return doses
+
+
+_BUNDLE = (
+    ("phenotype", Phenotypes, None),
+    ("genotype", Genotypes, None),
+    ("with_", With, None),
+    ("assume_nm", AssumeNm, False),
+    ("affinity", Affinity, AffinityChoice.pet),
+    ("profiles_dir", ProfilesDir, None),
+    ("fmt", Format, OutputFormat.table),
+)
+
+
+def query_options(function):
+    """The options every query command takes, declared once (an option bundle): the
+    command receives `patient`, `affinity` (text), `profiles_dir` and `fmt`."""
+    signature = inspect.signature(function)
+    given = ("patient", "affinity", "profiles_dir", "fmt")
+    kept = [p for p in signature.parameters.values() if p.name not in given]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, kind, default in _BUNDLE
+    ]
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        who = patient(*(kwargs.pop(n) for n in ("phenotype", "genotype", "with_", "assume_nm")))
+        kwargs["affinity"] = kwargs["affinity"].value
+        return function(*args, patient=who, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])
+    return wrapper

@@ -36,6 +36,17 @@ def source_of(profile, field: str) -> str:
     return f"{profile.name}'s profile"
 
 
+def _closed(result, record: dict, explain: bool) -> dict:
+    """The fields every steady-state record ends with: constants, warnings, the patient,
+    and the trace when asked for."""
+    record["affinity"] = dict(result.prepared.profile.affinity)
+    record["warnings"] = list(result.warnings)
+    record.update(result.prepared.record())
+    if explain:
+        record["explain"] = [s.record() for s in result.trace()]
+    return record
+
+
 def steady_state_key(fraction: float) -> str:
     return f"time_to_{round(fraction * 100)}pct_steady_state_h"
 
@@ -116,13 +127,8 @@ class OccupancyResult(NamedTuple):
                 steady_state_key(f): at(self.state.time_to_steady_state_h[f], i)
                 for f in STEADY_STATE_FRACTIONS
             },
-            "affinity": dict(self.prepared.profile.affinity),
-            "warnings": list(self.warnings),
-            **self.prepared.record(),
         }
-        if explain:
-            record["explain"] = [s.record() for s in self.trace()]
-        return record
+        return _closed(self, record, explain)
 
     def rows(self) -> list[dict]:
         return [self.record()]
@@ -198,13 +204,8 @@ class DoseResult(NamedTuple):
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,
-            "affinity": dict(profile.affinity),
-            "warnings": list(self.warnings),
-            **self.prepared.record(),
         }
-        if explain:
-            record["explain"] = [s.record() for s in self.trace()]
-        return record
+        return _closed(self, record, explain)
 
     def rows(self) -> list[dict]:
         return [self.record()]
