@@ -18,8 +18,10 @@ class SertError(Exception):
         super().__init__(self.message)
 
     def worded(self, name_field: Callable[[str], str]) -> str:
-        """The one-line message, prefixed with what `name_field` calls the field."""
-        return f"{name_field(self.field)}: {self.message}" if self.field else self.message
+        """The one-line message, prefixed with what `name_field` calls the field, and
+        ending with the remedy (a field too, such as assume_nm) named the same way."""
+        message = f"{name_field(self.field)}: {self.message}" if self.field else self.message
+        return f"{message} (use {name_field(self.remedy)})" if self.remedy else message
 
 
 class InputError(SertError, ValueError):

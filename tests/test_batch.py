@@ -291,7 +291,7 @@ def test_hostile_rows_each_get_their_error():
     done = run_batch(text)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     rows = {r["id"]: r for r in rows_of(done)}
-    assert "the model says nothing that far out" in rows["1"]["error"]
+    assert "indistinguishable from 100 %" in rows["1"]["error"]
     assert "column interval_h: must be a positive" in rows["2"]["error"]
     assert "SERT, NET" in rows["3"]["error"]
     assert "did you mean 0.8" in rows["4"]["error"]

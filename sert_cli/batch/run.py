@@ -196,6 +196,9 @@ class Rows:
         self.cache: dict[tuple, dict] = {}
 
     def column_of(self, field: str) -> str:
+        """A field as batch names it: its column, or the option that set it."""
+        if field == "assume_nm":
+            return "--assume-nm"
         return f"column {self.names.get(field, field)}"
 
     def make_room(self, needed: int) -> bool:
@@ -213,18 +216,12 @@ class Rows:
                 queries.append(self.query(key))
                 pending.append(key)
             except SertError as exc:
-                self.cache[key] = {"error": self.worded(exc)}
+                self.cache[key] = {"error": exc.worded(self.column_of)}
         for key, answer in zip(pending, self.engine.answer_many(queries), strict=True):
             if isinstance(answer, SertError):
-                self.cache[key] = {"error": self.worded(answer)}
+                self.cache[key] = {"error": answer.worded(self.column_of)}
             else:
                 self.cache[key] = {**answer.record(), "error": None}
-
-    def worded(self, exc: SertError) -> str:
-        message = exc.worded(self.column_of)
-        if exc.remedy == "assume_nm":
-            message += " (use --assume-nm)"
-        return message
 
     def query(self, key: tuple):
         cells = dict(zip(self.fields, key, strict=True))

@@ -48,8 +48,8 @@ FLAGS = {
     "days": "--days",
     "until_h": "--until",
     "step_h": "--step",
+    "assume_nm": "--assume-nm",
 }
-REMEDIES = {"assume_nm": "--assume-nm"}
 
 
 def command(name: str | None = None, group: dict | None = None):
@@ -85,9 +85,6 @@ def reports_errors(function):
             return function(*args, **kwargs)
         except SertError as exc:
             message = exc.worded(flag_namer(kwargs))
-            remedy = getattr(exc, "remedy", "")
-            if remedy in REMEDIES:
-                message += f" (use {REMEDIES[remedy]})"
             sys.stderr.write(f"sert: error: {message}\n")
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:  # the reader stopped reading: not an error of ours

@@ -16,7 +16,7 @@ from sert_cli.cli.app import (
     reports_errors,
 )
 from sert_cli.cli.options import (
-    DEFAULTS,
+    DEFAULT_TRANSPORTER,
     Affinity,
     AffinityChoice,
     AssumeNm,
@@ -29,28 +29,28 @@ from sert_cli.cli.options import (
     OutputFormat,
     PlotFile,
     ProfilesDir,
+    QueryOptions,
     Target,
     TransporterOption,
     dose_list,
     dose_mg,
     query_options,
 )
+from sert_cli.vocabulary import DEFAULT_TARGET
 
 
-def _answer(query, profiles_dir: str | None):
+def _run(query, options: QueryOptions, explain: bool = False, plot: Path | None = None) -> None:
+    """Every query command ends here: one query, answered by the engine, rendered; the
+    formats and the plot all take the result."""
     from sert_cli.queries.engine import answer
 
-    return answer(query, profiles_library(profiles_dir))
-
-
-def _show(result, fmt: OutputFormat, explain: bool = False, plot: Path | None = None) -> None:
-    """Every query result goes out through here: the formats all take the result."""
+    result = answer(query, profiles_library(options.profiles_dir))
     if plot is not None:
         from sert_cli.render.figures import figures_of
         from sert_cli.render.plot import save
 
         save(figures_of(result, thin=False), plot)
-    emit(fmt, result, explain)
+    emit(options.fmt, result, explain)
 
 
 def _check_plot(plot: Path | None) -> None:
@@ -69,22 +69,15 @@ def occupancy(
     dose: DoseOption = None,
     interval: Interval = None,
     explain: Explain = False,
-    patient=None,
-    affinity=None,
-    profiles_dir=None,
-    fmt=None,
+    options: QueryOptions = None,
 ) -> None:
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.queries.values import OccupancyQuery
 
     query = OccupancyQuery(
-        drug,
-        dose_mg(dose, dose_argument),
-        interval,
-        patient,
-        affinity,
+        drug, dose_mg(dose, dose_argument), interval, options.patient, options.affinity
     )
-    _show(_answer(query, profiles_dir), fmt, explain)
+    _run(query, options, explain)
 
 
 @command()
@@ -92,27 +85,17 @@ def occupancy(
 @query_options
 def dose(
     drug: Drug,
-    target: Target = DEFAULTS["target"],
-    transporter: TransporterOption = DEFAULTS["transporter"],
+    target: Target = DEFAULT_TARGET,
+    transporter: TransporterOption = DEFAULT_TRANSPORTER,
     interval: Interval = None,
     explain: Explain = False,
-    patient=None,
-    affinity=None,
-    profiles_dir=None,
-    fmt=None,
+    options: QueryOptions = None,
 ) -> None:
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
     from sert_cli.queries.values import DoseQuery
 
-    query = DoseQuery(
-        drug,
-        target,
-        transporter.value,
-        interval,
-        patient,
-        affinity,
-    )
-    _show(_answer(query, profiles_dir), fmt, explain)
+    query = DoseQuery(drug, target, transporter.value, interval, options.patient, options.affinity)
+    _run(query, options, explain)
 
 
 @command()
@@ -129,23 +112,14 @@ def table(
             "range in marketed strengths]",
         ),
     ] = None,
-    patient=None,
-    affinity=None,
-    profiles_dir=None,
-    fmt=None,
+    options: QueryOptions = None,
 ) -> None:
     """Occupancy over the label's dose range (or --doses), one column per phenotype (or,
     for a given patient, NM beside the patient's)."""
     from sert_cli.queries.values import GridQuery
 
-    query = GridQuery(
-        drug,
-        dose_list(doses),
-        "label",
-        patient,
-        affinity,
-    )
-    _show(_answer(query, profiles_dir), fmt)
+    query = GridQuery(drug, dose_list(doses), "label", options.patient, options.affinity)
+    _run(query, options)
 
 
 @command()
@@ -182,10 +156,7 @@ def simulate(
     ] = 1.0,
     explain: Explain = False,
     plot: PlotFile = None,
-    patient=None,
-    affinity=None,
-    profiles_dir=None,
-    fmt=None,
+    options: QueryOptions = None,
 ) -> None:
     """Occupancy hour by hour, from the first dose through steady state to washout."""
     from sert_cli.queries.values import SimulateQuery
@@ -199,10 +170,10 @@ def simulate(
         days,
         until,
         step,
-        patient,
-        affinity,
+        options.patient,
+        options.affinity,
     )
-    _show(_answer(query, profiles_dir), fmt, explain, plot)
+    _run(query, options, explain, plot)
 
 
 @command()
@@ -211,17 +182,13 @@ def simulate(
 def curve(
     drug: Drug,
     plot: PlotFile = None,
-    patient=None,
-    affinity=None,
-    profiles_dir=None,
-    fmt=None,
+    options: QueryOptions = None,
 ) -> None:
     """The steady-state dose-occupancy curve, over and beyond the label range."""
     from sert_cli.queries.values import GridQuery
 
     _check_plot(plot)
-    query = GridQuery(drug, None, "curve", patient, affinity)
-    _show(_answer(query, profiles_dir), fmt, plot=plot)
+    _run(GridQuery(drug, None, "curve", options.patient, options.affinity), options, plot=plot)
 
 
 @command()

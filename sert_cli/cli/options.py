@@ -9,13 +9,13 @@ import functools
 import inspect
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 
 from sert_cli.errors import InputError
 from sert_cli.pgx.patient import Patient
-from sert_cli.vocabulary import DEFAULT_TARGET, PRIMARY_TRANSPORTER
+from sert_cli.vocabulary import PRIMARY_TRANSPORTER
 
 
 class OutputFormat(StrEnum):
@@ -27,6 +27,9 @@ class OutputFormat(StrEnum):
 class Transporter(StrEnum):
     SERT = "SERT"
     NET = "NET"
+
+
+DEFAULT_TRANSPORTER = Transporter(PRIMARY_TRANSPORTER)
 
 
 class AffinityChoice(StrEnum):
@@ -124,7 +127,6 @@ PlotFile = Annotated[
         help="Also write the figure with matplotlib (from a clone: pip install '.[plot]').",
     ),
 ]
-DEFAULTS = {"target": DEFAULT_TARGET, "transporter": Transporter(PRIMARY_TRANSPORTER)}
 
 
 def pairs(options: list[str] | None, flag: str, example: str) -> tuple[tuple[str, str], ...]:
@@ -195,6 +197,15 @@ def dose_list(text: str | None) -> tuple[float, ...] | None:
     return doses
 
 
+class QueryOptions(NamedTuple):
+    """What every query command takes besides its own arguments (the option bundle)."""
+
+    patient: Patient
+    affinity: str
+    profiles_dir: str | None
+    fmt: OutputFormat
+
+
 _BUNDLE = (
     ("phenotype", Phenotypes, None),
     ("genotype", Genotypes, None),
@@ -207,11 +218,10 @@ _BUNDLE = (
 
 
 def query_options(function):
-    """The options every query command takes, declared once (an option bundle): the
-    command receives `patient`, `affinity` (text), `profiles_dir` and `fmt`."""
+    """Declare the bundle's options once: the command's `options` parameter receives
+    them as one QueryOptions (sqlite-utils' option bundles)."""
     signature = inspect.signature(function)
-    given = ("patient", "affinity", "profiles_dir", "fmt")
-    kept = [p for p in signature.parameters.values() if p.name not in given]
+    kept = [p for p in signature.parameters.values() if p.name != "options"]
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
         for name, kind, default in _BUNDLE
@@ -220,8 +230,10 @@ def query_options(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         who = patient(*(kwargs.pop(n) for n in ("phenotype", "genotype", "with_", "assume_nm")))
-        kwargs["affinity"] = kwargs["affinity"].value
-        return function(*args, patient=who, **kwargs)
+        options = QueryOptions(
+            who, kwargs.pop("affinity").value, kwargs.pop("profiles_dir"), kwargs.pop("fmt")
+        )
+        return function(*args, options=options, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=[*kept, *added])
     return wrapper

@@ -227,7 +227,7 @@ class Library:
 
     @classmethod
     def of(cls, *profiles: Profile) -> "Library":
-        """A library of profiles already built (tests, calibration)."""
+        """A library of profiles already built (a profile made in a test, say)."""
         return cls({p.name: _Entry(p.path, dict(p.raw), p) for p in profiles})
 
     def _build(self, name: str) -> Profile:

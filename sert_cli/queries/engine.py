@@ -33,9 +33,10 @@ from sert_cli.queries.results import DoseResult, GridResult, OccupancyResult, Si
 from sert_cli.queries.values import GridQuery, SimulateQuery
 from sert_cli.vocabulary import AFFINITIES, PHENOTYPES, TRANSPORTERS
 
-# A dose above this (a tonne) is no dose at all: refused before any computing, so that
-# `--dose 1e300` cannot keep the ODE solver busy or overflow.
-MAX_DOSE_MG = 1e9
+# A time course above this dose (a tonne) is refused before any computing, so that
+# `simulate --dose 1e300` cannot keep the ODE solver busy or overflow. Steady-state
+# queries need no bound: they are closed form and say when a result is unresolvable.
+MAX_SIMULATED_DOSE_MG = 1e9
 CURVE_POINTS = 80
 CURVE_BEYOND_LABEL = 2.0
 # Patients (drug, affinity, patient) kept prepared; a batch of millions stays flat.
@@ -73,11 +74,11 @@ def check_transporter(transporter: str) -> str:
     return name
 
 
-def _check_dose_size(profile, dose_mg: float, interval_h: float) -> None:
-    if dose_mg > MAX_DOSE_MG:
+def _check_simulated_dose(dose_mg: float) -> None:
+    if dose_mg > MAX_SIMULATED_DOSE_MG:
         raise ModelError(
-            f"{dose_mg:g} mg is more than {MAX_DOSE_MG:g} mg (a tonne); the model says "
-            "nothing that far out",
+            f"{dose_mg:g} mg is more than {MAX_SIMULATED_DOSE_MG:g} mg (a tonne); the time "
+            "course says nothing that far out",
             field="dose_mg",
         )
 
@@ -119,8 +120,7 @@ class Engine:
                 prepared = self.prepared(query.drug, query.affinity, query.patient)
                 interval = _interval(query, prepared)
                 if query.kind == "occupancy":
-                    dose = positive(query.dose_mg, "dose_mg", "mg")
-                    _check_dose_size(prepared.profile, dose, interval)
+                    positive(query.dose_mg, "dose_mg", "mg")
                     key = ("occupancy", id(prepared), interval)
                 elif query.kind == "dose":
                     check_target(query.target)
@@ -139,14 +139,14 @@ class Engine:
             prepared = self.prepared(*_context(queries[members[0]]))
             compute = self._occupancy_group if key[0] == "occupancy" else self._dose_group
             try:
-                compute([queries[i] for i in members], prepared, key[2], members, answers)
+                compute([queries[i] for i in members], prepared, key, members, answers)
             except SertError as exc:
                 for i in members:
                     answers[i] = exc
         return answers
 
-    def _occupancy_group(self, group, prepared, interval, members, answers) -> None:
-        profile = prepared.profile
+    def _occupancy_group(self, group, prepared, key, members, answers) -> None:
+        profile, interval = prepared.profile, key[2]
         doses = _vector([float(q.dose_mg) for q in group])
         state = _as_lists(steady_state(profile, doses, interval, prepared.phenotypes))
         for i, (query, slot) in enumerate(zip(group, members, strict=True)):
@@ -168,9 +168,8 @@ class Engine:
             )
             answers[slot] = OccupancyResult(query, prepared, interval, state, i, warnings)
 
-    def _dose_group(self, group, prepared, interval, members, answers) -> None:
-        profile = prepared.profile
-        transporter = check_transporter(group[0].transporter)
+    def _dose_group(self, group, prepared, key, members, answers) -> None:
+        profile, interval, transporter = prepared.profile, key[2], key[3]
         targets = _vector([float(q.target) for q in group])
         exact, dose_step = dose_for_load(
             profile,
@@ -249,8 +248,6 @@ class Engine:
         interval = profile.interval_h
         if query.doses_mg is not None:
             doses = tuple(positive(d, "doses_mg", "mg") for d in query.doses_mg)
-            for dose in doses:
-                _check_dose_size(profile, dose, interval)
         elif query.span == "curve":
             top = profile.label_range_max_mg * CURVE_BEYOND_LABEL / per_day(interval)
             doses = tuple(top * (i + 1) / CURVE_POINTS for i in range(CURVE_POINTS))
@@ -304,7 +301,7 @@ class Engine:
 
         profile = prepared.profile
         dose = positive(query.dose_mg, "dose_mg", "mg")
-        _check_dose_size(profile, dose, interval)
+        _check_simulated_dose(dose)
         simulation = simulate(
             profile,
             prepared.phenotypes,
