@@ -39,6 +39,11 @@ from sert_cli.cli.options import (
 from sert_cli.vocabulary import DEFAULT_TARGET
 
 
+def query_command(function):
+    """A query command: registered, its errors reported, the query options bundled."""
+    return command()(reports_errors(query_options(function)))
+
+
 def _run(query, options: QueryOptions, explain: bool = False, plot: Path | None = None) -> None:
     """Every query command ends here: one query, answered by the engine, rendered; the
     formats and the plot all take the result."""
@@ -60,9 +65,7 @@ def _check_plot(plot: Path | None) -> None:
         check_plot_path(plot)
 
 
-@command()
-@reports_errors
-@query_options
+@query_command
 def occupancy(
     drug: Drug,
     dose_argument: DoseArgument = None,
@@ -80,9 +83,7 @@ def occupancy(
     _run(query, options, explain)
 
 
-@command()
-@reports_errors
-@query_options
+@query_command
 def dose(
     drug: Drug,
     target: Target = DEFAULT_TARGET,
@@ -98,9 +99,7 @@ def dose(
     _run(query, options, explain)
 
 
-@command()
-@reports_errors
-@query_options
+@query_command
 def table(
     drug: Drug,
     doses: Annotated[
@@ -122,9 +121,7 @@ def table(
     _run(query, options)
 
 
-@command()
-@reports_errors
-@query_options
+@query_command
 def simulate(
     drug: Drug,
     dose_argument: DoseArgument = None,
@@ -176,9 +173,7 @@ def simulate(
     _run(query, options, explain, plot)
 
 
-@command()
-@reports_errors
-@query_options
+@query_command
 def curve(
     drug: Drug,
     plot: PlotFile = None,
