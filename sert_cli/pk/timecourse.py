@@ -1,12 +1,13 @@
 """Occupancy over time: one-compartment oral absorption, doses superposed.
 
-This extends model.md section 1 from the steady-state average to the whole curve. Linear
+This extends docs/model.md section 1 from the steady-state average to the whole curve. Linear
 profiles use closed forms: after one dose each moiety's concentration is a sum of
 exponentials (Bateman functions along the chain gut -> parent -> metabolite, and the
 brain's effect compartment), and repeated doses add up as geometric series, vectorized
-over time. Profiles with saturable (Michaelis-Menten) clearance are integrated with
-scipy's ODE solver, imported only then. Both give parent-equivalent mg/L per moiety,
-which core.levels_from_parent_equivalent converts like the steady-state case.
+over time. Profiles with saturable (Michaelis-Menten) clearance are integrated as ODEs
+(an adaptive Dormand-Prince 5(4) in plain Python: no scipy import), until the dosing
+interval repeats. Both give parent-equivalent mg/L per moiety, which
+steady_state.levels_from_parent_equivalent converts like the steady-state case.
 """
 
 import math
@@ -212,19 +213,18 @@ def _absorption_rate(moiety: Moiety) -> float:
     return moiety.absorption_rate_per_h
 
 
-# The ODE solver's tolerances (scipy's LSODA).
+# The ODE solver's tolerances (local error per step).
 ODE_RTOL = 1e-10
 ODE_ATOL = 1e-14
 # Once the state just after a dose matches the one after the previous dose within this
 # (relative; ODE_ATOL absolute), dosing has reached its periodic steady state: every later
 # interval repeats that one, and is read from it instead of solved again.
 PERIODIC_TOLERANCE = 1e-10
-ODE_MAX_STEPS = 10_000_000
 
 
 def _ode_system(regimen: Regimen):
     """The right-hand side f(y, t) of the ODEs gut -> parent -> metabolites (and effect
-    compartments), for scipy's odeint; y = (gut, amount per moiety, brain per moiety)."""
+    compartments), for the solver; y = (gut, amount per moiety, brain per moiety)."""
     profile = regimen.profile
     moieties = profile.moieties
     ka = _absorption_rate(profile.parent)
@@ -243,17 +243,16 @@ def _ode_system(regimen: Regimen):
 
     if count == 1 and ke0[0] is None:  # a parent alone (paroxetine): the common case, kept lean
 
-        def rates(y, _t):
-            gut, amount, _brain = y.tolist()
+        def rates(y: list, _t: float):
+            gut, amount, _brain = y
             c_parent = amount / v_parent
             eliminated = cl_parent * c_parent + vmax * c_parent / (km + c_parent)
             return (-ka * gut, ka * gut - eliminated, 0.0)
 
     else:
 
-        def rates(y, _t):
-            values = y.tolist()
-            gut, amounts, brain = values[0], values[1 : 1 + count], values[1 + count :]
+        def rates(y: list, _t: float):
+            gut, amounts, brain = y[0], y[1 : 1 + count], y[1 + count :]
             c_parent = amounts[0] / v_parent
             eliminated = cl_parent * c_parent + vmax * c_parent / (km + c_parent)
             d_amounts = [ka * gut - eliminated]
@@ -269,31 +268,146 @@ def _ode_system(regimen: Regimen):
     return rates, count, np.array(volumes), np.array([rate is not None for rate in ke0])
 
 
-def _solve(rates, state: np.ndarray, start: float, end: float, points: np.ndarray):
+# Dormand and Prince's 5(4) pair with its quartic dense output (Dormand & Prince, J Comput
+# Appl Math 1980;6:19-26; Shampine, Math Comput 1986;46:135-150), the coefficients scipy's
+# RK45 uses. A few states and pure Python floats: no scipy to import, no arrays to build.
+DP_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
+DP_A = (
+    (),
+    (1 / 5,),
+    (3 / 40, 9 / 40),
+    (44 / 45, -56 / 15, 32 / 9),
+    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+)
+DP_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
+DP_E = (-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40)
+DP_P = (
+    (1.0, -8048581381 / 2820520608, 8663915743 / 2820520608, -12715105075 / 11282082432),
+    (0.0, 0.0, 0.0, 0.0),
+    (
+        0.0,
+        131558114200 / 32700410799,
+        -68118460800 / 10900136933,
+        87487479700 / 32700410799,
+    ),
+    (0.0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072),
+    (
+        0.0,
+        127303824393 / 49829197408,
+        -318862633887 / 49829197408,
+        701980252875 / 199316789632,
+    ),
+    (0.0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844),
+    (0.0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423),
+)
+ODE_MAX_STEPS = 10_000_000
+
+
+def _solve(rates, state: np.ndarray, start: float, end: float, points: np.ndarray, ka: float):
     """One solve from start (the state given) to end: (the states at the points, all within
-    [start, end], as columns; the state at end)."""
+    [start, end], as columns; the state at end). Adaptive steps hold every component's
+    local error within ODE_RTOL (relative) or ODE_ATOL (absolute); the points are read
+    from each step's dense output, so they do not shorten the steps. The gut (y[0]) empties
+    at the rate ka exactly, so after each step it is set to its exact value; its stages'
+    error shows in the compartments it feeds, which the error control watches."""
     if end <= start:
         return state[:, None].repeat(points.size, axis=1), state.copy()
-    import warnings
-
-    from scipy.integrate import ODEintWarning, odeint
-
-    grid, where = np.unique(np.concatenate(([start], points, [end])), return_inverse=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ODEintWarning)
-        y, info = odeint(
-            rates,
-            state,
-            grid,
-            rtol=ODE_RTOL,
-            atol=ODE_ATOL,
-            tcrit=[end],
-            mxstep=ODE_MAX_STEPS,
-            full_output=True,
+    order = np.argsort(points, kind="stable")
+    wanted = points[order].tolist()
+    found = np.empty((state.size, points.size))
+    y = state.tolist()
+    gut = y[0]
+    t, f = start, rates(y, start)
+    h = min(end - start, 1.0)
+    next_point = 0
+    dense: list = []  # steps that hold wanted points, read out at the end
+    while next_point < len(wanted) and wanted[next_point] <= t:
+        found[:, order[next_point]] = y
+        next_point += 1
+    (a21,), (a31, a32), (a41, a42, a43), (a51, a52, a53, a54), (a61, a62, a63, a64, a65) = DP_A[1:]
+    c2, c3, c4, c5, c6 = DP_C[1:]
+    b1, _, b3, b4, b5, b6 = DP_B
+    e1, _, e3, e4, e5, e6, e7 = DP_E
+    for _ in range(ODE_MAX_STEPS):
+        if t >= end:
+            break
+        step = min(h, end - t)
+        k1 = f
+        k2 = rates([v + step * a21 * q1 for v, q1 in zip(y, k1, strict=True)], t + c2 * step)
+        k3 = rates(
+            [v + step * (a31 * q1 + a32 * q2) for v, q1, q2 in zip(y, k1, k2, strict=True)],
+            t + c3 * step,
         )
-    if info["message"] != "Integration successful.":
-        raise ModelError(f"the ODE solver failed: {info['message']}")
-    return y.T[:, where.ravel()[1:-1]], y[-1].copy()
+        k4 = rates(
+            [
+                v + step * (a41 * q1 + a42 * q2 + a43 * q3)
+                for v, q1, q2, q3 in zip(y, k1, k2, k3, strict=True)
+            ],
+            t + c4 * step,
+        )
+        k5 = rates(
+            [
+                v + step * (a51 * q1 + a52 * q2 + a53 * q3 + a54 * q4)
+                for v, q1, q2, q3, q4 in zip(y, k1, k2, k3, k4, strict=True)
+            ],
+            t + c5 * step,
+        )
+        k6 = rates(
+            [
+                v + step * (a61 * q1 + a62 * q2 + a63 * q3 + a64 * q4 + a65 * q5)
+                for v, q1, q2, q3, q4, q5 in zip(y, k1, k2, k3, k4, k5, strict=True)
+            ],
+            t + c6 * step,
+        )
+        y_new = [
+            v + step * (b1 * q1 + b3 * q3 + b4 * q4 + b5 * q5 + b6 * q6)
+            for v, q1, q3, q4, q5, q6 in zip(y, k1, k3, k4, k5, k6, strict=True)
+        ]
+        f_new = rates(y_new, t + step)
+        error = max(
+            abs(step * (e1 * q1 + e3 * q3 + e4 * q4 + e5 * q5 + e6 * q6 + e7 * q7))
+            / (ODE_ATOL + ODE_RTOL * max(abs(v), abs(w)))
+            for v, w, q1, q3, q4, q5, q6, q7 in zip(
+                y[1:], y_new[1:], k1[1:], k3[1:], k4[1:], k5[1:], k6[1:], f_new[1:], strict=True
+            )
+        )
+        if error > 1.0:
+            h = step * max(0.2, 0.9 * error**-0.2)
+            continue
+        t_new = t + step if step < end - t else end
+        y_new[0] = gut * math.exp(-ka * (t_new - start))
+        if next_point < len(wanted) and wanted[next_point] <= t_new:
+            first = next_point
+            while next_point < len(wanted) and wanted[next_point] <= t_new:
+                next_point += 1
+            dense.append((first, next_point, t, step, y, (k1, k2, k3, k4, k5, k6, f_new)))
+        t, y, f = t_new, y_new, f_new
+        h = step * min(10.0, 0.9 * error**-0.2) if error > 0 else step * 10.0
+    else:
+        raise ModelError("the ODE solver took too many steps")
+    _read_dense(dense, wanted, order, found)
+    found[0] = gut * np.exp(-ka * (points - start))
+    return found, np.array(y)
+
+
+def _read_dense(dense: list, wanted: list, order: np.ndarray, found: np.ndarray) -> None:
+    """The points inside each step from its quartic: y + h * K^T P [x, x^2, x^3, x^4],
+    for all steps at once."""
+    if not dense:
+        return
+    counts = [last - first for first, last, *_ in dense]
+    first = dense[0][0]
+    last = dense[-1][1]
+    which = np.repeat(np.arange(len(dense)), counts)
+    starts = np.array([d[2] for d in dense])[which]
+    steps = np.array([d[3] for d in dense])[which]
+    y_old = np.array([d[4] for d in dense])[which]  # points x states
+    q = np.einsum("skn,kc->snc", np.array([d[5] for d in dense]), np.array(DP_P))[which]
+    x = (np.array(wanted[first:last]) - starts) / steps
+    powers = np.stack([x, x * x, x**3, x**4], axis=1)  # points x 4
+    values = y_old + steps[:, None] * np.einsum("pnc,pc->pn", q, powers)
+    found[:, order[first:last]] = values.T
 
 
 def _interval_of(times: np.ndarray, interval: float, last: int) -> np.ndarray:
@@ -309,10 +423,11 @@ def _interval_of(times: np.ndarray, interval: float, last: int) -> np.ndarray:
 
 def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tuple]:
     """Saturable clearance: the ODEs gut -> parent -> metabolites (and effect compartments),
-    integrated dose to dose with scipy (LSODA). Steady state: enough doses to settle, then
+    integrated dose to dose (Dormand-Prince 5(4)). Steady state: enough doses to settle, then
     shifted. The states just after each dose are kept on the regimen, and once they repeat
     the later intervals are read from one solve of the repeating interval."""
     rates, count, volumes, delayed_rows = _ode_system(regimen)
+    ka = _absorption_rate(regimen.profile.parent)
     interval = regimen.interval_h
     amount = regimen.dose_mg * regimen.profile.salt_factor
     shift = 0.0
@@ -347,7 +462,7 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
         if inside is None:
             inside = np.zeros(0, dtype=np.int64)
         begin = j * interval
-        solved, end_state = _solve(rates, starts[j], begin, (j + 1) * interval, flat[inside])
+        solved, end_state = _solve(rates, starts[j], begin, (j + 1) * interval, flat[inside], ka)
         states[:, inside] = solved
         if not known_next:
             end_state[0] += amount
@@ -374,11 +489,11 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
                 repeat.append((inside, flat[inside] - begin))
             else:
                 state = starts[min(last, period) if period is not None else last]
-                states[:, inside] = _solve(rates, state, begin, horizon, flat[inside])[0]
+                states[:, inside] = _solve(rates, state, begin, horizon, flat[inside], ka)[0]
         if repeat:
             where = np.concatenate([w for w, _ in repeat])
             phases = np.concatenate([p for _, p in repeat])
-            states[:, where] = _solve(rates, starts[period], 0.0, interval, phases)[0]
+            states[:, where] = _solve(rates, starts[period], 0.0, interval, phases, ka)[0]
 
     plasma = states[1 : 1 + count] / volumes[:, None]
     out = np.concatenate([plasma, np.where(delayed_rows[:, None], states[1 + count :], plasma)])
@@ -536,7 +651,7 @@ def simulate(
     summary.update(summarize(regimen, doses))
     check_resolvable(v for k, v in summary.items() if "occupancy" in k)
     method = (
-        "the ODEs gut -> parent -> metabolites integrated dose by dose (LSODA)"
+        "the ODEs gut -> parent -> metabolites integrated dose by dose (Dormand-Prince 5(4))"
         if profile.parent.saturable
         else "Bateman chains gut -> parent -> metabolite, doses superposed"
     )
