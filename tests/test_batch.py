@@ -299,3 +299,21 @@ def test_hostile_rows_each_get_their_error():
     assert "cells but the header" in rows[""]["error"]  # the refused line keeps no cells
     assert "column dose_mg: must be a positive" in rows["7"]["error"]
     assert rows["8"]["error"] == ""  # a short line is padded with empty cells
+
+
+def test_fast_csv_encoding_equals_the_csv_module():
+    import random
+
+    from sert_cli.batch.run import CsvOutput
+    from sert_cli.render.csv_format import safe_cell
+
+    rng = random.Random(3)
+    alphabet = ["a", ",", '"', "\n", "\r", "\t", "=", "-", "+", "@", " ", "'"]
+    for _ in range(5000):
+        cells = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
+            for _ in range(rng.randint(1, 5))
+        ]
+        expected = io.StringIO()
+        csv.writer(expected, lineterminator="\r\n").writerow([safe_cell(c) for c in cells])
+        assert CsvOutput.encode(cells) == expected.getvalue()[:-2], cells

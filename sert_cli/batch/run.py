@@ -11,6 +11,7 @@ for every row that asks the same thing. A bad row gets an `error` and never stop
 import codecs
 import collections
 import csv
+import functools
 import gc
 import io
 import itertools
@@ -304,6 +305,10 @@ class CsvOutput:
     @staticmethod
     def encode(cells) -> str:
         """Plain join where it is valid CSV and nothing looks like a formula."""
+        if len(cells) == 1:  # csv's own rules for a lone cell (an empty one is quoted)
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\r\n").writerow([safe_cell(cells[0])])
+            return buffer.getvalue()[:-2]
         joined = ",".join(cells)
         if (
             joined.count(",") == len(cells) - 1
@@ -318,9 +323,7 @@ class CsvOutput:
             and not joined.startswith(FORMULA_PREFIXES)
         ):
             return joined
-        buffer = io.StringIO()  # "\r\n" as terminator makes csv quote cells with either
-        csv.writer(buffer, lineterminator="\r\n").writerow([safe_cell(c) for c in cells])
-        return buffer.getvalue()[:-2]
+        return ",".join(map(_encoded_cell, cells))
 
     def _parts(self, key, result: dict) -> tuple[list, str]:
         flat = {k: _cell(v) for k, v in flatten(result).items()}
@@ -346,6 +349,16 @@ class CsvOutput:
 
     def close(self) -> None:
         pass
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _encoded_cell(cell: str) -> str:
+    """One CSV cell as csv.writer (minimal quoting, "\\r\\n" lines) writes it, formula-safe;
+    long texts (guidance, notes) repeat from row to row, so each is encoded once."""
+    cell = safe_cell(cell)
+    if "," in cell or '"' in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def _cell(value) -> str:

@@ -103,12 +103,12 @@ class Engine:
                 profile = self.library.get(drug).with_affinity(affinity)
                 found = prepare(profile, patient)
             except SertError as exc:
-                found = exc
+                found = _held(exc)
             if len(self.contexts) >= CONTEXT_LIMIT:
                 self.contexts.clear()
             self.contexts[key] = found
         if isinstance(found, SertError):
-            raise found
+            raise found.with_traceback(None)
         return found
 
     def answer_many(self, queries: Iterable) -> list:
@@ -132,7 +132,7 @@ class Engine:
                     answers[index] = self._simulate(query, prepared, interval)
                     continue
             except SertError as exc:
-                answers[index] = exc
+                answers[index] = _held(exc)
                 continue
             groups.setdefault(key, []).append(index)
         for key, members in groups.items():
@@ -142,7 +142,7 @@ class Engine:
                 compute([queries[i] for i in members], prepared, key, members, answers)
             except SertError as exc:
                 for i in members:
-                    answers[i] = exc
+                    answers[i] = _held(exc)
         return answers
 
     def _occupancy_group(self, group, prepared, key, members, answers) -> None:
@@ -161,7 +161,7 @@ class Engine:
                 )
                 check_resolvable(occupancy)
             except SertError as exc:
-                answers[slot] = exc
+                answers[slot] = _held(exc)
                 continue
             warnings = prepared.warnings + tuple(
                 label_warnings(profile, float(query.dose_mg) * per_day(interval), "the daily dose")
@@ -178,7 +178,6 @@ class Engine:
             interval,
             prepared.phenotypes,
         )
-        at_dose = steady_state(profile, exact, interval, prepared.phenotypes)
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         made = []
         for dose in exact_doses:
@@ -203,7 +202,7 @@ class Engine:
             try:
                 check_finite(profile, [dose])
             except SertError as exc:
-                answers[slot] = exc
+                answers[slot] = _held(exc)
                 continue
             warnings = list(prepared.warnings)
             if found is None:
@@ -238,7 +237,6 @@ class Engine:
                 occupancy,
                 exceeds,
                 tuple(warnings),
-                at_dose,
                 (dose_step,),
                 i,
             )
@@ -316,6 +314,13 @@ class Engine:
             label_warnings(profile, dose * per_day(interval), "the daily dose")
         )
         return SimulationResult(query, prepared, simulation, warnings)
+
+
+def _held(exc: SertError) -> SertError:
+    """An error kept as an answer, without its traceback: the traceback's frames would
+    hold the answers list that holds the error, a cycle that batch (which runs with the
+    cyclic collector off) would never free."""
+    return exc.with_traceback(None)
 
 
 def _context(query) -> tuple:

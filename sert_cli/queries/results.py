@@ -8,7 +8,7 @@ holds plain floats.
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import Prepared
-from sert_cli.pk.steady_state import MoietyLevels, SteadyState
+from sert_cli.pk.steady_state import MoietyLevels, SteadyState, steady_state
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
@@ -144,13 +144,16 @@ class DoseResult(NamedTuple):
     occupancy_at_recommended: float | None
     exceeds_label_max: bool
     warnings: tuple[str, ...]
-    at_dose: SteadyState  # the steady state at the exact dose, for the trace
     steps: tuple[Step, ...]  # the inverse, the strengths and the label check
     index: int
 
     @property
     def drug(self) -> str:
         return self.prepared.profile.name
+
+    def _at_dose(self) -> SteadyState:
+        prepared = self.prepared
+        return steady_state(prepared.profile, self.dose_mg, self.interval_h, prepared.phenotypes)
 
     def trace(self) -> list[Step]:
         profile = self.prepared.profile
@@ -182,7 +185,8 @@ class DoseResult(NamedTuple):
             )
         )
         return [
-            *_trace(self.prepared, self.at_dose.steps, self.index),
+            # the steady state at the exact dose, computed when a trace is asked for
+            *_trace(self.prepared, self._at_dose().steps, 0),
             *(s.at(self.index) for s in self.steps),
             *made,
         ]
