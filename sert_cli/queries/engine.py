@@ -121,10 +121,11 @@ class Engine:
                 interval = _interval(query, prepared)
                 if query.kind == "occupancy":
                     positive(query.dose_mg, "dose_mg", "mg")
-                    key = ("occupancy", id(prepared), interval)
+                    key = ("occupancy", interval, *_context(query))
                 elif query.kind == "dose":
                     check_target(query.target)
-                    key = ("dose", id(prepared), interval, check_transporter(query.transporter))
+                    transporter = check_transporter(query.transporter)
+                    key = ("dose", interval, *_context(query), transporter)
                 elif query.kind == "grid":
                     answers[index] = self._grid(query, prepared)
                     continue
@@ -136,9 +137,10 @@ class Engine:
                 continue
             groups.setdefault(key, []).append(index)
         for key, members in groups.items():
-            prepared = self.prepared(*_context(queries[members[0]]))
             compute = self._occupancy_group if key[0] == "occupancy" else self._dose_group
             try:
+                # a group is one patient by value, not by a cached object's identity
+                prepared = self.prepared(*key[2:5])
                 compute([queries[i] for i in members], prepared, key, members, answers)
             except SertError as exc:
                 for i in members:
@@ -146,7 +148,7 @@ class Engine:
         return answers
 
     def _occupancy_group(self, group, prepared, key, members, answers) -> None:
-        profile, interval = prepared.profile, key[2]
+        profile, interval = prepared.profile, key[1]
         doses = _vector([float(q.dose_mg) for q in group])
         state = _as_lists(steady_state(profile, doses, interval, prepared.phenotypes))
         for i, (query, slot) in enumerate(zip(group, members, strict=True)):
@@ -169,7 +171,7 @@ class Engine:
             answers[slot] = OccupancyResult(query, prepared, interval, state, i, warnings)
 
     def _dose_group(self, group, prepared, key, members, answers) -> None:
-        profile, interval, transporter = prepared.profile, key[2], key[3]
+        profile, interval, transporter = prepared.profile, key[1], key[5]
         targets = _vector([float(q.target) for q in group])
         exact, dose_step = dose_for_load(
             profile,
