@@ -8,6 +8,12 @@ TRANSPORTERS = ("SERT", "NET")
 # target, the one every table shows, the one the time course summarizes.
 PRIMARY_TRANSPORTER = "SERT"
 DEFAULT_TARGET = 0.8
+# A strength whose occupancy falls short of the target by less than this counts as reaching
+# it: the model cannot tell the two apart (docs/model.md section 5).
+TARGET_TOLERANCE = 0.01
+# A dose for a target above this multiple of the label maximum is no tolerable dose: the
+# target is refused (exit 1), not answered.
+MAX_LABEL_MULTIPLE = 2.0
 # Below this a secondary transporter's occupancy is left out of tables and charts as noise.
 NOTABLE_OCCUPANCY = 0.05
 # The fractions of steady state sert reports the time to (docs/model.md section 11).

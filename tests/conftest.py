@@ -97,7 +97,7 @@ def _patient(requested):
 
 
 def _affinity(profile) -> str:
-    return "pet" if any("PET" in v for v in profile.affinity.values()) else "in-vitro"
+    return "pet" if profile.parent.pet else "in-vitro"
 
 
 def occupancy_at(profile, dose_mg, interval_h=None, requested=None):

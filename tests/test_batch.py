@@ -48,7 +48,7 @@ def random_rows(count: int) -> list[dict]:
         if rng.random() < 0.5:
             row["dose_mg"] = repr(round(rng.uniform(1, 100), 3))
         else:
-            row["target"] = repr(round(rng.uniform(0.3, 0.95), 3))
+            row["target"] = repr(round(rng.uniform(0.3, 0.8), 3))
         rows.append(row)
     return rows
 

@@ -47,12 +47,20 @@ def test_pm_needs_less_drug_and_uses_its_clearance(examplamine_dir):
 
 def test_dose_above_label_is_flagged(examplamine_dir):
     out = sert_json(
-        "dose", "examplamine", "--target", "0.99", "--profiles-dir", str(examplamine_dir)
+        "dose", "examplamine", "--target", "0.975", "--profiles-dir", str(examplamine_dir)
     )
-    # C* = 99 K = 198 nM -> 396 nM plasma -> 118.8 ng/mL -> 57.02 mg
-    assert out["dose_mg"] == pytest.approx(0.1188 * 20 * 24)
+    # C* = 39 K = 78 nM -> 156 nM plasma -> 46.8 ng/mL -> 22.46 mg
+    assert out["dose_mg"] == pytest.approx(0.0468 * 20 * 24)
     assert out["exceeds_label_max"] is True
     assert any("above the label maximum of 20 mg/day" in w for w in out["warnings"])
+
+
+def test_a_target_no_tolerable_dose_reaches_is_refused(examplamine_dir):
+    done = sert("dose", "examplamine", "--target", "0.99", "--profiles-dir", str(examplamine_dir))
+    # 57.02 mg/day (C* = 99 K) is more than twice the 20 mg/day label maximum
+    assert done.returncode == 1
+    assert "no tolerable dose reaches 99% SERT occupancy" in done.stderr
+    assert "57.02 mg/day" in done.stderr
 
 
 def test_interval_option(examplamine_dir):

@@ -3,7 +3,7 @@
 import pytest
 from conftest import sert, sert_json
 
-from sert_cli.calibration import MAX_DRUG_MAE_PP, MAX_OVERALL_MAE_PP, fit
+from sert_cli.calibration import MAX_DRUG_MAE_PP, fit
 from sert_cli.profiles.library import load_library
 
 TWELVE = {
@@ -20,6 +20,16 @@ TWELVE = {
     "levomilnacipran",
     "vortioxetine",
 }
+# Issue 10: the dose for 80 % SERT (NM) lies within 0.67-1.5x the label minimum, where PET
+# finds about 80 % (Meyer 2004).
+LABEL_MINIMUM_DRUGS = (
+    "citalopram",
+    "escitalopram",
+    "sertraline",
+    "paroxetine",
+    "fluoxetine",
+    "venlafaxine",
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,25 +37,32 @@ def report():
     return sert_json("validate")
 
 
-def test_sert_error_stays_within_the_figures(report):
-    summary = report["summary"]
-    assert summary["sert_mae_calibrated_pp"] <= MAX_OVERALL_MAE_PP
-    assert summary["worst_drug_sert_mae_calibrated_pp"] <= MAX_DRUG_MAE_PP
-    assert summary["sert_points_calibrated"] >= 15
-    # calibration must beat the in vitro constants on the same points
-    assert summary["sert_mae_calibrated_pp"] < summary["sert_mae_in_vitro_same_points_pp"]
+def test_steady_state_error_in_sample_and_left_out(report):
+    steady = report["summary"]["SERT_steady_state"]
+    assert steady["points"] >= 15
+    assert steady["mae_pp"] <= 5.0
+    assert steady["mae_pp"] < steady["mae_in_vitro_pp"]
+    # leave-one-study-out is reported; where the drug keeps another study it stays close
+    assert steady["mae_left_out_pp"] is not None
+    assert steady["mae_left_out_own_drug_pp"] <= MAX_DRUG_MAE_PP
 
 
-def test_net_error_is_reported_for_the_snris(report):
+def test_kinds_of_points_are_reported_separately(report):
+    assert {"SERT_steady_state", "SERT_time_course", "SERT_single"} <= set(report["summary"])
+    assert report["unverified"], "unverified points are listed, not hidden"
+    assert all(r["status"] not in ("verified", "approximate") for r in report["unverified"])
+
+
+def test_net_error_is_reported(report):
     net = {d["drug"]: d for d in report["drugs"] if d["transporter"] == "NET"}
-    assert {"milnacipran", "duloxetine"} <= set(net)
+    assert "milnacipran" in net
     assert all(d["mae_in_vitro_pp"] is not None for d in net.values())
 
 
 def test_every_point_is_predicted_in_range(report):
     for row in report["points"]:
         assert 0 <= row["predicted_in_vitro"] < 1
-        assert row["source"]
+        assert row["source"] and row["study"]
 
 
 def test_exposure_ratios_match_the_clinical_data(report):
@@ -58,6 +75,32 @@ def test_eighty_percent_rule_holds_or_has_a_reason(report):
         assert check["inside_70_90"] or check["reason"], check["drug"]
 
 
+def test_label_maximum_stays_on_the_pet_plateau(report):
+    """No 99 %: at the label maximum SERT stays below the [11C]DASB plateau of 85 %."""
+    plateau = report["model"]["emax"]["SERT"]
+    assert plateau == pytest.approx(0.85)
+    for check in report["eighty_percent_rule"]:
+        assert check["sert_occupancy_at_max"] < plateau, check["drug"]
+
+
+@pytest.mark.parametrize("drug", LABEL_MINIMUM_DRUGS)
+def test_dose_for_eighty_percent_is_near_the_label_minimum(drug):
+    out = sert_json("dose", drug)
+    assert 0.67 <= out["dose_mg"] * 24 / out["interval_h"] / out["label_min_mg"] <= 1.5
+
+
+def test_duloxetine_time_course_after_repeated_doses(report):
+    """Takano 2006: 71.9 % and 47.1 % 49 h and 78 h after the last of repeated 60 mg doses."""
+    late = [
+        r
+        for r in report["points"]
+        if r["drug"] == "duloxetine" and r["kind"] == "time_course" and r["status"] == "verified"
+    ]
+    assert {r["hours_after_last_dose"] for r in late} == {49.0, 78.0}
+    for r in late:
+        assert abs(r["predicted"] - r["observed"]) <= 0.10
+
+
 def test_the_twelve_profiles_are_bundled_and_pass_check():
     library = load_library(use_cache=False)
     assert TWELVE <= set(library.profiles)
@@ -67,18 +110,41 @@ def test_the_twelve_profiles_are_bundled_and_pass_check():
     assert "warning" not in done.stderr
 
 
-@pytest.mark.parametrize("drug", ["escitalopram", "citalopram", "fluvoxamine", "milnacipran"])
-def test_fitted_constants_are_reproducible(drug):
+def test_every_profile_says_how_each_constant_was_found():
     library = load_library(use_cache=False)
-    for result in fit(library, drug)["fits"]:
+    for name in TWELVE:
+        pet = library.profiles[name].parent.pet
+        assert set(pet) == {"SERT", "NET"}, name
+        assert {c.basis for c in pet.values()} <= {"fitted", "published", "extrapolated"}
+
+
+def test_fitted_constants_are_reproducible():
+    library = load_library(use_cache=False)
+    for result in fit(library)["fits"]:
         assert result["pet_ec50_plasma_ng_ml"] == pytest.approx(
-            result["profile_value_ng_ml"], rel=0.02
-        )
+            result["profile_value_ng_ml"], rel=0.01
+        ), (result["drug"], result["transporter"])
 
 
-def test_output_says_which_constant_was_used():
+def test_output_says_which_constant_and_scale_was_used():
     calibrated = sert_json("dose", "escitalopram")
-    assert calibrated["affinity"]["SERT"].startswith("PET-calibrated")
+    assert calibrated["affinity"]["SERT"].startswith("PET fitted")
+    assert "plateau 85%" in calibrated["affinity"]["SERT"]
+    assert calibrated["affinity"]["NET"].startswith("PET extrapolated")
     in_vitro = sert_json("dose", "escitalopram", "--affinity", "in-vitro")
-    assert in_vitro["affinity"]["SERT"] == "in vitro"
-    assert in_vitro["dose_mg"] < calibrated["dose_mg"]
+    assert in_vitro["affinity"]["SERT"] == "in vitro (binding scale)"
+    table = sert("occupancy", "escitalopram", "--dose", "10").stdout
+    assert "PET fitted" in table
+
+
+def test_a_target_above_the_plateau_is_refused():
+    done = sert("dose", "sertraline", "--target", "0.9")
+    assert done.returncode == 1
+    assert "levels off at 85%" in done.stderr
+
+
+def test_a_recommended_strength_does_not_flip_on_noise():
+    """Issue 10: 10 mg gives 79.96 % for *1/*17; the model cannot tell that from 80 %."""
+    out = sert_json("dose", "escitalopram", "-g", "CYP2C19=*1/*17")
+    assert out["recommended_dose_mg"] <= out["dose_mg"] * 1.5
+    assert out["occupancy_at_recommended"] >= 0.79

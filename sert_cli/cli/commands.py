@@ -278,8 +278,8 @@ def validate(
         typer.Option(
             "--fit",
             metavar="DRUG",
-            help="Fit DRUG's PET EC50 to its verified reference points "
-            "and print it, instead of validating.",
+            help="Print DRUG's (or, with 'all', every drug's) PET-scale constants from the "
+            "joint fit to the shipped PET points, as profile YAML, instead of validating.",
         ),
     ] = None,
     profiles_dir: ProfilesDir = None,
@@ -290,7 +290,7 @@ def validate(
 
     library = profiles_library(profiles_dir)
     if fit is not None:
-        result = validation.fit(library, fit)
+        result = validation.fit(library, None if fit == "all" else fit)
 
         def draw_fit():
             from sert_cli.render import table_format

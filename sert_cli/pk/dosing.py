@@ -45,6 +45,23 @@ def smallest_dose_from_strengths(
     return None
 
 
+def largest_dose_below(
+    dose_mg: float, strengths_mg: tuple[float, ...]
+) -> tuple[float, tuple[float, ...]] | None:
+    """The largest sum of whole units of the strengths that is < dose_mg (fewest units),
+    or None below the smallest strength."""
+    step_mg = 0
+    for m in (round(s * 1000) for s in strengths_mg):
+        step_mg = gcd(step_mg, m)
+    below = ceil(dose_mg * 1000 / step_mg - 1e-9) * step_mg / 1000 - step_mg / 1000
+    while below >= min(strengths_mg) * (1 - RELATIVE_SLACK):
+        made = smallest_dose_from_strengths(below, strengths_mg)
+        if made is not None and made[0] < dose_mg * (1 - RELATIVE_SLACK):
+            return made
+        below -= step_mg / 1000
+    return None
+
+
 def per_day(interval_h: float) -> float:
     return HOURS_PER_DAY / interval_h
 

@@ -35,19 +35,21 @@ def brain_unbound_concentration(cu_plasma, kp_uu_brain):
     return kp_uu_brain * cu_plasma
 
 
-def occupancy_from_load(load):
-    """theta_total = x / (1 + x), x = sum_j C_j / K_j over the ligands (section 4)."""
-    return load / (1.0 + load)
+def occupancy_from_load(load, emax=1.0):
+    """theta = Emax * x / (1 + x), x = sum_j C_j / K_j over the ligands (section 4); Emax is
+    1 on the binding scale and the plateau PET observes on the PET scale."""
+    return emax * load / (1.0 + load)
 
 
-def ligand_share(ligand_load, total_load):
-    """theta_i = (C_i / K_i) / (1 + sum_j C_j / K_j) (section 4, competition)."""
-    return ligand_load / (1.0 + total_load)
+def ligand_share(ligand_load, total_load, emax=1.0):
+    """theta_i = Emax * (C_i / K_i) / (1 + sum_j C_j / K_j) (section 4, competition)."""
+    return emax * ligand_load / (1.0 + total_load)
 
 
-def load_for_occupancy(target_occupancy):
-    """The inverse of occupancy_from_load: x* = theta* / (1 - theta*) (section 5)."""
-    return target_occupancy / (1.0 - target_occupancy)
+def load_for_occupancy(target_occupancy, emax=1.0):
+    """The inverse of occupancy_from_load: x* = r / (1 - r), r = theta* / Emax (section 5)."""
+    relative = target_occupancy / emax
+    return relative / (1.0 - relative)
 
 
 def time_to_steady_state_fraction_h(half_life_h, fraction):

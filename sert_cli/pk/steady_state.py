@@ -15,7 +15,7 @@ from sert_cli.pk import formulas
 from sert_cli.profiles.types import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
-from sert_cli.vocabulary import STEADY_STATE_FRACTIONS, TRANSPORTERS
+from sert_cli.vocabulary import MAX_LABEL_MULTIPLE, STEADY_STATE_FRACTIONS, TRANSPORTERS
 
 
 class MoietyLevels(NamedTuple):
@@ -170,9 +170,13 @@ def transporter_loads(profile: Profile, levels) -> dict[str, object]:
     return loads
 
 
-def occupancy_of_loads(loads: Mapping[str, object]) -> dict[str, object]:
+def occupancy_of_loads(profile: Profile, loads: Mapping[str, object]) -> dict[str, object]:
+    """Occupancy on the profile's scale: PET (capped at its plateau) or binding (Emax 1)."""
     return {
-        t: (formulas.occupancy_from_load(loads[t]) if t in loads else None) for t in TRANSPORTERS
+        t: (
+            formulas.occupancy_from_load(loads[t], profile.emax.get(t, 1.0)) if t in loads else None
+        )
+        for t in TRANSPORTERS
     }
 
 
@@ -180,7 +184,9 @@ def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, object
     """Each moiety's part of each transporter's occupancy: theta_i (section 4)."""
     return {
         transporter: {
-            lv.name: formulas.ligand_share(lv.cu_brain_nm / m.k_nm[transporter], total)
+            lv.name: formulas.ligand_share(
+                lv.cu_brain_nm / m.k_nm[transporter], total, profile.emax.get(transporter, 1.0)
+            )
             for m, lv in zip(profile.moieties, levels, strict=True)
             if transporter in m.k_nm
         }
@@ -226,18 +232,26 @@ def steady_state(
             rate = formulas.elimination_rate_per_h(effective, moiety.volume_l)
             half_lives.append(formulas.HALF_LIFE_PER_RATE / rate)
     loads = transporter_loads(profile, levels)
-    occupancy = occupancy_of_loads(loads)
+    occupancy = occupancy_of_loads(profile, loads)
     for transporter, load in loads.items():
         terms = [
             (f"K {m.name}", m.k_nm[transporter], "nM")
             for m in profile.moieties
             if transporter in m.k_nm
         ]
+        emax = profile.emax.get(transporter)
         steps.append(
             Step(
                 f"{transporter} occupancy",
-                "theta = x / (1 + x), x = sum_j Cu,brain_j / K_j",
-                (*terms, ("x", load, ""), ("theta", occupancy[transporter], "")),
+                "theta = Emax * x / (1 + x), x = sum_j Cu,brain_j / K_j (PET scale)"
+                if emax
+                else "theta = x / (1 + x), x = sum_j Cu,brain_j / K_j (binding scale)",
+                (
+                    *terms,
+                    ("x", load, ""),
+                    *((("Emax", emax, ""),) if emax else ()),
+                    ("theta", occupancy[transporter], ""),
+                ),
                 model_section(4),
                 f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}",
             )
@@ -291,6 +305,17 @@ def check_resolvable(occupancies) -> None:
         raise ModelError(
             "at this dose the predicted occupancy is indistinguishable from 100 %;"
             " the request is far beyond the range the model resolves"
+        )
+
+
+def check_tolerable(profile: Profile, daily_dose_mg: float, target: float, transporter: str):
+    """A dose for a target far beyond the label is no answer: no tolerable dose reaches it."""
+    if daily_dose_mg > MAX_LABEL_MULTIPLE * profile.label_range_max_mg:
+        raise ModelError(
+            f"no tolerable dose reaches {target:.0%} {transporter} occupancy: it would take "
+            f"{daily_dose_mg:.4g} mg/day of {profile.name}, more than {MAX_LABEL_MULTIPLE:g}x "
+            f"the label maximum of {profile.label_range_max_mg:g} mg/day",
+            field="target",
         )
 
 

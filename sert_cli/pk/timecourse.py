@@ -557,7 +557,7 @@ class Simulation:
 
 
 def occupancies(profile: Profile, levels: list[MoietyLevels]) -> dict[str, np.ndarray | None]:
-    return occupancy_of_loads(transporter_loads(profile, levels))
+    return occupancy_of_loads(profile, transporter_loads(profile, levels))
 
 
 def _first_at_or_above(times: np.ndarray, values: np.ndarray, level: float) -> float | None:

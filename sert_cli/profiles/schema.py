@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from sert_cli.errors import ProfileError
 from sert_cli.pgx.phenotypes import check_phenotype_for_gene
 from sert_cli.pk import formulas
-from sert_cli.profiles.types import FractionMetabolized, Moiety, PhenotypeTable, Profile
+from sert_cli.profiles.types import (
+    PET_BASES,
+    FractionMetabolized,
+    Moiety,
+    PetCalibration,
+    PhenotypeTable,
+    Profile,
+)
 from sert_cli.suggest import did_you_mean
 from sert_cli.units import check_positive_finite, ng_ml_to_nm, nm_to_ng_ml, parse_quantity
 from sert_cli.vocabulary import GENES, PHENOTYPES, TRANSPORTERS
@@ -119,13 +126,15 @@ PK_KEYS = (
 
 def _read_targets(
     r: _Reader, value, where: tuple, molar_mass: float, parent: bool
-) -> tuple[dict[str, float], dict[str, float]]:
-    """In vitro K per transporter (nM), and the parent's PET EC50s (total plasma, ng/mL)."""
+) -> tuple[dict[str, float], dict[str, PetCalibration]]:
+    """In vitro K per transporter (nM), and the parent's PET constants: EC50 (total plasma,
+    ng/mL), plateau and basis, given together."""
     r.mapping(value, where, (), TRANSPORTERS)
-    k_nm, ec50 = {}, {}
+    k_nm, pet = {}, {}
+    pet_keys = ("pet_ec50_plasma", "pet_emax", "pet_basis")
     for transporter, spec in value.items():
         here = where + (transporter,)
-        r.mapping(spec, here, (), ("ki", "kd", "pet_ec50_plasma") if parent else ("ki", "kd"))
+        r.mapping(spec, here, (), ("ki", "kd", *pet_keys) if parent else ("ki", "kd"))
         kinds = [k for k in ("ki", "kd") if k in spec]
         if len(kinds) != 1:
             r.fail(here, "give exactly one of 'ki' or 'kd'")
@@ -133,12 +142,27 @@ def _read_targets(
         k_nm[transporter] = (
             q.value if q.dimension == "molar_concentration" else ng_ml_to_nm(q.value, molar_mass)
         )
-        if "pet_ec50_plasma" in spec:
-            q = r.quantity(spec["pet_ec50_plasma"], here + ("pet_ec50_plasma",), "concentration")
-            ec50[transporter] = (
-                q.value if q.dimension == "mass_concentration" else nm_to_ng_ml(q.value, molar_mass)
+        given = [k for k in pet_keys if k in spec]
+        if not given:
+            continue
+        for key in pet_keys:
+            if key not in spec:
+                r.fail(
+                    here,
+                    f"missing '{key}': the PET constants come together ({', '.join(pet_keys)})",
+                )
+        q = r.quantity(spec["pet_ec50_plasma"], here + ("pet_ec50_plasma",), "concentration")
+        ec50 = q.value if q.dimension == "mass_concentration" else nm_to_ng_ml(q.value, molar_mass)
+        emax = r.fraction(spec["pet_emax"], here + ("pet_emax",))
+        basis = spec["pet_basis"]
+        if basis not in PET_BASES:
+            r.fail(
+                here + ("pet_basis",),
+                f"unknown basis {basis!r}{did_you_mean(str(basis), PET_BASES)}"
+                f" (one of: {', '.join(PET_BASES)})",
             )
-    return k_nm, ec50
+        pet[transporter] = PetCalibration(ec50, emax, basis)
+    return k_nm, pet
 
 
 def _read_fractions(r: _Reader, value, where: tuple) -> tuple[FractionMetabolized, ...]:
@@ -251,7 +275,7 @@ def _read_moiety(
         if "half_life" in pk
         else None
     )
-    k_nm, ec50 = _read_targets(
+    k_nm, pet = _read_targets(
         r, data["targets"], where + ("targets",), molar_mass, parent=not where
     )
     volume = None
@@ -325,7 +349,7 @@ def _read_moiety(
         ka,
         brain_half_life,
         saturable,
-        ec50,
+        pet,
         fractions,
     )
     return moiety, bioavailability

@@ -17,6 +17,18 @@ class PhenotypeTable(NamedTuple):
     saturable_vmax_mg_h: Mapping[str, float] | None = None  # Vmax by phenotype, if saturable
 
 
+class PetCalibration(NamedTuple):
+    """A transporter's constant on the PET scale (docs/model.md section 4): the total plasma
+    level at half the plateau, the plateau PET observes, and where the two come from."""
+
+    ec50_plasma_ng_ml: float
+    emax: float
+    basis: str  # one of PET_BASES
+
+
+PET_BASES = ("fitted", "published", "extrapolated")
+
+
 class FractionMetabolized(NamedTuple):
     """fm of one gene's enzyme in NMs, and the relative activity a_g of each phenotype."""
 
@@ -46,7 +58,7 @@ class Moiety:
     absorption_rate_per_h: float | None = None  # ka (from pk.absorption ka, or its tmax)
     brain_equilibration_half_life_h: float | None = None
     saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
-    pet_ec50_plasma_ng_ml: Mapping[str, float] = field(default_factory=dict)
+    pet: Mapping[str, PetCalibration] = field(default_factory=dict)
     fractions_metabolized: tuple["FractionMetabolized", ...] = ()
 
 
@@ -72,6 +84,7 @@ class Profile:
     therapeutic_range_of: str = "parent"  # or "active_moiety": parent + metabolites, ng/mL
     min_dose_occupancy_note: str = ""
     affinity: Mapping[str, str] = field(default_factory=dict)  # transporter -> constant used
+    emax: Mapping[str, float] = field(default_factory=dict)  # transporter -> plateau (PET scale)
     label_max_source: str = ""  # why label_max_mg is lower for this patient, if it is
     label_range_max_mg: float = 0.0  # the label's own maximum, whatever the patient's
 
@@ -80,28 +93,44 @@ class Profile:
             object.__setattr__(self, "label_range_max_mg", self.label_max_mg)
 
     def with_affinity(self, choice: str) -> "Profile":
-        """The profile with PET-calibrated constants where it has them ("pet"), or with the
-        in vitro Ki/Kd only ("in-vitro"). A parent's PET EC50 (total plasma, 50 % occupancy)
-        becomes its unbound-brain K; metabolites' K are scaled by the same factor."""
+        """The profile on the PET scale where it has PET constants ("pet"), or on the binding
+        scale with the in vitro Ki/Kd only ("in-vitro"). A parent's PET EC50 (total plasma,
+        half the plateau) becomes its unbound-brain K, metabolites' K are scaled by the same
+        factor, and the plateau caps occupancy at Emax."""
         parent = self.parent
-        used = {t: "in vitro" for t in TRANSPORTERS if any(t in m.k_nm for m in self.moieties)}
-        if choice != "pet" or not parent.pet_ec50_plasma_ng_ml:
-            return replace(self, affinity=used)
-        scale = {}
-        for transporter, ec50 in parent.pet_ec50_plasma_ng_ml.items():
+        used = {
+            t: "in vitro (binding scale)"
+            for t in TRANSPORTERS
+            if any(t in m.k_nm for m in self.moieties)
+        }
+        if choice != "pet" or not parent.pet:
+            return replace(self, affinity=used, emax={})
+        scale, emax = {}, {}
+        for transporter, pet in parent.pet.items():
             k_vivo = formulas.brain_unbound_concentration(
                 formulas.unbound_concentration(
-                    ng_ml_to_nm(ec50, parent.molar_mass_g_mol), parent.fraction_unbound
+                    ng_ml_to_nm(pet.ec50_plasma_ng_ml, parent.molar_mass_g_mol),
+                    parent.fraction_unbound,
                 ),
                 parent.kp_uu_brain,
             )
             scale[transporter] = k_vivo / parent.k_nm[transporter]
-            used[transporter] = f"PET-calibrated (EC50 {ec50:.4g} ng/mL plasma)"
+            emax[transporter] = pet.emax
+            used[transporter] = (
+                f"PET {pet.basis} (EC50 {pet.ec50_plasma_ng_ml:.3g} ng/mL plasma, "
+                f"plateau {pet.emax:.0%})"
+            )
         moieties = [
             replace(m, k_nm={t: k * scale.get(t, 1.0) for t, k in m.k_nm.items()})
             for m in self.moieties
         ]
-        return replace(self, parent=moieties[0], metabolites=tuple(moieties[1:]), affinity=used)
+        return replace(
+            self,
+            parent=moieties[0],
+            metabolites=tuple(moieties[1:]),
+            affinity=used,
+            emax=emax,
+        )
 
     @property
     def moieties(self) -> tuple[Moiety, ...]:

@@ -18,6 +18,7 @@ from sert_cli.pk.dosing import (
     label_maximum_text,
     label_range_doses,
     label_warnings,
+    largest_dose_below,
     per_day,
     smallest_dose_from_strengths,
 )
@@ -25,13 +26,20 @@ from sert_cli.pk.steady_state import (
     SteadyState,
     check_finite,
     check_resolvable,
+    check_tolerable,
     dose_for_load,
     steady_state,
 )
 from sert_cli.profiles.library import Library
 from sert_cli.queries.results import DoseResult, GridResult, OccupancyResult, SimulationResult, at
 from sert_cli.queries.values import GridQuery, SimulateQuery
-from sert_cli.vocabulary import AFFINITIES, PHENOTYPES, TRANSPORTERS
+from sert_cli.vocabulary import (
+    AFFINITIES,
+    MAX_LABEL_MULTIPLE,
+    PHENOTYPES,
+    TARGET_TOLERANCE,
+    TRANSPORTERS,
+)
 
 # A time course above this dose (a tonne) is refused before any computing, so that
 # `simulate --dose 1e300` cannot keep the ODE solver busy or overflow. Steady-state
@@ -172,37 +180,57 @@ class Engine:
 
     def _dose_group(self, group, prepared, key, members, answers) -> None:
         profile, interval, transporter = prepared.profile, key[1], key[5]
+        emax = profile.emax.get(transporter, 1.0)
+        reachable = [float(q.target) < emax for q in group]
+        if not all(reachable):
+            for query, slot, ok in zip(group, members, reachable, strict=True):
+                if not ok:
+                    answers[slot] = _held(
+                        ModelError(
+                            f"no dose reaches {float(query.target):.0%} {transporter} occupancy"
+                            f" on the PET scale: {profile.name}'s occupancy levels off at "
+                            f"{emax:.0%}, the plateau PET observes; choose a lower target",
+                            field="target",
+                        )
+                    )
+            group = [q for q, ok in zip(group, reachable, strict=True) if ok]
+            members = [m for m, ok in zip(members, reachable, strict=True) if ok]
+            if not group:
+                return
         targets = _vector([float(q.target) for q in group])
         exact, dose_step = dose_for_load(
             profile,
             transporter,
-            formulas.load_for_occupancy(targets),
+            formulas.load_for_occupancy(targets, emax),
             interval,
             prepared.phenotypes,
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
-        made = []
-        for dose in exact_doses:
-            found = (
-                smallest_dose_from_strengths(dose, profile.strengths_mg)
-                if math.isfinite(dose)
-                else None
-            )
-            made.append(found)
-        recommended = [m[0] for m in made if m is not None]
-        occupancy_at = []
-        if recommended:
-            state = steady_state(profile, _vector(recommended), interval, prepared.phenotypes)
-            occupancy_at = _as_lists(state).occupancy[transporter]
-            occupancy_at = occupancy_at if isinstance(occupancy_at, list) else [occupancy_at]
-        taken = iter(occupancy_at)
         daily = per_day(interval)
+        made = [
+            smallest_dose_from_strengths(dose, profile.strengths_mg)
+            if math.isfinite(dose)
+            and dose * daily <= MAX_LABEL_MULTIPLE * profile.label_range_max_mg
+            else None
+            for dose in exact_doses
+        ]
+        lower = [
+            largest_dose_below(dose, profile.strengths_mg) if found is not None else None
+            for dose, found in zip(exact_doses, made, strict=True)
+        ]
+        occupancy_at = self._occupancy_at(prepared, interval, transporter, made)
+        occupancy_below = self._occupancy_at(prepared, interval, transporter, lower)
+        # a strength just below the exact dose that the model cannot tell from the target wins
+        for i, (query, below) in enumerate(zip(group, lower, strict=True)):
+            if below is not None and occupancy_below[i] >= float(query.target) - TARGET_TOLERANCE:
+                made[i], occupancy_at[i] = below, occupancy_below[i]
         for i, (query, slot, dose, found) in enumerate(
             zip(group, members, exact_doses, made, strict=True)
         ):
-            occupancy = next(taken) if found is not None else None
+            occupancy = occupancy_at[i]
             try:
                 check_finite(profile, [dose])
+                check_tolerable(profile, dose * daily, query.target, transporter)
             except SertError as exc:
                 answers[slot] = _held(exc)
                 continue
@@ -242,6 +270,19 @@ class Engine:
                 (dose_step,),
                 i,
             )
+
+    @staticmethod
+    def _occupancy_at(prepared, interval, transporter, made) -> list:
+        """Occupancy at each made-up dose (None where there is none), in one pass."""
+        doses = [m[0] for m in made if m is not None]
+        if not doses:
+            return [None] * len(made)
+        state = _as_lists(
+            steady_state(prepared.profile, _vector(doses), interval, prepared.phenotypes)
+        )
+        values = state.occupancy[transporter]
+        taken = iter(values if isinstance(values, list) else [values])
+        return [next(taken) if m is not None else None for m in made]
 
     def _grid(self, query: GridQuery, prepared: Prepared) -> GridResult:
         profile = prepared.profile

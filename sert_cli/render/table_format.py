@@ -297,45 +297,62 @@ def validation(result: dict) -> None:
     console = _console()
     table = titled_table(
         "PET occupancy, observed vs predicted (%)",
-        ("drug", "T", "mg/day", "when", "obs", "in vitro", "calibrated", ""),
-        right=("mg/day", "when", "obs", "in vitro", "calibrated"),
+        ("study", "drug", "T", "mg/day", "when", "obs", "in vitro", "model", "left out", ""),
+        right=("mg/day", "when", "obs", "in vitro", "model", "left out"),
     )
     for r in result["points"]:
         when = (
             "steady" if r["regimen"] == "steady_state" else f"{num(r['hours_after_last_dose'])} h"
         )
+        if r["regimen"] == "repeated":
+            when = f"rep {when}"
         table.add_row(
+            r["study"],
             r["drug"],
             r["transporter"],
             num(r["dose_mg_day"]),
             when,
-            f"{r['observed'] * 100:.1f}",
-            f"{r['predicted_in_vitro'] * 100:.1f}",
-            "-" if r["predicted_calibrated"] is None else f"{r['predicted_calibrated'] * 100:.1f}",
+            _pp(r["observed"] * 100),
+            _pp(r["predicted_in_vitro"] * 100),
+            _pp(None if r["predicted"] is None else r["predicted"] * 100),
+            _pp(None if r["predicted_left_out"] is None else r["predicted_left_out"] * 100),
             "" if r["status"] == "verified" else r["status"],
         )
     console.print(table)
     drugs = titled_table(
-        "Mean absolute error by drug (percentage points)",
-        ("drug", "T", "points", "in vitro", "calibrated", "constant"),
+        "Mean absolute error by drug and kind of point (percentage points)",
+        ("drug", "T", "kind", "points", "in vitro", "model", "left out", "constant"),
+        right=("points", "in vitro", "model", "left out"),
     )
     for d in result["drugs"]:
         drugs.add_row(
             d["drug"],
             d["transporter"],
+            d["kind"].replace("_", " "),
             str(d["points"]),
             _pp(d["mae_in_vitro_pp"]),
-            _pp(d["mae_calibrated_pp"]),
-            d["constant"] or "",
+            _pp(d["mae_pp"]),
+            _pp(d["mae_left_out_pp"]),
+            (d["constant"] or "").split(" (")[0],
         )
     console.print(drugs)
-    s = result["summary"]
+    model = result["model"]
+    plateaus = ", ".join(f"{t} {v:.1%}" for t, v in model["emax"].items())
+    console.print(f"PET plateau (Emax) fitted: {plateaus}.", markup=False)
+    for name, s in result["summary"].items():
+        console.print(
+            f"{name.replace('_', ' ')}: {s['points']} points; MAE in vitro "
+            f"{_pp(s['mae_in_vitro_pp'])}, model {_pp(s['mae_pp'])}, leave-one-study-out "
+            f"{_pp(s['mae_left_out_pp'])} pp (worst drug {_pp(s['worst_drug_mae_left_out_pp'])}; "
+            f"{_pp(s['mae_left_out_own_drug_pp'])} pp over the {s['points_left_out_own_drug']} "
+            "points whose drug keeps another study).",
+            markup=False,
+        )
+    limits = model["limits"]
     console.print(
-        f"SERT, drugs with calibrated constants: MAE {_pp(s['sert_mae_calibrated_pp'])}"
-        f" pp calibrated vs {_pp(s['sert_mae_in_vitro_same_points_pp'])} pp in vitro "
-        f"over {s['sert_points_calibrated']} points; worst drug "
-        f"{_pp(s['worst_drug_sert_mae_calibrated_pp'])} pp (limits "
-        f"{s['limits']['overall_pp']:g} and {s['limits']['per_drug_pp']:g}).",
+        f"Goals for SERT steady state, leave-one-study-out: {limits['overall_pp']:g} pp overall, "
+        f"{limits['per_drug_pp']:g} pp for any drug. Unverified points (not counted): "
+        f"{len(result['unverified'])}.",
         markup=False,
     )
     ranges = titled_table(
@@ -362,14 +379,16 @@ def validation(result: dict) -> None:
         )
     console.print(ratios)
     rule = titled_table(
-        "SERT occupancy at the minimum label dose, NM (the 80 % rule)",
-        ("drug", "mg/day", "SERT", "70-90 %", "reason if not"),
+        "SERT occupancy at the label's minimum and maximum doses, NM",
+        ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min", "reason if not"),
     )
     for c in result["eighty_percent_rule"]:
         rule.add_row(
             c["drug"],
             num(c["daily_dose_mg"]),
             pct(c["sert_occupancy"]),
+            num(c["max_daily_dose_mg"]),
+            pct(c["sert_occupancy_at_max"]),
             "yes" if c["inside_70_90"] else "NO",
             (c["reason"] or "")[:60],
         )
@@ -380,11 +399,10 @@ def fit(result: dict) -> None:
     console = _console()
     for f in result["fits"]:
         console.print(
-            f"{result['drug']} {f['transporter']}: PET EC50 "
-            f"{f['pet_ec50_plasma_ng_ml']:.4g} ng/mL (total plasma) from "
-            f"{f['points']} points; MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro -> "
-            f"{_pp(f['mae_fitted_pp'])} pp fitted; profile has "
-            f"{f['profile_value_ng_ml']} ng/mL",
+            f"{f['drug']} {f['transporter']}: EC50 {f['pet_ec50_plasma_ng_ml']:.4g} ng/mL "
+            f"(total plasma), plateau {f['pet_emax']:.1%}, {f['basis']} ({f['points']} points; "
+            f"MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro -> {_pp(f['mae_fitted_pp'])} pp "
+            f"fitted); profile has {f['profile_value_ng_ml']} ng/mL",
             markup=False,
         )
         console.print(f"  targets.{f['yaml']}", markup=False)
