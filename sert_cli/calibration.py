@@ -171,8 +171,9 @@ def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> 
     """The joint least-squares fit: one K scale per drug and transporter, to the drug's
     points after repeated dosing (steady state and the time course after the last dose) on
     the reference tracer, else its steady-state points on any tracer, else its single doses;
-    and the plateau of each tracer that pet_plateaus.csv does not give. `wanted` maps the (drug, transporter) pairs that need a
-    scale to what extrapolation needs when no point of theirs is in `points`."""
+    and the plateau of each tracer that pet_plateaus.csv does not give. `wanted` maps the
+    (drug, transporter) pairs that need a scale to what extrapolation needs when no point of
+    theirs is in `points`."""
     basis, chosen = {}, []
     for key in sorted({(p.drug, p.transporter) for p in points}):
         own = [p for p in points if (p.drug, p.transporter) == key]
