@@ -5,7 +5,7 @@ The PET points ship in sert_cli/data/pet_occupancy.csv, one cited row per dose g
 time point. Each point is computed under its own conditions: the average steady state, or
 hours after a single or a last dose through the time-course model.
 
-The fit (docs/model.md section 4): occupancy on the PET scale is Emax * x / (1 + x), where
+The fit (docs/model.md section 9): occupancy on the PET scale is Emax * x / (1 + x), where
 x is the transporter load of section 4 with every in vitro K scaled by one factor per drug
 and transporter. The load is proportional to 1/scale, so each point's load is computed
 once with the in vitro constants and the fit itself is a small least-squares problem:
@@ -231,7 +231,7 @@ def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> 
 
 
 def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
-    """A scale for a drug without points of its own (docs/model.md section 4). For SERT, the
+    """A scale for a drug without points of its own (docs/model.md section 9). For SERT, the
     class's rule: its label minimum gets the mean occupancy the fitted drugs of its class
     (else of every class) have at theirs. For NET, with too few drugs for a rule, the
     geometric mean in vivo/in vitro ratio of the fitted drugs."""

@@ -18,7 +18,7 @@ class PhenotypeTable(NamedTuple):
 
 
 class PetCalibration(NamedTuple):
-    """A transporter's constant on the PET scale (docs/model.md section 4): the total plasma
+    """A transporter's constant on the PET scale (docs/model.md section 9): the total plasma
     level at half the plateau, the plateau PET observes, and where the two come from."""
 
     ec50_plasma_ng_ml: float
