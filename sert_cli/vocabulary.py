@@ -11,6 +11,11 @@ DEFAULT_TARGET = 0.8
 # A strength whose occupancy falls short of the target by less than this counts as reaching
 # it: the model cannot tell the two apart (docs/model.md section 5).
 TARGET_TOLERANCE = 0.01
+# Ranges cover 90 % of patients of a phenotype: the 5th to 95th percentile of a lognormal.
+RANGE_Z = 1.645
+# An extrapolated constant (no PET of its own) is taken to lie within this factor of the
+# class estimate for 90 % of drugs: an assumption that widens the range, not a measurement.
+EXTRAPOLATED_K_FACTOR = 3.0
 # A dose for a target above this multiple of the label maximum is no tolerable dose: the
 # target is refused (exit 1), not answered.
 MAX_LABEL_MULTIPLE = 2.0

@@ -148,3 +148,22 @@ def test_a_recommended_strength_does_not_flip_on_noise():
     out = sert_json("dose", "escitalopram", "-g", "CYP2C19=*1/*17")
     assert out["recommended_dose_mg"] <= out["dose_mg"] * 1.5
     assert out["occupancy_at_recommended"] >= 0.79
+
+
+def test_ranges_cover_the_point_and_widen_for_extrapolated_constants():
+    """Issue 10: beside the point, the range of 90 % of patients of this phenotype."""
+    out = sert_json("occupancy", "escitalopram", "--dose", "10")
+    low, high = out["occupancy_range"]["SERT"]
+    assert low < out["occupancy"]["SERT"] < high < 0.85
+    # CV 51 %: sigma = sqrt(ln(1 + 0.51^2)) = 0.4806, spread exp(1.645 * 0.4806) = 2.205
+    dose = sert_json("dose", "escitalopram")
+    assert dose["dose_range_mg"][1] / dose["dose_mg"] == pytest.approx(2.205, rel=1e-3)
+    assert dose["dose_range_mg"][0] * dose["dose_range_mg"][1] == pytest.approx(
+        dose["dose_mg"] ** 2
+    )
+    # desvenlafaxine: CV 23 %, its SERT constant extrapolated: wider than exposure alone
+    desvenlafaxine = sert_json("dose", "desvenlafaxine")
+    spread = desvenlafaxine["dose_range_mg"][1] / desvenlafaxine["dose_mg"]
+    assert spread > 1.5 * 1.42
+    # no sourced variability: no range, rather than an invented one
+    assert sert_json("occupancy", "milnacipran", "--dose", "100")["occupancy_range"]["SERT"] is None

@@ -130,3 +130,9 @@ def saturable_dose_rate_mg_h(css_mg_l_value, linear_clearance_l_h, vmax_mg_h, km
 def dose_for_load(load_target, load_per_mg_value):
     """Section 5: D* = x* / x(1 mg), closed form for linear clearance."""
     return load_target / load_per_mg_value
+
+
+def lognormal_spread(cv, z):
+    """The factor between the median and the z-th percentile of a lognormal with this CV:
+    exp(z * sigma), sigma^2 = ln(1 + CV^2)."""
+    return math.exp(z * math.sqrt(math.log(1.0 + cv * cv)))

@@ -15,7 +15,13 @@ from sert_cli.pk import formulas
 from sert_cli.profiles.types import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
-from sert_cli.vocabulary import MAX_LABEL_MULTIPLE, STEADY_STATE_FRACTIONS, TRANSPORTERS
+from sert_cli.vocabulary import (
+    EXTRAPOLATED_K_FACTOR,
+    MAX_LABEL_MULTIPLE,
+    RANGE_Z,
+    STEADY_STATE_FRACTIONS,
+    TRANSPORTERS,
+)
 
 
 class MoietyLevels(NamedTuple):
@@ -306,6 +312,36 @@ def check_resolvable(occupancies) -> None:
             "at this dose the predicted occupancy is indistinguishable from 100 %;"
             " the request is far beyond the range the model resolves"
         )
+
+
+def exposure_spread(profile: Profile, transporter: str) -> float | None:
+    """The factor by which a 5th or 95th percentile patient's load differs from the median
+    (docs/model.md section 14): between-patient CV of exposure, and for an extrapolated
+    constant its assumed spread; None without a sourced CV."""
+    if profile.exposure_cv is None:
+        return None
+    sigma = math.log(formulas.lognormal_spread(profile.exposure_cv, 1.0))
+    pet = profile.parent.pet.get(transporter)
+    if transporter in profile.emax and pet is not None and pet.basis == "extrapolated":
+        sigma = math.hypot(sigma, math.log(EXTRAPOLATED_K_FACTOR) / RANGE_Z)
+    return math.exp(RANGE_Z * sigma)
+
+
+def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, list | None]:
+    """[5th, 95th percentile] occupancy of each transporter over patients of a phenotype."""
+    ranges = {}
+    for transporter in TRANSPORTERS:
+        spread = exposure_spread(profile, transporter) if transporter in loads else None
+        if spread is None:
+            ranges[transporter] = None
+            continue
+        emax = profile.emax.get(transporter, 1.0)
+        x = loads[transporter]
+        ranges[transporter] = [
+            formulas.occupancy_from_load(x / spread, emax),
+            formulas.occupancy_from_load(x * spread, emax),
+        ]
+    return ranges
 
 
 def check_tolerable(profile: Profile, daily_dose_mg: float, target: float, transporter: str):

@@ -121,6 +121,7 @@ PK_KEYS = (
     "saturable_clearance",
     "fractions_metabolized",
     "phenotypes",
+    "exposure_cv",
 )
 
 
@@ -454,6 +455,9 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         r.text(data["min_dose_occupancy_note"], ("min_dose_occupancy_note",))
         if "min_dose_occupancy_note" in data
         else "",
+        exposure_cv=r.number(data["pk"]["exposure_cv"], ("pk", "exposure_cv"), upper=5.0)
+        if "exposure_cv" in data["pk"]
+        else None,
     ).with_affinity("in-vitro")
 
 

@@ -87,6 +87,7 @@ class Profile:
     emax: Mapping[str, float] = field(default_factory=dict)  # transporter -> plateau (PET scale)
     label_max_source: str = ""  # why label_max_mg is lower for this patient, if it is
     label_range_max_mg: float = 0.0  # the label's own maximum, whatever the patient's
+    exposure_cv: float | None = None  # between-patient CV of steady-state exposure (CL/F)
 
     def __post_init__(self) -> None:
         if not self.label_range_max_mg:

@@ -8,7 +8,13 @@ holds plain floats.
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import Prepared
-from sert_cli.pk.steady_state import MoietyLevels, SteadyState, steady_state
+from sert_cli.pk.steady_state import (
+    MoietyLevels,
+    SteadyState,
+    exposure_spread,
+    occupancy_range,
+    steady_state,
+)
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
@@ -123,6 +129,9 @@ class OccupancyResult(NamedTuple):
                 t: {name: at(v, i) for name, v in shares.items()}
                 for t, shares in self.state.shares.items()
             },
+            "occupancy_range": occupancy_range(
+                self.prepared.profile, {t: at(v, i) for t, v in self.state.loads.items()}
+            ),
             **{
                 steady_state_key(f): at(self.state.time_to_steady_state_h[f], i)
                 for f in STEADY_STATE_FRACTIONS
@@ -191,6 +200,12 @@ class DoseResult(NamedTuple):
             *made,
         ]
 
+    def dose_range_mg(self) -> list[float] | None:
+        """The exact dose for a 95th and a 5th percentile patient of exposure (linear in
+        exposure: an approximation for saturable clearance)."""
+        spread = exposure_spread(self.prepared.profile, self.query.transporter)
+        return None if spread is None else [self.dose_mg / spread, self.dose_mg * spread]
+
     def record(self, explain: bool = False) -> dict:
         profile = self.prepared.profile
         record = {
@@ -205,6 +220,7 @@ class DoseResult(NamedTuple):
             "recommended_dose_mg": self.recommended_dose_mg,
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
+            "dose_range_mg": self.dose_range_mg(),
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,

@@ -121,6 +121,13 @@ def occupancy(console: Console, result: OccupancyResult) -> None:
             f"[bold]{pct(record['occupancy'][transporter])}[/]",
             *([""] * (len(levels) - 1)),
         )
+        spread = record["occupancy_range"][transporter]
+        if spread is not None:
+            table.add_row(
+                "  90 % of patients",
+                f"{pct(spread[0])}–{pct(spread[1])}",
+                *([""] * (len(levels) - 1)),
+            )
     console.print(table)
     if len(levels) > 1:
         console.print(
@@ -148,10 +155,13 @@ def dose(console: Console, result: DoseResult) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("exact dose", f"{num(result.dose_mg)} mg every {num(result.interval_h)} h")
+    spread = result.dose_range_mg()
+    if spread is not None:
+        table.add_row("  for 90 % of patients", f"{num(spread[0])}–{num(spread[1])} mg")
     if result.recommended_dose_mg is not None:
         units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
         table.add_row(
-            "smallest dose from marketed strengths",
+            "dose from marketed strengths",
             f"{num(result.recommended_dose_mg)} mg ({units})",
         )
         table.add_row(
