@@ -176,3 +176,34 @@ def test_cache_gives_the_same_profiles(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("profiles-*.json"))) == 1  # one file per install
     second = load_library()
     assert first.profiles == second.profiles
+
+
+@pytest.mark.parametrize(
+    ("targets", "message", "field"),
+    [
+        (
+            "{ki: 2 nM, pet_ec50_plasma: 3 ng/mL}",
+            "missing 'pet_emax': the PET constants come together",
+            "targets.SERT",
+        ),
+        (
+            "{ki: 2 nM, pet_ec50_plasma: 3 ng/mL, pet_emax: 1.5, pet_basis: fitted}",
+            "must be a fraction in (0, 1]",
+            "targets.SERT.pet_emax",
+        ),
+        (
+            "{ki: 2 nM, pet_ec50_plasma: 3 ng/mL, pet_emax: 0.85, pet_basis: fited}",
+            "did you mean 'fitted'",
+            "targets.SERT.pet_basis",
+        ),
+        (
+            "{ki: 2 nM, pet_ec50_plasma: -3 ng/mL, pet_emax: 0.85, pet_basis: fitted}",
+            "",
+            "targets.SERT.pet_ec50_plasma",
+        ),
+    ],
+)
+def test_bad_pet_calibration_names_file_line_and_field(write_profile, targets, message, field):
+    text = edit("  SERT: {ki: 2 nM}", f"  SERT: {targets}")
+    err = expect_error(write_profile, text, message=message, field=field)
+    assert err.line is not None and err.path

@@ -255,3 +255,18 @@ def test_saturable_parent_with_a_metabolite_is_bisected_to_the_target():
     profile = build_profile(data)
     dose = dose_for_target(profile, 0.8).dose_mg
     assert occupancy_at(profile, dose).occupancy["SERT"] == pytest.approx(0.8, rel=1e-9)
+
+
+def test_simulated_occupancy_never_leaves_zero_to_one():
+    """Issue 10: venlafaxine's curve started at -5.6e-15 (exponentials cancelling)."""
+    from sert_cli.profiles.library import load_library
+
+    library = load_library()
+    for name, profile in library.profiles.items():
+        profile = profile.with_affinity("pet")
+        dose = profile.label_min_mg * profile.interval_h / 24
+        course = simulate(profile, {}, dose, profile.interval_h, days=7, until_h=24 * 9, step_h=1.0)
+        for transporter, values in course.occupancy.items():
+            if values is not None:
+                assert values.min() >= 0.0, (name, transporter)
+                assert values.max() < 1.0, (name, transporter)

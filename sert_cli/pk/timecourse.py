@@ -186,8 +186,12 @@ class Regimen:
         return memo
 
     def levels(self, t_h: np.ndarray, doses: int | None) -> list[MoietyLevels]:
+        """Levels of every moiety; the sums of exponentials cancel to rounding error where
+        the true level is 0 (before the first dose is absorbed), so they are floored at 0."""
         return [
-            levels_from_parent_equivalent(self.profile, m, plasma, cl, brain)
+            levels_from_parent_equivalent(
+                self.profile, m, np.maximum(plasma, 0.0), cl, np.maximum(brain, 0.0)
+            )
             for m, cl, (plasma, brain) in zip(
                 self.profile.moieties,
                 self.clearances(),
