@@ -222,11 +222,26 @@ def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> 
     plateau = {**fixed, **{key: float(solved[len(pairs) + i]) for i, key in enumerate(free)}}
     reference = {t: plateau.get((t, tracer), 1.0) for t, tracer in REFERENCE_TRACER.items()}
     for drug, transporter in wanted:
-        if (drug, transporter) not in scale:
-            extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
-            if extrapolated is not None:
-                scale[(drug, transporter)] = extrapolated
-                basis[(drug, transporter)] = "extrapolated"
+        if (drug, transporter) in scale:
+            continue
+        me = wanted[(drug, transporter)]
+        parents = [
+            (d, name)
+            for (d, t), w in wanted.items()
+            if t == transporter and (d, t) in basis
+            for name in w.metabolite_k_nm
+            if name in me.names
+        ]
+        if parents:  # the same molecule as a fitted drug's metabolite
+            parent, name = parents[0]
+            ratio = wanted[(parent, transporter)].metabolite_k_nm[name] / me.k_nm
+            scale[(drug, transporter)] = scale[(parent, transporter)] * ratio
+            basis[(drug, transporter)] = f"fitted as {parent}'s metabolite {name}"
+            continue
+        extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
+        if extrapolated is not None:
+            scale[(drug, transporter)] = extrapolated
+            basis[(drug, transporter)] = "extrapolated"
     return Fit(plateau, scale, basis)
 
 
@@ -253,11 +268,16 @@ def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
 
 
 class Wanted(NamedTuple):
-    """What extrapolation needs of a drug: its class and its load at the label minimum
-    (in vitro constants, NM, steady state)."""
+    """What extrapolation needs of a drug: its class, its load at the label minimum (in
+    vitro constants, NM, steady state), its names, its parent's in vitro K and its
+    metabolites' in vitro K by name (a drug that is another's metabolite is the same
+    molecule, so it gets the same in vivo constant)."""
 
     drug_class: str
     label_min_load: float
+    names: frozenset
+    k_nm: float
+    metabolite_k_nm: dict
 
 
 def ec50_plasma_ng_ml(profile: Profile, transporter: str, scale: float) -> float:
@@ -287,8 +307,15 @@ def _calibration(library: Library):
     for profile in library.profiles.values():
         base = profile.with_affinity("in-vitro")
         loads_at_min = _daily_dose_level(base, profile.label_min_mg).loads
+        names = frozenset(n.lower() for n in (profile.name, *profile.aliases))
         for t in profile.parent.k_nm:
-            wanted[(profile.name, t)] = Wanted(profile.drug_class, float(loads_at_min[t]))
+            wanted[(profile.name, t)] = Wanted(
+                profile.drug_class,
+                float(loads_at_min[t]),
+                names,
+                profile.parent.k_nm[t],
+                {m.name.lower(): m.k_nm[t] for m in profile.metabolites if t in m.k_nm},
+            )
     in_sample = fit_points(counted, loads, wanted)
     left_out = {}
     for study in sorted({p.study for p in counted}):

@@ -110,6 +110,15 @@ def test_the_twelve_profiles_are_bundled_and_pass_check():
     assert "warning" not in done.stderr
 
 
+def test_desvenlafaxine_is_venlafaxines_metabolite_on_the_pet_scale():
+    """One molecule, one in vivo constant: ODV in venlafaxine's fit and desvenlafaxine."""
+    library = load_library(use_cache=False)
+    venlafaxine = library.profiles["venlafaxine"].with_affinity("pet")
+    desvenlafaxine = library.profiles["desvenlafaxine"].with_affinity("pet")
+    odv = venlafaxine.metabolites[0]
+    assert desvenlafaxine.parent.k_nm["SERT"] == pytest.approx(odv.k_nm["SERT"], rel=0.01)
+
+
 def test_every_profile_says_how_each_constant_was_found():
     library = load_library(use_cache=False)
     for name in TWELVE:
@@ -161,9 +170,17 @@ def test_ranges_cover_the_point_and_widen_for_extrapolated_constants():
     assert dose["dose_range_mg"][0] * dose["dose_range_mg"][1] == pytest.approx(
         dose["dose_mg"] ** 2
     )
-    # desvenlafaxine: CV 23 %, its SERT constant extrapolated: wider than exposure alone
-    desvenlafaxine = sert_json("dose", "desvenlafaxine")
-    spread = desvenlafaxine["dose_range_mg"][1] / desvenlafaxine["dose_mg"]
-    assert spread > 1.5 * 1.42
+    # levomilnacipran: CV 25 % (spread 1.49), its SERT constant extrapolated: wider
+    levomilnacipran = sert_json("dose", "levomilnacipran")
+    spread = levomilnacipran["dose_range_mg"][1] / levomilnacipran["dose_mg"]
+    assert spread > 1.5 * 1.49
     # no sourced variability: no range, rather than an invented one
     assert sert_json("occupancy", "milnacipran", "--dose", "100")["occupancy_range"]["SERT"] is None
+
+
+def test_fluvoxamine_levels_at_steady_state_are_nonlinear_and_in_range():
+    """Issue 10: 100 mg/day inside 60-230 ng/mL; AUC about 3.1x per doubling (Spigset 1998)."""
+    at_100 = sert_json("occupancy", "fluvoxamine", "--dose", "100")["css_plasma_ng_ml"]
+    at_200 = sert_json("occupancy", "fluvoxamine", "--dose", "200")["css_plasma_ng_ml"]
+    assert 60 <= at_100 <= 230
+    assert at_200 / at_100 == pytest.approx(3.14, rel=0.02)
