@@ -40,6 +40,19 @@ PHENOTYPE_NAMES = {
     "UM": "ultrarapid metabolizer",
 }
 INDETERMINATE = "Indeterminate"
+# Plain words for the phenotypes, as CPIC and PharmCAT write them without " Metabolizer":
+# "Poor Metabolizer", "Likely Intermediate Metabolizer", "poor", "ultrarapid" all read.
+# "Extensive" is the term CPIC replaced with "normal" (Caudle et al. Genet Med 2017).
+PHENOTYPE_WORDS = {
+    "poor": "PM",
+    "intermediate": "IM",
+    "normal": "NM",
+    "extensive": "NM",
+    "rapid": "RM",
+    "ultrarapid": "UM",
+    "ultra-rapid": "UM",
+    "ultra rapid": "UM",
+}
 CPIC_TERMS = {
     "PM": "Poor Metabolizer",
     "IM": "Intermediate Metabolizer",

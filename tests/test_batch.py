@@ -161,7 +161,7 @@ BAD = HEADER + (
     "7,escitalopram,10,,XM,\n"
     "8,,10,,,\n"
     "9,vortioxetine,10,,,*1/*43\n"
-    "10,sertraline,,,RM,\n"
+    "10,sertraline,,0.9,,\n"
     "11,sertraline,nan,,,\n"
 )
 
@@ -181,7 +181,7 @@ def test_bad_rows_are_reported_and_the_rest_computed():
         "7": "unknown phenotype 'XM'",
         "8": "missing drug",
         "9": "Indeterminate",
-        "10": "profile has no CYP2C19 data",
+        "10": "levels off at 85%",
         "11": "column dose_mg: must be a positive",
     }
     for row_id, message in expected.items():
@@ -260,7 +260,8 @@ def test_jsonl_in_json_out_with_genotypes_and_comedications():
     done = run_batch(text, "--input-format", "jsonl", "--format", "json")
     assert done.returncode == 1
     records = json.loads(done.stdout)
-    assert [r["phenotypes"] for r in records[:2]] == [{"CYP2D6": "PM"}, {"CYP2D6": "PM"}]
+    assert [r["phenotypes"] for r in records[:2]] == [{"CYP2D6": "PM"}, {"CYP2D6": "NM"}]
+    assert records[1]["functional_phenotypes"] == {"CYP2D6": "PM"}
     assert records[2]["error"].startswith("bad JSON line")
 
 

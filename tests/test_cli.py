@@ -184,7 +184,7 @@ def test_profiles_check_names_every_invalid_file(tmp_path, examplamine_dir):
         (["dose", "escitalopram", "--target", "0"], 2, "between 0 and 1"),
         (["dose", "escitalopram", "--transporter", "DAT"], 2, "DAT"),
         (["dose", "escitalopram", "--format", "xml"], 2, "xml"),
-        (["dose", "sertraline", "-p", "CYP2C19=RM"], 1, "profile has no CYP2C19 data"),
+        (["dose", "sertraline", "--target", "0.9"], 1, "levels off at 85%"),
         (["dose", "escitalopram", "--profiles-dir", "/nonexistent/dir"], 2, "does not exist"),
     ],
 )

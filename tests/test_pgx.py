@@ -171,10 +171,13 @@ def test_indeterminate_computes_nothing_silently():
 
 
 def test_phenoconversion_by_a_strong_inhibitor():
+    """The genotype stays NM; the enzyme loses activity (x0.2, FDA's strong class), and
+    guidance and label limits read the patient as a PM."""
     out = sert_json("dose", "vortioxetine", "--with", "paroxetine")
-    assert out["phenotypes"] == {"CYP2D6": "PM"}
+    assert out["phenotypes"] == {"CYP2D6": "NM"}
+    assert out["functional_phenotypes"] == {"CYP2D6": "PM"}
     note = " ".join(out["notes"])
-    assert "paroxetine" in note and "not a CPIC rule" in note
+    assert "paroxetine" in note and "not a CPIC rule" in note and "x0.2" in note
     assert out["label_max_mg"] == 10.0  # the CYP2D6 PM label limit now applies
 
 
@@ -188,7 +191,7 @@ def test_phenoconversion_by_a_strong_inhibitor():
 )
 def test_moderate_inhibitor_halves_the_activity_score(genotype, expected):
     out = sert_json("occupancy", "vortioxetine", "--dose", "10", "--with", "duloxetine", *genotype)
-    assert out["phenotypes"]["CYP2D6"] == expected
+    assert out["functional_phenotypes"].get("CYP2D6", out["phenotypes"]["CYP2D6"]) == expected
 
 
 def test_measured_interaction_is_preferred():
@@ -237,17 +240,23 @@ def test_fractions_metabolized_combine_with_a_table():
             "phenotypes": {"gene": "CYP2C19", "exposure_ratio": {"PM": 2.0, "NM": 1.0}},
             "fractions_metabolized": [
                 {"gene": "CYP2B6", "fm": 0.4, "activity": {"PM": 0, "IM": 0.5, "NM": 1}},
-                {"gene": "CYP2C19", "fm": 0.3, "activity": {"PM": 0, "NM": 1}},
+                {"gene": "CYP2C19", "fm": 0.5},
             ],
         },
         "targets": {"SERT": {"ki": "1 nM"}},
         "sources": ["test"],
     }
     moiety = build_profile(data).parent
+    # CL = CL_NM * (1 - sum fm + sum fm * a): the paths add, they do not multiply
     assert moiety_clearance(moiety, {"CYP2B6": "PM"})[0] == pytest.approx(20 * 0.6)
     assert moiety_clearance(moiety, {"CYP2B6": "IM"})[0] == pytest.approx(20 * 0.8)
-    # the CYP2C19 table wins for its gene; CYP2B6 still scales it
-    assert moiety_clearance(moiety, {"CYP2C19": "PM", "CYP2B6": "PM"})[0] == pytest.approx(10 * 0.6)
+    # the CYP2C19 table (PM 2x exposure) is its fm of 0.5 with activity 0
+    assert moiety_clearance(moiety, {"CYP2C19": "PM"})[0] == pytest.approx(10.0)
+    assert moiety_clearance(moiety, {"CYP2C19": "PM", "CYP2B6": "PM"})[0] == pytest.approx(2.0)
+    # IM from the class activity (sert_cli/data/phenotype_activity.csv, 0.46), marked derived
+    cl, step = moiety_clearance(moiety, {"CYP2C19": "IM"})
+    assert cl == pytest.approx(20 * (1 - 0.5 + 0.5 * 0.46))
+    assert "DERIVED" in step.assumes
 
 
 def test_table_for_a_patient_shows_nm_beside_the_patient():

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pgx.phenotypes import check_gene, phenotype_value
+from sert_cli.pk.steady_state import moiety_clearance, saturable_parameters
 from sert_cli.profiles.types import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 from sert_cli.trace import Step
@@ -22,20 +23,24 @@ from sert_cli.vocabulary import (
     DEFAULT_PHENOTYPE,
     INDETERMINATE,
     PHENOTYPE_NAMES,
-    PHENOTYPES,
+)
+from sert_cli.vocabulary import (
+    GENOTYPED_GENES as PHENOTYPE_GENES,
 )
 
 PHENOCONVERSION_RULE = (
-    "phenoconversion: a strong inhibitor sets the enzyme's activity to 0, "
-    "a moderate one halves the CYP2D6 activity score; a convention of "
-    "implementers, not a CPIC rule"
+    "phenoconversion, for guidance and label limits only: a strong inhibitor makes a PM, "
+    "a moderate one halves the CYP2D6 activity score; a convention of implementers, not a "
+    "CPIC rule"
 )
 # Moderate CYP2D6 inhibitor without a genotype: halving the score moves each phenotype's
 # activity-score range (Caudle et al. Clin Transl Sci 2020) to this phenotype.
 HALVED_PHENOTYPE = {"PM": "PM", "IM": "IM", "NM": "IM", "UM": "NM"}
 
 
-INTERACTION_TABLES = "sert_cli/data/inhibitors.csv and interactions.csv, cited per row"
+INTERACTION_TABLES = (
+    "sert_cli/data/perpetrators.csv, interaction_classes.csv and interactions.csv, cited per row"
+)
 
 
 def _rows(name: str) -> tuple[dict, ...]:
@@ -67,40 +72,60 @@ class Prepared(NamedTuple):
     comedications: tuple[str, ...] = ()
     steps: tuple[Step, ...] = ()
     warnings: tuple[str, ...] = ()
+    # genes whose phenotype a co-medication converts, for guidance and label limits
+    functional_phenotypes: dict[str, str] = {}
 
     def record(self) -> dict:
         """What the patient layer did, for every result record (JSON and CSV alike)."""
         return {
             "genotypes": [g.record() for g in self.genotypes],
             "comedications": list(self.comedications),
+            "functional_phenotypes": dict(self.functional_phenotypes),
             "guidance": list(self.guidance),
             "notes": list(self.notes),
         }
 
 
 @functools.cache
+def comedication_names() -> dict[str, str]:
+    """Every name a co-medication can be given by (lower case) -> its generic name."""
+    names = {row["drug"]: row["drug"] for row in _rows("perpetrators.csv")}
+    names |= {row["perpetrator"]: row["perpetrator"] for row in _rows("interactions.csv")}
+    for row in _rows("perpetrators.csv"):
+        names |= {a.strip().lower(): row["drug"] for a in row["aliases"].split(";") if a.strip()}
+    return names
+
+
 def known_comedications() -> tuple[str, ...]:
-    names = {row["drug"] for row in _rows("inhibitors.csv")}
-    names |= {row["perpetrator"] for row in _rows("interactions.csv")}
-    return tuple(sorted(names))
+    return tuple(sorted(set(comedication_names().values())))
+
+
+@functools.cache
+def _class_activity() -> dict[tuple[str, str], tuple[float, str]]:
+    return {
+        (row["effect"], row["strength"]): (float(row["activity"]), row["source"])
+        for row in _rows("interaction_classes.csv")
+    }
 
 
 def _phenotypes_used(profile: Profile, phenotypes: dict[str, str]) -> tuple[dict, list[str]]:
-    """The phenotype used for each gene the profile depends on (NM unless given)."""
-    used = {gene: phenotypes.get(gene, DEFAULT_PHENOTYPE) for gene in profile.genes}
+    """The phenotype used for each polymorphic gene the profile depends on (NM unless
+    given); every one must compute, from the drug's own data or the class values."""
+    genes = [
+        g
+        for g in profile.genes
+        if g in PHENOTYPE_GENES
+        or any(m.phenotypes and m.phenotypes.gene == g for m in profile.moieties)
+    ]
+    used = {gene: phenotypes.get(gene, DEFAULT_PHENOTYPE) for gene in genes}
     warnings = [
         f"{profile.name}'s profile has no {gene} data; {gene}={phenotype} was not used"
         for gene, phenotype in phenotypes.items()
         if gene not in used
     ]
-    for gene, phenotype in used.items():
-        have = profile.phenotypes_of(gene)
-        if phenotype not in have:
-            listed = ", ".join(p for p in PHENOTYPES if p in have)
-            raise ModelError(
-                f"{profile.name}'s profile has no {gene} data for {phenotype}s (it has {listed})",
-                field=gene,
-            )
+    for moiety in profile.moieties:
+        moiety_clearance(moiety, used)
+        saturable_parameters(moiety, used)
     return used, warnings
 
 
@@ -153,36 +178,49 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         for r in results
         if r.activity_score is not None
     }
-    names = []
+    names: list[str] = []
     for written in patient.comedications:
-        name = written.strip().lower()
-        if name not in known_comedications():
+        name = comedication_names().get(written.strip().lower())
+        if name is None:
+            typed = written.strip().lower()
             raise InputError(
                 f"{written!r}: no interaction data for it"
-                f"{did_you_mean(name, known_comedications())} (sert knows: "
+                f"{did_you_mean(typed, comedication_names())} (sert knows: "
                 f"{', '.join(known_comedications())})",
                 field="with",
             )
         if name == profile.name:
             notes.append(f"co-medication {name} is the drug itself; ignored")
-            continue
-        names.append(name)
+        elif name in names:
+            notes.append(f"co-medication {name} given more than once; counted once")
+        else:
+            names.append(name)
+    functional = dict(phenotypes)
+    multipliers: dict[str, float] = {}
+    for name in names:
         before = len(notes)
-        profile = _apply_comedication(profile, name, phenotypes, scores, notes)
+        profile = _apply_comedication(profile, name, functional, scores, multipliers, notes)
         steps += [
             Step(f"co-medication {name}", note, (), INTERACTION_TABLES) for note in notes[before:]
         ]
-    profile = _apply_label_limits(profile, phenotypes, names, notes)
+    if multipliers:
+        profile = replace(
+            profile,
+            parent=replace(profile.parent, enzyme_activity=multipliers),
+            metabolites=tuple(replace(m, enzyme_activity=multipliers) for m in profile.metabolites),
+        )
+    profile = _apply_label_limits(profile, functional, names, notes)
     used, warnings = _phenotypes_used(profile, phenotypes)
     return Prepared(
         profile,
         used,
         tuple(results),
         tuple(notes),
-        tuple(guidance_for(profile.name, phenotypes)),
+        tuple(guidance_for(profile.name, functional)),
         tuple(names),
         tuple(steps),
         tuple(warnings),
+        {g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
     )
 
 
@@ -215,52 +253,63 @@ def genotype_steps(g) -> list[Step]:
 
 
 def _apply_comedication(
-    profile: Profile, name: str, phenotypes: dict, scores: dict, notes: list
+    profile: Profile, name: str, functional: dict, scores: dict, multipliers: dict, notes: list
 ) -> Profile:
+    """A measured ratio for the pair scales exposure; otherwise each enzyme the
+    co-medication inhibits or induces gets its class's activity multiplier."""
     for row in _rows("interactions.csv"):
         if row["perpetrator"] == name and row["victim"] == profile.name:
             ratio = float(row["exposure_ratio"])
+            verb = "raises" if ratio >= 1 else "lowers"
             notes.append(
-                f"{name} raises {profile.name} exposure {ratio:g}-fold (measured: "
-                f"{row['source']}); this measured ratio is used instead of "
-                "phenoconversion"
+                f"{name} {verb} {profile.name} exposure {ratio:g}-fold (measured: "
+                f"{row['source']}); this measured ratio is used instead of the enzyme classes"
             )
             return scaled_exposure(profile, ratio)
-    for row in _rows("inhibitors.csv"):
+    metabolized = {f.gene for m in profile.moieties for f in m.fractions_metabolized}
+    metabolized |= {m.phenotypes.gene for m in profile.moieties if m.phenotypes}
+    for row in _rows("perpetrators.csv"):
         if row["drug"] != name:
             continue
-        gene, strength = row["enzyme"], row["strength"]
-        before = phenotypes.get(gene, "NM")
-        if strength == "strong":
-            after = "PM"
-            scores[gene] = (0.0, False)
-        elif gene == "CYP2D6":
-            from sert_cli.pgx.genotype import activity_score_phenotype
-
-            if gene in scores:
-                score, at_least = scores[gene]
-                scores[gene] = (score / 2, at_least)
-                after = activity_score_phenotype(score / 2, at_least)
-            else:
-                after = HALVED_PHENOTYPE[before]
-        else:
-            notes.append(
-                f"{name} is a moderate {gene} inhibitor; no convention converts "
-                f"{gene} phenotypes for moderate inhibitors, so none was applied"
-            )
-            continue
-        phenotypes[gene] = after
-        used = gene in profile.genes
-        notes.append(
-            f"{gene}: {before} -> {after} because {name} is a {strength} {gene} "
-            f"inhibitor ({PHENOCONVERSION_RULE}; source: {row['source']})"
-            + (
-                ""
-                if used
-                else f"; {profile.name}'s profile has no {gene} data, so its clearance is unchanged"
-            )
+        enzyme, effect, strength = row["enzyme"], row["effect"], row["strength"]
+        activity, class_source = _class_activity()[(effect, strength)]
+        multipliers[enzyme] = multipliers.get(enzyme, 1.0) * activity
+        reach = (
+            f"{profile.name}'s {enzyme} path is scaled"
+            if enzyme in metabolized
+            else f"{profile.name}'s profile has no {enzyme} fraction, so its clearance is unchanged"
         )
+        notes.append(
+            f"{enzyme} activity x{activity:g}: {name} is a {strength} {enzyme} {effect} "
+            f"(source: {row['source']}; class effect: {class_source}); {reach}"
+        )
+        if effect == "inhibitor":
+            _phenoconvert(enzyme, strength, name, functional, scores, notes)
     return profile
+
+
+def _phenoconvert(gene, strength, name, functional, scores, notes) -> None:
+    """The phenotype guidance and label limits read with an inhibitor on board."""
+    if gene not in PHENOTYPE_GENES:
+        return
+    before = functional.get(gene, "NM")
+    if strength == "strong":
+        after = "PM"
+        scores[gene] = (0.0, False)
+    elif strength == "moderate" and gene == "CYP2D6":
+        from sert_cli.pgx.genotype import activity_score_phenotype
+
+        if gene in scores:
+            score, at_least = scores[gene]
+            scores[gene] = (score / 2, at_least)
+            after = activity_score_phenotype(score / 2, at_least)
+        else:
+            after = HALVED_PHENOTYPE[before]
+    else:
+        return
+    if after != before:
+        functional[gene] = after
+        notes.append(f"{gene}: {before} -> {after} with {name} ({PHENOCONVERSION_RULE})")
 
 
 def scaled_exposure(profile: Profile, ratio: float) -> Profile:
@@ -288,7 +337,11 @@ def scaled_exposure(profile: Profile, ratio: float) -> Profile:
 def _apply_label_limits(
     profile: Profile, phenotypes: dict, comedications: list[str], notes: list
 ) -> Profile:
-    inhibited = {row["enzyme"] for row in _rows("inhibitors.csv") if row["drug"] in comedications}
+    inhibited = {
+        row["enzyme"]
+        for row in _rows("perpetrators.csv")
+        if row["drug"] in comedications and row["effect"] == "inhibitor"
+    }
     inhibited |= {
         "CYP2C19"
         for row in _rows("interactions.csv")

@@ -3,7 +3,7 @@ section 2). Errors name the gene as their field."""
 
 from sert_cli.errors import InputError
 from sert_cli.suggest import did_you_mean
-from sert_cli.vocabulary import GENES, GENES_WITH_RM, PHENOTYPES
+from sert_cli.vocabulary import GENES, GENES_WITH_RM, PHENOTYPE_WORDS, PHENOTYPES
 
 
 def check_phenotype_for_gene(gene: str, phenotype: str) -> None:
@@ -26,9 +26,21 @@ def check_gene(gene: str, field: str) -> str:
     return gene
 
 
+def phenotype_code(written: str) -> str:
+    """'pm', 'PM', 'poor', 'Poor Metabolizer', 'Likely Poor Metabolizer' -> 'PM'; other text
+    comes back upper-cased, for the check to refuse with a hint."""
+    words = " ".join(written.strip().lower().replace("_", " ").split())
+    for prefix in ("likely ", "possible "):
+        words = words.removeprefix(prefix)
+    for suffix in (" metabolizer", " metaboliser", " metabolizers", " metabolisers"):
+        words = words.removesuffix(suffix)
+    return PHENOTYPE_WORDS.get(words, words.upper())
+
+
 def phenotype_value(gene: str, written: str) -> str:
-    """'pm' -> 'PM' for this gene, or an InputError whose field is the gene."""
-    phenotype = written.strip().upper()
+    """'pm', 'Poor Metabolizer' or 'poor' -> 'PM' for this gene, or an InputError whose
+    field is the gene."""
+    phenotype = phenotype_code(written)
     try:
         check_phenotype_for_gene(gene, phenotype)
     except ValueError as exc:

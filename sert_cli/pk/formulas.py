@@ -19,10 +19,10 @@ def css_mg_l(dose_mg, apparent_clearance_l_h, interval_h):
 
 
 def clearance_from_activity_l_h(clearance_nm_l_h, fm_by_gene, activity_by_gene):
-    """CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g) (section 2, fraction metabolized)."""
-    fm_total = sum(fm_by_gene.values())
-    retained = sum(fm * activity_by_gene[gene] for gene, fm in fm_by_gene.items())
-    return clearance_nm_l_h * (1.0 - fm_total + retained)
+    """CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g) (section 2, fraction metabolized),
+    computed as CL_NM * (1 + sum fm_g * (a_g - 1)) so that NM activities give CL_NM exactly."""
+    change = sum(fm * (activity_by_gene[gene] - 1.0) for gene, fm in fm_by_gene.items())
+    return clearance_nm_l_h * (1.0 + change)
 
 
 def unbound_concentration(total_concentration, fraction_unbound):

@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from sert_cli.datafiles import read_table
 from sert_cli.errors import ModelError
 from sert_cli.pk import formulas
 from sert_cli.profiles.types import Moiety, Profile
@@ -44,44 +45,117 @@ class SteadyState(NamedTuple):
     steps: tuple[Step, ...]
 
 
+def class_activity(gene: str, phenotype: str) -> tuple[float, str] | None:
+    """(activity, source) of a phenotype from sert_cli/data/phenotype_activity.csv."""
+    if phenotype == "NM":
+        return 1.0, "NM by definition"
+    for row in read_table("phenotype_activity.csv")[1]:
+        if row["gene"] == gene and row["phenotype"] == phenotype:
+            return float(row["activity"]), row["source"]
+    return None
+
+
+def _table_fm(moiety: Moiety) -> float | None:
+    """fm of the measured table's gene: given, else 1 - CL_PM / CL_NM (a PM has none)."""
+    table = moiety.phenotypes
+    given = {f.gene: f.fm for f in moiety.fractions_metabolized}
+    if table.gene in given:
+        return given[table.gene]
+    if table.saturable_vmax_mg_h is None and "PM" in table.apparent_clearance_l_h:
+        return 1.0 - table.apparent_clearance_l_h["PM"] / table.apparent_clearance_l_h["NM"]
+    return None
+
+
+def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str]:
+    """a_g of a phenotype for this moiety: the profile's own (measured or listed) value,
+    else the class value (derived), else a ModelError."""
+    table = moiety.phenotypes
+    if table is not None and table.gene == gene:
+        if table.saturable_vmax_mg_h is not None and phenotype in table.saturable_vmax_mg_h:
+            nm = table.saturable_vmax_mg_h["NM"]
+            return table.saturable_vmax_mg_h[phenotype] / nm, "measured (the profile's table)"
+        fm = _table_fm(moiety)
+        if phenotype in table.apparent_clearance_l_h and fm:
+            ratio = table.apparent_clearance_l_h[phenotype] / table.apparent_clearance_l_h["NM"]
+            return (ratio - 1.0 + fm) / fm, "measured (the profile's table)"
+    for fraction in moiety.fractions_metabolized:
+        if fraction.gene == gene and phenotype in fraction.activity:
+            return fraction.activity[phenotype], "the profile's activity table"
+    found = class_activity(gene, phenotype)
+    if found is None:
+        raise ModelError(
+            f"{moiety.name}: no {gene} {phenotype} data, measured or class (sert_cli/data/"
+            "phenotype_activity.csv)",
+            field=gene,
+        )
+    return found[0], f"DERIVED: class activity ({found[1]})"
+
+
 def moiety_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[float, Step]:
-    """CL/F for these phenotypes: the moiety's table for its gene, then the fractions
-    metabolized of the other genes (section 2; the table wins for its gene)."""
+    """CL/F for the patient: CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g), with a_g the
+    phenotype's activity (measured for the drug where published, else the class value) and
+    m_g the co-medications' effect on the enzyme (docs/model.md section 2). A measured
+    table without an fm for its gene gives that phenotype's CL/F directly."""
     table = moiety.phenotypes
     clearance = moiety.apparent_clearance_l_h
+    fm = {f.gene: f.fm for f in moiety.fractions_metabolized}
+    values: list = [("CL_NM/F", clearance, "L/h")]
     how = "CL/F of a normal metabolizer"
-    if table is not None and table.gene in phenotypes:
-        clearance = table.apparent_clearance_l_h[phenotypes[table.gene]]
-        how = f"CL/F from the profile's {table.gene} {phenotypes[table.gene]} entry"
-    fm_by_gene, activity_by_gene = {}, {}
-    for fraction in moiety.fractions_metabolized:
-        if table is not None and fraction.gene == table.gene:
-            continue
-        fm_by_gene[fraction.gene] = fraction.fm
-        activity_by_gene[fraction.gene] = fraction.activity[phenotypes.get(fraction.gene, "NM")]
-    values: list = [("CL/F", clearance, "L/h")]
-    formula = how
-    if fm_by_gene:
-        values = [("CL_NM/F", clearance, "L/h")]
-        values += [(f"fm {g}", fm, "") for g, fm in fm_by_gene.items()]
-        values += [(f"a {g}", a, "") for g, a in activity_by_gene.items()]
-        clearance = formulas.clearance_from_activity_l_h(clearance, fm_by_gene, activity_by_gene)
-        values.append(("CL/F", clearance, "L/h"))
-        formula = "CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g)"
-    step = Step(f"clearance of {moiety.name}", formula, tuple(values), model_section(2))
-    return clearance, step
+    if table is not None and table.saturable_vmax_mg_h is None:
+        table_fm = _table_fm(moiety)
+        phenotype = phenotypes.get(table.gene, "NM")
+        if table_fm is not None:
+            fm[table.gene] = table_fm
+        elif phenotype in table.apparent_clearance_l_h:  # no fm: the table's CL/F as it is
+            clearance = table.apparent_clearance_l_h[phenotype]
+            how = f"CL/F from the profile's {table.gene} {phenotype} entry"
+            values = [("CL/F", clearance, "L/h")]
+        else:
+            raise ModelError(
+                f"{moiety.name}: no {table.gene} {phenotype} data and no fraction metabolized "
+                "to derive it from",
+                field=table.gene,
+            )
+    if table is not None and table.saturable_vmax_mg_h is not None:
+        fm.pop(table.gene, None)  # the saturable path carries this gene (saturable_parameters)
+    if not fm:
+        step = Step(f"clearance of {moiety.name}", how, tuple(values), model_section(2))
+        return clearance, step
+    activity, multiplier, derived = {}, {}, []
+    for gene in fm:
+        activity[gene], how_found = gene_activity(moiety, gene, phenotypes.get(gene, "NM"))
+        if how_found.startswith("DERIVED"):
+            derived.append(f"{gene} {phenotypes.get(gene, 'NM')} activity {how_found}")
+        multiplier[gene] = moiety.enzyme_activity.get(gene, 1.0)
+    effective = {g: activity[g] * multiplier[g] for g in fm}
+    result = formulas.clearance_from_activity_l_h(clearance, fm, effective)
+    values += [(f"fm {g}", f, "") for g, f in fm.items()]
+    values += [(f"a {g} {phenotypes.get(g, 'NM')}", a, "") for g, a in activity.items()]
+    values += [(f"m {g}", m, "") for g, m in multiplier.items() if m != 1.0]
+    values.append(("CL/F", result, "L/h"))
+    step = Step(
+        f"clearance of {moiety.name}",
+        "CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
+        tuple(values),
+        model_section(2),
+        "; ".join(derived),
+    )
+    return result, step
 
 
 def saturable_parameters(
     moiety: Moiety, phenotypes: Mapping[str, str]
 ) -> tuple[float, float] | None:
-    """(Vmax mg/h, Km mg/L) for these phenotypes, or None for linear clearance."""
+    """(Vmax mg/h, Km mg/L) for these phenotypes and co-medications, or None for linear
+    clearance: the saturable path's Vmax scales with its gene's activity."""
     table = moiety.phenotypes
-    if moiety.saturable is None or table is None or table.saturable_vmax_mg_h is None:
-        return moiety.saturable
-    if table.gene not in phenotypes:
-        return moiety.saturable
-    return table.saturable_vmax_mg_h[phenotypes[table.gene]], moiety.saturable[1]
+    if moiety.saturable is None:
+        return None
+    vmax, km = moiety.saturable
+    if table is None or table.saturable_vmax_mg_h is None:
+        return vmax, km
+    activity, _ = gene_activity(moiety, table.gene, phenotypes.get(table.gene, "NM"))
+    return vmax * activity * moiety.enzyme_activity.get(table.gene, 1.0), km
 
 
 def _each(function, dose_rates, *args):

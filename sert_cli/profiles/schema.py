@@ -167,17 +167,23 @@ def _read_targets(
 
 
 def _read_fractions(r: _Reader, value, where: tuple) -> tuple[FractionMetabolized, ...]:
-    """[{gene, fm, activity: {PM: 0, IM: 0.5, NM: 1, ...}}]; fm values sum to at most 1."""
+    """[{gene, fm, activity: {PM: 0, IM: 0.5, NM: 1, ...}}] (activity optional: the class
+    values apply without it); fm values sum to at most 1."""
     fractions = []
     for index, item in enumerate(r.sequence(value, where, min_len=0)):
         here = where + (index,)
-        r.mapping(item, here, ("gene", "fm", "activity"))
+        r.mapping(item, here, ("gene", "fm"), ("activity",))
         gene = r.text(item["gene"], here + ("gene",))
         if gene not in GENES:
             r.fail(
                 here + ("gene",), f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
             )
         fm = r.fraction(item["fm"], here + ("fm",))
+        if gene in {f.gene for f in fractions}:
+            r.fail(here + ("gene",), f"{gene} is listed twice")
+        if "activity" not in item:
+            fractions.append(FractionMetabolized(gene, fm))
+            continue
         table = r.mapping(item["activity"], here + ("activity",), ("NM", "PM"), PHENOTYPES)
         activity = {}
         for phenotype, raw in table.items():

@@ -30,11 +30,13 @@ PET_BASES = ("fitted", "published", "extrapolated")
 
 
 class FractionMetabolized(NamedTuple):
-    """fm of one gene's enzyme in NMs, and the relative activity a_g of each phenotype."""
+    """fm of one enzyme in NMs without interacting drugs, and, optionally, the relative
+    activity a_g of each phenotype for this drug (else the class values of
+    sert_cli/data/phenotype_activity.csv apply)."""
 
     gene: str
     fm: float
-    activity: Mapping[str, float]
+    activity: Mapping[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Moiety:
     saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
     pet: Mapping[str, PetCalibration] = field(default_factory=dict)
     fractions_metabolized: tuple["FractionMetabolized", ...] = ()
+    # enzyme -> multiplier of its activity from the patient's co-medications (inhibitors
+    # below 1, inducers above); set by the patient layer, never by a profile
+    enzyme_activity: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
