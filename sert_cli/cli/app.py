@@ -49,6 +49,7 @@ FLAGS = {
     "until_h": "--until",
     "step_h": "--step",
     "assume_nm": "--assume-nm",
+    "pharmcat": "--pharmcat",
 }
 
 
@@ -71,6 +72,8 @@ def flag_namer(options: dict):
             for typed in options.get(flag) or ():
                 if typed.partition("=")[0].strip().upper() == field:
                     return f"--{flag} {typed}"
+        if options.get("pharmcat") and field.startswith("CYP"):
+            return f"--pharmcat {options['pharmcat']} ({field})"
         return FLAGS.get(field, field)
 
     return name

@@ -99,6 +99,15 @@ With = Annotated[
         "--with", metavar="DRUG", help="Co-medication that may inhibit a CYP enzyme (repeatable)."
     ),
 ]
+PharmcatFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--pharmcat",
+        metavar="FILE.json",
+        help="A PharmCAT 3.x *.report.json or *.phenotype.json: the CYP2B6, CYP2C19 and "
+        "CYP2D6 phenotypes PharmCAT called are used.",
+    ),
+]
 AssumeNm = Annotated[
     bool,
     typer.Option(
@@ -141,12 +150,18 @@ def pairs(options: list[str] | None, flag: str, example: str) -> tuple[tuple[str
     return tuple(found)
 
 
-def patient(phenotype, genotype, with_, assume_nm) -> Patient:
+def patient(phenotype, genotype, with_, assume_nm, pharmcat=None) -> Patient:
+    report = None
+    if pharmcat is not None:
+        from sert_cli.pgx.pharmcat import read
+
+        report = read(str(pharmcat))
     return Patient(
         pairs(phenotype, "--phenotype", "CYP2C19=PM"),
         pairs(genotype, "--genotype", "CYP2C19=*1/*17"),
         tuple(with_ or ()),
         assume_nm,
+        report,
     )
 
 
@@ -211,6 +226,7 @@ _BUNDLE = (
     ("genotype", Genotypes, None),
     ("with_", With, None),
     ("assume_nm", AssumeNm, False),
+    ("pharmcat", PharmcatFile, None),
     ("affinity", Affinity, AffinityChoice.pet),
     ("profiles_dir", ProfilesDir, None),
     ("fmt", Format, OutputFormat.table),
@@ -229,7 +245,9 @@ def query_options(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        who = patient(*(kwargs.pop(n) for n in ("phenotype", "genotype", "with_", "assume_nm")))
+        who = patient(
+            *(kwargs.pop(n) for n in ("phenotype", "genotype", "with_", "assume_nm", "pharmcat"))
+        )
         options = QueryOptions(
             who, kwargs.pop("affinity").value, kwargs.pop("profiles_dir"), kwargs.pop("fmt")
         )

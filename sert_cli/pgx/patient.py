@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pgx.phenotypes import check_gene, phenotype_value
+from sert_cli.pgx.phenotypes import check_gene, phenotype_code, phenotype_value
 from sert_cli.pk.steady_state import moiety_clearance, saturable_parameters
 from sert_cli.profiles.types import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
@@ -55,6 +55,7 @@ class Patient(NamedTuple):
     genotypes: tuple[tuple[str, str], ...] = ()
     comedications: tuple[str, ...] = ()
     assume_nm: bool = False
+    pharmcat: object = None  # pharmcat.PharmcatReport: the calls of a PharmCAT output
 
     @property
     def given(self) -> bool:
@@ -131,13 +132,37 @@ def _phenotypes_used(profile: Profile, phenotypes: dict[str, str]) -> tuple[dict
 
 def prepare(profile: Profile, patient: Patient) -> Prepared:
     phenotypes: dict[str, str] = {}
-    for gene, written in patient.phenotypes:
+    notes: list[str] = []
+    given = list(patient.phenotypes)
+    if patient.pharmcat is not None:
+        notes.append(f"from {patient.pharmcat.describe()}")
+        written = {check_gene(g, g) for g, _ in patient.phenotypes + patient.genotypes}
+        for call in patient.pharmcat.calls:
+            if call.gene in written:
+                raise InputError(
+                    "given both in the PharmCAT file and on the command line", field=call.gene
+                )
+            given.append((call.gene, call.phenotype))
+    for gene, written in given:
         gene = check_gene(gene, gene)
+        if phenotype_code(written) == INDETERMINATE:
+            if gene in profile.genes and not patient.assume_nm:
+                raise ModelError(
+                    f"{written} for {gene}, which {profile.name}'s clearance depends on; sert "
+                    "computes nothing for it unless NM may be assumed",
+                    field=gene,
+                    remedy="assume_nm",
+                )
+            notes.append(
+                f"{gene} {written}: computed as NM, as asked"
+                if gene in profile.genes
+                else f"{gene} {written}: {profile.name}'s profile does not use {gene}"
+            )
+            continue
         value = phenotype_value(gene, written)
         if phenotypes.get(gene, value) != value:
             raise InputError(f"given twice ({phenotypes[gene]} and {value})", field=gene)
         phenotypes[gene] = value
-    notes: list[str] = []
     steps: list[Step] = []
     results = []
     if patient.genotypes:
@@ -211,17 +236,39 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         )
     profile = _apply_label_limits(profile, functional, names, notes)
     used, warnings = _phenotypes_used(profile, phenotypes)
+    guidance = guidance_for(profile.name, functional)
+    if patient.pharmcat is not None:
+        warnings += _compare_with_pharmcat(profile.name, guidance, patient.pharmcat, notes)
     return Prepared(
         profile,
         used,
         tuple(results),
         tuple(notes),
-        tuple(guidance_for(profile.name, functional)),
+        tuple(guidance),
         tuple(names),
         tuple(steps),
         tuple(warnings),
         {g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
     )
+
+
+def _compare_with_pharmcat(drug: str, guidance: list[dict], report, notes: list) -> list[str]:
+    """PharmCAT's own CPIC classification for the drug beside sert's; a warning if they
+    disagree (a report.json only: a phenotype.json has no recommendations)."""
+    theirs = report.classifications(drug)
+    if theirs is None:
+        return []
+    ours = sorted(
+        {a["strength"] or "No recommendation" for a in guidance if a["source"].startswith("CPIC")}
+    )
+    theirs_text = ", ".join(theirs) or "none matched"
+    notes.append(f"PharmCAT's CPIC classification for {drug}: {theirs_text}")
+    if sorted({t.lower() for t in theirs}) != sorted(o.lower() for o in ours):
+        return [
+            f"sert's CPIC guidance strength for {drug} ({', '.join(ours) or 'none'}) differs "
+            f"from PharmCAT's ({theirs_text})"
+        ]
+    return []
 
 
 def genotype_steps(g) -> list[Step]:

@@ -3,14 +3,14 @@ section 2). Errors name the gene as their field."""
 
 from sert_cli.errors import InputError
 from sert_cli.suggest import did_you_mean
-from sert_cli.vocabulary import GENES, GENES_WITH_RM, PHENOTYPE_WORDS, PHENOTYPES
+from sert_cli.vocabulary import GENES, GENES_WITH_RM, INDETERMINATE, PHENOTYPE_WORDS, PHENOTYPES
 
 
 def check_phenotype_for_gene(gene: str, phenotype: str) -> None:
     if phenotype not in PHENOTYPES:
         raise ValueError(
             f"unknown phenotype '{phenotype}'{did_you_mean(phenotype, PHENOTYPES)}"
-            f" (one of {', '.join(PHENOTYPES)})"
+            f" (one of {', '.join(PHENOTYPES)}, or CPIC's terms such as 'Poor Metabolizer')"
         )
     if phenotype == "RM" and gene not in GENES_WITH_RM:
         raise ValueError(f"CPIC defines no rapid metabolizer (RM) for {gene}")
@@ -34,6 +34,8 @@ def phenotype_code(written: str) -> str:
         words = words.removeprefix(prefix)
     for suffix in (" metabolizer", " metaboliser", " metabolizers", " metabolisers"):
         words = words.removesuffix(suffix)
+    if words in ("indeterminate", "no result", "unknown"):
+        return INDETERMINATE
     return PHENOTYPE_WORDS.get(words, words.upper())
 
 

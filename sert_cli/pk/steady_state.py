@@ -55,7 +55,7 @@ def class_activity(gene: str, phenotype: str) -> tuple[float, str] | None:
     return None
 
 
-def _table_fm(moiety: Moiety) -> float | None:
+def table_fm(moiety: Moiety) -> float | None:
     """fm of the measured table's gene: given, else 1 - CL_PM / CL_NM (a PM has none)."""
     table = moiety.phenotypes
     given = {f.gene: f.fm for f in moiety.fractions_metabolized}
@@ -74,7 +74,7 @@ def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str
         if table.saturable_vmax_mg_h is not None and phenotype in table.saturable_vmax_mg_h:
             nm = table.saturable_vmax_mg_h["NM"]
             return table.saturable_vmax_mg_h[phenotype] / nm, "measured (the profile's table)"
-        fm = _table_fm(moiety)
+        fm = table_fm(moiety)
         if phenotype in table.apparent_clearance_l_h and fm:
             ratio = table.apparent_clearance_l_h[phenotype] / table.apparent_clearance_l_h["NM"]
             return (ratio - 1.0 + fm) / fm, "measured (the profile's table)"
@@ -102,10 +102,10 @@ def moiety_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[flo
     values: list = [("CL_NM/F", clearance, "L/h")]
     how = "CL/F of a normal metabolizer"
     if table is not None and table.saturable_vmax_mg_h is None:
-        table_fm = _table_fm(moiety)
+        measured_fm = table_fm(moiety)
         phenotype = phenotypes.get(table.gene, "NM")
-        if table_fm is not None:
-            fm[table.gene] = table_fm
+        if measured_fm is not None:
+            fm[table.gene] = measured_fm
         elif phenotype in table.apparent_clearance_l_h:  # no fm: the table's CL/F as it is
             clearance = table.apparent_clearance_l_h[phenotype]
             how = f"CL/F from the profile's {table.gene} {phenotype} entry"

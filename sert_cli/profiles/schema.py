@@ -359,6 +359,17 @@ def _read_moiety(
         pet,
         fractions,
     )
+    if phenotypes is not None and fractions:
+        from sert_cli.pk.steady_state import table_fm
+
+        total = sum(f.fm for f in fractions if f.gene != phenotypes.gene)
+        total += table_fm(moiety) or 0.0
+        if total > 1 + 1e-9:
+            r.fail(
+                pk_where + ("fractions_metabolized",),
+                f"the fractions metabolized, with {phenotypes.gene}'s from the phenotype "
+                f"table, add up to {total:.3g}, more than 1",
+            )
     return moiety, bioavailability
 
 

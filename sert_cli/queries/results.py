@@ -136,6 +136,8 @@ class OccupancyResult(NamedTuple):
                 steady_state_key(f): at(self.state.time_to_steady_state_h[f], i)
                 for f in STEADY_STATE_FRACTIONS
             },
+            "label_min_mg": self.prepared.profile.label_min_mg,
+            "label_max_mg": self.prepared.profile.label_max_mg,
         }
         return _closed(self, record, explain)
 
