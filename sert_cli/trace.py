@@ -36,6 +36,7 @@ class Step(NamedTuple):
             "units": {s: u for s, _, u in self.values if u},
             "numbers": self.numbers(),
             "source": self.source,
+            **({"assumes": self.assumes} if self.assumes else {}),
         }
 
 

@@ -118,3 +118,12 @@ def dose_for_target(profile, target=0.8, transporter="SERT", interval_h=None, re
         profile.name, target, transporter, interval_h, _patient(requested), _affinity(profile)
     )
     return _ask(query, profile)
+
+
+def run_batch_text(text: str, *args: str) -> dict[str, dict]:
+    """`sert batch -` on CSV text: the output rows by their id column."""
+    import csv
+    import io
+
+    done = sert("batch", "-", *args, stdin=text)
+    return {row["id"]: row for row in csv.DictReader(io.StringIO(done.stdout))}

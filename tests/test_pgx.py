@@ -155,7 +155,8 @@ def test_phenotype_command_translates_many():
 def test_genotype_option_uses_cpic_phenotype():
     nm = sert_json("dose", "escitalopram")
     pm = sert_json("dose", "escitalopram", "--genotype", "CYP2C19=*2/*2")
-    assert pm["phenotypes"] == {"CYP2C19": "PM"}
+    # escitalopram's CYP2D6 share (0.133) makes CYP2D6 a gene it names too
+    assert pm["phenotypes"] == {"CYP2C19": "PM", "CYP2D6": "NM"}
     assert pm["dose_mg"] == pytest.approx(nm["dose_mg"] / 3.3)
     assert pm["genotypes"][0]["cpic_phenotype"] == "Poor Metabolizer"
     sources = {(g["source"], g["phenotype"]) for g in pm["guidance"]}
@@ -199,7 +200,7 @@ def test_measured_interaction_is_preferred():
     both = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", "omeprazole")
     assert both["css_plasma_ng_ml"] / alone["css_plasma_ng_ml"] == pytest.approx(1.51)
     assert any("measured" in n for n in both["notes"])
-    assert both["phenotypes"] == {"CYP2C19": "NM"}
+    assert both["phenotypes"] == {"CYP2C19": "NM", "CYP2D6": "NM"}
 
 
 def test_unknown_comedication_is_refused():

@@ -39,7 +39,17 @@ CHUNK_ROWS = 5_000
 CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
-REQUEST_COLUMNS = ("drug", "dose_mg", "target", "transporter", "interval_h", "with")
+REQUEST_COLUMNS = (
+    "drug",
+    "dose_mg",
+    "target",
+    "transporter",
+    "interval_h",
+    "with",
+    "age",
+    "crcl",
+    "hepatic",
+)
 
 
 @dataclass
@@ -200,6 +210,8 @@ class Rows:
         """A field as batch names it: its column, or the option that set it."""
         if field == "assume_nm":
             return "--assume-nm"
+        if field == "patient":
+            return "the patient's columns"
         return f"column {self.names.get(field, field)}"
 
     def make_room(self, needed: int) -> bool:
@@ -240,7 +252,17 @@ class Rows:
         comedications = tuple(
             w.strip() for w in re.split(r"[;|]", _text(cells.get("with"))) if w.strip()
         )
-        patient = Patient(tuple(phenotypes), tuple(genotypes), comedications, self.assume_nm)
+        hepatic = _text(cells.get("hepatic")) or None
+        patient = Patient(
+            tuple(phenotypes),
+            tuple(genotypes),
+            comedications,
+            self.assume_nm,
+            None,
+            _number(cells.get("age"), "age"),
+            _number(cells.get("crcl"), "crcl"),
+            hepatic,
+        )
         interval = _number(cells.get("interval_h"), "interval_h")
         dose = _number(cells.get("dose_mg"), "dose_mg")
         if dose is not None:

@@ -50,6 +50,10 @@ FLAGS = {
     "step_h": "--step",
     "assume_nm": "--assume-nm",
     "pharmcat": "--pharmcat",
+    "age": "--age",
+    "crcl": "--crcl",
+    "hepatic": "--hepatic",
+    "patient": "the patient",
 }
 
 

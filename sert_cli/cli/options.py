@@ -108,6 +108,26 @@ PharmcatFile = Annotated[
         "CYP2D6 phenotypes PharmCAT called are used.",
     ),
 ]
+Age = Annotated[
+    float | None,
+    typer.Option("--age", metavar="YEARS", help="The patient's age; the label's limits apply."),
+]
+Crcl = Annotated[
+    float | None,
+    typer.Option(
+        "--crcl",
+        metavar="ML_PER_MIN",
+        help="Creatinine clearance (kidney function); the label's limits apply.",
+    ),
+]
+Hepatic = Annotated[
+    str | None,
+    typer.Option(
+        "--hepatic",
+        metavar="none|mild|moderate|severe",
+        help="Liver impairment (Child-Pugh A, B, C); the label's limits apply.",
+    ),
+]
 AssumeNm = Annotated[
     bool,
     typer.Option(
@@ -150,7 +170,9 @@ def pairs(options: list[str] | None, flag: str, example: str) -> tuple[tuple[str
     return tuple(found)
 
 
-def patient(phenotype, genotype, with_, assume_nm, pharmcat=None) -> Patient:
+def patient(
+    phenotype, genotype, with_, assume_nm, pharmcat=None, age=None, crcl=None, hepatic=None
+) -> Patient:
     report = None
     if pharmcat is not None:
         from sert_cli.pgx.pharmcat import read
@@ -162,6 +184,9 @@ def patient(phenotype, genotype, with_, assume_nm, pharmcat=None) -> Patient:
         tuple(with_ or ()),
         assume_nm,
         report,
+        age,
+        crcl,
+        hepatic,
     )
 
 
@@ -221,12 +246,25 @@ class QueryOptions(NamedTuple):
     fmt: OutputFormat
 
 
+PATIENT_OPTIONS = (
+    "phenotype",
+    "genotype",
+    "with_",
+    "assume_nm",
+    "pharmcat",
+    "age",
+    "crcl",
+    "hepatic",
+)
 _BUNDLE = (
     ("phenotype", Phenotypes, None),
     ("genotype", Genotypes, None),
     ("with_", With, None),
     ("assume_nm", AssumeNm, False),
     ("pharmcat", PharmcatFile, None),
+    ("age", Age, None),
+    ("crcl", Crcl, None),
+    ("hepatic", Hepatic, None),
     ("affinity", Affinity, AffinityChoice.pet),
     ("profiles_dir", ProfilesDir, None),
     ("fmt", Format, OutputFormat.table),
@@ -245,9 +283,7 @@ def query_options(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        who = patient(
-            *(kwargs.pop(n) for n in ("phenotype", "genotype", "with_", "assume_nm", "pharmcat"))
-        )
+        who = patient(*(kwargs.pop(n) for n in PATIENT_OPTIONS))
         options = QueryOptions(
             who, kwargs.pop("affinity").value, kwargs.pop("profiles_dir"), kwargs.pop("fmt")
         )

@@ -56,10 +56,21 @@ class Patient(NamedTuple):
     comedications: tuple[str, ...] = ()
     assume_nm: bool = False
     pharmcat: object = None  # pharmcat.PharmcatReport: the calls of a PharmCAT output
+    age_years: float | None = None
+    crcl_ml_min: float | None = None  # creatinine clearance
+    hepatic: str | None = None  # none, mild, moderate, severe (Child-Pugh A, B, C)
 
     @property
     def given(self) -> bool:
-        return bool(self.phenotypes or self.genotypes or self.comedications)
+        return bool(
+            self.phenotypes
+            or self.genotypes
+            or self.comedications
+            or self.pharmcat is not None
+            or self.age_years is not None
+            or self.crcl_ml_min is not None
+            or self.hepatic not in (None, "none")
+        )
 
 
 class Prepared(NamedTuple):
@@ -75,6 +86,8 @@ class Prepared(NamedTuple):
     warnings: tuple[str, ...] = ()
     # genes whose phenotype a co-medication converts, for guidance and label limits
     functional_phenotypes: dict[str, str] = {}
+    avoid: tuple[str, ...] = ()  # why the label says not to give the drug to this patient
+    factors: dict[str, object] = {}  # age, crcl, hepatic as given and checked
 
     def record(self) -> dict:
         """What the patient layer did, for every result record (JSON and CSV alike)."""
@@ -82,6 +95,7 @@ class Prepared(NamedTuple):
             "genotypes": [g.record() for g in self.genotypes],
             "comedications": list(self.comedications),
             "functional_phenotypes": dict(self.functional_phenotypes),
+            "patient_factors": dict(self.factors),
             "guidance": list(self.guidance),
             "notes": list(self.notes),
         }
@@ -133,6 +147,7 @@ def _phenotypes_used(profile: Profile, phenotypes: dict[str, str]) -> tuple[dict
 def prepare(profile: Profile, patient: Patient) -> Prepared:
     phenotypes: dict[str, str] = {}
     notes: list[str] = []
+    unknown: set[str] = set()  # genes given as Indeterminate or No Result
     given = list(patient.phenotypes)
     if patient.pharmcat is not None:
         notes.append(f"from {patient.pharmcat.describe()}")
@@ -146,18 +161,24 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     for gene, written in given:
         gene = check_gene(gene, gene)
         if phenotype_code(written) == INDETERMINATE:
-            if gene in profile.genes and not patient.assume_nm:
+            unknown.add(gene)
+            measured = {m.phenotypes.gene for m in profile.moieties if m.phenotypes}
+            if gene in measured and not patient.assume_nm:
                 raise ModelError(
                     f"{written} for {gene}, which {profile.name}'s clearance depends on; sert "
                     "computes nothing for it unless NM may be assumed",
                     field=gene,
                     remedy="assume_nm",
                 )
-            notes.append(
-                f"{gene} {written}: computed as NM, as asked"
-                if gene in profile.genes
-                else f"{gene} {written}: {profile.name}'s profile does not use {gene}"
-            )
+            if gene in measured:
+                notes.append(f"{gene} {written}: computed as NM, as asked")
+            elif gene in profile.genes:
+                notes.append(
+                    f"{gene} {written}: a minor pathway of {profile.name} (a derived share), "
+                    "computed as NM"
+                )
+            else:
+                notes.append(f"{gene} {written}: {profile.name}'s profile does not use {gene}")
             continue
         value = phenotype_value(gene, written)
         if phenotypes.get(gene, value) != value:
@@ -185,6 +206,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
                     remedy="assume_nm",
                 )
             phenotypes[gene] = DEFAULT_PHENOTYPE
+            unknown.add(gene)
             notes.append(f"{gene} {result.diplotype} is Indeterminate; computed as NM, as asked")
         else:
             phenotypes[gene] = result.phenotype
@@ -235,8 +257,11 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
             metabolites=tuple(replace(m, enzyme_activity=multipliers) for m in profile.metabolites),
         )
     profile = _apply_label_limits(profile, functional, names, notes)
+    profile, factor_warnings, avoid = _apply_patient_factors(profile, patient, notes)
     used, warnings = _phenotypes_used(profile, phenotypes)
-    guidance = guidance_for(profile.name, functional)
+    warnings = factor_warnings + warnings
+    # guidance reads an unknown gene as CPIC's No Result, not as the NM the PK assumes
+    guidance = guidance_for(profile.name, {**functional, **dict.fromkeys(unknown, "NR")})
     if patient.pharmcat is not None:
         warnings += _compare_with_pharmcat(profile.name, guidance, patient.pharmcat, notes)
     return Prepared(
@@ -249,6 +274,8 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         tuple(steps),
         tuple(warnings),
         {g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
+        tuple(avoid),
+        patient_factors(patient),
     )
 
 
@@ -416,21 +443,119 @@ def _apply_label_limits(
     return profile
 
 
+HEPATIC_LEVELS = {"none": "none", "mild": "mild", "moderate": "moderate", "severe": "severe"}
+HEPATIC_LEVELS |= {"a": "mild", "b": "moderate", "c": "severe", "child-pugh a": "mild"}
+HEPATIC_LEVELS |= {"child-pugh b": "moderate", "child-pugh c": "severe", "normal": "none"}
+
+
+def patient_factors(patient: Patient) -> dict[str, object]:
+    """Age, creatinine clearance and liver function, checked; errors name their field."""
+    found: dict[str, object] = {}
+    for field, value, top in (
+        ("age", patient.age_years, 130.0),
+        ("crcl", patient.crcl_ml_min, 300.0),
+    ):
+        if value is None:
+            continue
+        if not (0 < value <= top):  # also refuses NaN
+            raise InputError(f"must be a number above 0 and at most {top:g}", field=field)
+        found[field] = value
+    if patient.hepatic is not None:
+        level = HEPATIC_LEVELS.get(patient.hepatic.strip().lower())
+        if level is None:
+            raise InputError(
+                f"{patient.hepatic!r}: one of none, mild, moderate, severe (Child-Pugh A, B, C)"
+                f"{did_you_mean(patient.hepatic.strip().lower(), HEPATIC_LEVELS)}",
+                field="hepatic",
+            )
+        found["hepatic"] = level
+    return found
+
+
+def _holds(condition: str, factors: dict) -> bool:
+    """'age>=65', 'crcl>=30&crcl<60', 'hepatic=mild|moderate' against the patient."""
+    for part in condition.split("&"):
+        for op in (">=", "<=", ">", "<", "="):
+            name, sep, bound = part.partition(op)
+            if sep:
+                break
+        value = factors.get(name.strip())
+        if value is None:
+            return False
+        if op == "=":
+            if value not in bound.split("|"):
+                return False
+        elif not {
+            ">=": value >= float(bound),
+            "<=": value <= float(bound),
+            ">": value > float(bound),
+            "<": value < float(bound),
+        }[op]:
+            return False
+    return True
+
+
+def _apply_patient_factors(profile: Profile, patient: Patient, notes: list):
+    """The label's changes for age, kidney and liver (sert_cli/data/patient_factors.csv):
+    a lower maximum, a measured exposure change, an avoid, or a warning."""
+    factors = patient_factors(patient)
+    warnings, avoid = [], []
+    if not factors:
+        return profile, warnings, avoid
+    said = ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in factors.items()
+    )
+    for row in _rows("patient_factors.csv"):
+        if row["drug"] != profile.name or not _holds(row["condition"], factors):
+            continue
+        effect, where = row["effect"], f"{row['condition']} ({said})"
+        if effect == "max_daily_mg" and float(row["value"]) < profile.label_max_mg:
+            limit = float(row["value"])
+            source = f"label maximum for {where}: {row['source']}"
+            was = profile.label_max_mg
+            notes.append(f"the maximum daily dose is {limit:g} mg, not {was:g} mg ({source})")
+            profile = replace(profile, label_max_mg=limit, label_max_source=source)
+        elif effect == "exposure_ratio":
+            ratio = float(row["value"])
+            notes.append(f"{where}: {profile.name} exposure x{ratio:g} (measured: {row['source']})")
+            profile = scaled_exposure(profile, ratio)
+        elif effect == "avoid":
+            avoid.append(f"{row['text']} ({row['source']})")
+            warnings.append(f"the label says to avoid {profile.name} here: {row['text']}")
+        elif effect == "warning":
+            warnings.append(f"{row['text']} ({row['source']})")
+        elif effect == "note":
+            notes.append(f"{where}: {row['text']} ({row['source']})")
+    return profile, warnings, avoid
+
+
 def guidance_for(drug: str, phenotypes: dict[str, str]) -> list[dict]:
-    """CPIC and DPWG advice for the patient's phenotype of each gene the guidelines read."""
+    """CPIC and DPWG advice for the patient's phenotype of each gene the guidelines read. A
+    row may read two genes together ('CYP2C19+CYP2B6', as CPIC does for sertraline; a gene
+    not given is CPIC's 'No Result', NR) or none (advice for every patient)."""
     advice = []
     for row in _rows("guidance.csv"):
         if row["drug"] != drug:
             continue
-        phenotype = phenotypes.get(row["gene"], "NM")
+        genes = [g for g in row["gene"].split("+") if g]
+        if len(genes) > 1:
+            phenotype = "+".join(phenotypes.get(g, "NR") for g in genes)
+            assumed = False
+        elif genes:
+            phenotype = phenotypes.get(genes[0], "NM")
+            assumed = genes[0] not in phenotypes
+        else:
+            phenotype, assumed = "", False
         if row["phenotype"] == phenotype:
             advice.append(
                 {
                     "source": row["source"],
                     "gene": row["gene"],
                     "phenotype": phenotype,
-                    "cpic_term": CPIC_TERMS[phenotype],
-                    "assumed": row["gene"] not in phenotypes,
+                    "cpic_term": " + ".join(
+                        CPIC_TERMS.get(p, "No Result") for p in phenotype.split("+") if p
+                    ),
+                    "assumed": assumed,
                     "strength": row["strength"] or None,
                     "advice": row["advice"],
                 }

@@ -121,11 +121,13 @@ def moiety_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[flo
     if not fm:
         step = Step(f"clearance of {moiety.name}", how, tuple(values), model_section(2))
         return clearance, step
-    activity, multiplier, derived = {}, {}, []
+    activity, multiplier, derived, sources = {}, {}, [], [model_section(2)]
     for gene in fm:
-        activity[gene], how_found = gene_activity(moiety, gene, phenotypes.get(gene, "NM"))
+        phenotype = phenotypes.get(gene, "NM")
+        activity[gene], how_found = gene_activity(moiety, gene, phenotype)
         if how_found.startswith("DERIVED"):
-            derived.append(f"{gene} {phenotypes.get(gene, 'NM')} activity {how_found}")
+            derived.append(f"{gene} {phenotype} activity {activity[gene]:g} DERIVED (class value)")
+            sources.append(f"{gene} {phenotype}: {how_found}")
         multiplier[gene] = moiety.enzyme_activity.get(gene, 1.0)
     effective = {g: activity[g] * multiplier[g] for g in fm}
     result = formulas.clearance_from_activity_l_h(clearance, fm, effective)
@@ -137,7 +139,7 @@ def moiety_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[flo
         f"clearance of {moiety.name}",
         "CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
         tuple(values),
-        model_section(2),
+        "; ".join(sources),
         "; ".join(derived),
     )
     return result, step

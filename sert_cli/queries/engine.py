@@ -180,6 +180,12 @@ class Engine:
 
     def _dose_group(self, group, prepared, key, members, answers) -> None:
         profile, interval, transporter = prepared.profile, key[1], key[5]
+        if prepared.avoid:
+            raise ModelError(
+                f"no dose: the label says to avoid {profile.name} for this patient: "
+                + "; ".join(prepared.avoid),
+                field="patient",
+            )
         emax = profile.emax.get(transporter, 1.0)
         reachable = [float(q.target) < emax for q in group]
         if not all(reachable):
