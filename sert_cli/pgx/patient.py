@@ -416,17 +416,20 @@ def _apply_label_limits(
         for row in _rows("perpetrators.csv")
         if row["drug"] in comedications and row["effect"] == "inhibitor"
     }
-    inhibited |= {
-        "CYP2C19"
+    # a co-medication measured to raise this drug's exposure counts as inhibiting its
+    # metabolism, for the label's "or another inhibitor" limits (Celexa names cimetidine)
+    raised = any(
+        row["perpetrator"] in comedications
+        and row["victim"] == profile.name
+        and float(row["exposure_ratio"]) > 1
         for row in _rows("interactions.csv")
-        if row["perpetrator"] in comedications and row["victim"] == profile.name
-    }
+    )
     for row in _rows("label_limits.csv"):
         if row["drug"] != profile.name:
             continue
         gene, limit = row["gene"], float(row["max_daily_mg"])
         applies = phenotypes.get(gene) == row["phenotype"]
-        if not applies and row["also_with_inhibitor"] == "yes" and gene in inhibited:
+        if not applies and row["also_with_inhibitor"] == "yes" and (gene in inhibited or raised):
             applies = True
         if applies and limit < profile.label_max_mg:
             who = (
