@@ -10,6 +10,7 @@ for every row that asks the same thing. A bad row gets an `error` and never stop
 
 import codecs
 import collections
+import contextlib
 import csv
 import functools
 import gc
@@ -19,6 +20,7 @@ import json
 import operator
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
@@ -36,6 +38,9 @@ from sert_cli.vocabulary import GENES, HOURS_PER_DAY
 encode_string = json.encoder.encode_basestring  # the C encoder where there is one
 
 CHUNK_ROWS = 5_000
+# The longest cell read (the csv module's default is 128 KiB); a longer one is an error
+# in its row's place, never a lost row.
+MAX_CELL_CHARS = 16 << 20
 CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
@@ -88,18 +93,31 @@ def check_utf8(path: str) -> None:
 
 
 def open_input(path: str):
-    """(text stream, binary stream for progress or None)."""
+    """(text stream, binary stream for progress or None). A regular file is checked for
+    UTF-8 before anything is written; a pipe, FIFO or terminal is read as it comes, and a
+    bad byte there ends the run with an error."""
     if path == "-":
+        if sys.stdin is None:
+            raise InputError("standard input is closed: nothing to read")
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=""), None
-    check_utf8(path)
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the text wrapper
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), raw
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if regular:
+        check_utf8(path)
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the text wrapper
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), raw if regular else None
 
 
 def read_rows(stream, input_format: str) -> tuple[list[str], Iterator[list[list]]]:
     """The header and an iterator of chunks of rows (lists of strings, or a ValueError
     for a line that cannot be read)."""
     if input_format == "csv":
+        csv.field_size_limit(MAX_CELL_CHARS)
         reader = csv.reader(stream)
         try:
             header = next(reader)
@@ -107,6 +125,7 @@ def read_rows(stream, input_format: str) -> tuple[list[str], Iterator[list[list]
             raise InputError("the input is empty: no header row") from None
         except csv.Error as exc:
             raise InputError(f"cannot read the CSV header: {exc}") from None
+
         return [h.strip() for h in header], _csv_chunks(reader, len(header))
     first, lines = None, iter(stream)
     for line in lines:
@@ -128,13 +147,20 @@ def read_rows(stream, input_format: str) -> tuple[list[str], Iterator[list[list]
 
 
 def _csv_chunks(reader, width: int) -> Iterator[list]:
+    """Chunks of rows; a line the csv module cannot read becomes an error in its place,
+    and no other row is lost with it."""
     while True:
-        try:
-            chunk = [row for row in itertools.islice(reader, CHUNK_ROWS) if row]
-        except csv.Error:
-            chunk = None
-        if chunk is None:  # a malformed line somewhere in the chunk: read it row by row
-            chunk = _careful(reader)
+        chunk: list = []
+        while len(chunk) < CHUNK_ROWS:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                chunk.append(ValueError(f"malformed CSV line {reader.line_num}: {exc}"))
+                continue
+            if row:
+                chunk.append(row)
         if not chunk:
             return
         for index, row in enumerate(chunk):
@@ -146,21 +172,6 @@ def _csv_chunks(reader, width: int) -> Iterator[list]:
                 else:
                     chunk[index] = row + [""] * (width - len(row))
         yield chunk
-
-
-def _careful(reader) -> list:
-    chunk = []
-    while len(chunk) < CHUNK_ROWS:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            chunk.append(ValueError(f"malformed CSV line {reader.line_num}: {exc}"))
-            continue
-        if row:
-            chunk.append(row)
-    return chunk
 
 
 def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
@@ -466,7 +477,10 @@ def run(
         raise InputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)} for batch")
     stream, raw = open_input(input_path)
     with stream:
-        header, chunks = read_rows(stream, input_format)
+        try:
+            header, chunks = read_rows(stream, input_format)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{input_path}: not UTF-8 text ({exc.reason})") from None
         engine = Rows(library, header, affinity, assume_nm, input_format == "jsonl")
         fields = output_columns(library, affinity) if output_format == "csv" else []
         target, tmp = _open_output(output_path)
@@ -487,31 +501,67 @@ def run(
                 input_path,
             )
             target.flush()
-        except BaseException:
             if tmp is not None:
                 target.close()
-                os.unlink(tmp)
+                os.replace(*tmp)
+        except BaseException as exc:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    target.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp[0])
+            if isinstance(exc, UnicodeDecodeError):
+                raise InputError(f"{input_path}: not UTF-8 text ({exc.reason})") from None
+            if isinstance(exc, OSError) and tmp is not None:
+                raise InputError(
+                    f"--output {output_path}: cannot write it ({exc.strerror or exc})"
+                ) from None
             raise
         finally:
             gc.enable()
-    if tmp is not None:
-        target.close()
-        os.replace(tmp, output_path)
     return summary
 
 
 def _open_output(output_path: str | None):
+    """stdout, or a temporary file beside the file --output names, renamed over it at the
+    end: through a symlink to its target, keeping an existing file's mode (and owner, as
+    root); anything but a regular file, or one that cannot be written, is refused."""
     if output_path is None or output_path == "-":
         return sys.stdout, None
-    folder = os.path.dirname(os.path.abspath(output_path))
+    if not output_path.strip():
+        raise InputError("--output: the path is empty")
+    real = os.path.realpath(output_path)
+    try:
+        existing = os.stat(real)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise InputError(f"--output {output_path}: {exc.strerror or exc}") from None
+    if existing is not None:
+        if not stat.S_ISREG(existing.st_mode):
+            raise InputError(
+                f"--output {output_path}: not a regular file; sert replaces only regular files"
+                " (for a device or a pipe, redirect standard output instead)"
+            )
+        if not os.access(real, os.W_OK):
+            raise InputError(f"--output {output_path}: the file is not writable")
+    folder = os.path.dirname(real)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sert-batch-", suffix=".tmp")
     except OSError as exc:
-        raise InputError(f"cannot write beside {output_path}: {exc.strerror or exc}") from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
-    return os.fdopen(fd, "w", encoding="utf-8", newline=""), tmp
+        raise InputError(
+            f"--output {output_path}: cannot write there ({exc.strerror or exc})"
+        ) from None
+    if existing is not None:
+        os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+        if os.geteuid() == 0:
+            with contextlib.suppress(OSError):
+                os.chown(tmp, existing.st_uid, existing.st_gid)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
+    return os.fdopen(fd, "w", encoding="utf-8", newline="", errors="backslashreplace"), (tmp, real)
 
 
 def _stream(

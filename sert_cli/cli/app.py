@@ -91,7 +91,7 @@ def reports_errors(function):
         try:
             return function(*args, **kwargs)
         except SertError as exc:
-            message = exc.worded(flag_namer(kwargs))
+            message = printable(exc.worded(flag_namer(kwargs)))
             sys.stderr.write(f"sert: error: {message}\n")
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:  # the reader stopped reading: not an error of ours
@@ -101,10 +101,24 @@ def reports_errors(function):
     return wrapper
 
 
+def printable(text: str) -> str:
+    """Text a user typed, made safe to echo: control characters (terminal escapes, new
+    lines) are written as escapes, so an error stays one harmless line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def profiles_library(profiles_dir: str | None):
     from sert_cli.profiles.library import load_library
 
-    return load_library(profiles_dir)
+    library = load_library(profiles_dir)
+    for alias, (path, bundled) in library.taken_aliases.items():
+        sys.stderr.write(
+            f"note: the alias '{printable(alias)}' in {printable(path)} already names the "
+            f"bundled {bundled}, which keeps it\n"
+        )
+    return library
 
 
 def emit(fmt, result, explain: bool = False) -> None:
@@ -171,19 +185,63 @@ def build_app(argv: list[str]) -> typer.Typer:
 
 def main() -> None:
     """Run the command; a reader that closes the pipe early ends it quietly with status 0,
-    the same every time (README "Exit status")."""
+    the same every time (README "Exit codes"). Output that cannot be written (a full disk,
+    a closed stdout) is one line on stderr and status 2, never a traceback."""
+    if sys.stdout is None:  # started with stdout closed: nowhere to put the data
+        _say("sert: error: cannot write the output: standard output is closed")
+        sys.exit(2)
+    _prepare_streams()
     try:
         build_app(sys.argv[1:])()
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(0)
+    except OSError as exc:  # writing the output failed
+        quiet_stdout()
+        _say(f"sert: error: cannot write the output: {exc.strerror or exc}")
+        sys.exit(2)
     except SystemExit as exit_:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
             quiet_stdout()
             sys.exit(0)
+        except OSError as exc:
+            quiet_stdout()
+            _say(f"sert: error: cannot write the output: {exc.strerror or exc}")
+            sys.exit(2)
         raise exit_ from None
+
+
+def _prepare_streams() -> None:
+    """What the environment could break before a line is written: an encoding that cannot
+    hold the output (escaped instead, which JSON reads as the same text), numpy's floating
+    point warnings (results are checked for finiteness instead), and a termination signal
+    (raised as an exception, so that batch removes its temporary file)."""
+    import signal
+    import warnings
+
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+
+    def terminated(number, _frame):
+        raise SystemExit(128 + number)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminated)
+
+
+def _say(line: str) -> None:
+    if sys.stderr is None:
+        return
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def quiet_stdout() -> None:

@@ -15,7 +15,7 @@ from sert_cli.errors import InputError
 from sert_cli.suggest import did_you_mean
 from sert_cli.vocabulary import CPIC_TERMS, GENOTYPED_GENES, INDETERMINATE
 
-_ALLELE = re.compile(r"^\*(\d+)(?:[xX](≥3|>=3|\d+|[nN]))?$")
+_ALLELE = re.compile(r"^\*(\d{1,4})(?:[xX](≥3|>=3|\d{1,2}|[nN]))?$")
 
 
 @dataclass(frozen=True)

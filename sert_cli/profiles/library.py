@@ -3,12 +3,13 @@
 YAML is parsed with PyYAML's safe loader (the C one when present). Anchors and
 aliases are refused (no 'billion laughs'), duplicate keys are errors, and files over
 MAX_PROFILE_BYTES are refused before parsing. A file that validated once is cached as
-plain JSON keyed by its path, size and mtime, so a query does not pay for importing
+plain JSON keyed by its path and content, so a query does not pay for importing
 and running the YAML parser (start-up is a feature; see README "Start-up").
 """
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from sert_cli import __version__
@@ -141,35 +142,55 @@ def _load_data(path: Path, cache: "ProfileCache | None") -> tuple[dict, Profile 
 
 
 class ProfileCache:
-    """Validated profile trees as JSON, keyed by path + size + mtime + validator version.
-    One file per install (named by where the package is), so installs sharing a cache
-    folder do not evict each other."""
+    """Validated profile trees as JSON, keyed by path, keyed on the file's content (a
+    BLAKE2 digest) and the validator version. One file per install (named by where the
+    package is), so installs sharing a cache folder do not evict each other. The cache is
+    the user's own (folder 0700, file 0600); a file another user could have written, or
+    one that cannot be read, counts as empty, and it keeps the MAX_ENTRIES files stored
+    last (a query that only reads it does not rewrite it)."""
+
+    MAX_ENTRIES = 256
 
     def __init__(self) -> None:
         import zlib
 
+        self.entries: dict = {}
+        self.dirty = False
         base = os.environ.get("SERT_CACHE_DIR") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sert"
         )
+        self.usable = os.path.isabs(base)  # no HOME: no cache, never a ./~ folder
         install = zlib.crc32(str(_HERE).encode("utf-8"))
         self.path = Path(base) / f"profiles-{install:08x}.json"
-        self.dirty = False
+        if not self.usable:
+            return
         try:
             with open(self.path, encoding="utf-8") as handle:
+                info = os.fstat(handle.fileno())
+                if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+                    return  # written by someone else, or writable by others: not trusted
                 stored = json.load(handle)
-            self.entries = stored["entries"] if stored.get("stamp") == _VALIDATOR_STAMP else {}
+            if stored.get("stamp") == _VALIDATOR_STAMP and isinstance(stored["entries"], dict):
+                self.entries = stored["entries"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.entries = {}
 
     @staticmethod
-    def _signature(path: Path) -> list:
-        stat = path.stat()
-        return [stat.st_size, stat.st_mtime_ns]
+    def _signature(path: Path) -> str:
+        import hashlib
+
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(MAX_PROFILE_BYTES + 1), digest_size=16).hexdigest()
 
     def get(self, key: str, path: Path):
         entry = self.entries.get(key)
         try:
-            if entry and entry["signature"] == self._signature(path):
+            if (
+                isinstance(entry, dict)
+                and entry["signature"] == self._signature(path)
+                and isinstance(entry["data"], dict)
+                and isinstance(entry["data"].get("name"), str)
+            ):
                 return entry["data"]
         except (OSError, KeyError, TypeError):
             pass
@@ -177,24 +198,27 @@ class ProfileCache:
 
     def put(self, key: str, path: Path, data) -> None:
         try:
+            self.entries.pop(key, None)
             self.entries[key] = {"signature": self._signature(path), "data": data}
             json.dumps(data, allow_nan=False)  # only plain trees are cached
         except (OSError, TypeError, ValueError):
             self.entries.pop(key, None)
             return
+        while len(self.entries) > self.MAX_ENTRIES:
+            self.entries.pop(next(iter(self.entries)))
         self.dirty = True
 
     def save(self) -> None:
-        if not self.dirty or os.environ.get("SERT_NO_CACHE"):
+        if not self.dirty or not self.usable or os.environ.get("SERT_NO_CACHE"):
             return
         import tempfile
 
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles-")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump({"stamp": _VALIDATOR_STAMP, "entries": self.entries}, handle)
-            os.replace(tmp, self.path)
+            os.replace(tmp, self.path)  # mkstemp made it 0600
         except OSError:
             pass  # a cache that cannot be written only costs speed
 
@@ -205,9 +229,19 @@ def profile_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"profiles folder {str(folder)!r} is not a folder")
     try:
-        return sorted(p for p in folder.iterdir() if p.suffix in PROFILE_SUFFIXES)
+        found = sorted(p for p in folder.iterdir() if p.suffix in PROFILE_SUFFIXES)
     except OSError as exc:
         raise InputError(f"cannot list profiles folder {str(folder)!r}: {exc.strerror}") from None
+    for path in found:  # a FIFO or a device would hang the read: refuse it first
+        try:
+            regular = stat.S_ISREG(path.stat().st_mode)
+        except OSError as exc:
+            raise ProfileError(
+                f"cannot read the file: {exc.strerror or exc}", path=str(path)
+            ) from None
+        if not regular:
+            raise ProfileError("not a regular file; a profile is a YAML text file", path=str(path))
+    return found
 
 
 class _Entry:
@@ -215,6 +249,15 @@ class _Entry:
 
     def __init__(self, path: str, data: dict, profile: Profile | None) -> None:
         self.path, self.data, self.profile = path, data, profile
+
+    def build(self) -> Profile:
+        """The profile; a cached tree that no longer validates is read from its file."""
+        if self.profile is None:
+            try:
+                self.profile = build_profile(self.data, self.path)
+            except ProfileError:
+                self.profile = load_profile_file(Path(self.path))
+        return self.profile
 
 
 class Library:
@@ -224,6 +267,8 @@ class Library:
     def __init__(self, entries: dict[str, _Entry]) -> None:
         self.entries = entries
         self.overrides: dict[str, str] = {}  # name -> the bundled path replaced
+        # alias -> (user profile path, bundled profile whose name or alias it takes)
+        self.taken_aliases: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def of(cls, *profiles: Profile) -> "Library":
@@ -231,10 +276,7 @@ class Library:
         return cls({p.name: _Entry(p.path, dict(p.raw), p) for p in profiles})
 
     def _build(self, name: str) -> Profile:
-        entry = self.entries[name]
-        if entry.profile is None:
-            entry.profile = build_profile(entry.data, entry.path)
-        return entry.profile
+        return self.entries[name].build()
 
     @property
     def profiles(self) -> dict[str, Profile]:
@@ -275,9 +317,18 @@ def load_library(user_dir: str | None = None, use_cache: bool = True) -> Library
     cache = ProfileCache() if use_cache and not os.environ.get("SERT_NO_CACHE") else None
     library = Library(load_folder(bundled_profiles_dir(), cache))
     if user_dir:
+        bundled = {
+            str(a).lower(): name
+            for name, e in library.entries.items()
+            for a in (name, *e.data.get("aliases", []))
+        }
         for name, entry in load_folder(Path(user_dir).expanduser(), cache).items():
             if name in library.entries:
                 library.overrides[name] = library.entries[name].path
+            for alias in entry.data.get("aliases", []):
+                owner = bundled.get(str(alias).lower())
+                if owner is not None and owner != name:
+                    library.taken_aliases[str(alias)] = (entry.path, owner)
             library.entries[name] = entry
     if cache is not None:
         cache.save()

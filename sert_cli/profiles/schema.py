@@ -67,9 +67,17 @@ class _Reader:
 
     def quantity(self, value, where: tuple, dimension: str):
         try:
-            return parse_quantity(value, dimension)
+            quantity = parse_quantity(value, dimension)
         except ValueError as exc:
             self.fail(where, str(exc))
+        low, high, unit = PLAUSIBLE[quantity.dimension]
+        if not low <= quantity.value <= high:
+            self.fail(
+                where,
+                f"{value} is outside what the model can compute with "
+                f"({low:g} to {high:g} {unit}); check the number and its unit",
+            )
+        return quantity
 
     def number(self, value, where: tuple, *, upper: float | None = None) -> float:
         """A unitless positive number; strings such as '1e-3' (a YAML 1.1 trap) count."""
@@ -85,6 +93,13 @@ class _Reader:
             self.fail(where, str(exc))
         if upper is not None and number > upper:
             self.fail(where, f"must be a fraction in (0, {upper:g}] (got {number:g})")
+        return number
+
+    def ratio(self, value, where: tuple, low: float, high: float) -> float:
+        """A unitless positive number within [low, high]."""
+        number = self.number(value, where)
+        if not low <= number <= high:
+            self.fail(where, f"must be between {low:g} and {high:g} (got {number:g})")
         return number
 
     def fraction(self, value, where: tuple) -> float:
@@ -107,6 +122,21 @@ def _kind(value) -> str:
         return "a list"
     return f"{type(value).__name__} {value!r}"[:80]
 
+
+# What a profile's numbers may be, in the internal units: beyond these the model's
+# arithmetic leaves floating point or the numbers cannot describe a drug (a strength below
+# a microgram cannot be combined; a half-life of 1e308 h overflows the time course).
+PLAUSIBLE = {
+    "mass": (1e-3, 1e6, "mg"),
+    "time": (1e-3, 1e5, "h"),
+    "flow": (1e-6, 1e6, "L/h"),
+    "volume": (1e-3, 1e8, "L"),
+    "rate": (1e-6, 1e4, "/h"),
+    "mass_rate": (1e-9, 1e6, "mg/h"),
+    "molar_mass": (10.0, 5000.0, "g/mol"),
+    "molar_concentration": (1e-6, 1e9, "nM"),
+    "mass_concentration": (1e-6, 1e9, "ng/mL"),
+}
 
 PK_KEYS = (
     "apparent_clearance",
@@ -276,7 +306,7 @@ def _read_moiety(
             "missing clearance: give apparent_clearance (CL/F), or clearance with bioavailability",
         )
     fu = r.fraction(pk["fraction_unbound"], pk_where + ("fraction_unbound",))
-    kp_uu = r.number(pk.get("kp_uu_brain", 1.0), pk_where + ("kp_uu_brain",))
+    kp_uu = r.ratio(pk.get("kp_uu_brain", 1.0), pk_where + ("kp_uu_brain",), 1e-3, 100.0)
     half_life = (
         r.quantity(pk["half_life"], pk_where + ("half_life",), "time").value
         if "half_life" in pk
@@ -405,6 +435,13 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         r.text(a, ("aliases", i))
         for i, a in enumerate(r.sequence(data.get("aliases", []), ("aliases",), min_len=0))
     )
+    for i, alias in enumerate(aliases):
+        if not alias.isprintable() or alias != alias.strip():
+            r.fail(
+                ("aliases", i),
+                f"{alias!r}: an alias is printable text without control characters or "
+                "surrounding spaces",
+            )
     molar_mass = r.quantity(data["molar_mass"], ("molar_mass",), "molar_mass").value
 
     dosing = r.mapping(

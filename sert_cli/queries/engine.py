@@ -261,8 +261,11 @@ class Engine:
                     f"{what} {dose * daily:.4g} mg/day, is below the label minimum of "
                     f"{profile.label_min_mg:g} mg/day"
                 )
-            elif found is not None:
-                warnings += label_warnings(profile, found[0] * daily, "the recommended dose")
+            if found is not None and not above_label(profile, dose * daily):
+                # the strengths round up: the recommended dose can cross the maximum alone
+                said = [w for w in label_warnings(profile, found[0] * daily, "x") if "above" in w]
+                if said or not below_label(profile, dose * daily):
+                    warnings += label_warnings(profile, found[0] * daily, "the recommended dose")
             answers[slot] = DoseResult(
                 query,
                 prepared,
