@@ -21,6 +21,8 @@ def dose_or_none(profile, target, **kwargs):
     except ModelError as exc:
         assert "no tolerable dose" in str(exc)
         assume(False)
+
+
 fraction = st.floats(min_value=1e-3, max_value=1.0)
 
 

@@ -315,6 +315,20 @@ def load_folder(folder: Path, cache: ProfileCache | None) -> dict[str, _Entry]:
 
 def load_library(user_dir: str | None = None, use_cache: bool = True) -> Library:
     cache = ProfileCache() if use_cache and not os.environ.get("SERT_NO_CACHE") else None
+    try:
+        library = _load_library(user_dir, cache)
+    except ProfileError:
+        if cache is None:
+            raise
+        # a cached tree that no longer fits (a damaged cache): read every file again
+        cache.entries.clear()
+        library = _load_library(user_dir, cache)
+    if cache is not None:
+        cache.save()
+    return library
+
+
+def _load_library(user_dir: str | None, cache: ProfileCache | None) -> Library:
     library = Library(load_folder(bundled_profiles_dir(), cache))
     if user_dir:
         bundled = {
@@ -330,6 +344,4 @@ def load_library(user_dir: str | None = None, use_cache: bool = True) -> Library
                 if owner is not None and owner != name:
                     library.taken_aliases[str(alias)] = (entry.path, owner)
             library.entries[name] = entry
-    if cache is not None:
-        cache.save()
     return library
