@@ -317,3 +317,13 @@ def test_numpy_warnings_never_abort_a_batch():
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert "Traceback" not in done.stderr and done.stdout.count("\n") == 3
+
+
+def test_thousands_of_columns_stay_in_small_chunks(tmp_path):
+    from sert_cli.batch.run import CHUNK_CELLS, _csv_chunks
+
+    width = 10_003
+    rows = [[str(i), "escitalopram", "10", *(["v"] * (width - 3))] for i in range(200)]
+    chunks = list(_csv_chunks(iter(rows), width))
+    assert sum(len(c) for c in chunks) == 200
+    assert all(len(c) * width <= max(CHUNK_CELLS, width) for c in chunks)

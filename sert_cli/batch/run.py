@@ -38,6 +38,8 @@ from sert_cli.vocabulary import GENES, HOURS_PER_DAY
 encode_string = json.encoder.encode_basestring  # the C encoder where there is one
 
 CHUNK_ROWS = 5_000
+# ... and at most this many cells, so that a file with thousands of columns stays small
+CHUNK_CELLS = 250_000
 # The longest cell read (the csv module's default is 128 KiB); a longer one is an error
 # in its row's place, never a lost row.
 MAX_CELL_CHARS = 16 << 20
@@ -149,9 +151,10 @@ def read_rows(stream, input_format: str) -> tuple[list[str], Iterator[list[list]
 def _csv_chunks(reader, width: int) -> Iterator[list]:
     """Chunks of rows; a line the csv module cannot read becomes an error in its place,
     and no other row is lost with it."""
+    rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, width)))
     while True:
         chunk: list = []
-        while len(chunk) < CHUNK_ROWS:
+        while len(chunk) < rows_per_chunk:
             try:
                 row = next(reader)
             except StopIteration:
@@ -175,6 +178,7 @@ def _csv_chunks(reader, width: int) -> Iterator[list]:
 
 
 def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
+    rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(header))))
     chunk: list = []
     for text in lines:
         if not text.strip():
@@ -186,7 +190,7 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
             chunk.append([record.get(h) for h in header])
         except ValueError as exc:
             chunk.append(ValueError(f"bad JSON line: {exc}"))
-        if len(chunk) == CHUNK_ROWS:
+        if len(chunk) >= rows_per_chunk:
             yield chunk
             chunk = []
     if chunk:
