@@ -126,7 +126,8 @@ def test_explain_for_a_saturable_drug_reproduces_its_number():
 def test_explain_follows_a_comedication():
     plain = sert_json("occupancy", "paroxetine", "20", "--explain")
     inhibited = sert_json("occupancy", "paroxetine", "20", "--explain", "--with", "bupropion")
-    assert inhibited["css_plasma_ng_ml"] > 2 * plain["css_plasma_ng_ml"]
+    # bupropion, a strong CYP2D6 inhibitor, leaves a fifth of the saturated CYP2D6 path
+    assert inhibited["css_plasma_ng_ml"] > 1.5 * plain["css_plasma_ng_ml"]
     step = next(s for s in inhibited["explain"] if s["step"].startswith("plasma concentration"))
     assert step["values"]["Css"] * 1000 == pytest.approx(inhibited["css_plasma_ng_ml"])
 

@@ -66,8 +66,13 @@ def test_every_point_is_predicted_in_range(report):
 
 
 def test_exposure_ratios_match_the_clinical_data(report):
+    """Within 15 % of a cited ratio; where cohorts disagree (paroxetine PM: 1.86 in
+    Sindrup's, 2.50 in Liao's), of one of them."""
     assert report["exposure_ratios"]
-    assert all(c["within_15pct"] for c in report["exposure_ratios"]), report["exposure_ratios"]
+    cells: dict = {}
+    for c in report["exposure_ratios"]:
+        cells.setdefault((c["drug"], c["gene"], c["phenotype"]), []).append(c["within_15pct"])
+    assert all(any(v) for v in cells.values()), report["exposure_ratios"]
 
 
 def test_eighty_percent_rule_holds_or_has_a_reason(report):
@@ -184,3 +189,17 @@ def test_fluvoxamine_levels_at_steady_state_are_nonlinear_and_in_range():
     at_200 = sert_json("occupancy", "fluvoxamine", "--dose", "200")["css_plasma_ng_ml"]
     assert 60 <= at_100 <= 230
     assert at_200 / at_100 == pytest.approx(3.14, rel=0.02)
+
+
+def test_paroxetine_single_dose_and_accumulation():
+    """Issue 10: one 20 mg dose peaks near 5.2 ng/mL (Shi 2012) and steady state is about 8
+    times the single-dose AUC (the label); within 30 %."""
+    single = sert_json("simulate", "paroxetine", "--dose", "20", "--doses", "1", "--until", "240")
+    daily = sert_json("occupancy", "paroxetine", "--dose", "20")
+    concentrations, times = single["c_plasma_ng_ml"], single["t_h"]
+    auc = sum(
+        (a + b) / 2 * (t1 - t0)
+        for a, b, t0, t1 in zip(concentrations, concentrations[1:], times, times[1:], strict=False)
+    )
+    assert max(concentrations) == pytest.approx(5.25, rel=0.3)
+    assert daily["css_plasma_ng_ml"] * 24 / auc == pytest.approx(8.0, rel=0.3)

@@ -136,3 +136,13 @@ def lognormal_spread(cv, z):
     """The factor between the median and the z-th percentile of a lognormal with this CV:
     exp(z * sigma), sigma^2 = ln(1 + CV^2)."""
     return math.exp(z * math.sqrt(math.log(1.0 + cv * cv)))
+
+
+def systemic_clearance_l_h(hepatic_blood_flow_l_h, intrinsic_clearance_l_h):
+    """Well-stirred liver: CL = Q * CLint / (Q + CLint); the oral availability past the
+    liver is F_H = Q / (Q + CLint), and CL / F_H = CLint (section 7)."""
+    return (
+        hepatic_blood_flow_l_h
+        * intrinsic_clearance_l_h
+        / (hepatic_blood_flow_l_h + intrinsic_clearance_l_h)
+    )

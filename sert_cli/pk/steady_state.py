@@ -311,6 +311,10 @@ def steady_state(
             effective = clearance
             if saturable_parameters(moiety, phenotypes) is not None:
                 effective = dose_mg * profile.salt_factor / interval_h / css_mg_l
+            if moiety.hepatic_blood_flow_l_h:  # the oral clearance is intrinsic: systemic
+                effective = formulas.systemic_clearance_l_h(
+                    moiety.hepatic_blood_flow_l_h, effective
+                )
             rate = formulas.elimination_rate_per_h(effective, moiety.volume_l)
             half_lives.append(formulas.HALF_LIFE_PER_RATE / rate)
     loads = transporter_loads(profile, levels)

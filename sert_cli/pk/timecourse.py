@@ -245,7 +245,19 @@ def _ode_system(regimen: Regimen):
     count = len(moieties)
     cl_parent, v_parent = clearances[0], volumes[0]
 
-    if count == 1 and ke0[0] is None:  # a parent alone (paroxetine): the common case, kept lean
+    flow = profile.parent.hepatic_blood_flow_l_h
+    if flow is not None:  # a saturable first pass: the liver takes its share on the way in
+        if count != 1 or ke0[0] is not None:
+            raise ModelError("a saturable first pass is modelled for a parent alone")
+
+        def rates(y: list, _t: float):
+            gut, amount, _brain = y
+            c_parent = amount / v_parent
+            intrinsic = cl_parent + vmax / (km + c_parent)
+            available = flow / (flow + intrinsic)
+            return (-ka * gut, ka * gut * available - intrinsic * available * c_parent, 0.0)
+
+    elif count == 1 and ke0[0] is None:  # a parent alone: the common case, kept lean
 
         def rates(y: list, _t: float):
             gut, amount, _brain = y

@@ -152,6 +152,7 @@ PK_KEYS = (
     "fractions_metabolized",
     "phenotypes",
     "exposure_cv",
+    "first_pass",
 )
 
 
@@ -325,6 +326,24 @@ def _read_moiety(
             )
     elif half_life is not None:
         volume = formulas.volume_from_half_life_l(cl_f, half_life)
+    saturable = None
+    if "saturable_clearance" in pk:
+        here = pk_where + ("saturable_clearance",)
+        spec = r.mapping(pk["saturable_clearance"], here, ("vmax", "km"))
+        vmax = r.quantity(spec["vmax"], here + ("vmax",), "mass_rate").value
+        km = r.quantity(spec["km"], here + ("km",), "mass_concentration").value / 1000.0
+        saturable = (vmax, km)
+    hepatic_flow = None
+    if "first_pass" in pk:
+        here = pk_where + ("first_pass",)
+        spec = r.mapping(pk["first_pass"], here, ("hepatic_blood_flow",))
+        if saturable is None or where:
+            r.fail(here, "a saturable first pass needs pk.saturable_clearance, on the parent")
+        if volume is None:
+            r.fail(here, "a saturable first pass needs pk.volume (the systemic volume)")
+        hepatic_flow = r.quantity(
+            spec["hepatic_blood_flow"], here + ("hepatic_blood_flow",), "flow"
+        ).value
     ka = None
     if "absorption" in pk:
         here = pk_where + ("absorption",)
@@ -345,9 +364,17 @@ def _read_moiety(
             tmax = r.quantity(absorption["tmax"], here + ("tmax",), "time").value
             if volume is None:
                 r.fail(here + ("tmax",), "a tmax needs half_life or volume to give ka")
+            # a single dose's decline: with a first pass, at low concentration
+            low = (
+                cl_f
+                if hepatic_flow is None
+                else formulas.systemic_clearance_l_h(
+                    hepatic_flow, cl_f + saturable[0] / saturable[1]
+                )
+            )
             try:
                 ka = formulas.absorption_rate_from_tmax_per_h(
-                    tmax, formulas.elimination_rate_per_h(cl_f, volume)
+                    tmax, formulas.elimination_rate_per_h(low, volume)
                 )
             except ValueError as exc:
                 r.fail(here + ("tmax",), str(exc))
@@ -358,13 +385,6 @@ def _read_moiety(
             pk_where + ("brain_equilibration_half_life",),
             "time",
         ).value
-    saturable = None
-    if "saturable_clearance" in pk:
-        here = pk_where + ("saturable_clearance",)
-        spec = r.mapping(pk["saturable_clearance"], here, ("vmax", "km"))
-        vmax = r.quantity(spec["vmax"], here + ("vmax",), "mass_rate").value
-        km = r.quantity(spec["km"], here + ("km",), "mass_concentration").value / 1000.0
-        saturable = (vmax, km)
     phenotypes = None
     if "phenotypes" in pk:
         phenotypes = _read_phenotypes(
@@ -388,6 +408,7 @@ def _read_moiety(
         saturable,
         pet,
         fractions,
+        hepatic_blood_flow_l_h=hepatic_flow,
     )
     if phenotypes is not None and fractions:
         from sert_cli.pk.steady_state import table_fm

@@ -62,6 +62,9 @@ class Moiety:
     saturable: tuple[float, float] | None = None  # (Vmax mg/h, Km mg/L), Michaelis-Menten
     pet: Mapping[str, PetCalibration] = field(default_factory=dict)
     fractions_metabolized: tuple["FractionMetabolized", ...] = ()
+    # with a saturable first pass (docs/model.md section 7): the liver's blood flow, and
+    # volume_l is then the systemic volume, not V/F
+    hepatic_blood_flow_l_h: float | None = None
     # enzyme -> multiplier of its activity from the patient's co-medications (inhibitors
     # below 1, inducers above); set by the patient layer, never by a profile
     enzyme_activity: Mapping[str, float] = field(default_factory=dict)
