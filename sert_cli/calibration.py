@@ -247,23 +247,28 @@ def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> 
 
 def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
     """A scale for a drug without points of its own (docs/model.md section 9). For SERT, the
-    class's rule: its label minimum gets the mean occupancy the fitted drugs of its class
-    (else of every class) have at theirs. For NET, with too few drugs for a rule, the
-    geometric mean in vivo/in vitro ratio of the fitted drugs."""
+    rule of the label minimum: it gets the median occupancy the fitted drugs have at theirs
+    (a median, so that one drug dosed for another use, milnacipran, does not move it). For
+    NET, with too few drugs for a rule, the geometric mean in vivo/in vitro ratio of the
+    fitted drugs."""
     fitted = [d for d, t in scale if t == transporter and (d, t) in wanted]
     if not fitted:
         return None
     if transporter != PRIMARY_TRANSPORTER:
         return math.exp(sum(math.log(scale[(d, transporter)]) for d in fitted) / len(fitted))
     emax = reference[transporter]
-    cls = wanted[(drug, transporter)].drug_class
-    peers = [d for d in fitted if wanted[(d, transporter)].drug_class == cls] or fitted
-    rule = sum(
+    at_minimum = sorted(
         formulas.occupancy_from_load(
             wanted[(d, transporter)].label_min_load / scale[(d, transporter)], emax
         )
-        for d in peers
-    ) / len(peers)
+        for d in fitted
+    )
+    middle = len(at_minimum) // 2
+    rule = (
+        at_minimum[middle]
+        if len(at_minimum) % 2
+        else (at_minimum[middle - 1] + at_minimum[middle]) / 2
+    )
     return wanted[(drug, transporter)].label_min_load / formulas.load_for_occupancy(rule, emax)
 
 
