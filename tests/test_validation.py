@@ -47,6 +47,15 @@ def test_steady_state_error_in_sample_and_left_out(report):
     assert steady["mae_left_out_own_drug_pp"] <= MAX_DRUG_MAE_PP
 
 
+def test_left_out_error_by_drug(report):
+    """Every drug within 8 pp with its own study left out, except milnacipran: its only PET
+    study is the one left out, and it is dosed (for fibromyalgia) far below 80 %."""
+    for drug in report["drugs"]:
+        if drug["kind"] == "steady_state" and drug["transporter"] == "SERT":
+            if drug["drug"] != "milnacipran":
+                assert drug["mae_left_out_pp"] <= MAX_DRUG_MAE_PP, drug
+
+
 def test_kinds_of_points_are_reported_separately(report):
     assert {"SERT_steady_state", "SERT_time_course", "SERT_single"} <= set(report["summary"])
     assert report["unverified"], "unverified points are listed, not hidden"
