@@ -54,6 +54,9 @@ FLAGS = {
     "crcl": "--crcl",
     "hepatic": "--hepatic",
     "patient": "the patient",
+    "n": "--n",
+    "seed": "--seed",
+    "ancestry": "--ancestry",
 }
 
 

@@ -174,6 +174,48 @@ def simulate(
 
 
 @query_command
+def population(
+    drug: Drug,
+    dose_argument: DoseArgument = None,
+    dose: DoseOption = None,
+    ancestry: Annotated[
+        str,
+        typer.Option(
+            "--ancestry",
+            metavar="GROUP",
+            help="One of CPIC's nine groups, e.g. European, 'East Asian', Latino.",
+        ),
+    ] = "European",
+    n: Annotated[int, typer.Option("--n", metavar="N", help="Virtual patients.")] = 100_000,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="S", help="Random seed: same seed, same output.")
+    ] = 0,
+    target: Target = DEFAULT_TARGET,
+    transporter: TransporterOption = DEFAULT_TRANSPORTER,
+    interval: Interval = None,
+    explain: Explain = False,
+    options: QueryOptions = None,
+) -> None:
+    """Virtual patients of an ancestry group at one dose: the spread of occupancy, who
+    reaches the target, and the dose that brings 90 % there."""
+    from sert_cli.queries.values import PopulationQuery
+
+    query = PopulationQuery(
+        drug,
+        dose_mg(dose, dose_argument),
+        ancestry,
+        n,
+        seed,
+        target,
+        transporter.value,
+        interval,
+        options.patient,
+        options.affinity,
+    )
+    _run(query, options, explain)
+
+
+@query_command
 def curve(
     drug: Drug,
     plot: PlotFile = None,

@@ -31,8 +31,17 @@ from sert_cli.pk.steady_state import (
     steady_state,
 )
 from sert_cli.profiles.library import Library
-from sert_cli.queries.results import DoseResult, GridResult, OccupancyResult, SimulationResult, at
+from sert_cli.queries.results import (
+    DoseResult,
+    GridResult,
+    OccupancyResult,
+    PopulationResult,
+    SimulationResult,
+    at,
+    source_of,
+)
 from sert_cli.queries.values import GridQuery, SimulateQuery
+from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import (
     AFFINITIES,
     MAX_LABEL_MULTIPLE,
@@ -136,6 +145,9 @@ class Engine:
                     key = ("dose", interval, *_context(query), transporter)
                 elif query.kind == "grid":
                     answers[index] = self._grid(query, prepared)
+                    continue
+                elif query.kind == "population":
+                    answers[index] = self._population(query, prepared, interval)
                     continue
                 else:
                     answers[index] = self._simulate(query, prepared, interval)
@@ -293,6 +305,9 @@ class Engine:
         taken = iter(values if isinstance(values, list) else [values])
         return [next(taken) if m is not None else None for m in made]
 
+    def _population(self, query, prepared: Prepared, interval: float):
+        return _population_result(query, prepared, interval)
+
     def _grid(self, query: GridQuery, prepared: Prepared) -> GridResult:
         profile = prepared.profile
         interval = profile.interval_h
@@ -366,6 +381,68 @@ class Engine:
             label_warnings(profile, dose * per_day(interval), "the daily dose")
         )
         return SimulationResult(query, prepared, simulation, warnings)
+
+
+def _population_result(query, prepared: Prepared, interval: float):
+    from sert_cli.queries import population
+
+    dose = positive(query.dose_mg, "dose_mg", "mg")
+    target = check_target(query.target)
+    transporter = check_transporter(query.transporter)
+    population.check_size(query.n, query.seed)
+    group = population.ancestry_group(query.ancestry)
+    profile = prepared.profile
+    given = dict(prepared.phenotypes) if query.patient.given else {}
+    genes = [g for g in prepared.phenotypes if g not in dict(query.patient.phenotypes)]
+    genes = [g for g in genes if g not in {gene for gene, _ in query.patient.genotypes}]
+    numbers = population.simulate_population(
+        profile, genes, group, dose, interval, query.n, query.seed, target, transporter
+    )
+    if given:  # the phenotypes the patient options fixed stay fixed for every patient
+        for row in numbers["by_phenotype"]:
+            row["phenotypes"] = {
+                **{g: given[g] for g in given if g not in genes},
+                **row["phenotypes"],
+            }
+    sigma = numbers["sigma"].get(transporter, 0.0)
+    dose_for_share = population.dose_for_share(
+        profile, genes, numbers["combos"], numbers["weights"], sigma, interval, target, transporter
+    )
+    warnings = list(prepared.warnings)
+    if dose_for_share is None:
+        warnings.append(
+            f"no dose up to twice the label maximum brings 90 % of these patients to "
+            f"{target:.0%} {transporter} occupancy"
+        )
+    variability = {}
+    if profile.exposure_cv is not None:
+        variability["exposure"] = {
+            "cv": profile.exposure_cv,
+            "source": source_of(profile, "pk.exposure_cv"),
+        }
+    else:
+        warnings.append(
+            f"{profile.name}'s profile has no sourced between-patient variability: patients "
+            "differ only by phenotype"
+        )
+    step = Step(
+        "virtual patients",
+        "phenotypes drawn from CPIC frequencies; load = L(phenotypes) * exp(sigma * z), "
+        "z ~ N(0, 1); share at the target = sum_c w_c Phi(ln(L_c / x*) / sigma)",
+        (("n", query.n, ""), ("seed", query.seed, ""), ("sigma", sigma, "")),
+        model_section(15),
+    )
+    return PopulationResult(
+        query,
+        prepared,
+        interval,
+        group,
+        numbers,
+        dose_for_share,
+        variability,
+        tuple(warnings),
+        (step,),
+    )
 
 
 def _held(exc: SertError) -> SertError:

@@ -303,3 +303,59 @@ class SimulationResult(NamedTuple):
 
     def rows(self) -> list[dict]:
         return self.simulation.rows()
+
+
+class PopulationResult(NamedTuple):
+    query: object  # PopulationQuery
+    prepared: Prepared
+    interval_h: float
+    group: str
+    numbers: dict  # what queries.population computed
+    dose_for_share_mg: float | None
+    variability: dict  # parameter -> {cv, source}
+    warnings: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return [*self.prepared.steps, *self.steps]
+
+    def record(self, explain: bool = False) -> dict:
+        q, numbers = self.query, self.numbers
+        record = {
+            "query": "population",
+            "drug": self.drug,
+            "dose_mg": q.dose_mg,
+            "interval_h": self.interval_h,
+            "daily_dose_mg": q.dose_mg * HOURS_PER_DAY / self.interval_h,
+            "ancestry": self.group,
+            "n": q.n,
+            "seed": q.seed,
+            "target": q.target,
+            "transporter": q.transporter,
+            "phenotype_frequencies": numbers["phenotype_frequencies"],
+            "frequency_sources": numbers["frequency_sources"],
+            "occupancy_percentiles": numbers["occupancy_percentiles"],
+            "fraction_reaching_target": numbers["fraction_reaching_target"],
+            "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
+            "by_phenotype": numbers["by_phenotype"],
+            "variability": self.variability,
+            "histogram_5pp": numbers["histogram"],
+        }
+        return _closed(self, record, explain)
+
+    def rows(self) -> list[dict]:
+        """One row per phenotype combination, with the population's totals repeated."""
+        base = {
+            "drug": self.drug,
+            "dose_mg": self.query.dose_mg,
+            "ancestry": self.group,
+            "n": self.query.n,
+            "seed": self.query.seed,
+            "fraction_reaching_target": self.numbers["fraction_reaching_target"],
+            "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
+        }
+        return [{**base, **row} for row in self.numbers["by_phenotype"]]

@@ -60,3 +60,20 @@ class SimulateQuery(NamedTuple):
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
     kind = "simulate"
+
+
+class PopulationQuery(NamedTuple):
+    """Virtual patients of an ancestry group at one dose: phenotypes drawn from CPIC's
+    frequencies, exposure spread by the sourced between-patient variability."""
+
+    drug: str
+    dose_mg: float
+    ancestry: str = "European"
+    n: int = 100_000
+    seed: int | None = 0
+    target: float = DEFAULT_TARGET
+    transporter: str = PRIMARY_TRANSPORTER
+    interval_h: float | None = None
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "population"

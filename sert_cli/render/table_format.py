@@ -12,6 +12,7 @@ from sert_cli.queries.results import (
     DoseResult,
     GridResult,
     OccupancyResult,
+    PopulationResult,
     SimulationResult,
     assumptions,
     steady_state_key,
@@ -43,6 +44,8 @@ def draw(result, explain: bool = False) -> None:
         dose(console, result)
     elif isinstance(result, SimulationResult):
         simulation(console, result)
+    elif isinstance(result, PopulationResult):
+        population(console, result)
     elif result.query.span == "curve":
         curve(console, result)
     else:
@@ -141,6 +144,63 @@ def occupancy(console: Console, result: OccupancyResult) -> None:
         )
     trace = result.trace()
     _print_assumptions(console, assumptions(trace, phenotypes) + constants(result.prepared.profile))
+
+
+def population(console: Console, result) -> None:
+    """Percentiles, who reaches the target, and a histogram of occupancy in the terminal."""
+    record = result.record()
+    console.print(
+        f"{result.drug} {num(record['dose_mg'])} mg every {num(record['interval_h'])} h, "
+        f"{record['n']:,} virtual patients of {record['ancestry']} ancestry (seed "
+        f"{record['seed']}), steady state",
+        style="bold",
+        markup=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    for p in record["occupancy_percentiles"][record["transporter"]]:
+        table.add_column(f"{p}th pct", justify="right")
+    for transporter, values in record["occupancy_percentiles"].items():
+        table.add_row(f"{transporter} occupancy", *(pct(v) for v in values.values()))
+    console.print(table)
+    console.print(
+        f"Reaching {record['target']:.0%} {record['transporter']}: "
+        f"{record['fraction_reaching_target']:.1%} of patients. Dose that brings 90 % there: "
+        + (
+            f"{num(record['dose_for_target_in_90pct_mg'])} mg every {num(record['interval_h'])} h."
+            if record["dose_for_target_in_90pct_mg"]
+            else "none up to twice the label maximum."
+        ),
+        markup=False,
+    )
+    bands = record["histogram_5pp"][record["transporter"]]
+    top = max(bands) or 1.0
+    first = next((i for i, b in enumerate(bands) if b > 0), 0)
+    for i, share in enumerate(bands[first:], start=first):
+        bar = "#" * round(40 * share / top)
+        console.print(f"  {5 * i:3d}-{5 * i + 5:3d} %  {bar} {share:.1%}", markup=False)
+    phenotypes = titled_table(
+        "By phenotype",
+        ("phenotypes", "share", "median", "reaching target"),
+        right=("share", "median", "reaching target"),
+    )
+    for row in record["by_phenotype"]:
+        phenotypes.add_row(
+            phenotype_text(row["phenotypes"]) or "-",
+            f"{row['fraction']:.1%}",
+            pct(row["median_occupancy"]),
+            "-"
+            if row["fraction_reaching_target"] is None
+            else f"{row['fraction_reaching_target']:.1%}",
+        )
+    console.print(phenotypes)
+    variability = ", ".join(f"{k} CV {v['cv']:.0%}" for k, v in record["variability"].items())
+    console.print(
+        f"Phenotype frequencies: CPIC ({'; '.join(record['frequency_sources'])[:200]}). "
+        f"Between-patient variability: {variability or 'none sourced'}.",
+        style="dim",
+        markup=False,
+    )
 
 
 def dose(console: Console, result: DoseResult) -> None:

@@ -1,0 +1,206 @@
+"""Virtual patients (docs/model.md section 15): who reaches the target, and how widely
+patients of one dose differ.
+
+Each patient draws a phenotype for every polymorphic gene the profile names, from CPIC's
+phenotype frequencies for the ancestry group (sert_cli/data/phenotype_frequencies.csv),
+and a between-patient exposure factor from the profile's sourced CV (section 14). The
+steady-state load of each phenotype combination is computed once by the engine's own
+steady state; patients only scale it, in numpy, chunk by chunk, so a million patients
+cost a few arrays. Occupancies are counted in a fine histogram, so memory stays flat and
+percentiles are exact to its bin width; a seed gives the same output to the last digit.
+"""
+
+import math
+from itertools import product
+
+from sert_cli.datafiles import read_table
+from sert_cli.errors import InputError, ModelError
+from sert_cli.pk import formulas
+from sert_cli.pk.steady_state import RANGE_Z, exposure_spread, steady_state
+from sert_cli.suggest import did_you_mean
+from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
+
+MAX_PATIENTS = 10_000_000
+CHUNK_PATIENTS = 1_000_000
+HISTOGRAM_BINS = 200_000  # occupancy resolution 5e-6
+PERCENTILES = (5, 25, 50, 75, 95)
+SHARE_OF_PATIENTS = 0.9  # the dose that brings this share to the target
+
+
+def groups() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(row["group"] for row in read_table("phenotype_frequencies.csv")[1]))
+
+
+def ancestry_group(written: str) -> str:
+    """'east asian', 'East-Asian' or 'East Asian' -> 'East Asian'."""
+    wanted = " ".join(written.replace("-", " ").replace("_", " ").lower().split())
+    for group in groups():
+        if " ".join(group.replace("-", " ").replace("/", " ").lower().split()) == wanted:
+            return group
+        if group.lower() == written.strip().lower():
+            return group
+    raise InputError(
+        f"unknown ancestry {written!r}{did_you_mean(written, groups())} "
+        f"(one of: {', '.join(groups())})",
+        field="ancestry",
+    )
+
+
+def frequencies(gene: str, group: str) -> dict[str, tuple[float, str]]:
+    """{phenotype: (frequency, source)} of a gene in a group, normalized to sum to 1."""
+    rows = [
+        r
+        for r in read_table("phenotype_frequencies.csv")[1]
+        if r["gene"] == gene and r["group"] == group
+    ]
+    if not rows:
+        raise ModelError(
+            f"no {gene} phenotype frequencies for {group} in sert_cli/data/"
+            "phenotype_frequencies.csv",
+            field="ancestry",
+        )
+    total = sum(float(r["frequency"]) for r in rows)
+    return {r["phenotype"]: (float(r["frequency"]) / total, r["source"]) for r in rows}
+
+
+def check_size(n: int, seed: int | None) -> None:
+    if not 1 <= n <= MAX_PATIENTS:
+        raise InputError(f"must be between 1 and {MAX_PATIENTS:,} (got {n:,})", field="n")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise InputError("must be a whole number from 0", field="seed")
+
+
+def simulate_population(profile, genes, group, dose_mg, interval_h, n, seed, target, transporter):
+    """The numbers of the population result; the patient's other factors (co-medications,
+    age) are already in `profile`."""
+    import numpy as np
+
+    table = {gene: frequencies(gene, group) for gene in genes}
+    combos = list(product(*(list(table[g]) for g in genes))) or [()]
+    weights = np.array(
+        [math.prod(table[g][p][0] for g, p in zip(genes, c, strict=True)) for c in combos],
+        dtype=float,
+    )
+    weights /= weights.sum()
+    loads = {t: [] for t in TRANSPORTERS}
+    for combo in combos:
+        state = steady_state(profile, dose_mg, interval_h, dict(zip(genes, combo, strict=True)))
+        for t in TRANSPORTERS:
+            loads[t].append(state.loads.get(t))
+    shown = [t for t in TRANSPORTERS if all(x is not None for x in loads[t])]
+    spread = {t: exposure_spread(profile, t) for t in shown}
+    sigma = {t: (math.log(spread[t]) / RANGE_Z if spread[t] else 0.0) for t in shown}
+    rng = np.random.default_rng(seed)
+    counts = {t: np.zeros(HISTOGRAM_BINS, dtype=np.int64) for t in shown}
+    per_combo = np.zeros(len(combos), dtype=np.int64)
+    reached = np.zeros(len(combos), dtype=np.int64)
+    medians_of = {i: np.zeros(HISTOGRAM_BINS, dtype=np.int64) for i in range(len(combos))}
+    emax = {t: profile.emax.get(t, 1.0) for t in shown}
+    done = 0
+    while done < n:
+        size = min(CHUNK_PATIENTS, n - done)
+        which = rng.choice(len(combos), size=size, p=weights)
+        z = rng.standard_normal(size)
+        per_combo += np.bincount(which, minlength=len(combos))
+        for t in shown:
+            x = np.asarray(loads[t])[which] * np.exp(sigma[t] * z)
+            theta = emax[t] * x / (1.0 + x)
+            bins = np.minimum((theta * HISTOGRAM_BINS).astype(np.int64), HISTOGRAM_BINS - 1)
+            counts[t] += np.bincount(bins, minlength=HISTOGRAM_BINS)
+            if t == transporter:
+                ok = theta >= target
+                reached += np.bincount(which[ok], minlength=len(combos))
+                for i in np.unique(which):
+                    medians_of[i] += np.bincount(bins[which == i], minlength=HISTOGRAM_BINS)
+        done += size
+    percentiles = {t: _percentiles(counts[t], PERCENTILES) for t in shown}
+    by_phenotype = [
+        {
+            "phenotypes": dict(zip(genes, combo, strict=True)),
+            "fraction": int(per_combo[i]) / n,
+            "median_occupancy": _percentiles(medians_of[i], (50,))["50"] if per_combo[i] else None,
+            "fraction_reaching_target": int(reached[i]) / int(per_combo[i])
+            if per_combo[i]
+            else None,
+        }
+        for i, combo in enumerate(combos)
+    ]
+    by_phenotype.sort(key=lambda row: -row["fraction"])
+    return {
+        "phenotype_frequencies": {g: {p: f for p, (f, _) in table[g].items()} for g in genes},
+        "frequency_sources": sorted({s for g in genes for _, s in table[g].values()}),
+        "occupancy_percentiles": percentiles,
+        "histogram": {t: _coarse(counts[t], n) for t in shown},
+        "fraction_reaching_target": int(reached.sum()) / n,
+        "by_phenotype": by_phenotype,
+        "sigma": sigma,
+        "combos": combos,
+        "weights": weights.tolist(),
+    }
+
+
+def _percentiles(counts, which) -> dict[str, float]:
+    """Percentiles of a histogram over [0, 1): the middle of the bin the rank falls in."""
+    import numpy as np
+
+    cumulative = np.cumsum(counts)
+    total = int(cumulative[-1])
+    out = {}
+    for p in which:
+        rank = max(1, math.ceil(p / 100 * total))
+        index = int(np.searchsorted(cumulative, rank))
+        out[str(p)] = (index + 0.5) / len(counts)
+    return out
+
+
+def _coarse(counts, n: int, bins: int = 20) -> list[float]:
+    """The share of patients in each 5-point band of occupancy, for the terminal chart."""
+    per = len(counts) // bins
+    return [float(counts[i * per : (i + 1) * per].sum()) / n for i in range(bins)]
+
+
+def share_reaching(
+    profile, genes, combos, weights, sigma, dose_mg, interval_h, target, transporter
+):
+    """The expected share of patients at or above the target at a dose, exactly: each
+    phenotype combination's load L is spread lognormally, so its share is
+    Phi(ln(L / x*) / sigma)."""
+    emax = profile.emax.get(transporter, 1.0)
+    if target >= emax:
+        return 0.0
+    x_target = formulas.load_for_occupancy(target, emax)
+    share = 0.0
+    for combo, weight in zip(combos, weights, strict=True):
+        load = steady_state(profile, dose_mg, interval_h, dict(zip(genes, combo, strict=True)))
+        ratio = math.log(load.loads[transporter] / x_target)
+        if sigma > 0:
+            share += weight * 0.5 * (1.0 + math.erf(ratio / sigma / math.sqrt(2.0)))
+        else:
+            share += weight * (ratio >= 0)
+    return share
+
+
+def dose_for_share(profile, genes, combos, weights, sigma, interval_h, target, transporter):
+    """The dose (per interval) at which SHARE_OF_PATIENTS reach the target: bisection in
+    log dose on the exact share (which rises with dose); None beyond a tolerable dose."""
+    top = 2.0 * profile.label_range_max_mg * interval_h / HOURS_PER_DAY
+
+    def share(dose):
+        return share_reaching(
+            profile, genes, combos, weights, sigma, dose, interval_h, target, transporter
+        )
+
+    if share(top) < SHARE_OF_PATIENTS:
+        return None
+    low, high = top * 1e-6, top
+    for _ in range(60):
+        middle = math.sqrt(low * high)
+        if share(middle) < SHARE_OF_PATIENTS:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def daily(dose_mg: float, interval_h: float) -> float:
+    return dose_mg * HOURS_PER_DAY / interval_h

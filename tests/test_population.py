@@ -1,0 +1,79 @@
+"""Virtual patients (issue 14): CPIC frequencies by group, percentiles, who reaches the
+target, the dose for 90 %, seeds, and bad input."""
+
+import pytest
+from conftest import sert, sert_json
+
+
+def population(*args: str) -> dict:
+    return sert_json("population", *args)
+
+
+def test_cpic_frequencies_by_group():
+    europe = population("escitalopram", "--dose", "10", "--n", "1000")
+    asia = population("escitalopram", "--dose", "10", "--n", "1000", "--ancestry", "east asian")
+    assert 0.01 <= europe["phenotype_frequencies"]["CYP2C19"]["PM"] <= 0.04
+    assert 0.10 <= asia["phenotype_frequencies"]["CYP2C19"]["PM"] <= 0.17
+    assert asia["ancestry"] == "East Asian"
+    for gene in europe["phenotype_frequencies"].values():
+        assert sum(gene.values()) == pytest.approx(1.0)
+
+
+def test_percentiles_rise_and_the_median_is_near_the_single_answer():
+    out = population("escitalopram", "--dose", "10", "--n", "200000")
+    values = list(out["occupancy_percentiles"]["SERT"].values())
+    assert values == sorted(values) and values[0] < values[-1]
+    single = sert_json("occupancy", "escitalopram", "--dose", "10")["occupancy"]["SERT"]
+    assert abs(out["occupancy_percentiles"]["SERT"]["50"] - single) <= 0.04
+    assert sum(r["fraction"] for r in out["by_phenotype"]) == pytest.approx(1.0)
+
+
+def test_east_asian_patients_reach_the_target_more_often_at_10_mg():
+    europe = population("escitalopram", "--dose", "10")
+    asia = population("escitalopram", "--dose", "10", "--ancestry", "East Asian")
+    assert asia["fraction_reaching_target"] > europe["fraction_reaching_target"]
+
+
+def test_dose_for_90_percent_is_above_the_nm_dose():
+    out = population("escitalopram", "--dose", "10")
+    nm = sert_json("dose", "escitalopram")["dose_mg"]
+    assert out["dose_for_target_in_90pct_mg"] > nm
+    # at that dose, about 90 % reach the target
+    there = population("escitalopram", "--dose", str(out["dose_for_target_in_90pct_mg"]))
+    assert there["fraction_reaching_target"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_the_same_seed_gives_the_same_output():
+    a = sert("population", "sertraline", "--dose", "50", "--seed", "7", "--format", "json")
+    b = sert("population", "sertraline", "--dose", "50", "--seed", "7", "--format", "json")
+    c = sert("population", "sertraline", "--dose", "50", "--seed", "8", "--format", "json")
+    assert a.stdout == b.stdout and a.stdout != c.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("--ancestry", "martian"), "--ancestry"),
+        (("--n", "0"), "--n"),
+        (("--n", "100000000"), "--n"),
+    ],
+)
+def test_bad_population_input(args, flag):
+    done = sert("population", "escitalopram", "--dose", "10", *args)
+    assert done.returncode == 2 and done.stderr.startswith(f"sert: error: {flag}")
+
+
+def test_every_output_is_finite_and_csv_has_a_row_per_phenotype():
+    import csv
+    import io
+    import math
+
+    out = population("paroxetine", "--dose", "20", "--n", "5000")
+    for values in out["occupancy_percentiles"].values():
+        assert all(math.isfinite(v) and 0 <= v < 1 for v in values.values())
+    rows = list(
+        csv.DictReader(
+            io.StringIO(sert("population", "paroxetine", "--dose", "20", "-f", "csv").stdout)
+        )
+    )
+    assert len(rows) == len(out["by_phenotype"])
