@@ -77,3 +77,37 @@ def test_every_output_is_finite_and_csv_has_a_row_per_phenotype():
         )
     )
     assert len(rows) == len(out["by_phenotype"])
+
+
+def test_adaptation_reaches_half_in_days_and_says_it_is_a_hypothesis():
+    out = sert_json("simulate", "escitalopram", "--dose", "10", "--days", "42", "--adaptation")
+    layer, t = out["adaptation"], out["t_h"]
+    assert 5 <= out["summary"]["days_to_50pct_adaptation"] <= 28
+    assert out["summary"]["days_to_90pct_adaptation"] > out["summary"]["days_to_50pct_adaptation"]
+    assert all(len(v) == len(t) for k, v in layer.items() if k != "note")
+    assert "hypothesis" in layer["note"] and "not a prediction" in layer["note"]
+    firing = layer["firing_rate"]
+    nadir_day = t[firing.index(min(firing[: 24 * 10]))] / 24
+    assert nadir_day <= 3  # the rat data: lowest near day 2
+    day = {d: t.index(d * 24.0) for d in (7, 21)}
+    assert firing[day[7]] < firing[day[21]]  # recovering
+    transmission = layer["serotonergic_transmission"]
+    assert transmission[day[21]] > transmission[day[7]] > 1
+
+
+def test_adaptation_follows_the_drug_away():
+    """After the last dose occupancy falls and sensitivity slowly returns."""
+    out = sert_json(
+        "simulate",
+        "escitalopram",
+        "--dose",
+        "10",
+        "--days",
+        "28",
+        "--until",
+        "1500",
+        "--adaptation",
+    )
+    sensitivity = out["adaptation"]["autoreceptor_sensitivity"]
+    t = out["t_h"]
+    assert sensitivity[t.index(1500.0)] > sensitivity[t.index(27 * 24.0)]

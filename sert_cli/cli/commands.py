@@ -151,6 +151,14 @@ def simulate(
     step: Annotated[
         float, typer.Option("--step", metavar="H", help="Hours between time points.")
     ] = 1.0,
+    adaptation: Annotated[
+        bool,
+        typer.Option(
+            "--adaptation",
+            help="Add the 5-HT1A autoreceptor layer: firing and transmission over weeks "
+            "(a hypothesis with rat-derived time constants).",
+        ),
+    ] = False,
     explain: Explain = False,
     plot: PlotFile = None,
     options: QueryOptions = None,
@@ -169,6 +177,7 @@ def simulate(
         step,
         options.patient,
         options.affinity,
+        adaptation,
     )
     _run(query, options, explain, plot)
 

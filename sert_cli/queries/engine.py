@@ -380,7 +380,12 @@ class Engine:
         warnings = prepared.warnings + tuple(
             label_warnings(profile, dose * per_day(interval), "the daily dose")
         )
-        return SimulationResult(query, prepared, simulation, warnings)
+        adapted = None
+        if query.adaptation:
+            from sert_cli.pk.adaptation import adapt
+
+            adapted = adapt(simulation.t_h, simulation.occupancy["SERT"])
+        return SimulationResult(query, prepared, simulation, warnings, adapted)
 
 
 def _population_result(query, prepared: Prepared, interval: float):

@@ -282,6 +282,7 @@ class SimulationResult(NamedTuple):
     prepared: Prepared
     simulation: object  # pk.timecourse.Simulation
     warnings: tuple[str, ...]
+    adaptation: dict | None = None  # pk.adaptation.adapt's arrays and summary
 
     @property
     def drug(self) -> str:
@@ -297,12 +298,26 @@ class SimulationResult(NamedTuple):
             "warnings": list(self.warnings),
             **self.prepared.record(),
         }
+        if self.adaptation is not None:
+            from sert_cli.pk.adaptation import HYPOTHESIS
+
+            record["adaptation"] = {
+                key: self.adaptation[key].tolist()
+                for key in ("autoreceptor_sensitivity", "firing_rate", "serotonergic_transmission")
+            }
+            record["adaptation"]["note"] = HYPOTHESIS
+            record["summary"] = {**record["summary"], **self.adaptation["summary"]}
         if explain:
             record["explain"] = [s.record() for s in self.trace()]
         return record
 
     def rows(self) -> list[dict]:
-        return self.simulation.rows()
+        rows = self.simulation.rows()
+        if self.adaptation is not None:
+            keys = ("autoreceptor_sensitivity", "firing_rate", "serotonergic_transmission")
+            for i, row in enumerate(rows):
+                row.update({k: float(self.adaptation[k][i]) for k in keys})
+        return rows
 
 
 class PopulationResult(NamedTuple):

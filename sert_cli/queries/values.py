@@ -59,6 +59,7 @@ class SimulateQuery(NamedTuple):
     step_h: float = 1.0
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
+    adaptation: bool = False  # the 5-HT1A autoreceptor layer (docs/model.md section 16)
     kind = "simulate"
 
 

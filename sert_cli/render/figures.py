@@ -35,6 +35,28 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
         Series(m["name"], days, _thin(m["c_plasma_ng_ml"], stride)) for m in record["metabolites"]
     ]
     last_dose_days = (record["doses"] - 1) * record["interval_h"] / HOURS_PER_DAY
+    adaptation = []
+    if "adaptation" in record:  # under the occupancy curve: the autoreceptor layer
+        layer = record["adaptation"]
+        adaptation = [
+            Figure(
+                f"5-HT1A autoreceptor adaptation (hypothesis, rat-derived): {subject}",
+                "days after the first dose",
+                "% of baseline",
+                [
+                    Series(
+                        name.replace("_", " "), days, [v * 100 for v in _thin(layer[key], stride)]
+                    )
+                    for name, key in (
+                        ("autoreceptor sensitivity", "autoreceptor_sensitivity"),
+                        ("raphe firing", "firing_rate"),
+                    )
+                ],
+                (0.0, 100.0),
+                [],
+                [(last_dose_days, "last dose")],
+            )
+        ]
     return [
         Figure(
             f"Transporter occupancy: {subject}",
@@ -54,6 +76,7 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
             [],
             [(last_dose_days, "last dose")],
         ),
+        *adaptation,
     ]
 
 

@@ -337,7 +337,16 @@ def simulation(console: Console, result: SimulationResult) -> None:
             f"SERT occupancy below {level} % after the last dose",
             "n/a" if value is None else f"{value:.1f} days",
         )
+    if "adaptation" in record:
+        for share in (50, 90):
+            value = summary.get(f"days_to_{share}pct_adaptation")
+            table.add_row(
+                f"5-HT1A autoreceptor desensitization, {share} %",
+                "not reached" if value is None else f"{value:.1f} days",
+            )
     console.print(table)
+    if "adaptation" in record:
+        console.print(f"Adaptation: {record['adaptation']['note']}.", style="dim", markup=False)
     width = min(console.width, 100)
     for figure in figures_of(result):
         console.print(
