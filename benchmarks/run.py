@@ -175,6 +175,11 @@ def main() -> None:
             "sert dose (Rich table) / typer floor", f"{sert} dose escitalopram > /dev/null", floor
         )
         ratio(
+            "sert population, 1,000,000 patients / sert occupancy (goal <= 6)",
+            f"{sert} population escitalopram --dose 10 --n 1000000 --format json",
+            f"{sert} occupancy escitalopram --dose 10 --format json",
+        )
+        ratio(
             "sert dose --format json / python3 -c pass (goal <= 15)",
             f"{sert} dose escitalopram --format json",
             f"{sys.executable} -c pass",

@@ -111,3 +111,15 @@ def test_adaptation_follows_the_drug_away():
     sensitivity = out["adaptation"]["autoreceptor_sensitivity"]
     t = out["t_h"]
     assert sensitivity[t.index(1500.0)] > sensitivity[t.index(27 * 24.0)]
+
+
+def test_population_figure_for_plot():
+    from sert_cli.profiles.library import load_library
+    from sert_cli.queries.engine import answer
+    from sert_cli.queries.values import PopulationQuery
+    from sert_cli.render.figures import figures_of
+
+    result = answer(PopulationQuery("escitalopram", 10.0, n=10_000), load_library())
+    (figure,) = figures_of(result)
+    (series,) = figure.series
+    assert sum(series.y) == pytest.approx(100.0)

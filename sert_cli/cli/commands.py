@@ -203,12 +203,14 @@ def population(
     transporter: TransporterOption = DEFAULT_TRANSPORTER,
     interval: Interval = None,
     explain: Explain = False,
+    plot: PlotFile = None,
     options: QueryOptions = None,
 ) -> None:
     """Virtual patients of an ancestry group at one dose: the spread of occupancy, who
     reaches the target, and the dose that brings 90 % there."""
     from sert_cli.queries.values import PopulationQuery
 
+    _check_plot(plot)
     query = PopulationQuery(
         drug,
         dose_mg(dose, dose_argument),
@@ -221,7 +223,7 @@ def population(
         options.patient,
         options.affinity,
     )
-    _run(query, options, explain)
+    _run(query, options, explain, plot)
 
 
 @query_command

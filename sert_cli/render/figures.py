@@ -84,6 +84,8 @@ def figures_of(result, thin: bool = True) -> list[Figure]:
     """The figures of a simulation or of a dose-occupancy curve."""
     if result.query.kind == "simulate":
         return simulation_figures(result.record(), thin)
+    if result.query.kind == "population":
+        return [population_figure(result.record())]
     return [
         curve_figure(
             result,
@@ -93,6 +95,22 @@ def figures_of(result, thin: bool = True) -> list[Figure]:
         )
         for t in result.notable_transporters()
     ]
+
+
+def population_figure(record: dict) -> Figure:
+    """The share of virtual patients in each 5-point band of occupancy."""
+    transporter = record["transporter"]
+    bands = record["histogram_5pp"][transporter]
+    return Figure(
+        f"{record['drug']} {record['dose_mg']:g} mg every {record['interval_h']:g} h: "
+        f"{record['n']:,} virtual patients, {record['ancestry']}",
+        f"{transporter} occupancy, % (5-point bands)",
+        "share of patients, %",
+        [Series("patients", [5 * i + 2.5 for i in range(len(bands))], [b * 100 for b in bands])],
+        None,
+        [],
+        [(record["target"] * 100, f"{record['target']:.0%} target")],
+    )
 
 
 def curve_figure(table, profile: Profile, transporter: str, target: float | None) -> Figure:

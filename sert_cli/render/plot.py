@@ -18,7 +18,7 @@ def save(figures: list[Figure], path: Path) -> None:
     try:
         import matplotlib
     except ImportError:
-        raise ModelError("--plot needs matplotlib: pip install 'sert-cli[plot]'") from None
+        raise ModelError("--plot needs matplotlib: from a clone, pip install '.[plot]'") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
