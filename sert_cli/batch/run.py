@@ -488,6 +488,8 @@ def run(
         engine = Rows(library, header, affinity, assume_nm, input_format == "jsonl")
         fields = output_columns(library, affinity) if output_format == "csv" else []
         target, tmp = _open_output(output_path)
+        if tmp is not None:
+            _exit_on_termination()
         # Millions of short-lived rows and no reference cycles: the cyclic collector
         # would only cost time, so it waits until the batch is done.
         gc.disable()
@@ -524,6 +526,18 @@ def run(
         finally:
             gc.enable()
     return summary
+
+
+def _exit_on_termination() -> None:
+    """SIGTERM and SIGHUP raise SystemExit, so that the temporary file is removed."""
+    import signal
+
+    def terminated(number, _frame):
+        raise SystemExit(128 + number)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminated)
 
 
 def _open_output(output_path: str | None):

@@ -218,23 +218,14 @@ def main() -> None:
 
 def _prepare_streams() -> None:
     """What the environment could break before a line is written: an encoding that cannot
-    hold the output (escaped instead, which JSON reads as the same text), numpy's floating
-    point warnings (results are checked for finiteness instead), and a termination signal
-    (raised as an exception, so that batch removes its temporary file)."""
-    import signal
+    hold the output (escaped instead, which JSON reads as the same text), and numpy's
+    floating point warnings (results are checked for finiteness instead)."""
     import warnings
 
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-
-    def terminated(number, _frame):
-        raise SystemExit(128 + number)
-
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), terminated)
 
 
 def _say(line: str) -> None:

@@ -21,12 +21,12 @@ from sert_cli.trace import Step
 from sert_cli.vocabulary import (
     CPIC_TERMS,
     DEFAULT_PHENOTYPE,
+    GENOTYPED_GENES,
     INDETERMINATE,
     PHENOTYPE_NAMES,
 )
-from sert_cli.vocabulary import (
-    GENOTYPED_GENES as PHENOTYPE_GENES,
-)
+
+PHENOTYPE_GENES = GENOTYPED_GENES  # the genes with phenotypes (CPIC translates them)
 
 PHENOCONVERSION_RULE = (
     "phenoconversion, for guidance and label limits only: a strong inhibitor makes a PM, "

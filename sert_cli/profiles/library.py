@@ -142,8 +142,8 @@ def _load_data(path: Path, cache: "ProfileCache | None") -> tuple[dict, Profile 
 
 
 class ProfileCache:
-    """Validated profile trees as JSON, keyed by path, keyed on the file's content (a
-    BLAKE2 digest) and the validator version. One file per install (named by where the
+    """Validated profile trees as JSON, keyed by path, keyed on the file's content (its
+    length and CRC-32) and the validator version. One file per install (named by where the
     package is), so installs sharing a cache folder do not evict each other. The cache is
     the user's own (folder 0700, file 0600); a file another user could have written, or
     one that cannot be read, counts as empty, and it keeps the MAX_ENTRIES files stored
@@ -177,10 +177,14 @@ class ProfileCache:
 
     @staticmethod
     def _signature(path: Path) -> str:
-        import hashlib
+        """The content's length and CRC-32 (zlib, already loaded: no hashing library to
+        import at start-up); others cannot write the cache, so this guards against stale
+        entries, not forgery."""
+        import zlib
 
         with open(path, "rb") as handle:
-            return hashlib.blake2b(handle.read(MAX_PROFILE_BYTES + 1), digest_size=16).hexdigest()
+            content = handle.read(MAX_PROFILE_BYTES + 1)
+        return f"{len(content)}:{zlib.crc32(content):08x}"
 
     def get(self, key: str, path: Path):
         entry = self.entries.get(key)
