@@ -320,6 +320,6 @@ def test_plot_needs_matplotlib_or_writes_a_file(tmp_path):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        assert done.returncode == 1 and "pip install 'sert-cli[plot]'" in done.stderr
+        assert done.returncode == 1 and "pip install '.[plot]'" in done.stderr
     else:
         assert done.returncode == 0 and target.read_text().startswith("<?xml")
