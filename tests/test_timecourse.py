@@ -270,3 +270,59 @@ def test_simulated_occupancy_never_leaves_zero_to_one():
             if values is not None:
                 assert values.min() >= 0.0, (name, transporter)
                 assert values.max() < 1.0, (name, transporter)
+
+
+def test_a_schedule_follows_the_dose_down():
+    """Issue 13: `simulate --schedule`: occupancy follows the dose down, step by step."""
+    from conftest import sert_json
+
+    out = sert_json(
+        "simulate", "escitalopram", "--schedule", "20mg x14d, 10mg x14d, 5mg x28d", "--step", "6"
+    )
+    t, sert = out["t_h"], out["occupancy"]["SERT"]
+    ends = [sert[t.index(d * 24.0)] for d in (13, 27, 55)]
+    assert ends[0] > ends[1] > ends[2]
+    assert [s["dose_mg"] for s in out["schedule"]] == [20.0, 10.0, 5.0]
+    # each step's end is near that dose's steady state (escitalopram settles in about a week)
+    for dose, value in zip((20, 10, 5), ends, strict=True):
+        steady = sert_json("occupancy", "escitalopram", "--dose", str(dose))["occupancy"]["SERT"]
+        assert value == pytest.approx(steady, abs=0.03)
+
+
+def test_missed_doses_and_alternate_days():
+    from conftest import sert, sert_json
+
+    full = sert_json("simulate", "paroxetine", "--dose", "20", "--days", "28", "--step", "6")
+    missed = sert_json(
+        "simulate",
+        "paroxetine",
+        "--dose",
+        "20",
+        "--days",
+        "28",
+        "--missed",
+        "20,21,22",
+        "--step",
+        "6",
+    )
+    day = missed["t_h"].index(22 * 24.0)
+    assert missed["occupancy"]["SERT"][day] < full["occupancy"]["SERT"][day] - 0.1
+    assert missed["summary"]["doses_taken"] == 25
+    alternate = sert_json("simulate", "escitalopram", "--schedule", "10mg every 48h x28d")
+    assert alternate["summary"]["doses_taken"] == 14
+    bad = sert("simulate", "escitalopram", "--schedule", "20mg for two weeks")
+    assert bad.returncode == 2 and "--schedule" in bad.stderr
+
+
+def test_adaptation_follows_a_taper():
+    """Issue 14: a taper moves through the adaptation layer: transmission falls with each
+    step down, and the autoreceptors resensitize only slowly once the drug is gone."""
+    from conftest import sert_json
+
+    args = ("10mg x28d, 5mg x14d, 2.5mg x14d", "--adaptation", "--step", "6", "--until", "2400")
+    out = sert_json("simulate", "escitalopram", "--schedule", *args)
+    t, layer = out["t_h"], out["adaptation"]
+    transmission = [layer["serotonergic_transmission"][t.index(d * 24.0)] for d in (27, 41, 55)]
+    assert transmission[0] > transmission[1] > transmission[2]
+    sensitivity = layer["autoreceptor_sensitivity"]
+    assert sensitivity[t.index(99 * 24.0)] > sensitivity[t.index(55 * 24.0)]

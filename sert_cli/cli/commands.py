@@ -32,10 +32,13 @@ from sert_cli.cli.options import (
     QueryOptions,
     Target,
     TransporterOption,
+    day_list,
     dose_list,
     dose_mg,
     query_options,
+    schedule_steps,
 )
+from sert_cli.errors import InputError
 from sert_cli.vocabulary import DEFAULT_TARGET
 
 
@@ -151,6 +154,19 @@ def simulate(
     step: Annotated[
         float, typer.Option("--step", metavar="H", help="Hours between time points.")
     ] = 1.0,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            metavar="STEPS",
+            help="A changing regimen instead of --dose, e.g. '20mg x14d, 10mg x14d, 5mg x28d' "
+            "or '5mg every 48h x28d'.",
+        ),
+    ] = None,
+    missed: Annotated[
+        str | None,
+        typer.Option("--missed", metavar="DAYS", help="Days whose doses are missed, e.g. 3,4."),
+    ] = None,
     adaptation: Annotated[
         bool,
         typer.Option(
@@ -167,9 +183,12 @@ def simulate(
     from sert_cli.queries.values import SimulateQuery
 
     _check_plot(plot)
+    steps = schedule_steps(schedule)
+    if steps is not None and (dose is not None or dose_argument is not None):
+        raise InputError("give --schedule or a dose, not both")
     query = SimulateQuery(
         drug,
-        dose_mg(dose, dose_argument),
+        steps[0][0] if steps else dose_mg(dose, dose_argument),
         interval,
         doses,
         days,
@@ -178,6 +197,8 @@ def simulate(
         options.patient,
         options.affinity,
         adaptation,
+        steps,
+        day_list(missed),
     )
     _run(query, options, explain, plot)
 

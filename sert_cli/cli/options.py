@@ -210,6 +210,46 @@ def parse_mg(text: str, flag: str) -> float:
         raise InputError(f"{flag} {text!r}: {exc}") from None
 
 
+SCHEDULE_EXAMPLE = "'20mg x14d, 10mg x14d, 5mg every 48h x28d'"
+
+
+def schedule_steps(text: str | None) -> tuple | None:
+    """--schedule '20mg x14d, 10mg x2w, 5mg every 48h x28d': (mg, days, hours or None)."""
+    if text is None:
+        return None
+    import re
+
+    steps = []
+    for item in text.split(","):
+        match = re.fullmatch(
+            r"\s*(?P<dose>[0-9.eE+-]+\s*[a-zµ]*)\s*(?:every\s+(?P<every>[0-9.]+)\s*h)?"
+            r"\s*x\s*(?P<count>[0-9.]+)\s*(?P<unit>d|w|day|days|week|weeks)\s*",
+            item,
+        )
+        if not match:
+            raise InputError(
+                f"--schedule {item.strip()!r}: write each step as DOSE xDAYSd, "
+                f"e.g. {SCHEDULE_EXAMPLE}"
+            )
+        days = float(match["count"]) * (7 if match["unit"].startswith("w") else 1)
+        every = float(match["every"]) if match["every"] else None
+        steps.append((parse_mg(match["dose"], "--schedule"), days, every))
+    return tuple(steps)
+
+
+def day_list(text: str | None) -> tuple[int, ...]:
+    """--missed 3,4,10: the days (1 = the first) whose doses are not taken."""
+    if not text:
+        return ()
+    try:
+        days = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--missed {text!r}: write whole day numbers, e.g. 3,4") from None
+    if any(d < 1 for d in days):
+        raise InputError(f"--missed {text!r}: days count from 1 (the first day)")
+    return days
+
+
 def _plain_number(text: str) -> bool:
     try:
         float(text)

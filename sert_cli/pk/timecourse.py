@@ -529,10 +529,21 @@ class Simulation:
     occupancy: dict[str, np.ndarray | None]
     summary: dict
     steps: tuple[Step, ...] = ()
+    schedule: tuple = ()  # ((dose_mg, days, interval_h), ...) for a changing regimen
+    missed_days: tuple = ()
 
     def record(self) -> dict:
         parent, *metabolites = self.levels
+        plan = {}
+        if self.schedule:
+            plan = {
+                "schedule": [
+                    {"dose_mg": d, "days": n, "interval_h": i} for d, n, i in self.schedule
+                ],
+                "missed_days": list(self.missed_days),
+            }
         return {
+            **plan,
             "drug": self.drug,
             "dose_mg": self.dose_mg,
             "interval_h": self.interval_h,
@@ -691,4 +702,166 @@ def simulate(
         occupancy,
         summary,
         steps,
+    )
+
+
+MAX_EVENT_CELLS = 20_000_000  # doses x time points summed at once, for linear profiles
+
+
+def dose_events(schedule, missed_days=()) -> tuple[np.ndarray, np.ndarray]:
+    """(times in h, amounts in mg) of every dose of a schedule: steps of (dose per
+    administration in mg, days, interval in h), one after the other from time 0; a dose
+    on a missed day (1 = the first day) is not taken."""
+    times, amounts, start = [], [], 0.0
+    for dose_mg, days, interval_h in schedule:
+        count = max(1, math.ceil(days * HOURS_PER_DAY / interval_h - 1e-9))
+        times += [start + i * interval_h for i in range(count)]
+        amounts += [dose_mg] * count
+        start += days * HOURS_PER_DAY
+    missed = {int(d) for d in missed_days}
+    kept = [
+        (t, a)
+        for t, a in zip(times, amounts, strict=True)
+        if int(t // HOURS_PER_DAY) + 1 not in missed
+    ]
+    if len(kept) > MAX_DOSES:
+        raise InputError(
+            f"the schedule has {len(kept):,} doses; at most {MAX_DOSES:,}", field="schedule"
+        )
+    if not kept:
+        raise InputError("every dose of the schedule is missed", field="missed")
+    return np.array([t for t, _ in kept]), np.array([a for _, a in kept])
+
+
+def event_levels(
+    profile: Profile, phenotypes, t_h: np.ndarray, times, amounts
+) -> list[MoietyLevels]:
+    """Every moiety's levels for doses at any times and of any size: each linear response
+    summed over the doses given by then; a saturable profile integrated dose by dose."""
+    regimen = Regimen(profile, float(amounts[0]), HOURS_PER_DAY, phenotypes)
+    salt = profile.salt_factor
+    if profile.parent.saturable:
+        pairs = _integrate_events(regimen, t_h, times, amounts * salt)
+    else:
+        pairs = [
+            (_event_sum(p, t_h, times, amounts * salt), _event_sum(b, t_h, times, amounts * salt))
+            for p, b in regimen.responses()
+        ]
+    return [
+        levels_from_parent_equivalent(
+            profile, m, np.maximum(plasma, 0.0), cl, np.maximum(brain, 0.0)
+        )
+        for m, cl, (plasma, brain) in zip(
+            profile.moieties, regimen.clearances(), pairs, strict=True
+        )
+    ]
+
+
+def _event_sum(response: ExpSum, t_h: np.ndarray, times: np.ndarray, amounts: np.ndarray):
+    """sum over doses e given by t of amount_e * response(t - t_e), in blocks of time."""
+    out = np.zeros_like(t_h, dtype=float)
+    block = max(1, MAX_EVENT_CELLS // max(1, times.size))
+    for first in range(0, t_h.size, block):
+        t = t_h[first : first + block]
+        since = t[None, :] - times[:, None]
+        given = since >= 0
+        since = np.where(given, since, 0.0)
+        total = np.zeros(t.size)
+        for a, r in zip(response.coefficients, response.rates_per_h, strict=True):
+            total += a * np.where(given, amounts[:, None] * np.exp(-r * since), 0.0).sum(axis=0)
+        out[first : first + block] = total
+    return out
+
+
+def _integrate_events(regimen: Regimen, t_h: np.ndarray, times, amounts) -> list[tuple]:
+    """The saturable ODEs with a dose added to the gut at each dose time."""
+    rates, count, volumes, delayed_rows = _ode_system(regimen)
+    ka = _absorption_rate(regimen.profile.parent)
+    flat = np.asarray(t_h, dtype=float)
+    states = np.zeros((1 + 2 * count, flat.size))
+    state = np.zeros(1 + 2 * count)
+    edges = [*times.tolist(), max(float(flat.max(initial=0.0)), float(times[-1])) + 1.0]
+    for k, amount in enumerate(amounts.tolist()):
+        state = state.copy()
+        state[0] += amount
+        begin, end = edges[k], edges[k + 1]
+        last = k == len(amounts) - 1
+        inside = np.nonzero((flat >= begin) & ((flat < end) | last))[0]
+        solved, state = _solve(
+            rates, state, begin, max(end, float(flat[inside].max(initial=begin))), flat[inside], ka
+        )
+        states[:, inside] = solved
+    plasma = states[1 : 1 + count] / volumes[:, None]
+    out = np.concatenate([plasma, np.where(delayed_rows[:, None], states[1 + count :], plasma)])
+    out = np.maximum(out, 0.0)
+    return [(out[i], out[count + i]) for i in range(count)]
+
+
+def simulate_schedule(
+    profile: Profile,
+    phenotypes: Mapping[str, str],
+    schedule,
+    missed_days=(),
+    until_h: float | None = None,
+    step_h: float = 1.0,
+) -> Simulation:
+    """The time course of a changing regimen (steps, missed days, any interval), with
+    where occupancy went and how fast it left after the last dose."""
+    times, amounts = dose_events(schedule, missed_days)
+    regimen = Regimen(profile, float(amounts[0]), schedule[0][2], phenotypes)
+    longest = regimen.longest_half_life_h()
+    end_of_schedule = sum(days for _, days, _ in schedule) * HOURS_PER_DAY
+    if until_h is None:
+        until_h = max(end_of_schedule, float(times[-1])) + 5 * longest
+    elif not math.isfinite(until_h) or until_h <= 0:
+        raise InputError(f"must be a positive number of hours (got {until_h:g})", field="until_h")
+    if not math.isfinite(step_h) or step_h <= 0:
+        raise InputError(f"must be a positive number of hours (got {step_h:g})", field="step_h")
+    points = math.floor(until_h / step_h + 1e-9) + 1
+    if points > MAX_POINTS:
+        raise InputError(
+            f"asks for {points:,} time points with this step; at most {MAX_POINTS:,} "
+            "(take a larger step)",
+            field="until_h",
+        )
+    t_h = np.arange(points) * step_h
+    levels = event_levels(profile, phenotypes, t_h, times, amounts)
+    occupancy = occupancies(profile, levels)
+    values = [np.asarray(lv.css_plasma_ng_ml) for lv in levels]
+    if not all(np.isfinite(v).all() for v in values):
+        raise ModelError("the simulation gave values too large to represent")
+    check_resolvable(float(v.max()) for v in occupancy.values() if v is not None)
+    summary = {"doses_taken": int(times.size), "last_dose_h": float(times[-1])}
+    sert = occupancy.get(PRIMARY_TRANSPORTER)
+    if sert is not None:
+        summary["peak_occupancy_SERT"] = float(sert.max())
+        summary["final_occupancy_SERT"] = float(sert[-1])
+        after = t_h >= times[-1]
+        for level in (0.5, 0.2):
+            key = f"days_after_last_dose_to_sert_below_{round(level * 100)}pct"
+            last_above = _last_at_or_above(t_h[after], sert[after], level)
+            summary[key] = (
+                0.0 if last_above is None else (last_above - float(times[-1])) / HOURS_PER_DAY
+            )
+    step = Step(
+        "time course",
+        "each dose's single-dose response summed over the doses taken by then"
+        if not profile.parent.saturable
+        else "the ODEs integrated from dose to dose (Dormand-Prince 5(4))",
+        (("doses", int(times.size), ""), ("steps", len(schedule), "")),
+        model_section(10),
+    )
+    return Simulation(
+        profile.name,
+        float(amounts[0]),
+        schedule[0][2],
+        int(times.size),
+        dict(phenotypes),
+        t_h,
+        levels,
+        occupancy,
+        summary,
+        (step,),
+        tuple(schedule),
+        tuple(missed_days),
     )

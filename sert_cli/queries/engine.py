@@ -44,6 +44,7 @@ from sert_cli.queries.values import GridQuery, SimulateQuery
 from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import (
     AFFINITIES,
+    HOURS_PER_DAY,
     MAX_LABEL_MULTIPLE,
     PHENOTYPES,
     TARGET_TOLERANCE,
@@ -362,24 +363,53 @@ class Engine:
         return columns
 
     def _simulate(self, query: SimulateQuery, prepared: Prepared, interval: float):
-        from sert_cli.pk.timecourse import simulate
+        from sert_cli.pk.timecourse import simulate, simulate_schedule
 
         profile = prepared.profile
-        dose = positive(query.dose_mg, "dose_mg", "mg")
-        _check_simulated_dose(dose)
-        simulation = simulate(
-            profile,
-            prepared.phenotypes,
-            dose,
-            interval,
-            query.doses,
-            query.days,
-            query.until_h,
-            query.step_h,
-        )
-        warnings = prepared.warnings + tuple(
-            label_warnings(profile, dose * per_day(interval), "the daily dose")
-        )
+        if query.schedule or query.missed_days:
+            schedule = (
+                tuple(
+                    (
+                        positive(d, "schedule", "mg"),
+                        positive(days, "schedule", "days"),
+                        interval if every is None else positive(every, "schedule", "hours"),
+                    )
+                    for d, days, every in (query.schedule or ((query.dose_mg, None, None),))
+                )
+                if query.schedule
+                else None
+            )
+            if schedule is None:  # missed days in a constant regimen
+                dose = positive(query.dose_mg, "dose_mg", "mg")
+                total = query.days or (query.doses or 28) * interval / HOURS_PER_DAY
+                schedule = ((dose, total, interval),)
+            for d, _, _ in schedule:
+                _check_simulated_dose(d)
+            simulation = simulate_schedule(
+                profile,
+                prepared.phenotypes,
+                schedule,
+                query.missed_days,
+                query.until_h,
+                query.step_h,
+            )
+            dose = max(d * per_day(i) for d, _, i in schedule)
+            interval = schedule[0][2]
+        else:
+            dose = positive(query.dose_mg, "dose_mg", "mg")
+            _check_simulated_dose(dose)
+            simulation = simulate(
+                profile,
+                prepared.phenotypes,
+                dose,
+                interval,
+                query.doses,
+                query.days,
+                query.until_h,
+                query.step_h,
+            )
+            dose = dose * per_day(interval)
+        warnings = prepared.warnings + tuple(label_warnings(profile, dose, "the daily dose"))
         adapted = None
         if query.adaptation:
             from sert_cli.pk.adaptation import adapt

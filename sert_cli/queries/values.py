@@ -60,6 +60,9 @@ class SimulateQuery(NamedTuple):
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
     adaptation: bool = False  # the 5-HT1A autoreceptor layer (docs/model.md section 16)
+    # a changing regimen: ((dose_mg per administration, days, interval_h or None), ...)
+    schedule: tuple | None = None
+    missed_days: tuple[int, ...] = ()  # days (1 = the first) whose doses are not taken
     kind = "simulate"
 
 
