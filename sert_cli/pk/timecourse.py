@@ -583,6 +583,31 @@ class Simulation:
         ]
 
 
+def time_grid(until_h: float, step_h: float) -> np.ndarray:
+    """0, step, 2 step, ... up to until_h, both checked; at most MAX_POINTS points."""
+    if not math.isfinite(step_h) or step_h <= 0:
+        raise InputError(f"must be a positive number of hours (got {step_h:g})", field="step_h")
+    if not math.isfinite(until_h) or until_h <= 0:
+        raise InputError(f"must be a positive number of hours (got {until_h:g})", field="until_h")
+    points = math.floor(until_h / step_h + 1e-9) + 1
+    if points > MAX_POINTS:
+        raise InputError(
+            f"asks for {points:,} time points with this step; at most {MAX_POINTS:,} "
+            "(take a larger step)",
+            field="until_h",
+        )
+    return np.arange(points) * step_h
+
+
+def checked_occupancies(profile: Profile, levels: list[MoietyLevels]) -> dict:
+    """The occupancies of a time course, after its levels are found finite and resolvable."""
+    if not all(np.isfinite(np.asarray(lv.css_plasma_ng_ml)).all() for lv in levels):
+        raise ModelError("the simulation gave values too large to represent")
+    occupancy = occupancies(profile, levels)
+    check_resolvable(float(v.max()) for v in occupancy.values() if v is not None)
+    return occupancy
+
+
 def occupancies(profile: Profile, levels: list[MoietyLevels]) -> dict[str, np.ndarray | None]:
     return occupancy_of_loads(profile, transporter_loads(profile, levels))
 
@@ -649,27 +674,10 @@ def simulate(
         doses = math.ceil(max(7 * HOURS_PER_DAY, 5 * longest) / interval_h)
     if not 1 <= doses <= MAX_DOSES:
         raise InputError(f"must be between 1 and {MAX_DOSES} (got {doses})", field="doses")
-    if not math.isfinite(step_h) or step_h <= 0:
-        raise InputError(f"must be a positive number of hours (got {step_h:g})", field="step_h")
     last_dose = (doses - 1) * interval_h
-    if until_h is None:
-        until_h = last_dose + 5 * longest
-    elif not math.isfinite(until_h) or until_h <= 0:
-        raise InputError(f"must be a positive number of hours (got {until_h:g})", field="until_h")
-    points = math.floor(until_h / step_h + 1e-9) + 1
-    if points > MAX_POINTS:
-        raise InputError(
-            f"asks for {points:,} time points with this step; at most {MAX_POINTS:,} "
-            "(take a larger step)",
-            field="until_h",
-        )
-    t_h = np.arange(points) * step_h
+    t_h = time_grid(last_dose + 5 * longest if until_h is None else until_h, step_h)
     levels = regimen.levels(t_h, doses)
-    occupancy = occupancies(profile, levels)
-    values = [np.asarray(lv.css_plasma_ng_ml) for lv in levels]
-    if not all(np.isfinite(v).all() for v in values):
-        raise ModelError("the simulation gave values too large to represent")
-    check_resolvable(float(v.max()) for v in occupancy.values() if v is not None)
+    occupancy = checked_occupancies(profile, levels)
     average = average_steady_state(profile, dose_mg, interval_h, phenotypes)
     summary = {
         f"time_to_{round(f * 100)}pct_steady_state_h": t
@@ -813,24 +821,9 @@ def simulate_schedule(
     end_of_schedule = sum(days for _, days, _ in schedule) * HOURS_PER_DAY
     if until_h is None:
         until_h = max(end_of_schedule, float(times[-1])) + 5 * longest
-    elif not math.isfinite(until_h) or until_h <= 0:
-        raise InputError(f"must be a positive number of hours (got {until_h:g})", field="until_h")
-    if not math.isfinite(step_h) or step_h <= 0:
-        raise InputError(f"must be a positive number of hours (got {step_h:g})", field="step_h")
-    points = math.floor(until_h / step_h + 1e-9) + 1
-    if points > MAX_POINTS:
-        raise InputError(
-            f"asks for {points:,} time points with this step; at most {MAX_POINTS:,} "
-            "(take a larger step)",
-            field="until_h",
-        )
-    t_h = np.arange(points) * step_h
+    t_h = time_grid(until_h, step_h)
     levels = event_levels(profile, phenotypes, t_h, times, amounts)
-    occupancy = occupancies(profile, levels)
-    values = [np.asarray(lv.css_plasma_ng_ml) for lv in levels]
-    if not all(np.isfinite(v).all() for v in values):
-        raise ModelError("the simulation gave values too large to represent")
-    check_resolvable(float(v.max()) for v in occupancy.values() if v is not None)
+    occupancy = checked_occupancies(profile, levels)
     summary = {"doses_taken": int(times.size), "last_dose_h": float(times[-1])}
     sert = occupancy.get(PRIMARY_TRANSPORTER)
     if sert is not None:

@@ -92,17 +92,22 @@ def _print_assumptions(console: Console, notes: list[str]) -> None:
     console.print("Assumed: " + "; ".join(notes) + ".", style="dim", markup=False)
 
 
+def headed_table(console: Console, heading: str) -> Table:
+    """The bold heading line, and the table that follows it (first column unnamed)."""
+    console.print(heading, style="bold", markup=False)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    return table
+
+
 def occupancy(console: Console, result: OccupancyResult) -> None:
     levels = result.levels()
     phenotypes = result.prepared.phenotypes
-    console.print(
+    table = headed_table(
+        console,
         f"{result.drug} {num(result.query.dose_mg)} mg every {num(result.interval_h)} h "
         f"({phenotype_text(phenotypes)}), steady state",
-        style="bold",
-        markup=False,
     )
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("")
     for lv in levels:
         table.add_column(lv["name"], justify="right")
     rows = (
@@ -149,15 +154,12 @@ def occupancy(console: Console, result: OccupancyResult) -> None:
 def population(console: Console, result) -> None:
     """Percentiles, who reaches the target, and a histogram of occupancy in the terminal."""
     record = result.record()
-    console.print(
+    table = headed_table(
+        console,
         f"{result.drug} {num(record['dose_mg'])} mg every {num(record['interval_h'])} h, "
         f"{record['n']:,} virtual patients of {record['ancestry']} ancestry (seed "
         f"{record['seed']}), steady state",
-        style="bold",
-        markup=False,
     )
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("")
     for p in record["occupancy_percentiles"][record["transporter"]]:
         table.add_column(f"{p}th pct", justify="right")
     for transporter, values in record["occupancy_percentiles"].items():
