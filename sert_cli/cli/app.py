@@ -57,6 +57,8 @@ FLAGS = {
     "n": "--n",
     "seed": "--seed",
     "ancestry": "--ancestry",
+    "level": "--level",
+    "hours_after_dose": "--hours-after-dose",
 }
 
 

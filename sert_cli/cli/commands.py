@@ -35,6 +35,7 @@ from sert_cli.cli.options import (
     day_list,
     dose_list,
     dose_mg,
+    plasma_level,
     query_options,
     schedule_steps,
 )
@@ -245,6 +246,48 @@ def population(
         options.affinity,
     )
     _run(query, options, explain, plot)
+
+
+@query_command
+def tdm(
+    drug: Drug,
+    dose_argument: DoseArgument = None,
+    dose: DoseOption = None,
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level",
+            metavar="C",
+            help="The measured plasma level: ng/mL, or with a unit such as '120 nmol/L'.",
+        ),
+    ] = ...,
+    hours_after_dose: Annotated[
+        float | None,
+        typer.Option(
+            "--hours-after-dose",
+            metavar="H",
+            help="Hours between the last dose and the sample [default: a trough, just "
+            "before the next dose].",
+        ),
+    ] = None,
+    interval: Interval = None,
+    explain: Explain = False,
+    options: QueryOptions = None,
+) -> None:
+    """A measured level against the model: expected level and range, consistent
+    phenotypes, reference range, implied occupancy, and what may explain a difference."""
+    from sert_cli.queries.values import TdmQuery
+
+    query = TdmQuery(
+        drug,
+        dose_mg(dose, dose_argument),
+        plasma_level(level, drug, options.profiles_dir),
+        hours_after_dose,
+        interval,
+        options.patient,
+        options.affinity,
+    )
+    _run(query, options, explain)
 
 
 @query_command

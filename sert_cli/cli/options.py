@@ -210,6 +210,26 @@ def parse_mg(text: str, flag: str) -> float:
         raise InputError(f"{flag} {text!r}: {exc}") from None
 
 
+def plasma_level(text: str, drug: str, profiles_dir: str | None) -> float:
+    """--level 38, '38 ng/mL' or '117 nmol/L' (molar levels converted with the drug's molar
+    mass) -> ng/mL."""
+    from sert_cli.units import nm_to_ng_ml, parse_quantity
+
+    written = text.strip()
+    if _plain_number(written):
+        return float(written)
+    try:
+        quantity = parse_quantity(written, "concentration")
+    except ValueError as exc:
+        raise InputError(f"--level {text!r}: {exc}") from None
+    if quantity.dimension == "mass_concentration":
+        return quantity.value
+    from sert_cli.profiles.library import load_library
+
+    molar_mass = load_library(profiles_dir).get(drug).parent.molar_mass_g_mol
+    return nm_to_ng_ml(quantity.value, molar_mass)
+
+
 SCHEDULE_EXAMPLE = "'20mg x14d, 10mg x14d, 5mg every 48h x28d'"
 
 

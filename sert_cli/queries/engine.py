@@ -28,6 +28,7 @@ from sert_cli.pk.steady_state import (
     check_resolvable,
     check_tolerable,
     dose_for_load,
+    moiety_clearance,
     steady_state,
 )
 from sert_cli.profiles.library import Library
@@ -37,6 +38,7 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
+    TdmResult,
     at,
     source_of,
 )
@@ -149,6 +151,9 @@ class Engine:
                     continue
                 elif query.kind == "population":
                     answers[index] = self._population(query, prepared, interval)
+                    continue
+                elif query.kind == "tdm":
+                    answers[index] = _tdm_result(query, prepared, interval)
                     continue
                 else:
                     answers[index] = self._simulate(query, prepared, interval)
@@ -478,6 +483,69 @@ def _population_result(query, prepared: Prepared, interval: float):
         tuple(warnings),
         (step,),
     )
+
+
+def _tdm_result(query, prepared: Prepared, interval: float):
+    from sert_cli.queries import tdm
+
+    profile = prepared.profile
+    dose = positive(query.dose_mg, "dose_mg", "mg")
+    level = tdm.check_level(positive(query.level_ng_ml, "level", "ng/mL"))
+    after = interval if query.hours_after_dose is None else query.hours_after_dose
+    if not math.isfinite(after) or after < 0:
+        raise InputError("must be 0 or more hours", field="hours_after_dose")
+    expected, loads, occupancy = tdm.expected(profile, prepared.phenotypes, dose, interval, after)
+    ratio = level / expected
+    spread = tdm.spread_of(profile)
+    consistent = {}
+    for gene in prepared.phenotypes:
+        hits = []
+        for phenotype in tdm.gene_phenotypes(profile, gene):
+            try:
+                other = tdm.expected(
+                    profile, {**prepared.phenotypes, gene: phenotype}, dose, interval, after
+                )[0]
+            except SertError:
+                continue
+            low, high = (other / spread, other * spread) if spread else (other, other)
+            if low <= level <= high:
+                hits.append(phenotype)
+        consistent[gene] = hits
+    clearance = moiety_clearance(profile.parent, prepared.phenotypes)[0]
+    reference = profile.therapeutic_range_ng_ml
+    warnings = list(prepared.warnings)
+    if reference is not None and not reference[0] <= level <= reference[1]:
+        side = "below" if level < reference[0] else "above"
+        warnings.append(
+            f"the level is {side} the reference range of {reference[0]:g}-{reference[1]:g} ng/mL"
+        )
+    fields = {
+        "dose_mg": dose,
+        "interval_h": interval,
+        "hours_after_dose": after,
+        "level_ng_ml": level,
+        "level_of": profile.therapeutic_range_of.replace("_", " "),
+        "expected_level_ng_ml": expected,
+        "expected_range_ng_ml": [expected / spread, expected * spread] if spread else None,
+        "ratio_to_expected": ratio,
+        "implied_clearance_l_h": clearance / ratio,
+        "phenotypes": dict(prepared.phenotypes),
+        "consistent_phenotypes": consistent,
+        "reference_range_ng_ml": list(reference) if reference else None,
+        "reference_source": source_of(profile, "therapeutic_range") if reference else None,
+        "alert_level_ng_ml": None,
+        "occupancy_at_expected": occupancy,
+        "occupancy_implied": tdm.implied_occupancy(profile, loads, ratio),
+        "interpretation": tdm.interpret(ratio, consistent, query.patient.given),
+    }
+    step = Step(
+        "level against the model",
+        "expected = steady-state level at t after a dose; ratio = measured / expected; "
+        "implied CL = CL * expected / measured; 90 % range = expected x/ spread",
+        (("expected", expected, "ng/mL"), ("ratio", ratio, ""), ("t", after, "h")),
+        model_section(17),
+    )
+    return TdmResult(query, prepared, interval, fields, tuple(warnings), (step,))
 
 
 def _held(exc: SertError) -> SertError:

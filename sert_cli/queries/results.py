@@ -374,3 +374,25 @@ class PopulationResult(NamedTuple):
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
         }
         return [{**base, **row} for row in self.numbers["by_phenotype"]]
+
+
+class TdmResult(NamedTuple):
+    query: object  # TdmQuery
+    prepared: Prepared
+    interval_h: float
+    fields: dict  # what queries.tdm found, in record order
+    warnings: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return [*self.prepared.steps, *self.steps]
+
+    def record(self, explain: bool = False) -> dict:
+        return _closed(self, {"query": "tdm", "drug": self.drug, **self.fields}, explain)
+
+    def rows(self) -> list[dict]:
+        return [self.record()]

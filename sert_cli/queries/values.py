@@ -81,3 +81,16 @@ class PopulationQuery(NamedTuple):
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
     kind = "population"
+
+
+class TdmQuery(NamedTuple):
+    """A measured plasma level read against the model for this patient and dose."""
+
+    drug: str
+    dose_mg: float
+    level_ng_ml: float
+    hours_after_dose: float | None = None  # None: at trough, just before the next dose
+    interval_h: float | None = None
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "tdm"

@@ -14,6 +14,7 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
+    TdmResult,
     assumptions,
     steady_state_key,
 )
@@ -46,6 +47,8 @@ def draw(result, explain: bool = False) -> None:
         simulation(console, result)
     elif isinstance(result, PopulationResult):
         population(console, result)
+    elif isinstance(result, TdmResult):
+        tdm(console, result)
     elif result.query.span == "curve":
         curve(console, result)
     else:
@@ -149,6 +152,34 @@ def occupancy(console: Console, result: OccupancyResult) -> None:
         )
     trace = result.trace()
     _print_assumptions(console, assumptions(trace, phenotypes) + constants(result.prepared.profile))
+
+
+def tdm(console: Console, result) -> None:
+    """The level against the model, in a few lines a clinician reads at a glance."""
+    r = result.record()
+    table = headed_table(
+        console,
+        f"{result.drug} {num(r['dose_mg'])} mg every {num(r['interval_h'])} h "
+        f"({phenotype_text(r['phenotypes'])}): a level of {num(r['level_ng_ml'])} ng/mL "
+        f"({r['level_of']}) {num(r['hours_after_dose'])} h after a dose",
+    )
+    table.show_header = False
+    table.add_column("", justify="right")
+    spread = r["expected_range_ng_ml"]
+    table.add_row("expected level", f"{num(r['expected_level_ng_ml'])} ng/mL")
+    if spread:
+        table.add_row("  90 % of patients", f"{num(spread[0])}-{num(spread[1])} ng/mL")
+    table.add_row("measured / expected", f"{r['ratio_to_expected']:.2f}")
+    table.add_row("implied CL/F", f"{num(r['implied_clearance_l_h'])} L/h")
+    for gene, hits in r["consistent_phenotypes"].items():
+        table.add_row(f"consistent {gene} phenotypes", ", ".join(hits) or "none")
+    if r["reference_range_ng_ml"]:
+        low, high = r["reference_range_ng_ml"]
+        table.add_row("reference range", f"{num(low)}-{num(high)} ng/mL")
+    for transporter, value in r["occupancy_implied"].items():
+        table.add_row(f"{transporter} occupancy implied", pct(value))
+    console.print(table)
+    console.print(f"Interpretation: {r['interpretation']}.", markup=False)
 
 
 def population(console: Console, result) -> None:

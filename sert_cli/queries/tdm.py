@@ -1,0 +1,86 @@
+"""Therapeutic drug monitoring (docs/model.md section 17): a measured plasma level read
+against the model for this patient and dose.
+
+The expected level is the steady-state level at the sampling time after a dose (the time
+course of section 10, at steady state), of the parent or, where the reference range is of
+the active moiety, of parent and metabolites together. Its 90 % range comes from the
+profile's between-patient CV (section 14). The phenotypes consistent with the level are
+those whose 90 % range holds it.
+"""
+
+from sert_cli.errors import InputError
+from sert_cli.pk import formulas
+from sert_cli.pk.steady_state import exposure_spread
+from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES, PRIMARY_TRANSPORTER
+
+# A level this far outside the expected one, relative, is worth a word.
+LOW_RATIO, HIGH_RATIO = 0.5, 2.0
+MAX_LEVEL_NG_ML = 1e5  # beyond any level a laboratory reports (fatal overdoses included)
+
+
+def check_level(level_ng_ml: float) -> float:
+    if not 0 < level_ng_ml <= MAX_LEVEL_NG_ML:
+        raise InputError(
+            f"must be a plasma level above 0 and at most {MAX_LEVEL_NG_ML:g} ng/mL "
+            "(check the number and its unit)",
+            field="level",
+        )
+    return level_ng_ml
+
+
+def expected(profile, phenotypes, dose_mg, interval_h, hours_after_dose):
+    """(the level the model expects at that time at steady state, ng/mL, and the SERT load
+    at the same time)."""
+    import numpy as np
+
+    from sert_cli.pk.steady_state import transporter_loads
+    from sert_cli.pk.timecourse import Regimen, occupancies
+
+    regimen = Regimen(profile, dose_mg, interval_h, phenotypes)
+    since = np.array([hours_after_dose % interval_h])
+    levels = regimen.levels(since, None)
+    level = float(levels[0].css_plasma_ng_ml[0])
+    if profile.therapeutic_range_of == "active_moiety":
+        level += sum(float(lv.css_plasma_ng_ml[0]) for lv in levels[1:])
+    loads = transporter_loads(profile, levels)
+    occupancy = occupancies(profile, levels)
+    return (
+        level,
+        {t: float(v[0]) for t, v in loads.items()},
+        {t: (None if v is None else float(v[0])) for t, v in occupancy.items()},
+    )
+
+
+def gene_phenotypes(profile, gene: str) -> list[str]:
+    return [p for p in PHENOTYPES if p != "RM" or gene in GENES_WITH_RM]
+
+
+def interpret(ratio: float, consistent: list[str], given: bool) -> str:
+    if ratio < LOW_RATIO:
+        causes = "possible non-adherence, ultrarapid metabolism, an inducing co-medication"
+        if not given:
+            causes += " or a phenotype other than NM"
+        return (
+            f"the level is {ratio:.2f} times the expected one: {causes}, or a sample taken "
+            "long after the dose"
+        )
+    if ratio > HIGH_RATIO:
+        return (
+            f"the level is {ratio:.2f} times the expected one: possible poor metabolism, an "
+            "inhibiting co-medication, impaired elimination, or a sample taken soon after a "
+            "dose rather than at trough"
+        )
+    return f"the level is {ratio:.2f} times the expected one: as the model expects for this patient"
+
+
+def implied_occupancy(profile, loads: dict, ratio: float) -> dict:
+    """The occupancy the measured level implies: the model's loads scaled by the ratio
+    (the unbound brain level follows the plasma level)."""
+    return {
+        t: formulas.occupancy_from_load(load * ratio, profile.emax.get(t, 1.0))
+        for t, load in loads.items()
+    }
+
+
+def spread_of(profile):
+    return exposure_spread(profile, PRIMARY_TRANSPORTER)

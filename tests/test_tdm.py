@@ -1,0 +1,34 @@
+"""`sert tdm` (issue 13): a measured level read against the model."""
+
+import pytest
+from conftest import sert, sert_json
+
+
+def test_a_high_escitalopram_level_points_to_a_poor_metabolizer():
+    out = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "38")
+    assert "PM" in out["consistent_phenotypes"]["CYP2C19"]
+    assert out["reference_range_ng_ml"] == [15, 80]
+    assert out["ratio_to_expected"] > 2 and "poor metabolism" in out["interpretation"]
+    # the implied clearance is the model's scaled by expected / measured
+    assert out["implied_clearance_l_h"] == pytest.approx(36 / out["ratio_to_expected"], rel=1e-6)
+
+
+def test_a_low_sertraline_level_points_to_adherence_or_ultrarapid_metabolism():
+    out = sert_json("tdm", "sertraline", "--dose", "100", "--level", "3")
+    assert "non-adherence" in out["interpretation"]
+    assert "ultrarapid" in out["interpretation"]
+    assert out["occupancy_implied"]["SERT"] < out["occupancy_at_expected"]["SERT"]
+
+
+def test_levels_in_molar_units_and_the_active_moiety():
+    molar = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "117 nmol/L")
+    assert molar["level_ng_ml"] == pytest.approx(117 * 324.4 / 1000, rel=1e-3)
+    venlafaxine = sert_json("tdm", "venlafaxine", "--dose", "150", "--level", "250")
+    assert venlafaxine["level_of"] == "active moiety"
+    assert 0.5 < venlafaxine["ratio_to_expected"] < 2
+
+
+@pytest.mark.parametrize("level", ["-3", "0", "1e9", "38 mg", "lots"])
+def test_impossible_levels_are_refused(level):
+    done = sert("tdm", "escitalopram", "--dose", "10", "--level", level)
+    assert done.returncode == 2 and done.stderr.startswith("sert: error: --level")
