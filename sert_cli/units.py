@@ -43,6 +43,7 @@ UNITS: dict[str, dict[str, float]] = {
         "ug/L": 1.0,
         "µg/L": 1.0,
         "mg/L": 1e3,
+        "mg/mL": 1e6,
         "ug/mL": 1e3,
         "µg/mL": 1e3,
         "ng/L": 1e-3,

@@ -8,6 +8,7 @@ TRANSPORTERS = ("SERT", "NET")
 # target, the one every table shows, the one the time course summarizes.
 PRIMARY_TRANSPORTER = "SERT"
 DEFAULT_TARGET = 0.8
+DEFAULT_TAPER_STEP_PP = 10.0  # Horowitz & Taylor 2019: equal steps of occupancy
 # A strength whose occupancy falls short of the target by less than this counts as reaching
 # it: the model cannot tell the two apart (docs/model.md section 5).
 TARGET_TOLERANCE = 0.01

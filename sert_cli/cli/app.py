@@ -59,6 +59,10 @@ FLAGS = {
     "ancestry": "--ancestry",
     "level": "--level",
     "hours_after_dose": "--hours-after-dose",
+    "from_dose_mg": "--from",
+    "step_pp": "--step",
+    "fraction": "--fraction",
+    "weeks": "--weeks",
 }
 
 

@@ -35,6 +35,7 @@ from sert_cli.cli.options import (
     day_list,
     dose_list,
     dose_mg,
+    parse_mg,
     plasma_level,
     query_options,
     schedule_steps,
@@ -246,6 +247,62 @@ def population(
         options.affinity,
     )
     _run(query, options, explain, plot)
+
+
+@query_command
+def taper(
+    drug: Drug,
+    from_dose: Annotated[
+        str,
+        typer.Option("--from", metavar="MG", help="The dose now (per administration)."),
+    ] = ...,
+    step: Annotated[
+        float | None,
+        typer.Option(
+            "--step",
+            metavar="PP",
+            help="Percentage points of SERT occupancy per step [default: 10].",
+        ),
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--fraction",
+            metavar="F",
+            help="Instead: each dose a fixed fraction below the last (NICE NG222), e.g. 0.25.",
+        ),
+    ] = None,
+    weeks: Annotated[
+        float | None,
+        typer.Option(
+            "--weeks",
+            metavar="N",
+            help="Weeks per step [default: 2; never under 5 half-lives].",
+        ),
+    ] = None,
+    liquid: Annotated[
+        bool, typer.Option("--liquid", help="Every step as the oral liquid.")
+    ] = False,
+    interval: Interval = None,
+    explain: Explain = False,
+    options: QueryOptions = None,
+) -> None:
+    """A hyperbolic taper: equal steps of SERT occupancy, so the doses fall ever more
+    gently, down below the smallest tablet; with how to take each step."""
+    from sert_cli.queries.values import TaperQuery
+
+    query = TaperQuery(
+        drug,
+        parse_mg(from_dose, "--from"),
+        step,
+        fraction,
+        weeks,
+        liquid,
+        interval,
+        options.patient,
+        options.affinity,
+    )
+    _run(query, options, explain)
 
 
 @query_command

@@ -469,7 +469,7 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         data["dosing"],
         ("dosing",),
         ("interval", "label_range", "strengths"),
-        ("salt_factor", "dose_basis"),
+        ("salt_factor", "dose_basis", "scored", "oral_liquids"),
     )
     interval_h = r.quantity(dosing["interval"], ("dosing", "interval"), "time").value
     label = r.sequence(dosing["label_range"], ("dosing", "label_range"), min_len=2)
@@ -486,6 +486,22 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
             for i, v in enumerate(r.sequence(dosing["strengths"], ("dosing", "strengths")))
         )
     )
+    scored = tuple(
+        r.quantity(v, ("dosing", "scored", i), "mass").value
+        for i, v in enumerate(r.sequence(dosing.get("scored", []), ("dosing", "scored"), min_len=0))
+    )
+    for i, value in enumerate(scored):
+        if value not in strengths:
+            r.fail(("dosing", "scored", i), "a scored tablet must be one of the strengths")
+    liquids = []
+    for i, item in enumerate(
+        r.sequence(dosing.get("oral_liquids", []), ("dosing", "oral_liquids"), min_len=0)
+    ):
+        here = ("dosing", "oral_liquids", i)
+        r.mapping(item, here, ("form", "strength"))
+        form = r.text(item["form"], here + ("form",))
+        strength = r.quantity(item["strength"], here + ("strength",), "mass_concentration")
+        liquids.append((form, strength.value / 1e6))  # ng/mL -> mg/mL
     salt_factor = r.fraction(dosing.get("salt_factor", 1.0), ("dosing", "salt_factor"))
     dose_basis = r.text(dosing.get("dose_basis", "base"), ("dosing", "dose_basis"))
 
@@ -533,6 +549,8 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         exposure_cv=r.number(data["pk"]["exposure_cv"], ("pk", "exposure_cv"), upper=5.0)
         if "exposure_cv" in data["pk"]
         else None,
+        scored_mg=scored,
+        oral_liquids=tuple(liquids),
     ).with_affinity("in-vitro")
 
 

@@ -38,17 +38,20 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
+    TaperResult,
     TdmResult,
     at,
     source_of,
 )
-from sert_cli.queries.values import GridQuery, SimulateQuery
+from sert_cli.queries.values import DoseQuery, GridQuery, OccupancyQuery, SimulateQuery
 from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import (
     AFFINITIES,
+    DEFAULT_TAPER_STEP_PP,
     HOURS_PER_DAY,
     MAX_LABEL_MULTIPLE,
     PHENOTYPES,
+    PRIMARY_TRANSPORTER,
     TARGET_TOLERANCE,
     TRANSPORTERS,
 )
@@ -154,6 +157,9 @@ class Engine:
                     continue
                 elif query.kind == "tdm":
                     answers[index] = _tdm_result(query, prepared, interval)
+                    continue
+                elif query.kind == "taper":
+                    answers[index] = self._taper(query, prepared, interval)
                     continue
                 else:
                     answers[index] = self._simulate(query, prepared, interval)
@@ -310,6 +316,89 @@ class Engine:
         values = state.occupancy[transporter]
         taken = iter(values if isinstance(values, list) else [values])
         return [next(taken) if m is not None else None for m in made]
+
+    def _taper(self, query, prepared: Prepared, interval: float):
+        """Each step's dose is this engine's dose for its occupancy, so a step's occupancy
+        is what `sert occupancy` gives at that dose."""
+        from sert_cli.pk.timecourse import Regimen
+        from sert_cli.queries import taper
+
+        taper.check(query.step_pp, query.fraction, query.weeks)
+        profile = prepared.profile
+        start = positive(query.from_dose_mg, "from_dose_mg", "mg")
+        first = self.answer_many(
+            [OccupancyQuery(query.drug, start, interval, query.patient, query.affinity)]
+        )[0]
+        if isinstance(first, SertError):
+            raise first
+        occupancy = first.occupancy[PRIMARY_TRANSPORTER]
+        doses = [start]
+        if query.fraction is not None:
+            while len(doses) < taper.MAX_STEPS:
+                doses.append(doses[-1] * (1 - query.fraction))
+                state = steady_state(profile, doses[-1], interval, prepared.phenotypes)
+                if state.occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
+                    break
+        else:
+            step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
+            targets = []
+            level = occupancy - step
+            while level >= taper.LAST_OCCUPANCY and len(targets) < taper.MAX_STEPS:
+                targets.append(level)
+                level -= step
+            answers = self.answer_many(
+                [
+                    DoseQuery(
+                        query.drug, t, PRIMARY_TRANSPORTER, interval, query.patient, query.affinity
+                    )
+                    for t in targets
+                ]
+            )
+            for answer in answers:
+                if isinstance(answer, SertError):
+                    raise answer
+                doses.append(answer.dose_mg)
+        results = self.answer_many(
+            [OccupancyQuery(query.drug, d, interval, query.patient, query.affinity) for d in doses]
+        )
+        longest = Regimen(profile, start, interval, prepared.phenotypes).longest_half_life_h()
+        days = taper.step_days(profile, query.weeks, longest)
+        steps, warnings, compounded = [], list(prepared.warnings), False
+        for number, (dose, result) in enumerate(zip(doses, results, strict=True)):
+            made = taper.formulation(profile, dose, query.liquid)
+            compounded = compounded or made["kind"] == "compounded"
+            steps.append(
+                {
+                    "step": number,
+                    "start_day": number * days,
+                    "duration_days": days,
+                    "dose_mg": dose,
+                    "daily_dose_mg": dose * per_day(interval),
+                    "occupancy": dict(result.occupancy),
+                    "formulation": {"kind": made["kind"], "description": made["description"]},
+                }
+            )
+        if compounded:
+            warnings.append(
+                f"{profile.name}: no marketed oral liquid makes the doses below the tablets "
+                "(or none is in the profile): a pharmacy must compound one"
+            )
+        notes = (
+            f"each step lasts {days:g} days: {query.weeks or taper.DEFAULT_WEEKS:g} weeks, and "
+            f"never under {taper.HALF_LIVES_PER_STEP} half-lives of the slowest moiety "
+            f"(its half-life: {longest / HOURS_PER_DAY:.1f} days)",
+            "a schedule to discuss, not to follow: withdrawal symptoms set the pace (Horowitz & "
+            "Taylor, Lancet Psychiatry 2019; NICE NG222)",
+        )
+        step = Step(
+            "taper",
+            "steps of equal SERT occupancy (dose for theta_0 - k * step)"
+            if query.fraction is None
+            else "each dose a fixed fraction below the last",
+            (("steps", len(steps), ""), ("days per step", days, "d")),
+            model_section(18),
+        )
+        return TaperResult(query, prepared, interval, tuple(steps), tuple(warnings), notes, (step,))
 
     def _population(self, query, prepared: Prepared, interval: float):
         return _population_result(query, prepared, interval)

@@ -17,6 +17,7 @@ from sert_cli.pk.steady_state import (
 )
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (
+    DEFAULT_TAPER_STEP_PP,
     HOURS_PER_DAY,
     NOTABLE_OCCUPANCY,
     PRIMARY_TRANSPORTER,
@@ -396,3 +397,45 @@ class TdmResult(NamedTuple):
 
     def rows(self) -> list[dict]:
         return [self.record()]
+
+
+class TaperResult(NamedTuple):
+    query: object  # TaperQuery
+    prepared: Prepared
+    interval_h: float
+    steps_: tuple[dict, ...]
+    warnings: tuple[str, ...]
+    notes_: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return [*self.prepared.steps, *self.steps]
+
+    def record(self, explain: bool = False) -> dict:
+        q = self.query
+        method = (
+            {"fraction": q.fraction}
+            if q.fraction is not None
+            else {"step_pp": DEFAULT_TAPER_STEP_PP if q.step_pp is None else q.step_pp}
+        )
+        record = {
+            "query": "taper",
+            "drug": self.drug,
+            "from_dose_mg": q.from_dose_mg,
+            "interval_h": self.interval_h,
+            **method,
+            "steps": list(self.steps_),
+        }
+        record = _closed(self, record, explain)
+        record["notes"] = [*self.notes_, *record["notes"]]
+        return record
+
+    def rows(self) -> list[dict]:
+        return [
+            {"drug": self.drug, "from_dose_mg": self.query.from_dose_mg, **step}
+            for step in self.steps_
+        ]

@@ -94,3 +94,18 @@ class TdmQuery(NamedTuple):
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
     kind = "tdm"
+
+
+class TaperQuery(NamedTuple):
+    """Down from a dose: equal steps of SERT occupancy, or a fixed fraction each step."""
+
+    drug: str
+    from_dose_mg: float
+    step_pp: float | None = None  # None (and no fraction): 10 points
+    fraction: float | None = None
+    weeks: float | None = None  # per step; None: 2, never under 5 half-lives
+    liquid: bool = False  # every step as liquid, even where tablets would do
+    interval_h: float | None = None
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "taper"

@@ -14,6 +14,7 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
+    TaperResult,
     TdmResult,
     assumptions,
     steady_state_key,
@@ -49,6 +50,8 @@ def draw(result, explain: bool = False) -> None:
         population(console, result)
     elif isinstance(result, TdmResult):
         tdm(console, result)
+    elif isinstance(result, TaperResult):
+        taper(console, result)
     elif result.query.span == "curve":
         curve(console, result)
     else:
@@ -152,6 +155,37 @@ def occupancy(console: Console, result: OccupancyResult) -> None:
         )
     trace = result.trace()
     _print_assumptions(console, assumptions(trace, phenotypes) + constants(result.prepared.profile))
+
+
+def taper(console: Console, result) -> None:
+    r = result.record()
+    how = (
+        f"{r['step_pp']:g}-point steps of SERT occupancy"
+        if "step_pp" in r
+        else f"each dose {r['fraction']:.0%} below the last"
+    )
+    console.print(
+        f"{result.drug} from {num(r['from_dose_mg'])} mg every {num(r['interval_h'])} h: {how}",
+        style="bold",
+        markup=False,
+    )
+    shown = [t for t in TRANSPORTERS if any((s["occupancy"][t] or 0) >= 0.05 for s in r["steps"])]
+    table = titled_table(
+        "",
+        ("step", "from day", "days", "dose, mg", *shown, "how to take it"),
+        right=("step", "from day", "days", "dose, mg", *shown),
+    )
+    for s in r["steps"]:
+        table.add_row(
+            str(s["step"]),
+            num(s["start_day"]),
+            num(s["duration_days"]),
+            num(s["dose_mg"]),
+            *(pct(s["occupancy"][t]) for t in shown),
+            s["formulation"]["description"],
+        )
+    console.print(table)
+    print_notes(result.notes_, console)
 
 
 def tdm(console: Console, result) -> None:
@@ -532,9 +566,10 @@ def patient_extras(console: Console, result, explain: bool) -> None:
     for advice in prepared.guidance:
         strength = f", {advice['strength']}" if advice["strength"] else ""
         assumed = " (phenotype assumed)" if advice["assumed"] else ""
+        subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
+        subject = f", {subject}" if subject else ""
         console.print(
-            f"{advice['source']}{strength}, {advice['gene']} {advice['cpic_term']}"
-            f"{assumed}: {advice['advice']}",
+            f"{advice['source']}{strength}{subject}{assumed}: {advice['advice']}",
             markup=False,
         )
     if explain:
