@@ -207,3 +207,33 @@ def test_bad_pet_calibration_names_file_line_and_field(write_profile, targets, m
     text = edit("  SERT: {ki: 2 nM}", f"  SERT: {targets}")
     err = expect_error(write_profile, text, message=message, field=field)
     assert err.line is not None and err.path
+
+
+@pytest.mark.parametrize(
+    ("addition", "message", "field"),
+    [
+        ("  scored: [7 mg]\n", "must be one of the strengths", "dosing.scored.0"),
+        ("  oral_liquids:\n    - {form: drops, strength: 2 mg}\n", "mg", None),
+        ("  oral_liquids:\n    - {form: drops, strenght: 2 mg/mL}\n", "strength", None),
+    ],
+)
+def test_bad_marketed_forms(write_profile, addition, message, field):
+    marker = "  strengths: [5 mg, 10 mg]       # marketed unit strengths\n"
+    expect_error(write_profile, edit(marker, marker + addition), message=message, field=field)
+
+
+def test_marketed_forms_are_read_in_mg_per_ml(write_profile):
+    marker = "  strengths: [5 mg, 10 mg]       # marketed unit strengths\n"
+    text = (
+        marker + "  scored: [10 mg]\n  oral_liquids:\n    - {form: solution, strength: 5 mg/5 mL}\n"
+    )
+    with pytest.raises(ProfileError):  # a compound unit the reader does not know
+        check(write_profile, edit(marker, text))
+    profile = check(
+        write_profile,
+        edit(
+            marker,
+            marker + "  scored: [10 mg]\n  oral_liquids:\n    - {form: s, strength: 4 mg/mL}\n",
+        ),
+    )
+    assert profile.scored_mg == (10.0,) and profile.oral_liquids == (("s", 4.0),)

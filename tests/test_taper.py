@@ -1,5 +1,7 @@
 """`sert taper` (issue 13): equal steps of SERT occupancy, or NICE's proportional steps."""
 
+from itertools import pairwise
+
 import pytest
 from conftest import sert, sert_json
 
@@ -15,10 +17,10 @@ def test_escitalopram_from_20_mg_in_10_point_steps(escitalopram):
     steps = escitalopram["steps"]
     doses = [s["dose_mg"] for s in steps]
     sert_occupancy = [s["occupancy"]["SERT"] for s in steps]
-    decrements = [a - b for a, b in zip(doses, doses[1:])]
-    assert all(a > b for a, b in zip(doses, doses[1:]))
-    assert all(abs((a - b) * 100 - 10) <= 2 for a, b in zip(sert_occupancy, sert_occupancy[1:]))
-    assert all(a > b for a, b in zip(decrements, decrements[1:]))
+    decrements = [a - b for a, b in pairwise(doses)]
+    assert all(a > b for a, b in pairwise(doses))
+    assert all(abs((a - b) * 100 - 10) <= 2 for a, b in pairwise(sert_occupancy))
+    assert all(a > b for a, b in pairwise(decrements))
     assert min(doses) < 5
     assert all(s["formulation"]["kind"] in FORMULATION_KINDS for s in steps)
     assert all(s["formulation"]["description"] for s in steps)
@@ -34,7 +36,7 @@ def test_each_step_is_what_sert_occupancy_gives_at_its_dose(escitalopram):
 def test_steps_follow_each_other_day_by_day(escitalopram):
     steps = escitalopram["steps"]
     assert steps[0]["start_day"] == 0
-    for before, after in zip(steps, steps[1:]):
+    for before, after in pairwise(steps):
         assert after["start_day"] == before["start_day"] + before["duration_days"]
     assert 14 <= steps[0]["duration_days"] <= 28
 
@@ -57,7 +59,7 @@ def test_nice_proportional_steps():
     out = sert_json("taper", "sertraline", "--from", "100", "--fraction", "0.25")
     doses = [s["dose_mg"] for s in out["steps"]]
     assert out["fraction"] == 0.25 and "step_pp" not in out
-    assert all(b == pytest.approx(a * 0.75) for a, b in zip(doses, doses[1:]))
+    assert all(b == pytest.approx(a * 0.75) for a, b in pairwise(doses))
     assert out["steps"][-1]["occupancy"]["SERT"] < 0.05 <= out["steps"][-2]["occupancy"]["SERT"]
 
 

@@ -469,7 +469,7 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         data["dosing"],
         ("dosing",),
         ("interval", "label_range", "strengths"),
-        ("salt_factor", "dose_basis", "scored", "oral_liquids"),
+        ("salt_factor", "dose_basis", "form", "scored", "oral_liquids"),
     )
     interval_h = r.quantity(dosing["interval"], ("dosing", "interval"), "time").value
     label = r.sequence(dosing["label_range"], ("dosing", "label_range"), min_len=2)
@@ -502,6 +502,7 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         form = r.text(item["form"], here + ("form",))
         strength = r.quantity(item["strength"], here + ("strength",), "mass_concentration")
         liquids.append((form, strength.value / 1e6))  # ng/mL -> mg/mL
+    dose_form = r.text(dosing.get("form", "tablet"), ("dosing", "form"))
     salt_factor = r.fraction(dosing.get("salt_factor", 1.0), ("dosing", "salt_factor"))
     dose_basis = r.text(dosing.get("dose_basis", "base"), ("dosing", "dose_basis"))
 
@@ -549,6 +550,7 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         exposure_cv=r.number(data["pk"]["exposure_cv"], ("pk", "exposure_cv"), upper=5.0)
         if "exposure_cv" in data["pk"]
         else None,
+        dose_form=dose_form,
         scored_mg=scored,
         oral_liquids=tuple(liquids),
     ).with_affinity("in-vitro")

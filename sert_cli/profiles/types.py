@@ -96,6 +96,7 @@ class Profile:
     label_max_source: str = ""  # why label_max_mg is lower for this patient, if it is
     label_range_max_mg: float = 0.0  # the label's own maximum, whatever the patient's
     exposure_cv: float | None = None  # between-patient CV of steady-state exposure (CL/F)
+    dose_form: str = "tablet"  # what the strengths are: tablet, capsule, ...
     scored_mg: tuple[float, ...] = ()  # tablets the label says may be split in half
     oral_liquids: tuple[tuple[str, float], ...] = ()  # (form, mg/mL) as marketed
 

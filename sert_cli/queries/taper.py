@@ -38,26 +38,27 @@ def step_days(profile, weeks: float | None, longest_half_life_h: float) -> float
 
 
 def formulation(profile, dose_mg: float, liquid_only: bool) -> dict:
-    """How to take a dose per administration: tablets (whole or halves of scored ones),
-    else the marketed liquid's volume, else a compounded liquid."""
+    """How to take a dose per administration: the marketed units (whole, or halves of
+    scored tablets), else a volume of the most dilute marketed liquid (the most measurable
+    volume), else a compounded liquid."""
     if not liquid_only:
         halves = tuple(s / 2 for s in profile.scored_mg)
         pieces = tuple(sorted({*profile.strengths_mg, *halves}))
         made = smallest_dose_from_strengths(dose_mg, pieces)
         if made is not None and made[0] <= dose_mg * (1 + TABLET_TOLERANCE):
-            parts = " + ".join(
-                f"half a {2 * u:g} mg tablet"
-                if u in halves and u not in profile.strengths_mg
-                else f"{u:g} mg tablet"
-                for u in made[1]
-            )
-            kind = "split tablet" if any(u in halves for u in made[1]) else "tablet"
-            return {"kind": kind, "description": parts, "dose_mg": made[0]}
-    for form, mg_per_ml in profile.oral_liquids:
-        volume = dose_mg / mg_per_ml
+            split = [u for u in made[1] if u not in profile.strengths_mg]
+            parts = [f"{u:g} mg" for u in made[1] if u in profile.strengths_mg]
+            parts += [f"half a {2 * u:g} mg" for u in split]
+            return {
+                "kind": "split tablet" if split else "tablet",
+                "description": f"{' + '.join(parts)} {profile.dose_form}",
+                "dose_mg": made[0],
+            }
+    if profile.oral_liquids:
+        form, mg_per_ml = min(profile.oral_liquids, key=lambda liquid: liquid[1])
         return {
             "kind": "liquid",
-            "description": f"{volume:.2f} mL of the {mg_per_ml:g} mg/mL oral {form}",
+            "description": f"{dose_mg / mg_per_ml:.2f} mL of {form}, {mg_per_ml:g} mg/mL",
             "dose_mg": dose_mg,
         }
     return {

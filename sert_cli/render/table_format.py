@@ -172,14 +172,13 @@ def taper(console: Console, result) -> None:
     shown = [t for t in TRANSPORTERS if any((s["occupancy"][t] or 0) >= 0.05 for s in r["steps"])]
     table = titled_table(
         "",
-        ("step", "from day", "days", "dose, mg", *shown, "how to take it"),
-        right=("step", "from day", "days", "dose, mg", *shown),
+        ("step", "from day", "dose, mg", *shown, "how to take it"),
+        right=("step", "from day", "dose, mg", *shown),
     )
     for s in r["steps"]:
         table.add_row(
             str(s["step"]),
             num(s["start_day"]),
-            num(s["duration_days"]),
             num(s["dose_mg"]),
             *(pct(s["occupancy"][t]) for t in shown),
             s["formulation"]["description"],
