@@ -63,6 +63,8 @@ FLAGS = {
     "step_pp": "--step",
     "fraction": "--fraction",
     "weeks": "--weeks",
+    "to_drug": "TO_DRUG",
+    "strategy": "--strategy",
 }
 
 

@@ -306,6 +306,54 @@ def taper(
 
 
 @query_command
+def switch(
+    drug: Drug,
+    dose_argument: Annotated[
+        str, typer.Argument(metavar="DOSE", help="The dose taken now.", show_default=False)
+    ],
+    to_drug: Annotated[
+        str, typer.Argument(metavar="TO_DRUG", help="The drug to switch to.", show_default=False)
+    ],
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            metavar="direct|cross-taper|washout",
+            help="Stop and start the next day; lower one as the other rises; or stop, "
+            "wait, then start.",
+        ),
+    ] = "cross-taper",
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            metavar="N",
+            help="Length of the cross-taper [default: 14] or of the washout [default: 5 "
+            "half-lives of the slowest moiety].",
+        ),
+    ] = None,
+    interval: Interval = None,
+    explain: Explain = False,
+    options: QueryOptions = None,
+) -> None:
+    """From one drug to another at the same SERT occupancy: the equivalent dose, and the
+    days of the change with both drugs competing for the sites."""
+    from sert_cli.queries.values import SwitchQuery
+
+    query = SwitchQuery(
+        drug,
+        dose_mg(None, dose_argument),
+        to_drug,
+        strategy,
+        days,
+        interval,
+        options.patient,
+        options.affinity,
+    )
+    _run(query, options, explain)
+
+
+@query_command
 def tdm(
     drug: Drug,
     dose_argument: DoseArgument = None,

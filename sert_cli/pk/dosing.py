@@ -62,6 +62,19 @@ def largest_dose_below(
     return None
 
 
+def unit_pieces(profile: Profile) -> tuple[float, ...]:
+    """The doses one unit gives: a strength whole, or half of a tablet the label calls scored."""
+    return tuple(sorted({*profile.strengths_mg, *(s / 2 for s in profile.scored_mg)}))
+
+
+def nearest_practical_dose(dose_mg: float, pieces_mg: tuple[float, ...]) -> float:
+    """The multiple of the pieces' common step nearest dose_mg, at least the smallest piece."""
+    step = 0
+    for m in (round(p * 1000) for p in pieces_mg):
+        step = gcd(step, m)
+    return max(min(pieces_mg), round(dose_mg * 1000 / step) * step / 1000)
+
+
 def per_day(interval_h: float) -> float:
     return HOURS_PER_DAY / interval_h
 

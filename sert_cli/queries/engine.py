@@ -19,8 +19,10 @@ from sert_cli.pk.dosing import (
     label_range_doses,
     label_warnings,
     largest_dose_below,
+    nearest_practical_dose,
     per_day,
     smallest_dose_from_strengths,
+    unit_pieces,
 )
 from sert_cli.pk.steady_state import (
     SteadyState,
@@ -38,6 +40,7 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
+    SwitchResult,
     TaperResult,
     TdmResult,
     at,
@@ -160,6 +163,9 @@ class Engine:
                     continue
                 elif query.kind == "taper":
                     answers[index] = self._taper(query, prepared, interval)
+                    continue
+                elif query.kind == "switch":
+                    answers[index] = self._switch(query, prepared, interval)
                     continue
                 else:
                     answers[index] = self._simulate(query, prepared, interval)
@@ -399,6 +405,173 @@ class Engine:
             model_section(18),
         )
         return TaperResult(query, prepared, interval, tuple(steps), tuple(warnings), notes, (step,))
+
+    def _one(self, query):
+        answer = self.answer_many([query])[0]
+        if isinstance(answer, SertError):
+            raise answer
+        return answer
+
+    def _interaction(self, drug: str, dose_mg: float, patient, perpetrator: str, affinity):
+        """How much the old drug, while still present, changes the new one's exposure."""
+        from sert_cli.pgx.patient import known_comedications
+
+        if perpetrator not in known_comedications() or perpetrator in patient.comedications:
+            return None
+        both = patient._replace(comedications=(*patient.comedications, perpetrator))
+        alone = self._one(OccupancyQuery(drug, dose_mg, None, patient, affinity))
+        with_it = self._one(OccupancyQuery(drug, dose_mg, None, both, affinity))
+        ratio = with_it.parent.css_plasma_ng_ml / alone.parent.css_plasma_ng_ml
+        if abs(ratio - 1) < 0.1:
+            return None
+        genes = ", ".join(with_it.prepared.functional_phenotypes) or "its enzymes"
+        return (
+            f"while {perpetrator} is present (it inhibits {genes}) {drug}'s level is x{ratio:.2f}, "
+            f"as `sert occupancy {drug} --with {perpetrator}` details; the schedule leaves "
+            "this out"
+        )
+
+    def _switch(self, query, prepared: Prepared, interval: float):
+        """The new drug's dose at the old one's SERT occupancy (the dose query's own
+        inverse), then the days of the change with both drugs competing for the sites."""
+        import numpy as np
+
+        from sert_cli.queries import switch
+
+        switch.check(query.strategy, query.days)
+        old, patient, affinity = prepared.profile, query.patient, query.affinity
+        dose = positive(query.dose_mg, "dose_mg", "mg")
+        before = self._one(OccupancyQuery(query.drug, dose, interval, patient, affinity))
+        theta = before.occupancy[PRIMARY_TRANSPORTER]
+        target = self.prepared(query.to_drug, affinity, patient)
+        new = target.profile
+        if new.name == old.name:
+            raise InputError(
+                f"{new.name} is the drug taken now: nothing to switch", field="to_drug"
+            )
+        pieces, daily = unit_pieces(new), per_day(new.interval_h)
+        warnings = list(prepared.warnings) + [
+            w for w in target.warnings if w not in prepared.warnings
+        ]
+        try:
+            exact = self._one(
+                DoseQuery(query.to_drug, theta, PRIMARY_TRANSPORTER, None, patient, affinity)
+            ).dose_mg
+            practical = nearest_practical_dose(exact, pieces)
+        except ModelError:
+            exact, practical = None, new.label_max_mg / daily
+        units = smallest_dose_from_strengths(practical, pieces)
+        after = self._one(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
+        matched = after.occupancy[PRIMARY_TRANSPORTER]
+        if exact is None:
+            warnings.append(
+                f"no tolerable dose of {new.name} matches {theta:.1%} SERT occupancy (it would "
+                f"take more than {MAX_LABEL_MULTIPLE:g}x the label maximum): the plan uses the "
+                f"label maximum, {practical:g} mg, at {matched:.1%}"
+            )
+        elif above_label(new, practical * daily):
+            warnings.append(
+                f"the equivalent dose, {practical:g} mg, is above {label_maximum_text(new)}"
+            )
+
+        slow_name, slow_h = switch.slowest_moiety(old, prepared.phenotypes)
+        wash_days = switch.washout_days(slow_h)
+        days = query.days or (
+            wash_days if query.strategy == "washout" else switch.DEFAULT_CROSS_TAPER_DAYS
+        )
+        steps = switch.plan(query.strategy, days, dose, practical, unit_pieces(old), pieces)
+        _, new_slow_h = switch.slowest_moiety(new, target.phenotypes)
+        changes = sum(d for _, _, d in steps[:-1])
+        total_days = min(
+            switch.MAX_DAYS,
+            max(
+                changes + math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY),
+                wash_days,
+            )
+            + 1,
+        )
+        old_doses, new_doses = switch.daily_doses(steps, total_days)
+        trough_h = (np.arange(total_days) + 1.0) * HOURS_PER_DAY - 1e-6
+        history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
+        old_loads = switch.loads_over_time(
+            old, prepared.phenotypes, trough_h, old_doses, interval, history
+        )
+        new_loads = switch.loads_over_time(
+            new, target.phenotypes, trough_h, new_doses, new.interval_h
+        )
+        combined = switch.combined_occupancy(((old, old_loads), (new, new_loads)))
+        for values in combined.values():
+            if values is not None and not np.isfinite(values).all():
+                raise ModelError("the switch gave values too large to represent")
+        schedule = [
+            {
+                "day": day,
+                "from_dose_mg": old_doses[day],
+                "to_dose_mg": new_doses[day],
+                "occupancy": {
+                    t: (None if v is None else float(v[day])) for t, v in combined.items()
+                },
+            }
+            for day in range(total_days)
+        ]
+        sert = combined[PRIMARY_TRANSPORTER]
+        peak_day = int(np.argmax(sert))
+        notes = [
+            f"washout: {wash_days} days, {switch.HALF_LIVES_TO_WASH_OUT} half-lives of "
+            f"{slow_name} ({slow_h / HOURS_PER_DAY:.1f} days each)",
+            "occupancy is at trough, just before the next day's doses; the two drugs compete "
+            "for the same sites (docs/model.md section 4)",
+        ]
+        if query.strategy == "washout":
+            left = schedule[days - 1]["occupancy"][PRIMARY_TRANSPORTER]
+            notes.append(
+                f"on the last day of the washout {old.name} still occupies {left:.0%} of SERT "
+                "(occupancy falls more slowly than the level near the plateau)"
+            )
+        if wash_days > 14:
+            warnings.append(
+                f"{slow_name} stays for weeks after the last dose of {old.name}: allow a "
+                f"washout of {wash_days} days before a full dose of {new.name}, or start low "
+                "and count on what is left (the schedule shows the overlap)"
+            )
+        if sert[peak_day] > max(theta, matched) + 0.02:
+            warnings.append(
+                f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.1%} on day "
+                f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
+            )
+        interaction = self._interaction(query.to_drug, practical, patient, old.name, affinity)
+        if interaction:
+            notes.append(interaction)
+        fields = {
+            "from": {
+                "drug": old.name,
+                "dose_mg": dose,
+                "interval_h": interval,
+                "occupancy": dict(before.occupancy),
+                "affinity": dict(old.affinity),
+            },
+            "to": {
+                "drug": new.name,
+                "equivalent_dose_mg": exact,
+                "recommended_dose_mg": practical,
+                "recommended_units_mg": list(units[1]) if units else [],
+                "occupancy_at_recommended": dict(after.occupancy),
+                "interval_h": new.interval_h,
+                "affinity": dict(new.affinity),
+            },
+            "strategy": query.strategy,
+            "days": days,
+            "washout_days": wash_days,
+            "peak_occupancy": {"SERT": float(sert[peak_day]), "day": peak_day},
+            "schedule": schedule,
+        }
+        step = Step(
+            "switch",
+            "to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t))",
+            (("SERT occupancy matched", theta, ""), ("days", total_days, "d")),
+            model_section(19),
+        )
+        return SwitchResult(query, prepared, fields, tuple(warnings), tuple(notes), (step,))
 
     def _population(self, query, prepared: Prepared, interval: float):
         return _population_result(query, prepared, interval)

@@ -439,3 +439,31 @@ class TaperResult(NamedTuple):
             {"drug": self.drug, "from_dose_mg": self.query.from_dose_mg, **step}
             for step in self.steps_
         ]
+
+
+class SwitchResult(NamedTuple):
+    query: object  # SwitchQuery
+    prepared: Prepared  # the old drug's
+    fields: dict  # what the switch found, in record order
+    warnings: tuple[str, ...]
+    notes_: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def drug(self) -> str:
+        return self.prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return [*self.prepared.steps, *self.steps]
+
+    def record(self, explain: bool = False) -> dict:
+        record = _closed(self, {"query": "switch", **self.fields}, explain)
+        del record["affinity"]  # each drug's is under from and to
+        record["notes"] = [*self.notes_, *record["notes"]]
+        return record
+
+    def rows(self) -> list[dict]:
+        return [
+            {"from_drug": self.drug, "to_drug": self.fields["to"]["drug"], **day}
+            for day in self.fields["schedule"]
+        ]

@@ -9,7 +9,7 @@ marketed oral liquid; where neither makes the dose, a compounded liquid is named
 import math
 
 from sert_cli.errors import InputError
-from sert_cli.pk.dosing import smallest_dose_from_strengths
+from sert_cli.pk.dosing import smallest_dose_from_strengths, unit_pieces
 from sert_cli.vocabulary import HOURS_PER_DAY
 
 DEFAULT_WEEKS = 2.0  # 2-4 weeks a step (Horowitz & Taylor 2019; NICE NG222 1.9)
@@ -42,9 +42,7 @@ def formulation(profile, dose_mg: float, liquid_only: bool) -> dict:
     scored tablets), else a volume of the most dilute marketed liquid (the most measurable
     volume), else a compounded liquid."""
     if not liquid_only:
-        halves = tuple(s / 2 for s in profile.scored_mg)
-        pieces = tuple(sorted({*profile.strengths_mg, *halves}))
-        made = smallest_dose_from_strengths(dose_mg, pieces)
+        made = smallest_dose_from_strengths(dose_mg, unit_pieces(profile))
         if made is not None and made[0] <= dose_mg * (1 + TABLET_TOLERANCE):
             split = [u for u in made[1] if u not in profile.strengths_mg]
             parts = [f"{u:g} mg" for u in made[1] if u in profile.strengths_mg]

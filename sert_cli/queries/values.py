@@ -109,3 +109,17 @@ class TaperQuery(NamedTuple):
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
     kind = "taper"
+
+
+class SwitchQuery(NamedTuple):
+    """From one drug to another at the same SERT occupancy, and the days between."""
+
+    drug: str  # the drug taken now
+    dose_mg: float
+    to_drug: str
+    strategy: str = "cross-taper"
+    days: int | None = None  # of the cross-taper or washout; None: 14, or the washout
+    interval_h: float | None = None  # of the drug taken now
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "switch"

@@ -14,6 +14,7 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
+    SwitchResult,
     TaperResult,
     TdmResult,
     assumptions,
@@ -52,6 +53,8 @@ def draw(result, explain: bool = False) -> None:
         tdm(console, result)
     elif isinstance(result, TaperResult):
         taper(console, result)
+    elif isinstance(result, SwitchResult):
+        switch(console, result)
     elif result.query.span == "curve":
         curve(console, result)
     else:
@@ -183,6 +186,51 @@ def taper(console: Console, result) -> None:
             *(pct(s["occupancy"][t]) for t in shown),
             s["formulation"]["description"],
         )
+    console.print(table)
+    print_notes(result.notes_, console)
+
+
+def switch(console: Console, result) -> None:
+    """The equivalent dose, then the days on which a dose changes (and weekly between):
+    the JSON and CSV have every day."""
+    r = result.record()
+    old, new = r["from"], r["to"]
+    exact = new["equivalent_dose_mg"]
+    console.print(
+        f"{old['drug']} {num(old['dose_mg'])} mg (SERT {pct(old['occupancy']['SERT'])}) to "
+        f"{new['drug']}: "
+        + (f"equivalent {num(exact)} mg, " if exact is not None else "")
+        + f"take {num(new['recommended_dose_mg'])} mg (SERT "
+        f"{pct(new['occupancy_at_recommended']['SERT'])}); "
+        + (
+            f"a washout of {r['days']} days"
+            if r["strategy"] == "washout"
+            else f"{r['strategy']} over {r['days']} days"
+            if r["strategy"] == "cross-taper"
+            else "direct switch"
+        ),
+        style="bold",
+        markup=False,
+    )
+    days = r["schedule"]
+    shown = [t for t in TRANSPORTERS if any((d["occupancy"][t] or 0) >= 0.05 for d in days)]
+    table = titled_table(
+        "",
+        ("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
+        right=("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
+    )
+    for i, d in enumerate(days):
+        changed = i == 0 or (d["from_dose_mg"], d["to_dose_mg"]) != (
+            days[i - 1]["from_dose_mg"],
+            days[i - 1]["to_dose_mg"],
+        )
+        if changed or d["day"] % 7 == 0 or i == len(days) - 1:
+            table.add_row(
+                str(d["day"]),
+                num(d["from_dose_mg"]),
+                num(d["to_dose_mg"]),
+                *(pct(d["occupancy"][t]) for t in shown),
+            )
     console.print(table)
     print_notes(result.notes_, console)
 

@@ -1,0 +1,97 @@
+"""`sert switch` (issue 13): the new drug's dose at the old one's SERT occupancy, and the
+days of the change with both drugs on the same sites."""
+
+from itertools import pairwise
+
+import pytest
+from conftest import sert, sert_json
+
+
+@pytest.fixture(scope="module")
+def paroxetine_to_sertraline():
+    return sert_json("switch", "paroxetine", "20", "sertraline")
+
+
+def test_the_equivalent_dose_has_the_same_occupancy(paroxetine_to_sertraline):
+    out = paroxetine_to_sertraline
+    exact = out["to"]["equivalent_dose_mg"]
+    assert 25 <= exact <= 150
+    at_exact = sert_json("occupancy", "sertraline", repr(exact))["occupancy"]["SERT"]
+    assert at_exact == pytest.approx(out["from"]["occupancy"]["SERT"], abs=0.01)
+    # the dose to take is one the strengths make, still within a point
+    recommended = out["to"]["recommended_dose_mg"]
+    assert sum(out["to"]["recommended_units_mg"]) == pytest.approx(recommended)
+    assert out["to"]["occupancy_at_recommended"]["SERT"] == pytest.approx(at_exact, abs=0.01)
+
+
+def test_the_schedule_runs_by_day_and_ends_on_the_new_drug_alone(paroxetine_to_sertraline):
+    days = paroxetine_to_sertraline["schedule"]
+    assert [d["day"] for d in days] == list(range(len(days)))
+    assert days[-1]["from_dose_mg"] == 0
+    assert days[-1]["to_dose_mg"] == paroxetine_to_sertraline["to"]["recommended_dose_mg"]
+    # a cross-taper: the old dose never rises, the new one never falls
+    assert all(a["from_dose_mg"] >= b["from_dose_mg"] for a, b in pairwise(days))
+    assert all(a["to_dose_mg"] <= b["to_dose_mg"] for a, b in pairwise(days))
+    # at the end the combined occupancy is the new drug's own steady state
+    alone = paroxetine_to_sertraline["to"]["occupancy_at_recommended"]["SERT"]
+    assert days[-1]["occupancy"]["SERT"] == pytest.approx(alone, abs=0.01)
+
+
+def test_both_drugs_are_on_the_same_pet_scale(paroxetine_to_sertraline):
+    for side in ("from", "to"):
+        assert "plateau 85%" in paroxetine_to_sertraline[side]["affinity"]["SERT"]
+
+
+def test_fluoxetine_needs_weeks_of_washout():
+    out = sert_json("switch", "fluoxetine", "40", "escitalopram")
+    assert out["washout_days"] >= 14
+    assert any("washout of" in w and "norfluoxetine" in w for w in out["warnings"])
+    assert any("inhibits CYP2D6" in n for n in out["notes"])
+
+
+def test_a_washout_leaves_a_gap_then_the_new_drug():
+    out = sert_json("switch", "escitalopram", "10", "sertraline", "--strategy", "washout")
+    days = out["schedule"]
+    gap = out["days"]
+    assert gap == out["washout_days"]
+    assert all(d["from_dose_mg"] == 0 and d["to_dose_mg"] == 0 for d in days[:gap])
+    assert days[gap]["to_dose_mg"] > 0
+    sert_by_day = [d["occupancy"]["SERT"] for d in days[:gap]]
+    assert all(a > b for a, b in pairwise(sert_by_day))
+
+
+def test_a_direct_switch_overlaps_the_old_drug_that_remains():
+    out = sert_json("switch", "fluoxetine", "40", "escitalopram", "--strategy", "direct")
+    first = out["schedule"][0]
+    assert first["from_dose_mg"] == 0 and first["to_dose_mg"] > 0
+    # norfluoxetine and escitalopram together occupy more than escitalopram alone
+    assert first["occupancy"]["SERT"] > out["to"]["occupancy_at_recommended"]["SERT"] - 0.05
+
+
+def test_an_unreachable_occupancy_takes_the_label_maximum_and_says_so():
+    out = sert_json("switch", "paroxetine", "20", "vortioxetine")
+    assert out["to"]["equivalent_dose_mg"] is None
+    assert out["to"]["recommended_dose_mg"] == 20
+    assert any("no tolerable dose" in w for w in out["warnings"])
+
+
+def test_the_table_and_csv():
+    table = sert("switch", "paroxetine", "20", "sertraline")
+    assert table.returncode == 0 and "sertraline, mg" in table.stdout
+    csv = sert("switch", "paroxetine", "20", "sertraline", "--format", "csv")
+    header = csv.stdout.splitlines()[0].split(",")
+    assert {"day", "from_dose_mg", "to_dose_mg", "occupancy_SERT"} <= set(header)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("escitalopram", "10", "sertraline", "--strategy", "slow"), "--strategy"),
+        (("escitalopram", "10", "sertraline", "--days", "0"), "--days"),
+        (("escitalopram", "10", "escitalopram"), "TO_DRUG"),
+        (("escitalopram", "0", "sertraline"), "--dose"),
+    ],
+)
+def test_nonsense_is_refused(args, flag):
+    done = sert("switch", *args)
+    assert done.returncode == 2 and done.stderr.startswith(f"sert: error: {flag}")
