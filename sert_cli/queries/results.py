@@ -54,6 +54,20 @@ def _closed(result, record: dict, explain: bool) -> dict:
     return record
 
 
+def _drug_name(result) -> str:
+    return result.prepared.profile.name
+
+
+def _prepared_then_own_steps(result) -> list[Step]:
+    """The trace of a result whose steps follow the patient's preparation."""
+    return [*result.prepared.steps, *result.steps]
+
+
+def _with_own_notes(result, record: dict) -> dict:
+    record["notes"] = [*result.notes_, *record["notes"]]
+    return record
+
+
 def steady_state_key(fraction: float) -> str:
     return f"time_to_{round(fraction * 100)}pct_steady_state_h"
 
@@ -332,12 +346,8 @@ class PopulationResult(NamedTuple):
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]
 
-    @property
-    def drug(self) -> str:
-        return self.prepared.profile.name
-
-    def trace(self) -> list[Step]:
-        return [*self.prepared.steps, *self.steps]
+    drug = property(_drug_name)
+    trace = _prepared_then_own_steps
 
     def record(self, explain: bool = False) -> dict:
         q, numbers = self.query, self.numbers
@@ -385,12 +395,8 @@ class TdmResult(NamedTuple):
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]
 
-    @property
-    def drug(self) -> str:
-        return self.prepared.profile.name
-
-    def trace(self) -> list[Step]:
-        return [*self.prepared.steps, *self.steps]
+    drug = property(_drug_name)
+    trace = _prepared_then_own_steps
 
     def record(self, explain: bool = False) -> dict:
         return _closed(self, {"query": "tdm", "drug": self.drug, **self.fields}, explain)
@@ -408,12 +414,8 @@ class TaperResult(NamedTuple):
     notes_: tuple[str, ...]
     steps: tuple[Step, ...]
 
-    @property
-    def drug(self) -> str:
-        return self.prepared.profile.name
-
-    def trace(self) -> list[Step]:
-        return [*self.prepared.steps, *self.steps]
+    drug = property(_drug_name)
+    trace = _prepared_then_own_steps
 
     def record(self, explain: bool = False) -> dict:
         q = self.query
@@ -430,9 +432,7 @@ class TaperResult(NamedTuple):
             **method,
             "steps": list(self.steps_),
         }
-        record = _closed(self, record, explain)
-        record["notes"] = [*self.notes_, *record["notes"]]
-        return record
+        return _with_own_notes(self, _closed(self, record, explain))
 
     def rows(self) -> list[dict]:
         return [
@@ -449,18 +449,13 @@ class SwitchResult(NamedTuple):
     notes_: tuple[str, ...]
     steps: tuple[Step, ...]
 
-    @property
-    def drug(self) -> str:
-        return self.prepared.profile.name
-
-    def trace(self) -> list[Step]:
-        return [*self.prepared.steps, *self.steps]
+    drug = property(_drug_name)
+    trace = _prepared_then_own_steps
 
     def record(self, explain: bool = False) -> dict:
         record = _closed(self, {"query": "switch", **self.fields}, explain)
         del record["affinity"]  # each drug's is under from and to
-        record["notes"] = [*self.notes_, *record["notes"]]
-        return record
+        return _with_own_notes(self, record)
 
     def rows(self) -> list[dict]:
         return [
