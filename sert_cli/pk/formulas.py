@@ -57,6 +57,11 @@ def time_to_steady_state_fraction_h(half_life_h, fraction):
     return half_life_h * math.log2(1.0 / (1.0 - fraction))
 
 
+def half_life_from_time_to_fraction_h(time_h, fraction):
+    """The inverse: t1/2 = t / log2(1 / (1 - f))."""
+    return time_h / math.log2(1.0 / (1.0 - fraction))
+
+
 def volume_from_half_life_l(apparent_clearance_l_h, half_life_h):
     """V/F = (CL/F) * t1/2 / ln 2 (one compartment)."""
     return apparent_clearance_l_h * half_life_h / math.log(2)

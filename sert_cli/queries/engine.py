@@ -326,17 +326,14 @@ class Engine:
     def _taper(self, query, prepared: Prepared, interval: float):
         """Each step's dose is this engine's dose for its occupancy, so a step's occupancy
         is what `sert occupancy` gives at that dose."""
-        from sert_cli.pk.timecourse import Regimen
         from sert_cli.queries import taper
 
         taper.check(query.step_pp, query.fraction, query.weeks)
         profile = prepared.profile
         start = positive(query.from_dose_mg, "from_dose_mg", "mg")
-        first = self.answer_many(
-            [OccupancyQuery(query.drug, start, interval, query.patient, query.affinity)]
-        )[0]
-        if isinstance(first, SertError):
-            raise first
+        first = self._one(
+            OccupancyQuery(query.drug, start, interval, query.patient, query.affinity)
+        )
         occupancy = first.occupancy[PRIMARY_TRANSPORTER]
         doses = [start]
         if query.fraction is not None:
@@ -352,22 +349,18 @@ class Engine:
             while level >= taper.LAST_OCCUPANCY and len(targets) < taper.MAX_STEPS:
                 targets.append(level)
                 level -= step
-            answers = self.answer_many(
-                [
-                    DoseQuery(
-                        query.drug, t, PRIMARY_TRANSPORTER, interval, query.patient, query.affinity
-                    )
-                    for t in targets
-                ]
-            )
-            for answer in answers:
-                if isinstance(answer, SertError):
-                    raise answer
-                doses.append(answer.dose_mg)
-        results = self.answer_many(
-            [OccupancyQuery(query.drug, d, interval, query.patient, query.affinity) for d in doses]
-        )
-        longest = Regimen(profile, start, interval, prepared.phenotypes).longest_half_life_h()
+            # one at a time: a batch of one stays in floats, so a taper needs no numpy
+            for t in targets:
+                dose_query = DoseQuery(
+                    query.drug, t, PRIMARY_TRANSPORTER, interval, query.patient, query.affinity
+                )
+                doses.append(self._one(dose_query).dose_mg)
+        results = [
+            self._one(OccupancyQuery(query.drug, d, interval, query.patient, query.affinity))
+            for d in doses
+        ]
+        fraction, settle_h = next(iter(first.state.time_to_steady_state_h.items()))
+        longest = formulas.half_life_from_time_to_fraction_h(at(settle_h, first.index), fraction)
         days = taper.step_days(profile, query.weeks, longest)
         steps, warnings, compounded = [], list(prepared.warnings), False
         for number, (dose, result) in enumerate(zip(doses, results, strict=True)):
