@@ -1,5 +1,7 @@
 """`sert tdm` (issue 13): a measured level read against the model."""
 
+import json
+
 import pytest
 from conftest import sert, sert_json
 
@@ -32,3 +34,26 @@ def test_levels_in_molar_units_and_the_active_moiety():
 def test_impossible_levels_are_refused(level):
     done = sert("tdm", "escitalopram", "--dose", "10", "--level", level)
     assert done.returncode == 2 and done.stderr.startswith("sert: error: --level")
+
+
+def test_a_batch_row_with_a_level_is_the_tdm_query():
+    text = (
+        "id,drug,dose_mg,level_ng_ml,hours_after_dose,CYP2C19\n"
+        "a,escitalopram,10,38,,\n"
+        "b,sertraline,100,3,12,\n"
+        "c,escitalopram,10,,,PM\n"
+        "d,escitalopram,,38,,\n"
+    )
+    done = sert("batch", "-", "--format", "jsonl", stdin=text)
+    rows = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
+    single = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "38")
+    assert rows["a"]["query"] == "tdm"
+    for field in ("expected_level_ng_ml", "ratio_to_expected", "consistent_phenotypes"):
+        assert rows["a"][field] == single[field]
+    later = sert_json(
+        "tdm", "sertraline", "--dose", "100", "--level", "3", "--hours-after-dose", "12"
+    )
+    assert rows["b"]["expected_level_ng_ml"] == later["expected_level_ng_ml"]
+    assert rows["c"]["query"] == "occupancy"
+    assert rows["d"]["error"].startswith("column dose_mg")
+    assert done.returncode == 1

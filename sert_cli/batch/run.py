@@ -31,7 +31,7 @@ from sert_cli.errors import InputError, SertError
 from sert_cli.pgx.patient import Patient
 from sert_cli.profiles.library import Library
 from sert_cli.queries.engine import Engine
-from sert_cli.queries.values import DoseQuery, OccupancyQuery
+from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
 from sert_cli.render.csv_format import FORMULA_PREFIXES, flatten, safe_cell
 from sert_cli.vocabulary import GENES, HOURS_PER_DAY
 
@@ -56,7 +56,10 @@ REQUEST_COLUMNS = (
     "age",
     "crcl",
     "hepatic",
+    "level_ng_ml",
+    "hours_after_dose",
 )
+TDM_COLUMN = "level_ng_ml"  # a row with a measured level is a `tdm` query
 
 
 @dataclass
@@ -227,6 +230,8 @@ class Rows:
             return "--assume-nm"
         if field == "patient":
             return "the patient's columns"
+        if field == "level":
+            field = TDM_COLUMN
         return f"column {self.names.get(field, field)}"
 
     def make_room(self, needed: int) -> bool:
@@ -280,6 +285,12 @@ class Rows:
         )
         interval = _number(cells.get("interval_h"), "interval_h")
         dose = _number(cells.get("dose_mg"), "dose_mg")
+        level = _number(cells.get(TDM_COLUMN), TDM_COLUMN)
+        if level is not None:
+            if dose is None:
+                raise InputError("a measured level needs the dose taken", field="dose_mg")
+            after = _number(cells.get("hours_after_dose"), "hours_after_dose")
+            return TdmQuery(drug, dose, level, after, interval, patient, self.affinity)
         if dose is not None:
             return OccupancyQuery(drug, dose, interval, patient, self.affinity)
         target = _number(cells.get("target"), "target")
@@ -446,10 +457,11 @@ class JsonOutput:
             self.out.write("\n]\n" if not self.first else "]\n")
 
 
-def output_columns(library: Library, affinity: str) -> list[str]:
+def output_columns(library: Library, affinity: str, tdm: bool = False) -> list[str]:
     """The CSV columns of every single-query result the library can give: the flattened
-    record of an occupancy and a dose query for each profile, in order, then `error`.
-    By construction a row has the columns `sert occupancy|dose --format csv` has."""
+    record of an occupancy and a dose query for each profile (and of a tdm query, when the
+    input has levels), in order, then `error`. By construction a row has the columns
+    `sert occupancy|dose|tdm --format csv` has."""
     probes = []
     for profile in library.profiles.values():
         dose = profile.label_min_mg * profile.interval_h / HOURS_PER_DAY
@@ -457,6 +469,8 @@ def output_columns(library: Library, affinity: str) -> list[str]:
             OccupancyQuery(profile.name, dose, affinity=affinity),
             DoseQuery(profile.name, affinity=affinity),
         ]
+        if tdm:
+            probes.append(TdmQuery(profile.name, dose, 10.0, affinity=affinity))
     columns: dict[str, None] = {}
     for answer in Engine(library).answer_many(probes):
         if not isinstance(answer, SertError):
@@ -486,7 +500,11 @@ def run(
         except UnicodeDecodeError as exc:
             raise InputError(f"{input_path}: not UTF-8 text ({exc.reason})") from None
         engine = Rows(library, header, affinity, assume_nm, input_format == "jsonl")
-        fields = output_columns(library, affinity) if output_format == "csv" else []
+        fields = (
+            output_columns(library, affinity, TDM_COLUMN in engine.columns)
+            if output_format == "csv"
+            else []
+        )
         target, tmp = _open_output(output_path)
         if tmp is not None:
             _exit_on_termination()
