@@ -289,6 +289,22 @@ def test_a_schedule_follows_the_dose_down():
         assert value == pytest.approx(steady, abs=0.03)
 
 
+def test_a_schedule_file_is_the_same_schedule(tmp_path):
+    from conftest import sert, sert_json
+
+    written = tmp_path / "schedule.csv"
+    written.write_text("dose_mg,days,interval_h\n20,14,\n10,14,\n5,28,48\n", encoding="utf-8")
+    from_file = sert_json("simulate", "escitalopram", "--schedule-file", str(written))
+    inline = sert_json(
+        "simulate", "escitalopram", "--schedule", "20mg x14d, 10mg x14d, 5mg every 48h x28d"
+    )
+    assert from_file["schedule"] == inline["schedule"]
+    assert from_file["occupancy"]["SERT"] == inline["occupancy"]["SERT"]
+    written.write_text("dose,days\n20,14\n", encoding="utf-8")
+    done = sert("simulate", "escitalopram", "--schedule-file", str(written))
+    assert done.returncode == 2 and "needs a header with dose_mg and days" in done.stderr
+
+
 def test_missed_doses_and_alternate_days():
     from conftest import sert, sert_json
 

@@ -38,6 +38,7 @@ from sert_cli.cli.options import (
     parse_mg,
     plasma_level,
     query_options,
+    schedule_file_steps,
     schedule_steps,
 )
 from sert_cli.errors import InputError
@@ -165,6 +166,14 @@ def simulate(
             "or '5mg every 48h x28d'.",
         ),
     ] = None,
+    schedule_file: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule-file",
+            metavar="FILE",
+            help="The regimen as a CSV: columns dose_mg, days and, optionally, interval_h.",
+        ),
+    ] = None,
     missed: Annotated[
         str | None,
         typer.Option("--missed", metavar="DAYS", help="Days whose doses are missed, e.g. 3,4."),
@@ -185,9 +194,13 @@ def simulate(
     from sert_cli.queries.values import SimulateQuery
 
     _check_plot(plot)
-    steps = schedule_steps(schedule)
+    if schedule is not None and schedule_file is not None:
+        raise InputError("give --schedule or --schedule-file, not both")
+    steps = (
+        schedule_steps(schedule) if schedule_file is None else schedule_file_steps(schedule_file)
+    )
     if steps is not None and (dose is not None or dose_argument is not None):
-        raise InputError("give --schedule or a dose, not both")
+        raise InputError("give --schedule (or --schedule-file) or a dose, not both")
     query = SimulateQuery(
         drug,
         steps[0][0] if steps else dose_mg(dose, dose_argument),

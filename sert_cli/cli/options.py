@@ -257,6 +257,44 @@ def schedule_steps(text: str | None) -> tuple | None:
     return tuple(steps)
 
 
+SCHEDULE_FILE_COLUMNS = ("dose_mg", "days", "interval_h")
+
+
+def schedule_file_steps(path: str | None) -> tuple | None:
+    """--schedule-file FILE: a CSV with columns dose_mg, days and, optionally, interval_h,
+    one row a step, as --schedule's steps."""
+    if path is None:
+        return None
+    import csv
+
+    flag = f"--schedule-file {path}"
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(
+            f"{flag}: cannot read it ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
+    if not rows or not {"dose_mg", "days"} <= set(rows[0]):
+        raise InputError(
+            f"{flag}: needs a header with dose_mg and days (and, optionally, interval_h)"
+        )
+    unknown = set(rows[0]) - set(SCHEDULE_FILE_COLUMNS)
+    if unknown:
+        raise InputError(f"{flag}: unknown column {sorted(unknown)[0]!r}")
+    steps = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            days = float(row["days"])
+            every = float(row["interval_h"]) if (row.get("interval_h") or "").strip() else None
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{flag}, line {number}: days and interval_h must be numbers"
+            ) from None
+        steps.append((parse_mg(row["dose_mg"] or "", f"{flag}, line {number}"), days, every))
+    return tuple(steps)
+
+
 def day_list(text: str | None) -> tuple[int, ...]:
     """--missed 3,4,10: the days (1 = the first) whose doses are not taken."""
     if not text:
