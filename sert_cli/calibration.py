@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
@@ -217,6 +216,8 @@ def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> 
     start += [0.85] * len(free)
     lower = [-50.0] * len(pairs) + [EMAX_BOUNDS[0]] * len(free)
     upper = [50.0] * len(pairs) + [EMAX_BOUNDS[1]] * len(free)
+    from scipy.optimize import least_squares  # only `sert validate` fits: scipy loads here
+
     solved = least_squares(residuals, start, bounds=(lower, upper)).x
     scale = {key: math.exp(solved[i]) for key, i in index.items()}
     plateau = {**fixed, **{key: float(solved[len(pairs) + i]) for i, key in enumerate(free)}}
