@@ -331,34 +331,31 @@ class Engine:
         taper.check(query.step_pp, query.fraction, query.weeks)
         profile = prepared.profile
         start = positive(query.from_dose_mg, "from_dose_mg", "mg")
-        first = self._one(
-            OccupancyQuery(query.drug, start, interval, query.patient, query.affinity)
-        )
-        occupancy = first.occupancy[PRIMARY_TRANSPORTER]
-        doses = [start]
+
+        def at_dose(dose_mg: float):
+            # one at a time: a batch of one stays in floats, so a taper needs no numpy
+            return self.answer(
+                OccupancyQuery(query.drug, dose_mg, interval, query.patient, query.affinity)
+            )
+
+        doses, results = [start], [at_dose(start)]
+        first = results[0]
         if query.fraction is not None:
             while len(doses) < taper.MAX_STEPS:
                 doses.append(doses[-1] * (1 - query.fraction))
-                state = steady_state(profile, doses[-1], interval, prepared.phenotypes)
-                if state.occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
+                results.append(at_dose(doses[-1]))
+                if results[-1].occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
                     break
         else:
             step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
-            targets = []
-            level = occupancy - step
-            while level >= taper.LAST_OCCUPANCY and len(targets) < taper.MAX_STEPS:
-                targets.append(level)
-                level -= step
-            # one at a time: a batch of one stays in floats, so a taper needs no numpy
-            for t in targets:
+            level = first.occupancy[PRIMARY_TRANSPORTER] - step
+            while level >= taper.LAST_OCCUPANCY and len(doses) <= taper.MAX_STEPS:
                 dose_query = DoseQuery(
-                    query.drug, t, PRIMARY_TRANSPORTER, interval, query.patient, query.affinity
+                    query.drug, level, PRIMARY_TRANSPORTER, interval, query.patient, query.affinity
                 )
-                doses.append(self._one(dose_query).dose_mg)
-        results = [
-            self._one(OccupancyQuery(query.drug, d, interval, query.patient, query.affinity))
-            for d in doses
-        ]
+                doses.append(self.answer(dose_query).dose_mg)
+                results.append(at_dose(doses[-1]))
+                level -= step
         fraction, settle_h = next(iter(first.state.time_to_steady_state_h.items()))
         longest = formulas.half_life_from_time_to_fraction_h(at(settle_h, first.index), fraction)
         days = taper.step_days(profile, query.weeks, longest)
@@ -399,11 +396,12 @@ class Engine:
         )
         return TaperResult(query, prepared, interval, tuple(steps), tuple(warnings), notes, (step,))
 
-    def _one(self, query):
-        answer = self.answer_many([query])[0]
-        if isinstance(answer, SertError):
-            raise answer
-        return answer
+    def answer(self, query):
+        """One query: its result, or its error raised."""
+        found = self.answer_many([query])[0]
+        if isinstance(found, SertError):
+            raise found
+        return found
 
     def _interaction(self, drug: str, dose_mg: float, patient, perpetrator: str, affinity):
         """How much the old drug, while still present, changes the new one's exposure."""
@@ -412,8 +410,8 @@ class Engine:
         if perpetrator not in known_comedications() or perpetrator in patient.comedications:
             return None
         both = patient._replace(comedications=(*patient.comedications, perpetrator))
-        alone = self._one(OccupancyQuery(drug, dose_mg, None, patient, affinity))
-        with_it = self._one(OccupancyQuery(drug, dose_mg, None, both, affinity))
+        alone = self.answer(OccupancyQuery(drug, dose_mg, None, patient, affinity))
+        with_it = self.answer(OccupancyQuery(drug, dose_mg, None, both, affinity))
         ratio = with_it.parent.css_plasma_ng_ml / alone.parent.css_plasma_ng_ml
         if abs(ratio - 1) < 0.1:
             return None
@@ -434,7 +432,7 @@ class Engine:
         switch.check(query.strategy, query.days)
         old, patient, affinity = prepared.profile, query.patient, query.affinity
         dose = positive(query.dose_mg, "dose_mg", "mg")
-        before = self._one(OccupancyQuery(query.drug, dose, interval, patient, affinity))
+        before = self.answer(OccupancyQuery(query.drug, dose, interval, patient, affinity))
         theta = before.occupancy[PRIMARY_TRANSPORTER]
         target = self.prepared(query.to_drug, affinity, patient)
         new = target.profile
@@ -447,14 +445,14 @@ class Engine:
             w for w in target.warnings if w not in prepared.warnings
         ]
         try:
-            exact = self._one(
+            exact = self.answer(
                 DoseQuery(query.to_drug, theta, PRIMARY_TRANSPORTER, None, patient, affinity)
             ).dose_mg
             practical = nearest_practical_dose(exact, pieces)
         except ModelError:
             exact, practical = None, new.label_max_mg / daily
         units = smallest_dose_from_strengths(practical, pieces)
-        after = self._one(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
+        after = self.answer(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
         matched = after.occupancy[PRIMARY_TRANSPORTER]
         if exact is None:
             warnings.append(
@@ -852,8 +850,4 @@ def answer_many(queries: Iterable, library: Library) -> list:
 
 
 def answer(query, library: Library):
-    """One query: its result, or its error raised."""
-    found = answer_many([query], library)[0]
-    if isinstance(found, SertError):
-        raise found
-    return found
+    return Engine(library).answer(query)

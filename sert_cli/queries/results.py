@@ -68,6 +68,17 @@ def _with_own_notes(result, record: dict) -> dict:
     return record
 
 
+def notable_transporters(occupancies: list[dict]) -> list[str]:
+    """The primary transporter, and any other the drug notably occupies, over occupancy
+    dicts (transporter -> value, None where nothing binds it)."""
+    return [
+        t
+        for t in TRANSPORTERS
+        if all(o[t] is not None for o in occupancies)
+        and (t == PRIMARY_TRANSPORTER or max(o[t] for o in occupancies) >= NOTABLE_OCCUPANCY)
+    ]
+
+
 def steady_state_key(fraction: float) -> str:
     return f"time_to_{round(fraction * 100)}pct_steady_state_h"
 
@@ -266,14 +277,7 @@ class GridResult(NamedTuple):
         return _trace(self.prepared, self.steps, 0)
 
     def notable_transporters(self) -> list[str]:
-        """The primary transporter, and any other the drug notably occupies."""
-        cells = [cell for row in self.occupancy for cell in row]
-        return [
-            t
-            for t in TRANSPORTERS
-            if all(cell[t] is not None for cell in cells)
-            and (t == PRIMARY_TRANSPORTER or max(cell[t] for cell in cells) >= NOTABLE_OCCUPANCY)
-        ]
+        return notable_transporters([cell for row in self.occupancy for cell in row])
 
     def rows(self) -> list[dict]:
         return [

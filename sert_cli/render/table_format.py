@@ -18,6 +18,7 @@ from sert_cli.queries.results import (
     TaperResult,
     TdmResult,
     assumptions,
+    notable_transporters,
     steady_state_key,
 )
 from sert_cli.vocabulary import (
@@ -41,24 +42,10 @@ def _reader_gone() -> None:
 def draw(result, explain: bool = False) -> None:
     """The people's view of any query result."""
     console = _console()
-    if isinstance(result, OccupancyResult):
-        occupancy(console, result)
-    elif isinstance(result, DoseResult):
-        dose(console, result)
-    elif isinstance(result, SimulationResult):
-        simulation(console, result)
-    elif isinstance(result, PopulationResult):
-        population(console, result)
-    elif isinstance(result, TdmResult):
-        tdm(console, result)
-    elif isinstance(result, TaperResult):
-        taper(console, result)
-    elif isinstance(result, SwitchResult):
-        switch(console, result)
-    elif result.query.span == "curve":
-        curve(console, result)
-    else:
-        dose_table(console, result)
+    render = RENDERERS.get(type(result))
+    if render is None:  # a grid: `curve` or `table`
+        render = curve if result.query.span == "curve" else dose_table
+    render(console, result)
     patient_extras(console, result, explain)
 
 
@@ -172,7 +159,7 @@ def taper(console: Console, result) -> None:
         style="bold",
         markup=False,
     )
-    shown = [t for t in TRANSPORTERS if any((s["occupancy"][t] or 0) >= 0.05 for s in r["steps"])]
+    shown = notable_transporters([s["occupancy"] for s in r["steps"]])
     table = titled_table(
         "",
         ("step", "from day", "dose, mg", *shown, "how to take it"),
@@ -213,7 +200,7 @@ def switch(console: Console, result) -> None:
         markup=False,
     )
     days = r["schedule"]
-    shown = [t for t in TRANSPORTERS if any((d["occupancy"][t] or 0) >= 0.05 for d in days)]
+    shown = notable_transporters([d["occupancy"] for d in days])
     table = titled_table(
         "",
         ("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
@@ -651,3 +638,14 @@ def phenotypes(records: list[dict]) -> None:
         _console().print(
             f"CPIC data version {records[0]['cpic_data_version']}", style="dim", markup=False
         )
+
+
+RENDERERS = {
+    OccupancyResult: occupancy,
+    DoseResult: dose,
+    SimulationResult: simulation,
+    PopulationResult: population,
+    TdmResult: tdm,
+    TaperResult: taper,
+    SwitchResult: switch,
+}
