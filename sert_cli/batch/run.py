@@ -9,7 +9,6 @@ for every row that asks the same thing. A bad row gets an `error` and never stop
 """
 
 import codecs
-import collections
 import contextlib
 import csv
 import functools
@@ -26,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sert_cli.errors import InputError, SertError
 from sert_cli.pgx.patient import Patient
@@ -44,6 +44,7 @@ CHUNK_CELLS = 250_000
 # in its row's place, never a lost row.
 MAX_CELL_CHARS = 16 << 20
 CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
+OUTPUT_BUFFER = 1 << 20  # bytes: one write call per megabyte of lines
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
 REQUEST_COLUMNS = (
@@ -151,38 +152,42 @@ def read_rows(stream, input_format: str) -> tuple[list[str], Iterator[list[list]
     return header, _jsonl_chunks(itertools.chain([first], lines), header)
 
 
-def _csv_chunks(reader, width: int) -> Iterator[list]:
-    """Chunks of rows; a line the csv module cannot read becomes an error in its place,
-    and no other row is lost with it."""
+def _csv_chunks(reader, width: int) -> Iterator[tuple[list, dict]]:
+    """Chunks of rows, each with its unreadable lines (index -> message): a line the csv
+    module cannot read, or with more cells than the header, is an error in its place (a
+    blank row), and no other row is lost with it."""
     rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, width)))
     while True:
         chunk: list = []
+        problems: dict[int, str] = {}
         while len(chunk) < rows_per_chunk:
-            try:
-                row = next(reader)
-            except StopIteration:
+            try:  # rows read before an error stay in the chunk
+                chunk.extend(itertools.islice(reader, rows_per_chunk - len(chunk)))
                 break
             except csv.Error as exc:
-                chunk.append(ValueError(f"malformed CSV line {reader.line_num}: {exc}"))
-                continue
-            if row:
-                chunk.append(row)
+                problems[len(chunk)] = f"malformed CSV line {reader.line_num}: {exc}"
+                chunk.append([])
+        if [] in chunk:  # blank lines are skipped (and unreadable ones keep their place)
+            kept = [i for i, row in enumerate(chunk) if row or i in problems]
+            problems = {n: problems[i] for n, i in enumerate(kept) if i in problems}
+            chunk = [chunk[i] for i in kept]
         if not chunk:
             return
-        for index, row in enumerate(chunk):
-            if isinstance(row, list) and len(row) != width:
+        if set(map(len, chunk)) - {width, 0}:  # (0: an unreadable line's place)
+            for index, row in enumerate(chunk):
                 if len(row) > width:  # cells with no column to go in: refuse, lose nothing
-                    chunk[index] = ValueError(
-                        f"the line has {len(row)} cells but the header {width}"
-                    )
-                else:
+                    problems[index] = f"the line has {len(row)} cells but the header {width}"
+                elif len(row) < width and index not in problems:
                     chunk[index] = row + [""] * (width - len(row))
-        yield chunk
+        for index in problems:
+            chunk[index] = [""] * width
+        yield chunk, problems
 
 
-def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
+def _jsonl_chunks(lines, header: list[str]) -> Iterator[tuple[list, dict]]:
     rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(header))))
     chunk: list = []
+    problems: dict[int, str] = {}
     for text in lines:
         if not text.strip():
             continue
@@ -192,12 +197,13 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[list]:
                 raise ValueError("not a JSON object")
             chunk.append([record.get(h) for h in header])
         except ValueError as exc:
-            chunk.append(ValueError(f"bad JSON line: {exc}"))
+            problems[len(chunk)] = f"bad JSON line: {exc}"
+            chunk.append([None] * len(header))
         if len(chunk) >= rows_per_chunk:
-            yield chunk
-            chunk = []
+            yield chunk, problems
+            chunk, problems = [], {}
     if chunk:
-        yield chunk
+        yield chunk, problems
 
 
 class Rows:
@@ -222,7 +228,6 @@ class Rows:
         if typed:  # JSON values such as lists cannot be keys: they become an error
             self.key = lambda row: tuple(_hashable(row[i]) for i in index)
         self.fields = tuple(self.columns)
-        self.cache: dict[tuple, dict] = {}
 
     def column_of(self, field: str) -> str:
         """A field as batch names it: its column, or the option that set it."""
@@ -234,27 +239,21 @@ class Rows:
             field = TDM_COLUMN
         return f"column {self.names.get(field, field)}"
 
-    def make_room(self, needed: int) -> bool:
-        """Empty the cache when this chunk would overfill it; True if it was emptied."""
-        if len(self.cache) + needed > CACHE_LIMIT:
-            self.cache.clear()
-            return True
-        return False
-
-    def resolve(self, keys: list[tuple]) -> None:
-        """Answer every key not cached yet, all through one call of the engine."""
-        queries, pending = [], []
+    def resolve(self, keys) -> dict[tuple, dict]:
+        """The record (or error) of each key, all through one call of the engine."""
+        results, queries, pending = {}, [], []
         for key in keys:
             try:
                 queries.append(self.query(key))
                 pending.append(key)
             except SertError as exc:
-                self.cache[key] = {"error": exc.worded(self.column_of)}
+                results[key] = {"error": exc.worded(self.column_of)}
         for key, answer in zip(pending, self.engine.answer_many(queries), strict=True):
             if isinstance(answer, SertError):
-                self.cache[key] = {"error": answer.worded(self.column_of)}
+                results[key] = {"error": answer.worded(self.column_of)}
             else:
-                self.cache[key] = {**answer.record(), "error": None}
+                results[key] = {**answer.record(), "error": None}
+        return results
 
     def query(self, key: tuple):
         cells = dict(zip(self.fields, key, strict=True))
@@ -330,70 +329,143 @@ def _number(value, field: str) -> float | None:
         raise InputError(f"{text!r} is not a number", field=field) from None
 
 
-class CsvOutput:
-    """Input cells (formula-safe) with result cells in place of same-named columns, then
-    the result columns. Each distinct request's part of the line is encoded once."""
+def line_template(cells: list, sep: str, head: str, tail: str) -> tuple[bytes, ...]:
+    """A line head + sep.join(cells) + tail as the bytes around its free cells: cells are
+    encoded text, or a Free(prefix) for a cell copied from each row (after its prefix).
+    The line is parts[0] + free_0 + parts[1] + free_1 + ... + parts[-1]."""
+    parts, piece = [], head
+    for j, cell in enumerate(cells):
+        if j:
+            piece += sep
+        if isinstance(cell, Free):
+            parts.append(_utf8(piece + cell.prefix))
+            piece = ""
+        else:
+            piece += cell
+    parts.append(_utf8(piece + tail))
+    return tuple(parts)
 
-    def __init__(self, out, header: list[str], fields: list[str], typed: bool):
-        self.out, self.fields, self.typed = out, fields, typed
-        lowered = [h.lower() for h in header]
-        self.width = len(header)
-        self.replaced = [(i, name) for i, name in enumerate(lowered) if name in self.fields]
-        self.extra = [f for f in self.fields if f not in lowered]
-        # a row's cells, then the replacing values: pick the input cell or the result's
-        picks = list(range(self.width))
-        for n, (index, _) in enumerate(self.replaced):
-            picks[index] = self.width + n
-        self.pick = (
-            operator.itemgetter(*picks) if self.width > 1 else (lambda cells: (cells[picks[0]],))
+
+class Free(NamedTuple):
+    """A cell of the input outside the request (an id, a note): copied from each row."""
+
+    prefix: str = ""
+
+
+class Plan(NamedTuple):
+    """A distinct request's output: its line around the free cells, and its error."""
+
+    free: tuple[int, ...]  # the row's cells that go into the line, in order
+    parts: tuple[bytes, ...]
+    error: str | None
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _utf8_cells(cells: list[str]) -> list[bytes]:
+    """Many short texts encoded at once (one call, split again) when no text holds the
+    separator."""
+    joined = "\x1f".join(cells)
+    if joined.count("\x1f") == len(cells) - 1:
+        return _utf8(joined).split(b"\x1f") if cells else []
+    return [_utf8(c) for c in cells]
+
+
+class Output:
+    """Batch output as bytes: the part of a line that depends only on the request is
+    encoded once per distinct request (a Plan); the input's other cells are filled in row
+    by row. At most CACHE_LIMIT plans are kept."""
+
+    def __init__(self, out, header: list[str], request_columns):
+        self.out, self.header = out, header
+        self.in_request = frozenset(request_columns)
+        self.plans: dict[tuple, Plan] = {}
+
+    def plan(self, key: tuple, row: list, result: dict) -> Plan:
+        if len(self.plans) >= CACHE_LIMIT:
+            self.plans.clear()
+        free, parts = self.template(row, result)
+        found = self.plans[key] = Plan(free, parts, result.get("error"))
+        return found
+
+    def free_columns(self, replaced) -> tuple[int, ...]:
+        return tuple(
+            i for i in range(len(self.header)) if i not in self.in_request and i not in replaced
         )
-        self.encoded: dict[tuple, tuple[list, str]] = {}
-        self.out.write(self.encode([*header, *self.extra]) + "\n")
+
+    def write(self, rows: list[list], plans: list[Plan]) -> None:
+        """The chunk's lines, each its plan's parts around its row's free cells. They are
+        written one by one into the output's buffer: joining a chunk's megabytes first
+        costs more than the whole rest of a batch."""
+        cells = self.encode_free(
+            [row[i] for row, plan in zip(rows, plans, strict=True) for i in plan.free]
+        )
+        if all(len(plan.parts) == 2 for plan in plans):  # one free cell a row (an id)
+            lines = [(p.parts[0], c, p.parts[1]) for p, c in zip(plans, cells, strict=True)]
+        else:
+            free = iter(cells)
+            lines = [
+                (p.parts[0], *itertools.chain.from_iterable((next(free), q) for q in p.parts[1:]))
+                for p in plans
+            ]
+        self.out.writelines(itertools.chain.from_iterable(self.separated(lines)))
+
+
+class CsvOutput(Output):
+    """Input cells (formula-safe) with result cells in place of same-named columns, then
+    the result columns."""
+
+    def __init__(self, out, header: list[str], fields: list[str], typed: bool, request_columns):
+        super().__init__(out, header, request_columns)
+        lowered = [h.lower() for h in header]
+        self.fields, self.typed = fields, typed
+        self.replaced = {i: name for i, name in enumerate(lowered) if name in fields}
+        self.extra = [f for f in fields if f not in lowered]
+        self.out.write(_utf8(self.encode([*header, *self.extra]) + "\n"))
 
     @staticmethod
     def encode(cells) -> str:
-        """Plain join where it is valid CSV and nothing looks like a formula."""
+        """csv.writer's line (minimal quoting), formula-safe."""
         if len(cells) == 1:  # csv's own rules for a lone cell (an empty one is quoted)
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="\r\n").writerow([safe_cell(cells[0])])
             return buffer.getvalue()[:-2]
-        joined = ",".join(cells)
-        if (
-            joined.count(",") == len(cells) - 1
-            and '"' not in joined
-            and "\n" not in joined
-            and "\r" not in joined
-            and "\t" not in joined
-            and ",=" not in joined
-            and ",+" not in joined
-            and ",-" not in joined
-            and ",@" not in joined
-            and not joined.startswith(FORMULA_PREFIXES)
-        ):
-            return joined
         return ",".join(map(_encoded_cell, cells))
 
-    def _parts(self, key, result: dict) -> tuple[list, str]:
+    def template(self, row: list, result: dict):
         flat = {k: _cell(v) for k, v in flatten(result).items()}
-        suffix = ("," + self.encode([flat.get(f, "") for f in self.extra])) if self.extra else ""
-        if result.get("error") is None:
-            values = [flat.get(name, "") for _, name in self.replaced]
-        else:
-            values = None  # error rows keep their input cells
-        self.encoded[key] = (values, suffix)
-        return values, suffix
+        # error rows keep their input cells; others show the result's in same-named columns
+        replaced = self.replaced if result.get("error") is None else {}
+        free = self.free_columns(replaced)
+        cells = [
+            flat.get(replaced[i], "") if i in replaced else _cell(row[i])
+            for i in range(len(self.header))
+        ] + [flat.get(f, "") for f in self.extra]
+        if len(cells) == 1 and not free:
+            return free, (_utf8(self.encode(cells) + "\n"),)
+        encoded = [Free() if i in free else _encoded_cell(c) for i, c in enumerate(cells)]
+        return free, line_template(encoded, ",", "", "\n")
 
-    def rows(self, rows: list[list], keys: list, results: dict) -> None:
-        encoded, pick, encode = self.encoded, self.pick, self.encode
-        lines = []
-        for row, key in zip(rows, keys, strict=True):
-            values, suffix = encoded.get(key) or self._parts(key, results[key])
-            if self.typed:  # JSON-lines input: numbers and the like become their text
-                row = [_cell(v) for v in row]
-            cells = pick(row + values) if values is not None else row
-            lines.append(encode(cells) + suffix)
-        if lines:
-            self.out.write("\n".join(lines) + "\n")
+    def encode_free(self, cells: list) -> list[bytes]:
+        if self.typed:  # JSON-lines input: numbers and the like become their text
+            cells = [_cell(v) for v in cells]
+        joined = "\x1f".join(cells)
+        if (
+            '"' in joined
+            or "," in joined
+            or "\n" in joined
+            or "\r" in joined
+            or joined.startswith(FORMULA_PREFIXES)
+            or any("\x1f" + p in joined for p in FORMULA_PREFIXES)
+        ):
+            cells = [_encoded_cell(c) for c in cells]
+        return _utf8_cells(cells)
+
+    @staticmethod
+    def separated(lines: list[tuple]) -> list[tuple]:
+        return lines
 
     def close(self) -> None:
         pass
@@ -413,48 +485,51 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-class JsonOutput:
+def _json_value(value) -> str:
+    return encode_string(value) if type(value) is str else json.dumps(value, allow_nan=False)
+
+
+class JsonOutput(Output):
     """JSON lines, or one JSON array: input columns (their JSON types kept), then the
-    result fields (which replace input columns of the same name), then `error`. Each
-    distinct request's part of the object is encoded once."""
+    result fields (which replace input columns of the same name), then `error`."""
 
-    def __init__(self, out, header: list[str], as_array: bool):
-        self.out, self.header, self.as_array, self.first = out, header, as_array, True
+    def __init__(self, out, header: list[str], as_array: bool, request_columns):
+        super().__init__(out, header, request_columns)
+        self.as_array, self.first = as_array, True
         self.names = [json.dumps(h, ensure_ascii=False) + ": " for h in header]
-        self.encoded: dict[tuple, tuple[frozenset, str]] = {}
         if as_array:
-            out.write("[")
+            out.write(b"[")
 
-    def _parts(self, key, result: dict) -> tuple[frozenset, str]:
+    def template(self, row: list, result: dict):
         replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
+        free = self.free_columns(replaced)
+        cells = [
+            Free(self.names[i]) if i in free else self.names[i] + _json_value(row[i])
+            for i in range(len(self.header))
+            if i not in replaced
+        ]
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)[1:-1]
-        self.encoded[key] = (replaced, text)
-        return replaced, text
+        end = "}" if self.as_array else "}\n"
+        return free, line_template(cells, ", ", "{", (", " if cells else "") + text + end)
 
-    def rows(self, rows: list[list], keys: list, results: dict) -> None:
-        encoded, names = self.encoded, self.names
-        pieces = []
-        for row, key in zip(rows, keys, strict=True):
-            replaced, text = encoded.get(key) or self._parts(key, results[key])
-            cells = [
-                names[i] + (encode_string(v) if type(v) is str else json.dumps(v, allow_nan=False))
-                for i, v in enumerate(row)
-                if i not in replaced
-            ]
-            cells.append(text)
-            pieces.append("{" + ", ".join(cells) + "}")
-        if not pieces:
-            return
-        if self.as_array:
-            text = (",\n" if not self.first else "\n") + ",\n".join(pieces)
-        else:
-            text = "\n".join(pieces) + "\n"
-        self.first = False
-        self.out.write(text)
+    @staticmethod
+    def encode_free(cells: list) -> list[bytes]:
+        return _utf8_cells([_json_value(v) for v in cells])
+
+    def separated(self, lines: list[tuple]):
+        """JSON lines as they are; array elements each after a comma (the first after
+        the opening bracket)."""
+        if not self.as_array or not lines:
+            return lines
+        separators = itertools.repeat((b",\n",))
+        if self.first:
+            separators = itertools.chain([(b"\n",)], separators)
+            self.first = False
+        return itertools.chain.from_iterable(zip(separators, lines, strict=False))
 
     def close(self) -> None:
         if self.as_array:
-            self.out.write("\n]\n" if not self.first else "]\n")
+            self.out.write(b"\n]\n" if not self.first else b"]\n")
 
 
 def output_columns(library: Library, affinity: str, tdm: bool = False) -> list[str]:
@@ -559,11 +634,15 @@ def _exit_on_termination() -> None:
 
 
 def _open_output(output_path: str | None):
-    """stdout, or a temporary file beside the file --output names, renamed over it at the
-    end: through a symlink to its target, keeping an existing file's mode (and owner, as
-    root); anything but a regular file, or one that cannot be written, is refused."""
+    """Bytes to stdout, or to a temporary file beside the file --output names, renamed
+    over it at the end: through a symlink to its target, keeping an existing file's mode
+    (and owner, as root); anything but a regular file, or one that cannot be written, is refused."""
     if output_path is None or output_path == "-":
-        return sys.stdout, None
+        sys.stdout.flush()
+        try:  # a large buffer of its own over the descriptor, when there is one
+            return open(sys.stdout.fileno(), "wb", OUTPUT_BUFFER, closefd=False), None
+        except (AttributeError, OSError, ValueError):
+            return sys.stdout.buffer, None
     if not output_path.strip():
         raise InputError("--output: the path is empty")
     real = os.path.realpath(output_path)
@@ -597,48 +676,44 @@ def _open_output(output_path: str | None):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
-    return os.fdopen(fd, "w", encoding="utf-8", newline="", errors="backslashreplace"), (tmp, real)
+    return os.fdopen(fd, "wb", OUTPUT_BUFFER), (tmp, real)
 
 
 def _stream(
     engine: Rows, fields, typed, header, chunks, out, output_format, strict, raw, input_path
 ):
     writer = (
-        CsvOutput(out, header, fields, typed)
+        CsvOutput(out, header, fields, typed, engine.columns.values())
         if output_format == "csv"
-        else JsonOutput(out, header, as_array=output_format == "json")
+        else JsonOutput(out, header, output_format == "json", engine.columns.values())
     )
     summary = Summary()
     bar = _progress(raw, input_path)
     started = time.perf_counter()
-    blank = [""] * len(header)
+    plans = writer.plans
     try:
-        for chunk in chunks:
-            unreadable = {i: row for i, row in enumerate(chunk) if not isinstance(row, list)}
-            for index in unreadable:
-                chunk[index] = blank
-            keys = [engine.key(row) for row in chunk]
-            for index, problem in unreadable.items():
-                keys[index] = ("\0unreadable", str(problem))
-            needed = dict.fromkeys(keys)
-            if engine.make_room(len(needed)):
-                writer.encoded.clear()  # the two caches hold the same keys
-            for index, problem in unreadable.items():
-                engine.cache[keys[index]] = {"error": str(problem)}
-            fresh = [k for k in needed if k not in engine.cache]
-            engine.resolve(fresh)
-            results = engine.cache
-            counts = collections.Counter(keys)
-            failed = sum(n for key, n in counts.items() if results[key].get("error") is not None)
+        for chunk, problems in chunks:
+            keys = list(map(engine.key, chunk))
+            for index, problem in problems.items():
+                keys[index] = ("\0unreadable", problem)
+            found = list(map(plans.get, keys))
+            if None in found:
+                first_rows = {}
+                for index, (key, plan) in enumerate(zip(keys, found, strict=True)):
+                    if plan is None and key not in first_rows:
+                        first_rows[key] = index
+                results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
+                for index, problem in problems.items():
+                    results[keys[index]] = {"error": problem}
+                made = {k: writer.plan(k, chunk[i], results[k]) for k, i in first_rows.items()}
+                found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
+            failed = [i for i, plan in enumerate(found) if plan.error is not None]
             if failed and strict:
-                first = next(i for i, k in enumerate(keys) if results[k].get("error") is not None)
-                raise RowError(f"row {summary.read + first + 1}: {results[keys[first]]['error']}")
+                raise RowError(f"row {summary.read + failed[0] + 1}: {found[failed[0]].error}")
             summary.read += len(chunk)
-            summary.errors += failed
-            summary.computed += len(chunk) - failed
-            writer.rows(chunk, keys, results)
-            for key in fresh:  # encoded now: keep only what the counts need
-                results[key] = {"error": results[key].get("error")}
+            summary.errors += len(failed)
+            summary.computed += len(chunk) - len(failed)
+            writer.write(chunk, found)
             if bar is not None:
                 bar[0].update(bar[1], completed=raw.tell())
         writer.close()
