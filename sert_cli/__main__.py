@@ -1,3 +1,3 @@
-from sert_cli.cli.app import main
+from sert_cli.cli.launch import main
 
 main()
