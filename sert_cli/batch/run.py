@@ -333,16 +333,18 @@ def line_template(cells: list, sep: str, head: str, tail: str) -> tuple[bytes, .
     """A line head + sep.join(cells) + tail as the bytes around its free cells: cells are
     encoded text, or a Free(prefix) for a cell copied from each row (after its prefix).
     The line is parts[0] + free_0 + parts[1] + free_1 + ... + parts[-1]."""
-    parts, piece = [], head
+    parts, piece = [], [head]
     for j, cell in enumerate(cells):
         if j:
-            piece += sep
+            piece.append(sep)
         if isinstance(cell, Free):
-            parts.append(_utf8(piece + cell.prefix))
-            piece = ""
+            piece.append(cell.prefix)
+            parts.append(_utf8("".join(piece)))
+            piece = []
         else:
-            piece += cell
-    parts.append(_utf8(piece + tail))
+            piece.append(cell)
+    piece.append(tail)
+    parts.append(_utf8("".join(piece)))
     return tuple(parts)
 
 

@@ -218,12 +218,12 @@ def _absorption_rate(moiety: Moiety) -> float:
 
 
 # The ODE solver's tolerances (local error per step).
-ODE_RTOL = 1e-10
+ODE_RTOL = 1e-8
 ODE_ATOL = 1e-14
 # Once the state just after a dose matches the one after the previous dose within this
 # (relative; ODE_ATOL absolute), dosing has reached its periodic steady state: every later
 # interval repeats that one, and is read from it instead of solved again.
-PERIODIC_TOLERANCE = 1e-10
+PERIODIC_TOLERANCE = 1e-8
 
 
 def _ode_system(regimen: Regimen):

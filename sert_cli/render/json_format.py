@@ -1,7 +1,31 @@
-"""JSON: full precision, no NaN, keys in the documented order."""
+"""JSON: full precision, no NaN, keys in the documented order. Objects and lists take a
+line per item (two spaces a level), except a list of numbers, which stays on one line: a
+time series of thousands of points is one line, encoded by the C encoder."""
 
 import json
 
 
 def render(value) -> str:
-    return json.dumps(value, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return _indented(value, "") + "\n"
+
+
+def _indented(value, indent: str) -> str:
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{_key(k)}: {_indented(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, (list, tuple)) and not all(
+        v is None or isinstance(v, (int, float)) for v in value
+    ):
+        items = [inner + _indented(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    return _plain(value)
+
+
+def _key(key) -> str:
+    """A key as json.dumps writes it (numbers, booleans and null become text)."""
+    return _plain(key if isinstance(key, str) else _plain(key))
+
+
+def _plain(value) -> str:
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
