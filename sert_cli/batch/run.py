@@ -329,29 +329,21 @@ def _number(value, field: str) -> float | None:
         raise InputError(f"{text!r} is not a number", field=field) from None
 
 
-def line_template(cells: list, sep: str, head: str, tail: str) -> tuple[bytes, ...]:
-    """A line head + sep.join(cells) + tail as the bytes around its free cells: cells are
-    encoded text, or a Free(prefix) for a cell copied from each row (after its prefix).
-    The line is parts[0] + free_0 + parts[1] + free_1 + ... + parts[-1]."""
-    parts, piece = [], [head]
-    for j, cell in enumerate(cells):
-        if j:
-            piece.append(sep)
-        if isinstance(cell, Free):
-            piece.append(cell.prefix)
-            parts.append(_utf8("".join(piece)))
-            piece = []
-        else:
-            piece.append(cell)
-    piece.append(tail)
-    parts.append(_utf8("".join(piece)))
+def line_template(
+    cells: list[str], free: tuple[int, ...], sep: str, head: str, tail: str, prefixes=()
+) -> tuple[bytes, ...]:
+    """The line head + sep.join(cells) + tail as the bytes around its free cells (the cells
+    copied from each row, "" in cells; each goes after its prefix, if any). The line is
+    parts[0] + free_0 + parts[1] + free_1 + ... + parts[-1]."""
+    line = head + sep.join(cells) + tail
+    before = list(itertools.accumulate(map(len, cells), initial=len(head)))
+    parts, begin = [], 0
+    for n, index in enumerate(free):
+        at = before[index] + index * len(sep)
+        parts.append(_utf8(line[begin:at] + (prefixes[n] if prefixes else "")))
+        begin = at
+    parts.append(_utf8(line[begin:]))
     return tuple(parts)
-
-
-class Free(NamedTuple):
-    """A cell of the input outside the request (an id, a note): copied from each row."""
-
-    prefix: str = ""
 
 
 class Plan(NamedTuple):
@@ -434,21 +426,20 @@ class CsvOutput(Output):
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="\r\n").writerow([safe_cell(cells[0])])
             return buffer.getvalue()[:-2]
-        return ",".join(map(_encoded_cell, cells))
+        return ",".join(_encoded_cells(cells))
 
     def template(self, row: list, result: dict):
-        flat = {k: _cell(v) for k, v in flatten(result).items()}
+        flat = flatten(result)
         # error rows keep their input cells; others show the result's in same-named columns
         replaced = self.replaced if result.get("error") is None else {}
         free = self.free_columns(replaced)
         cells = [
-            flat.get(replaced[i], "") if i in replaced else _cell(row[i])
+            "" if i in free else str(flat.get(replaced[i], "")) if i in replaced else _cell(row[i])
             for i in range(len(self.header))
-        ] + [flat.get(f, "") for f in self.extra]
+        ] + [str(flat.get(f, "")) for f in self.extra]
         if len(cells) == 1 and not free:
             return free, (_utf8(self.encode(cells) + "\n"),)
-        encoded = [Free() if i in free else _encoded_cell(c) for i, c in enumerate(cells)]
-        return free, line_template(encoded, ",", "", "\n")
+        return free, line_template(_encoded_cells(cells), free, ",", "", "\n")
 
     def encode_free(self, cells: list) -> list[bytes]:
         if self.typed:  # JSON-lines input: numbers and the like become their text
@@ -471,6 +462,30 @@ class CsvOutput(Output):
 
     def close(self) -> None:
         pass
+
+
+def _encoded_cells(cells: list[str]) -> list[str]:
+    """Cells as csv.writer writes them: as they are when none needs quoting or looks like
+    a formula (one check over the joined line), else one by one."""
+    joined = ",".join(cells)
+    if (
+        joined.count(",") == len(cells) - 1
+        and '"' not in joined
+        and "\n" not in joined
+        and "\r" not in joined
+        and "\t" not in joined
+        and ",=" not in joined
+        and ",+" not in joined
+        and ",-" not in joined
+        and ",@" not in joined
+        and not joined.startswith(FORMULA_PREFIXES)
+    ):
+        return cells
+    return [c if _plain_number(c) else _encoded_cell(c) for c in cells]
+
+
+# a number as str() writes it: never quoted (and numbers rarely repeat: no cache for them)
+_plain_number = re.compile(r"[0-9][0-9.e+-]*\Z").match
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -505,14 +520,18 @@ class JsonOutput(Output):
     def template(self, row: list, result: dict):
         replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
         free = self.free_columns(replaced)
-        cells = [
-            Free(self.names[i]) if i in free else self.names[i] + _json_value(row[i])
-            for i in range(len(self.header))
-            if i not in replaced
-        ]
+        kept = [i for i in range(len(self.header)) if i not in replaced]
+        cells = ["" if i in free else self.names[i] + _json_value(row[i]) for i in kept]
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)[1:-1]
         end = "}" if self.as_array else "}\n"
-        return free, line_template(cells, ", ", "{", (", " if cells else "") + text + end)
+        return free, line_template(
+            cells,
+            tuple(kept.index(i) for i in free),
+            ", ",
+            "{",
+            (", " if cells else "") + text + end,
+            [self.names[i] for i in free],
+        )
 
     @staticmethod
     def encode_free(cells: list) -> list[bytes]:

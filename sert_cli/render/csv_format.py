@@ -9,17 +9,21 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 def flatten(record: dict, prefix: str = "") -> dict:
     flat: dict = {}
     for key, value in record.items():
-        name = f"{prefix}{key}"
+        name = prefix + str(key)
         if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}_"))
+            flat.update(flatten(value, name + "_"))
         elif isinstance(value, list):
-            flat[name] = "; ".join(
-                str(v) if not isinstance(v, dict) else ", ".join(f"{k}={x}" for k, x in v.items())
-                for v in value
-            )
+            flat[name] = "; ".join(map(_item_text, value))
         else:
             flat[name] = "" if value is None else value
     return flat
+
+
+def _item_text(item) -> str:
+    """A list item in one cell: a record as key=value pairs."""
+    if isinstance(item, dict):
+        return ", ".join([f"{k}={x}" for k, x in item.items()])
+    return str(item)
 
 
 def safe_cell(value):
