@@ -241,6 +241,45 @@ def test_formula_cells_are_defused_and_columns_pass_through():
     assert rows[2]["note"] == "'-x"
 
 
+def test_cells_outside_the_request_are_copied_into_each_line():
+    """A distinct request's line is encoded once and each row's other cells are filled in:
+    whatever they hold, wherever they stand, the output reads back as the csv and json
+    modules would write it, and the rows of one request differ only in those cells."""
+    hostile = ["a,b", 'say "hi"', "two\nlines", "=1+1", "-x", "\x1fz", "", "plain", "é"]
+    rows = [
+        {
+            "note": hostile[i % 9],
+            "drug": "escitalopram",
+            "id": str(i),
+            "dose_mg": "10",
+            "tail": hostile[(i + 4) % 9],
+        }
+        for i in range(18)
+    ]
+    done = run_batch(to_csv(rows))
+    out = rows_of(done)
+    assert done.returncode == 0 and len(out) == 18
+    safe = ["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in hostile]
+    for i, row in enumerate(out):
+        assert (row["note"], row["id"], row["tail"]) == (safe[i % 9], str(i), safe[(i + 4) % 9])
+    results = [{k: v for k, v in r.items() if k not in ("note", "id", "tail")} for r in out]
+    assert all(r == results[0] for r in results)
+    lines = "".join(json.dumps(r) + "\n" for r in rows)
+    records = [
+        json.loads(line)
+        for line in run_batch(
+            lines, "--input-format", "jsonl", "--format", "jsonl"
+        ).stdout.splitlines()
+    ]
+    for row, record in zip(rows, records, strict=True):
+        assert (record["note"], record["id"], record["tail"]) == (
+            row["note"],
+            row["id"],
+            row["tail"],
+        )
+        assert record["occupancy"] == records[0]["occupancy"]
+
+
 def test_bom_crlf_blank_lines_and_header_only():
     text = "\ufeffid,drug,dose_mg\r\n1,escitalopram,10\r\n\r\n2,sertraline,50\r\n"
     done = run_batch(text)

@@ -390,9 +390,9 @@ class Output:
         )
 
     def write(self, rows: list[list], plans: list[Plan]) -> None:
-        """The chunk's lines, each its plan's parts around its row's free cells. They are
-        written one by one into the output's buffer: joining a chunk's megabytes first
-        costs more than the whole rest of a batch."""
+        """The chunk's lines, each its plan's parts around its row's free cells. The pieces
+        go one by one into the output's buffer: whole lines, or a chunk's megabytes joined,
+        would cost more than the rest of the batch (fresh memory for every chunk)."""
         cells = self.encode_free(
             [row[i] for row, plan in zip(rows, plans, strict=True) for i in plan.free]
         )
@@ -444,17 +444,7 @@ class CsvOutput(Output):
     def encode_free(self, cells: list) -> list[bytes]:
         if self.typed:  # JSON-lines input: numbers and the like become their text
             cells = [_cell(v) for v in cells]
-        joined = "\x1f".join(cells)
-        if (
-            '"' in joined
-            or "," in joined
-            or "\n" in joined
-            or "\r" in joined
-            or joined.startswith(FORMULA_PREFIXES)
-            or any("\x1f" + p in joined for p in FORMULA_PREFIXES)
-        ):
-            cells = [_encoded_cell(c) for c in cells]
-        return _utf8_cells(cells)
+        return _utf8_cells(_encoded_cells(cells, "\x1f"))
 
     @staticmethod
     def separated(lines: list[tuple]) -> list[tuple]:
@@ -464,21 +454,17 @@ class CsvOutput(Output):
         pass
 
 
-def _encoded_cells(cells: list[str]) -> list[str]:
+def _encoded_cells(cells: list[str], sep: str = ",") -> list[str]:
     """Cells as csv.writer writes them: as they are when none needs quoting or looks like
-    a formula (one check over the joined line), else one by one."""
-    joined = ",".join(cells)
+    a formula (one check over the cells joined by sep), else one by one."""
+    joined = sep.join(cells)
     if (
-        joined.count(",") == len(cells) - 1
+        joined.count(",") == (len(cells) - 1 if sep == "," else 0)
         and '"' not in joined
         and "\n" not in joined
         and "\r" not in joined
-        and "\t" not in joined
-        and ",=" not in joined
-        and ",+" not in joined
-        and ",-" not in joined
-        and ",@" not in joined
         and not joined.startswith(FORMULA_PREFIXES)
+        and not any(sep + prefix in joined for prefix in FORMULA_PREFIXES)
     ):
         return cells
     return [c if _plain_number(c) else _encoded_cell(c) for c in cells]
