@@ -50,11 +50,15 @@ def query_command(function):
     return command()(reports_errors(query_options(function)))
 
 
-def _run(query, options: QueryOptions, explain: bool = False, plot: Path | None = None) -> None:
-    """Every query command ends here: one query, answered by the engine, rendered; the
-    formats and the plot all take the result."""
+def _run(
+    kind, options: QueryOptions, *fields, explain: bool = False, plot: Path | None = None, **named
+) -> None:
+    """Every query command ends here: one query of this kind (with the options' patient
+    and affinity), answered by the engine, rendered; the formats and the plot all take
+    the result."""
     from sert_cli.queries.engine import answer
 
+    query = kind(*fields, **named, patient=options.patient, affinity=options.affinity)
     result = answer(query, profiles_library(options.profiles_dir))
     if plot is not None:
         from sert_cli.render.figures import figures_of
@@ -83,10 +87,7 @@ def occupancy(
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.queries.values import OccupancyQuery
 
-    query = OccupancyQuery(
-        drug, dose_mg(dose, dose_argument), interval, options.patient, options.affinity
-    )
-    _run(query, options, explain)
+    _run(OccupancyQuery, options, drug, dose_mg(dose, dose_argument), interval, explain=explain)
 
 
 @query_command
@@ -101,8 +102,7 @@ def dose(
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
     from sert_cli.queries.values import DoseQuery
 
-    query = DoseQuery(drug, target, transporter.value, interval, options.patient, options.affinity)
-    _run(query, options, explain)
+    _run(DoseQuery, options, drug, target, transporter.value, interval, explain=explain)
 
 
 @query_command
@@ -123,8 +123,7 @@ def table(
     for a given patient, NM beside the patient's)."""
     from sert_cli.queries.values import GridQuery
 
-    query = GridQuery(drug, dose_list(doses), "label", options.patient, options.affinity)
-    _run(query, options)
+    _run(GridQuery, options, drug, dose_list(doses), "label")
 
 
 @query_command
@@ -201,21 +200,23 @@ def simulate(
     )
     if steps is not None and (dose is not None or dose_argument is not None):
         raise InputError("give --schedule (or --schedule-file) or a dose, not both")
-    query = SimulateQuery(
+    first_dose = steps[0][0] if steps else dose_mg(dose, dose_argument)
+    _run(
+        SimulateQuery,
+        options,
         drug,
-        steps[0][0] if steps else dose_mg(dose, dose_argument),
+        first_dose,
         interval,
         doses,
         days,
         until,
         step,
-        options.patient,
-        options.affinity,
-        adaptation,
-        steps,
-        day_list(missed),
+        explain=explain,
+        plot=plot,
+        adaptation=adaptation,
+        schedule=steps,
+        missed_days=day_list(missed),
     )
-    _run(query, options, explain, plot)
 
 
 @query_command
@@ -247,19 +248,8 @@ def population(
     from sert_cli.queries.values import PopulationQuery
 
     _check_plot(plot)
-    query = PopulationQuery(
-        drug,
-        dose_mg(dose, dose_argument),
-        ancestry,
-        n,
-        seed,
-        target,
-        transporter.value,
-        interval,
-        options.patient,
-        options.affinity,
-    )
-    _run(query, options, explain, plot)
+    args = (drug, dose_mg(dose, dose_argument), ancestry, n, seed, target, transporter.value)
+    _run(PopulationQuery, options, *args, interval, explain=explain, plot=plot)
 
 
 @query_command
@@ -304,18 +294,8 @@ def taper(
     gently, down below the smallest tablet; with how to take each step."""
     from sert_cli.queries.values import TaperQuery
 
-    query = TaperQuery(
-        drug,
-        parse_mg(from_dose, "--from"),
-        step,
-        fraction,
-        weeks,
-        liquid,
-        interval,
-        options.patient,
-        options.affinity,
-    )
-    _run(query, options, explain)
+    args = (drug, parse_mg(from_dose, "--from"), step, fraction, weeks, liquid, interval)
+    _run(TaperQuery, options, *args, explain=explain)
 
 
 @query_command
@@ -353,17 +333,8 @@ def switch(
     days of the change with both drugs competing for the sites."""
     from sert_cli.queries.values import SwitchQuery
 
-    query = SwitchQuery(
-        drug,
-        dose_mg(None, dose_argument),
-        to_drug,
-        strategy,
-        days,
-        interval,
-        options.patient,
-        options.affinity,
-    )
-    _run(query, options, explain)
+    args = (drug, dose_mg(None, dose_argument), to_drug, strategy, days, interval)
+    _run(SwitchQuery, options, *args, explain=explain)
 
 
 @query_command
@@ -396,16 +367,9 @@ def tdm(
     phenotypes, reference range, implied occupancy, and what may explain a difference."""
     from sert_cli.queries.values import TdmQuery
 
-    query = TdmQuery(
-        drug,
-        dose_mg(dose, dose_argument),
-        plasma_level(level, drug, options.profiles_dir),
-        hours_after_dose,
-        interval,
-        options.patient,
-        options.affinity,
-    )
-    _run(query, options, explain)
+    level_ng_ml = plasma_level(level, drug, options.profiles_dir)
+    args = (drug, dose_mg(dose, dose_argument), level_ng_ml, hours_after_dose, interval)
+    _run(TdmQuery, options, *args, explain=explain)
 
 
 @query_command
@@ -418,7 +382,7 @@ def curve(
     from sert_cli.queries.values import GridQuery
 
     _check_plot(plot)
-    _run(GridQuery(drug, None, "curve", options.patient, options.affinity), options, plot=plot)
+    _run(GridQuery, options, drug, None, "curve", plot=plot)
 
 
 @command()

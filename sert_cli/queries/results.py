@@ -63,6 +63,11 @@ def _prepared_then_own_steps(result) -> list[Step]:
     return [*result.prepared.steps, *result.steps]
 
 
+def _record_as_row(result) -> list[dict]:
+    """The CSV rows of a result that is one record."""
+    return [result.record()]
+
+
 def _with_own_notes(result, record: dict) -> dict:
     record["notes"] = [*result.notes_, *record["notes"]]
     return record
@@ -167,8 +172,7 @@ class OccupancyResult(NamedTuple):
         }
         return _closed(self, record, explain)
 
-    def rows(self) -> list[dict]:
-        return [self.record()]
+    rows = _record_as_row
 
 
 class DoseResult(NamedTuple):
@@ -255,8 +259,7 @@ class DoseResult(NamedTuple):
         }
         return _closed(self, record, explain)
 
-    def rows(self) -> list[dict]:
-        return [self.record()]
+    rows = _record_as_row
 
 
 class GridResult(NamedTuple):
@@ -405,8 +408,7 @@ class TdmResult(NamedTuple):
     def record(self, explain: bool = False) -> dict:
         return _closed(self, {"query": "tdm", "drug": self.drug, **self.fields}, explain)
 
-    def rows(self) -> list[dict]:
-        return [self.record()]
+    rows = _record_as_row
 
 
 class TaperResult(NamedTuple):

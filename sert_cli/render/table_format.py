@@ -8,19 +8,8 @@ from rich.table import Table
 
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.profiles.types import Profile
-from sert_cli.queries.results import (
-    DoseResult,
-    GridResult,
-    OccupancyResult,
-    PopulationResult,
-    SimulationResult,
-    SwitchResult,
-    TaperResult,
-    TdmResult,
-    assumptions,
-    notable_transporters,
-    steady_state_key,
-)
+from sert_cli.queries import results
+from sert_cli.queries.results import assumptions, notable_transporters, steady_state_key
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     TRANSPORTERS,
@@ -96,7 +85,15 @@ def headed_table(console: Console, heading: str) -> Table:
     return table
 
 
-def occupancy(console: Console, result: OccupancyResult) -> None:
+def pairs_table(console: Console, heading: str) -> Table:
+    """The bold heading line, and a table of (what, value) rows without a header."""
+    table = headed_table(console, heading)
+    table.show_header = False
+    table.add_column("", justify="right")
+    return table
+
+
+def occupancy(console: Console, result: results.OccupancyResult) -> None:
     levels = result.levels()
     phenotypes = result.prepared.phenotypes
     table = headed_table(
@@ -225,14 +222,12 @@ def switch(console: Console, result) -> None:
 def tdm(console: Console, result) -> None:
     """The level against the model, in a few lines a clinician reads at a glance."""
     r = result.record()
-    table = headed_table(
+    table = pairs_table(
         console,
         f"{result.drug} {num(r['dose_mg'])} mg every {num(r['interval_h'])} h "
         f"({phenotype_text(r['phenotypes'])}): a level of {num(r['level_ng_ml'])} ng/mL "
         f"({r['level_of']}) {num(r['hours_after_dose'])} h after a dose",
     )
-    table.show_header = False
-    table.add_column("", justify="right")
     spread = r["expected_range_ng_ml"]
     table.add_row("expected level", f"{num(r['expected_level_ng_ml'])} ng/mL")
     if spread:
@@ -304,17 +299,13 @@ def population(console: Console, result) -> None:
     )
 
 
-def dose(console: Console, result: DoseResult) -> None:
+def dose(console: Console, result: results.DoseResult) -> None:
     profile = result.prepared.profile
-    console.print(
+    table = pairs_table(
+        console,
         f"{result.drug}: dose for {result.query.target:.0%} {result.query.transporter} occupancy "
         f"({phenotype_text(result.prepared.phenotypes)})",
-        style="bold",
-        markup=False,
     )
-    table = Table(box=box.SIMPLE_HEAD, show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
     table.add_row("exact dose", f"{num(result.dose_mg)} mg every {num(result.interval_h)} h")
     spread = result.dose_range_mg()
     if spread is not None:
@@ -337,7 +328,7 @@ def dose(console: Console, result: DoseResult) -> None:
     )
 
 
-def dose_table(console: Console, result: GridResult) -> None:
+def dose_table(console: Console, result: results.GridResult) -> None:
     """Doses by phenotype for each transporter the drug notably occupies;
     a profile without phenotype data gets one table with a column per transporter."""
     profile = result.prepared.profile
@@ -398,22 +389,18 @@ def profile_show(text: str) -> None:
     console.print(syntax, soft_wrap=True, crop=False)
 
 
-def simulation(console: Console, result: SimulationResult) -> None:
+def simulation(console: Console, result: results.SimulationResult) -> None:
     from sert_cli.render.chart import draw
     from sert_cli.render.figures import figures_of
 
     record = result.record()
     summary = record["summary"]
-    console.print(
+    table = pairs_table(
+        console,
         f"{record['drug']} {num(record['dose_mg'])} mg every "
         f"{num(record['interval_h'])} h, {record['doses']} doses "
         f"({phenotype_text(record['phenotypes'])})",
-        style="bold",
-        markup=False,
     )
-    table = Table(box=box.SIMPLE_HEAD, show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
 
     def days(hours):
         return "not reached" if hours is None else f"{hours / 24:.1f} days"
@@ -456,7 +443,7 @@ def simulation(console: Console, result: SimulationResult) -> None:
         console.print()
 
 
-def curve(console: Console, result: GridResult) -> None:
+def curve(console: Console, result: results.GridResult) -> None:
     from sert_cli.render.chart import draw
     from sert_cli.render.figures import figures_of
 
@@ -641,11 +628,11 @@ def phenotypes(records: list[dict]) -> None:
 
 
 RENDERERS = {
-    OccupancyResult: occupancy,
-    DoseResult: dose,
-    SimulationResult: simulation,
-    PopulationResult: population,
-    TdmResult: tdm,
-    TaperResult: taper,
-    SwitchResult: switch,
+    results.OccupancyResult: occupancy,
+    results.DoseResult: dose,
+    results.SimulationResult: simulation,
+    results.PopulationResult: population,
+    results.TdmResult: tdm,
+    results.TaperResult: taper,
+    results.SwitchResult: switch,
 }
