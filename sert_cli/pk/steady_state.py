@@ -446,12 +446,19 @@ def load_per_mg(profile: Profile, transporter: str, interval_h: float, phenotype
     return loads[transporter]
 
 
+def linear(profile: Profile) -> bool:
+    """Every moiety's clearance is first order: levels and loads are proportional to dose."""
+    return not any(m.saturable for m in profile.moieties)
+
+
 def dose_for_load(
-    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes
+    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes, per_mg=None
 ) -> tuple[object, Step]:
     """Section 5: the dose whose steady-state load is x*; load_target a float or an array.
-    Closed form for linear clearance and for a saturable parent alone; else bisection."""
-    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
+    Closed form for linear clearance and for a saturable parent alone; else bisection.
+    per_mg: the load of 1 mg, when the caller has it already."""
+    if per_mg is None:
+        per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
     parent = profile.parent
     saturable = saturable_parameters(parent, phenotypes)
     if saturable is not None and not profile.metabolites:
@@ -467,7 +474,7 @@ def dose_for_load(
             "C* = x* * K / (Kp,uu * fu); R* = CL * C* + Vmax * C* / (Km + C*); D* = R* * tau / S"
         )
         values = (("C*", css_mg_l, "mg/L"), ("R*", rate_mg_h, "mg/h"))
-    elif any(m.saturable for m in profile.moieties):
+    elif not linear(profile):
         dose = _each(_bisect_dose, load_target, profile, transporter, interval_h, phenotypes)
         formula = "D* with load(D*) = x*, by bisection in log dose (load rises with dose)"
         values = ()

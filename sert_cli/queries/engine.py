@@ -30,10 +30,13 @@ from sert_cli.pk.steady_state import (
     check_resolvable,
     check_tolerable,
     dose_for_load,
+    linear,
+    load_per_mg,
     moiety_clearance,
     steady_state,
 )
 from sert_cli.profiles.library import Library
+from sert_cli.profiles.types import Profile
 from sert_cli.queries.results import (
     DoseResult,
     GridResult,
@@ -116,6 +119,7 @@ class Engine:
     def __init__(self, library: Library) -> None:
         self.library = library
         self.contexts: dict[tuple, Prepared | SertError] = {}
+        self.profiles: dict[tuple[str, str], Profile] = {}  # (drug, affinity): on its scale
 
     def prepared(self, drug: str, affinity: str, patient: Patient) -> Prepared:
         key = (drug, affinity, patient)
@@ -126,7 +130,10 @@ class Engine:
                     raise InputError(f"must be one of {', '.join(AFFINITIES)}", field="affinity")
                 if not str(drug).strip():
                     raise InputError("missing drug", field="drug")
-                profile = self.library.get(drug).with_affinity(affinity)
+                profile = self.profiles.get((drug, affinity))
+                if profile is None:
+                    profile = self.library.get(drug).with_affinity(affinity)
+                    self.profiles[drug, affinity] = profile
                 found = prepare(profile, patient)
             except SertError as exc:
                 found = _held(exc)
@@ -234,12 +241,14 @@ class Engine:
             if not group:
                 return
         targets = _vector([float(q.target) for q in group])
+        per_mg = load_per_mg(profile, transporter, interval, prepared.phenotypes)
         exact, dose_step = dose_for_load(
             profile,
             transporter,
             formulas.load_for_occupancy(targets, emax),
             interval,
             prepared.phenotypes,
+            per_mg,
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
@@ -254,8 +263,8 @@ class Engine:
             largest_dose_below(dose, profile.strengths_mg) if found is not None else None
             for dose, found in zip(exact_doses, made, strict=True)
         ]
-        occupancy_at = self._occupancy_at(prepared, interval, transporter, made)
-        occupancy_below = self._occupancy_at(prepared, interval, transporter, lower)
+        occupancy_at = self._occupancy_at(prepared, interval, transporter, made, per_mg)
+        occupancy_below = self._occupancy_at(prepared, interval, transporter, lower, per_mg)
         # a strength just below the exact dose that the model cannot tell from the target wins
         for i, (query, below) in enumerate(zip(group, lower, strict=True)):
             if below is not None and occupancy_below[i] >= float(query.target) - TARGET_TOLERANCE:
@@ -311,15 +320,19 @@ class Engine:
             )
 
     @staticmethod
-    def _occupancy_at(prepared, interval, transporter, made) -> list:
-        """Occupancy at each made-up dose (None where there is none), in one pass."""
+    def _occupancy_at(prepared, interval, transporter, made, per_mg: float) -> list:
+        """Occupancy at each made-up dose (None where there is none), in one pass: from
+        the load of 1 mg where the load is proportional to dose, else the steady state."""
         doses = [m[0] for m in made if m is not None]
         if not doses:
             return [None] * len(made)
-        state = _as_lists(
-            steady_state(prepared.profile, _vector(doses), interval, prepared.phenotypes)
-        )
-        values = state.occupancy[transporter]
+        profile = prepared.profile
+        if linear(profile):
+            emax = profile.emax.get(transporter, 1.0)
+            values = [formulas.occupancy_from_load(per_mg * d, emax) for d in doses]
+        else:
+            state = _as_lists(steady_state(profile, _vector(doses), interval, prepared.phenotypes))
+            values = state.occupancy[transporter]
         taken = iter(values if isinstance(values, list) else [values])
         return [next(taken) if m is not None else None for m in made]
 
