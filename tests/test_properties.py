@@ -105,3 +105,6 @@ def test_recommended_dose_reaches_the_target(profile, target):
         assert result.occupancy_at_recommended >= target - TARGET_TOLERANCE - 1e-12
         if result.recommended_dose_mg < result.dose_mg * (1 - 1e-9):
             assert result.occupancy_at_recommended < target
+        # the same number, to the last digit, as an occupancy query at that dose
+        at_dose = occupancy_at(profile, result.recommended_dose_mg).occupancy["SERT"]
+        assert result.occupancy_at_recommended == at_dose

@@ -198,7 +198,7 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[tuple[list, dict]]:
             chunk.append([record.get(h) for h in header])
         except ValueError as exc:
             problems[len(chunk)] = f"bad JSON line: {exc}"
-            chunk.append([None] * len(header))
+            chunk.append([""] * len(header))
         if len(chunk) >= rows_per_chunk:
             yield chunk, problems
             chunk, problems = [], {}

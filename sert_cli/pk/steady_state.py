@@ -446,11 +446,6 @@ def load_per_mg(profile: Profile, transporter: str, interval_h: float, phenotype
     return loads[transporter]
 
 
-def linear(profile: Profile) -> bool:
-    """Every moiety's clearance is first order: levels and loads are proportional to dose."""
-    return not any(m.saturable for m in profile.moieties)
-
-
 def dose_for_load(
     profile: Profile, transporter: str, load_target, interval_h: float, phenotypes, per_mg=None
 ) -> tuple[object, Step]:
@@ -474,7 +469,7 @@ def dose_for_load(
             "C* = x* * K / (Kp,uu * fu); R* = CL * C* + Vmax * C* / (Km + C*); D* = R* * tau / S"
         )
         values = (("C*", css_mg_l, "mg/L"), ("R*", rate_mg_h, "mg/h"))
-    elif not linear(profile):
+    elif any(m.saturable for m in profile.moieties):
         dose = _each(_bisect_dose, load_target, profile, transporter, interval_h, phenotypes)
         formula = "D* with load(D*) = x*, by bisection in log dose (load rises with dose)"
         values = ()

@@ -30,7 +30,6 @@ from sert_cli.pk.steady_state import (
     check_resolvable,
     check_tolerable,
     dose_for_load,
-    linear,
     load_per_mg,
     moiety_clearance,
     steady_state,
@@ -263,8 +262,9 @@ class Engine:
             largest_dose_below(dose, profile.strengths_mg) if found is not None else None
             for dose, found in zip(exact_doses, made, strict=True)
         ]
-        occupancy_at = self._occupancy_at(prepared, interval, transporter, made, per_mg)
-        occupancy_below = self._occupancy_at(prepared, interval, transporter, lower, per_mg)
+        # the exact doses and their strengths below together: one steady state
+        both = self._occupancy_at(prepared, interval, transporter, made + lower)
+        occupancy_at, occupancy_below = both[: len(made)], both[len(made) :]
         # a strength just below the exact dose that the model cannot tell from the target wins
         for i, (query, below) in enumerate(zip(group, lower, strict=True)):
             if below is not None and occupancy_below[i] >= float(query.target) - TARGET_TOLERANCE:
@@ -320,19 +320,16 @@ class Engine:
             )
 
     @staticmethod
-    def _occupancy_at(prepared, interval, transporter, made, per_mg: float) -> list:
-        """Occupancy at each made-up dose (None where there is none), in one pass: from
-        the load of 1 mg where the load is proportional to dose, else the steady state."""
+    def _occupancy_at(prepared, interval, transporter, made) -> list:
+        """Occupancy at each made-up dose (None where there is none), in one pass, by the
+        steady state that `sert occupancy` computes (the same number to the last digit)."""
         doses = [m[0] for m in made if m is not None]
         if not doses:
             return [None] * len(made)
-        profile = prepared.profile
-        if linear(profile):
-            emax = profile.emax.get(transporter, 1.0)
-            values = [formulas.occupancy_from_load(per_mg * d, emax) for d in doses]
-        else:
-            state = _as_lists(steady_state(profile, _vector(doses), interval, prepared.phenotypes))
-            values = state.occupancy[transporter]
+        state = _as_lists(
+            steady_state(prepared.profile, _vector(doses), interval, prepared.phenotypes)
+        )
+        values = state.occupancy[transporter]
         taken = iter(values if isinstance(values, list) else [values])
         return [next(taken) if m is not None else None for m in made]
 
