@@ -262,9 +262,8 @@ class Engine:
             largest_dose_below(dose, profile.strengths_mg) if found is not None else None
             for dose, found in zip(exact_doses, made, strict=True)
         ]
-        # the exact doses and their strengths below together: one steady state
-        both = self._occupancy_at(prepared, interval, transporter, made + lower)
-        occupancy_at, occupancy_below = both[: len(made)], both[len(made) :]
+        occupancy_at = self._occupancy_at(prepared, interval, transporter, made)
+        occupancy_below = self._occupancy_at(prepared, interval, transporter, lower)
         # a strength just below the exact dose that the model cannot tell from the target wins
         for i, (query, below) in enumerate(zip(group, lower, strict=True)):
             if below is not None and occupancy_below[i] >= float(query.target) - TARGET_TOLERANCE:
