@@ -45,6 +45,7 @@ CHUNK_CELLS = 250_000
 MAX_CELL_CHARS = 16 << 20
 CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
 OUTPUT_BUFFER = 1 << 20  # bytes: one write call per megabyte of lines
+PIECES_PER_WRITE = 120  # joined first: tens of kB, memory the allocator reuses
 INPUT_FORMATS = ("csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
 REQUEST_COLUMNS = (
@@ -61,6 +62,7 @@ REQUEST_COLUMNS = (
     "hours_after_dose",
 )
 TDM_COLUMN = "level_ng_ml"  # a row with a measured level is a `tdm` query
+PATIENT_COLUMNS = (*GENES, "with", "age", "crcl", "hepatic")
 
 
 @dataclass
@@ -228,6 +230,7 @@ class Rows:
         if typed:  # JSON values such as lists cannot be keys: they become an error
             self.key = lambda row: tuple(_hashable(row[i]) for i in index)
         self.fields = tuple(self.columns)
+        self.patients: dict[tuple, Patient] = {}
 
     def column_of(self, field: str) -> str:
         """A field as batch names it: its column, or the option that set it."""
@@ -263,25 +266,7 @@ class Rows:
         drug = _text(cells.get("drug"))
         if not drug:
             raise InputError("missing drug", field="drug")
-        phenotypes, genotypes = [], []
-        for gene in GENES:
-            value = _text(cells.get(gene))
-            if value:
-                (genotypes if ("*" in value or "/" in value) else phenotypes).append((gene, value))
-        comedications = tuple(
-            w.strip() for w in re.split(r"[;|]", _text(cells.get("with"))) if w.strip()
-        )
-        hepatic = _text(cells.get("hepatic")) or None
-        patient = Patient(
-            tuple(phenotypes),
-            tuple(genotypes),
-            comedications,
-            self.assume_nm,
-            None,
-            _number(cells.get("age"), "age"),
-            _number(cells.get("crcl"), "crcl"),
-            hepatic,
-        )
+        patient = self.patient(cells)
         interval = _number(cells.get("interval_h"), "interval_h")
         dose = _number(cells.get("dose_mg"), "dose_mg")
         level = _number(cells.get(TDM_COLUMN), TDM_COLUMN)
@@ -302,6 +287,35 @@ class Rows:
             patient=patient,
             affinity=self.affinity,
         )
+
+    def patient(self, cells: dict) -> Patient:
+        """The patient of a row's cells, parsed once for all the rows that share them."""
+        key = tuple(cells.get(column) for column in PATIENT_COLUMNS)
+        found = self.patients.get(key)
+        if found is not None:
+            return found
+        phenotypes, genotypes = [], []
+        for gene in GENES:
+            value = _text(cells.get(gene))
+            if value:
+                (genotypes if ("*" in value or "/" in value) else phenotypes).append((gene, value))
+        comedications = tuple(
+            w.strip() for w in re.split(r"[;|]", _text(cells.get("with"))) if w.strip()
+        )
+        found = Patient(
+            tuple(phenotypes),
+            tuple(genotypes),
+            comedications,
+            self.assume_nm,
+            None,
+            _number(cells.get("age"), "age"),
+            _number(cells.get("crcl"), "crcl"),
+            _text(cells.get("hepatic")) or None,
+        )
+        if len(self.patients) >= CACHE_LIMIT:
+            self.patients.clear()
+        self.patients[key] = found
+        return found
 
 
 def _hashable(value):
@@ -390,9 +404,9 @@ class Output:
         )
 
     def write(self, rows: list[list], plans: list[Plan]) -> None:
-        """The chunk's lines, each its plan's parts around its row's free cells. The pieces
-        go one by one into the output's buffer: whole lines, or a chunk's megabytes joined,
-        would cost more than the rest of the batch (fresh memory for every chunk)."""
+        """The chunk's lines, each its plan's parts around its row's free cells, written
+        in blocks of a few dozen lines: whole lines made one by one, or a chunk's megabytes
+        joined, would cost more than the rest of the batch (fresh memory every time)."""
         cells = self.encode_free(
             [row[i] for row, plan in zip(rows, plans, strict=True) for i in plan.free]
         )
@@ -404,7 +418,9 @@ class Output:
                 (p.parts[0], *itertools.chain.from_iterable((next(free), q) for q in p.parts[1:]))
                 for p in plans
             ]
-        self.out.writelines(itertools.chain.from_iterable(self.separated(lines)))
+        pieces = list(itertools.chain.from_iterable(self.separated(lines)))
+        for start in range(0, len(pieces), PIECES_PER_WRITE):
+            self.out.write(b"".join(pieces[start : start + PIECES_PER_WRITE]))
 
 
 class CsvOutput(Output):
