@@ -180,6 +180,11 @@ def main() -> None:
             f"{sert} occupancy escitalopram --dose 10 --format json",
         )
         ratio(
+            "sert simulate paroxetine, 1 year / sert occupancy (goal <= 3)",
+            f"{sert} simulate paroxetine --dose 20 --days 365 --format json",
+            f"{sert} occupancy paroxetine --dose 20 --format json",
+        )
+        ratio(
             "sert dose --format json / python3 -c pass (goal <= 15)",
             f"{sert} dose escitalopram --format json",
             f"{sys.executable} -c pass",
