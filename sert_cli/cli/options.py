@@ -75,30 +75,28 @@ TransporterOption = Annotated[
     Transporter,
     typer.Option("--transporter", case_sensitive=False, help="Which transporter to target."),
 ]
-Phenotypes = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--phenotype",
-        "-p",
-        metavar="GENE=PM|IM|NM|RM|UM",
-        help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.",
-    ),
-]
-Genotypes = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--genotype",
-        "-g",
-        metavar="GENE=DIPLOTYPE",
-        help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), read the CPIC way.",
-    ),
-]
-With = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--with", metavar="DRUG", help="Co-medication that may inhibit a CYP enzyme (repeatable)."
-    ),
-]
+
+
+def repeatable(*flags: str, metavar: str, help: str):
+    """A repeatable option's type for a command's signature (a list, None when not given)."""
+    return Annotated[list[str] | None, typer.Option(*flags, metavar=metavar, help=help)]
+
+
+Phenotypes = repeatable(
+    "--phenotype",
+    "-p",
+    metavar="GENE=PM|IM|NM|RM|UM",
+    help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.",
+)
+Genotypes = repeatable(
+    "--genotype",
+    "-g",
+    metavar="GENE=DIPLOTYPE",
+    help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), read the CPIC way.",
+)
+With = repeatable(
+    "--with", metavar="DRUG", help="Co-medication that may inhibit a CYP enzyme (repeatable)."
+)
 PharmcatFile = Annotated[
     Path | None,
     typer.Option(
