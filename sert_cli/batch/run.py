@@ -430,7 +430,7 @@ class CsvOutput(Output):
     def __init__(self, out, header: list[str], fields: list[str], typed: bool, request_columns):
         super().__init__(out, header, request_columns)
         lowered = [h.lower() for h in header]
-        self.fields, self.typed = fields, typed
+        self.typed = typed
         self.replaced = {i: name for i, name in enumerate(lowered) if name in fields}
         self.extra = [f for f in fields if f not in lowered]
         self.out.write(_utf8(self.encode([*header, *self.extra]) + "\n"))

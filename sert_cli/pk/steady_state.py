@@ -447,13 +447,11 @@ def load_per_mg(profile: Profile, transporter: str, interval_h: float, phenotype
 
 
 def dose_for_load(
-    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes, per_mg=None
+    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes
 ) -> tuple[object, Step]:
     """Section 5: the dose whose steady-state load is x*; load_target a float or an array.
-    Closed form for linear clearance and for a saturable parent alone; else bisection.
-    per_mg: the load of 1 mg, when the caller has it already."""
-    if per_mg is None:
-        per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
+    Closed form for linear clearance and for a saturable parent alone; else bisection."""
+    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
     parent = profile.parent
     saturable = saturable_parameters(parent, phenotypes)
     if saturable is not None and not profile.metabolites:

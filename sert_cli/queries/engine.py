@@ -30,7 +30,6 @@ from sert_cli.pk.steady_state import (
     check_resolvable,
     check_tolerable,
     dose_for_load,
-    load_per_mg,
     moiety_clearance,
     steady_state,
 )
@@ -240,14 +239,12 @@ class Engine:
             if not group:
                 return
         targets = _vector([float(q.target) for q in group])
-        per_mg = load_per_mg(profile, transporter, interval, prepared.phenotypes)
         exact, dose_step = dose_for_load(
             profile,
             transporter,
             formulas.load_for_occupancy(targets, emax),
             interval,
             prepared.phenotypes,
-            per_mg,
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
