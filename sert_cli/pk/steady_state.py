@@ -26,10 +26,11 @@ from sert_cli.vocabulary import (
 
 
 class MoietyLevels(NamedTuple):
-    """Levels of one moiety (parent or metabolite): floats, or arrays over doses or times."""
+    """Levels of one moiety (parent or metabolite): floats, or arrays over doses or times
+    (and the clearance over the patients of a batch group)."""
 
     name: str
-    clearance_l_h: float
+    clearance_l_h: object
     css_plasma_ng_ml: object
     css_plasma_nm: object
     cu_plasma_nm: object
@@ -277,20 +278,25 @@ def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, object
 
 
 def steady_state(
-    profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str]
+    profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str], clearances=None
 ) -> SteadyState:
     """Every moiety's average steady-state levels, the loads, the occupancy, and the time
-    to reach it; dose_mg is a float or a numpy array."""
+    to reach it; dose_mg is a float or a numpy array. Each moiety's CL/F is computed from
+    the phenotypes, or given (`clearances`, floats or arrays beside the doses, for rows of
+    several patients); the caller then holds their steps."""
     steps, levels, half_lives = [], [], []
-    for moiety in profile.moieties:
-        clearance, clearance_step = moiety_clearance(moiety, phenotypes)
+    for index, moiety in enumerate(profile.moieties):
+        if clearances is None:
+            clearance, clearance_step = moiety_clearance(moiety, phenotypes)
+            steps.append(clearance_step)
+        else:
+            clearance = clearances[index]
         css_mg_l, css_step = parent_equivalent_css_mg_l(
             profile, moiety, clearance, dose_mg, interval_h, phenotypes
         )
         lv = levels_from_parent_equivalent(profile, moiety, css_mg_l, clearance)
         levels.append(lv)
         steps += [
-            clearance_step,
             css_step,
             Step(
                 f"brain concentration of {moiety.name}",
@@ -435,8 +441,10 @@ def check_tolerable(profile: Profile, daily_dose_mg: float, target: float, trans
         )
 
 
-def load_per_mg(profile: Profile, transporter: str, interval_h: float, phenotypes) -> float:
-    loads = steady_state(profile, 1.0, interval_h, phenotypes).loads
+def load_per_mg(
+    profile: Profile, transporter: str, interval_h: float, phenotypes, clearances=None
+) -> float:
+    loads = steady_state(profile, 1.0, interval_h, phenotypes, clearances).loads
     if transporter not in loads:
         raise ModelError(
             f"{profile.name}'s profile gives no affinity for {transporter}, so no "
@@ -447,11 +455,12 @@ def load_per_mg(profile: Profile, transporter: str, interval_h: float, phenotype
 
 
 def dose_for_load(
-    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes
+    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes, clearances=None
 ) -> tuple[object, Step]:
-    """Section 5: the dose whose steady-state load is x*; load_target a float or an array.
-    Closed form for linear clearance and for a saturable parent alone; else bisection."""
-    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes)
+    """Section 5: the dose whose steady-state load is x*; load_target a float or an array
+    (and `clearances` as steady_state takes them). Closed form for linear clearance and for
+    a saturable parent alone; else bisection."""
+    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes, clearances)
     parent = profile.parent
     saturable = saturable_parameters(parent, phenotypes)
     if saturable is not None and not profile.metabolites:
@@ -467,7 +476,7 @@ def dose_for_load(
             "C* = x* * K / (Kp,uu * fu); R* = CL * C* + Vmax * C* / (Km + C*); D* = R* * tau / S"
         )
         values = (("C*", css_mg_l, "mg/L"), ("R*", rate_mg_h, "mg/h"))
-    elif any(m.saturable for m in profile.moieties):
+    elif profile.saturable:
         dose = _each(_bisect_dose, load_target, profile, transporter, interval_h, phenotypes)
         formula = "D* with load(D*) = x*, by bisection in log dose (load rises with dose)"
         values = ()

@@ -149,6 +149,12 @@ class Profile:
         return (self.parent, *self.metabolites)
 
     @property
+    def saturable(self) -> bool:
+        """Some moiety's clearance saturates (Michaelis-Menten): levels are not linear in
+        dose."""
+        return any(m.saturable for m in self.moieties)
+
+    @property
     def genes(self) -> tuple[str, ...]:
         genes = [m.phenotypes.gene for m in self.moieties if m.phenotypes]
         genes += [f.gene for m in self.moieties for f in m.fractions_metabolized]

@@ -145,18 +145,24 @@ class Engine:
     def answer_many(self, queries: Iterable) -> list:
         queries = list(queries)
         answers: list = [None] * len(queries)
+        patients: list = [None] * len(queries)
         groups: dict[tuple, list[int]] = {}
         for index, query in enumerate(queries):
             try:
-                prepared = self.prepared(query.drug, query.affinity, query.patient)
+                prepared = patients[index] = self.prepared(
+                    query.drug, query.affinity, query.patient
+                )
                 interval = _interval(query, prepared)
+                # linear clearance: one group for the drug, every row with its patient's
+                # CL/F; saturable: a group per patient (its Vmax enters the root)
+                patient = query.patient if prepared.profile.saturable else None
                 if query.kind == "occupancy":
                     positive(query.dose_mg, "dose_mg", "mg")
-                    key = ("occupancy", interval, *_context(query))
+                    key = ("occupancy", interval, query.drug, query.affinity, patient)
                 elif query.kind == "dose":
                     check_target(query.target)
                     transporter = check_transporter(query.transporter)
-                    key = ("dose", interval, *_context(query), transporter)
+                    key = ("dose", interval, query.drug, query.affinity, patient, transporter)
                 elif query.kind == "grid":
                     answers[index] = self._grid(query, prepared)
                     continue
@@ -182,19 +188,21 @@ class Engine:
         for key, members in groups.items():
             compute = self._occupancy_group if key[0] == "occupancy" else self._dose_group
             try:
-                # a group is one patient by value, not by a cached object's identity
-                prepared = self.prepared(*key[2:5])
-                compute([queries[i] for i in members], prepared, key, members, answers)
+                group = [queries[i] for i in members]
+                compute(group, [patients[i] for i in members], key, members, answers)
             except SertError as exc:
                 for i in members:
                     answers[i] = _held(exc)
         return answers
 
-    def _occupancy_group(self, group, prepared, key, members, answers) -> None:
-        profile, interval = prepared.profile, key[1]
+    def _occupancy_group(self, group, patients, key, members, answers) -> None:
+        profile, interval = patients[0].profile, key[1]
         doses = _vector([float(q.dose_mg) for q in group])
-        state = _as_lists(steady_state(profile, doses, interval, prepared.phenotypes))
-        for i, (query, slot) in enumerate(zip(group, members, strict=True)):
+        state = _as_lists(
+            steady_state(profile, doses, interval, patients[0].phenotypes, _clearances(patients))
+        )
+        for i, (query, slot, prepared) in enumerate(zip(group, members, patients, strict=True)):
+            profile = prepared.profile
             try:
                 occupancy = [at(v, i) for v in state.occupancy.values()]
                 check_finite(
@@ -213,29 +221,34 @@ class Engine:
             )
             answers[slot] = OccupancyResult(query, prepared, interval, state, i, warnings)
 
-    def _dose_group(self, group, prepared, key, members, answers) -> None:
-        profile, interval, transporter = prepared.profile, key[1], key[5]
-        if prepared.avoid:
-            raise ModelError(
-                f"no dose: the label says to avoid {profile.name} for this patient: "
-                + "; ".join(prepared.avoid),
-                field="patient",
-            )
+    def _dose_group(self, group, patients, key, members, answers) -> None:
+        profile, interval, transporter = patients[0].profile, key[1], key[5]
         emax = profile.emax.get(transporter, 1.0)
-        reachable = [float(q.target) < emax for q in group]
-        if not all(reachable):
-            for query, slot, ok in zip(group, members, reachable, strict=True):
-                if not ok:
-                    answers[slot] = _held(
-                        ModelError(
-                            f"no dose reaches {float(query.target):.0%} {transporter} occupancy"
-                            f" on the PET scale: {profile.name}'s occupancy levels off at "
-                            f"{emax:.0%}, the plateau PET observes; choose a lower target",
-                            field="target",
-                        )
+        kept = []
+        for i, (query, slot, prepared) in enumerate(zip(group, members, patients, strict=True)):
+            if prepared.avoid:
+                answers[slot] = _held(
+                    ModelError(
+                        f"no dose: the label says to avoid {profile.name} for this patient: "
+                        + "; ".join(prepared.avoid),
+                        field="patient",
                     )
-            group = [q for q, ok in zip(group, reachable, strict=True) if ok]
-            members = [m for m, ok in zip(members, reachable, strict=True) if ok]
+                )
+            elif float(query.target) >= emax:
+                answers[slot] = _held(
+                    ModelError(
+                        f"no dose reaches {float(query.target):.0%} {transporter} occupancy"
+                        f" on the PET scale: {profile.name}'s occupancy levels off at "
+                        f"{emax:.0%}, the plateau PET observes; choose a lower target",
+                        field="target",
+                    )
+                )
+            else:
+                kept.append(i)
+        if len(kept) < len(group):
+            group, members, patients = (
+                [rows[i] for i in kept] for rows in (group, members, patients)
+            )
             if not group:
                 return
         targets = _vector([float(q.target) for q in group])
@@ -244,7 +257,8 @@ class Engine:
             transporter,
             formulas.load_for_occupancy(targets, emax),
             interval,
-            prepared.phenotypes,
+            patients[0].phenotypes,
+            _clearances(patients),
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
@@ -259,15 +273,16 @@ class Engine:
             largest_dose_below(dose, profile.strengths_mg) if found is not None else None
             for dose, found in zip(exact_doses, made, strict=True)
         ]
-        occupancy_at = self._occupancy_at(prepared, interval, transporter, made)
-        occupancy_below = self._occupancy_at(prepared, interval, transporter, lower)
+        occupancy_at = _occupancy_at(patients, interval, transporter, made)
+        occupancy_below = _occupancy_at(patients, interval, transporter, lower)
         # a strength just below the exact dose that the model cannot tell from the target wins
         for i, (query, below) in enumerate(zip(group, lower, strict=True)):
             if below is not None and occupancy_below[i] >= float(query.target) - TARGET_TOLERANCE:
                 made[i], occupancy_at[i] = below, occupancy_below[i]
-        for i, (query, slot, dose, found) in enumerate(
-            zip(group, members, exact_doses, made, strict=True)
+        for i, (query, slot, prepared, dose, found) in enumerate(
+            zip(group, members, patients, exact_doses, made, strict=True)
         ):
+            profile = prepared.profile
             occupancy = occupancy_at[i]
             try:
                 check_finite(profile, [dose])
@@ -314,20 +329,6 @@ class Engine:
                 (dose_step,),
                 i,
             )
-
-    @staticmethod
-    def _occupancy_at(prepared, interval, transporter, made) -> list:
-        """Occupancy at each made-up dose (None where there is none), in one pass, by the
-        steady state that `sert occupancy` computes (the same number to the last digit)."""
-        doses = [m[0] for m in made if m is not None]
-        if not doses:
-            return [None] * len(made)
-        state = _as_lists(
-            steady_state(prepared.profile, _vector(doses), interval, prepared.phenotypes)
-        )
-        values = state.occupancy[transporter]
-        taken = iter(values if isinstance(values, list) else [values])
-        return [next(taken) if m is not None else None for m in made]
 
     def _taper(self, query, prepared: Prepared, interval: float):
         """Each step's dose is this engine's dose for its occupancy, so a step's occupancy
@@ -814,8 +815,35 @@ def _held(exc: SertError) -> SertError:
     return exc.with_traceback(None)
 
 
-def _context(query) -> tuple:
-    return query.drug, query.affinity, query.patient
+def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list:
+    """Occupancy at each made-up dose (one a row, None where there is none), in one pass,
+    by the steady state that `sert occupancy` computes (the same number to the last digit)."""
+    rows = [i for i, m in enumerate(made) if m is not None]
+    if not rows:
+        return [None] * len(made)
+    state = _as_lists(
+        steady_state(
+            patients[0].profile,
+            _vector([made[i][0] for i in rows]),
+            interval,
+            patients[0].phenotypes,
+            _clearances([patients[i] for i in rows]),
+        )
+    )
+    values = state.occupancy[transporter]
+    taken = iter(values if isinstance(values, list) else [values])
+    return [next(taken) if m is not None else None for m in made]
+
+
+def _clearances(patients: list[Prepared]) -> list:
+    """Each moiety's CL/F over the rows, each its patient's: one float where they all have
+    the same (as the rows of a saturable group, one patient, do), else an array."""
+    columns = []
+    for index in range(len(patients[0].clearances)):
+        values = [p.clearances[index][0] for p in patients]
+        same = values.count(values[0]) == len(values)
+        columns.append(values[0] if same else _vector(values))
+    return columns
 
 
 def _interval(query, prepared: Prepared) -> float:
@@ -842,7 +870,7 @@ def _as_lists(state: SteadyState) -> SteadyState:
 
     return state._replace(
         levels=tuple(
-            lv._replace(**{f: plain(getattr(lv, f)) for f in lv._fields[2:]}) for lv in state.levels
+            lv._replace(**{f: plain(getattr(lv, f)) for f in lv._fields[1:]}) for lv in state.levels
         ),
         loads={t: plain(v) for t, v in state.loads.items()},
         occupancy={t: plain(v) for t, v in state.occupancy.items()},

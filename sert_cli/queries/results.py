@@ -92,6 +92,15 @@ def _trace(prepared: Prepared, steps: tuple[Step, ...], index: int) -> list[Step
     return [*prepared.steps, *(s.at(index) for s in steps)]
 
 
+def _patient_trace(prepared: Prepared, steps: tuple[Step, ...], index: int) -> list[Step]:
+    """The trace of a steady state computed with the patient's own clearances."""
+    return [
+        *prepared.steps,
+        *(step for _, step in prepared.clearances),
+        *(s.at(index) for s in steps),
+    ]
+
+
 def assumptions(steps: list[Step], phenotypes: dict[str, str]) -> list[str]:
     """The "Assumed:" line: what the recorded steps assumed, then the phenotypes used."""
     said = ["average steady-state concentration"]
@@ -131,7 +140,7 @@ class OccupancyResult(NamedTuple):
         return [
             {
                 "name": lv.name,
-                "clearance_l_h": lv.clearance_l_h,
+                "clearance_l_h": at(lv.clearance_l_h, self.index),
                 "css_plasma_ng_ml": at(lv.css_plasma_ng_ml, self.index),
                 "css_plasma_nm": at(lv.css_plasma_nm, self.index),
                 "cu_plasma_nm": at(lv.cu_plasma_nm, self.index),
@@ -141,7 +150,7 @@ class OccupancyResult(NamedTuple):
         ]
 
     def trace(self) -> list[Step]:
-        return _trace(self.prepared, self.state.steps, self.index)
+        return _patient_trace(self.prepared, self.state.steps, self.index)
 
     def record(self, explain: bool = False) -> dict:
         i, dose = self.index, self.query.dose_mg
@@ -194,7 +203,13 @@ class DoseResult(NamedTuple):
 
     def _at_dose(self) -> SteadyState:
         prepared = self.prepared
-        return steady_state(prepared.profile, self.dose_mg, self.interval_h, prepared.phenotypes)
+        return steady_state(
+            prepared.profile,
+            self.dose_mg,
+            self.interval_h,
+            prepared.phenotypes,
+            [clearance for clearance, _ in prepared.clearances],
+        )
 
     def trace(self) -> list[Step]:
         profile = self.prepared.profile
@@ -227,7 +242,7 @@ class DoseResult(NamedTuple):
         )
         return [
             # the steady state at the exact dose, computed when a trace is asked for
-            *_trace(self.prepared, self._at_dose().steps, 0),
+            *_patient_trace(self.prepared, self._at_dose().steps, 0),
             *(s.at(self.index) for s in self.steps),
             *made,
         ]
