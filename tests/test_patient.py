@@ -187,3 +187,33 @@ def test_cyp2d6_phenotype_from_the_activity_score(diplotype, score, phenotype):
     result = translate("CYP2D6", diplotype)
     assert result.activity_score == pytest.approx(score)
     assert result.phenotype == phenotype and result.cpic_phenotype == CPIC_TERMS[phenotype]
+
+
+def test_a_group_of_many_patients_gives_each_its_own_answer():
+    """The engine computes a drug's rows together, each with its patient's CL/F: every
+    answer is the one the query gets alone, number for number, with its own trace."""
+    from sert_cli.pgx.patient import Patient
+    from sert_cli.queries.engine import Engine
+    from sert_cli.queries.values import DoseQuery, OccupancyQuery
+
+    library = load_library()
+    patients = [Patient(phenotypes=(("CYP2C19", p),)) for p in ("PM", "IM", "NM", "UM")]
+    patients += [Patient(comedications=("omeprazole",)), Patient(genotypes=(("CYP2D6", "*4/*4"),))]
+    queries = [
+        query
+        for drug in ("escitalopram", "venlafaxine", "paroxetine")
+        for patient in patients
+        for query in (
+            OccupancyQuery(drug, 5.0, patient=patient),
+            OccupancyQuery(drug, 20.0, patient=patient),
+            DoseQuery(drug, 0.7, patient=patient),
+        )
+    ]
+    together = Engine(library).answer_many(queries)
+    clearances = set()
+    for query, answer in zip(queries, together, strict=True):
+        alone = Engine(library).answer(query)
+        assert answer.record(explain=True) == alone.record(explain=True), query
+        if query.kind == "occupancy" and query.drug == "escitalopram":
+            clearances.add(answer.record()["clearance_l_h"])
+    assert len(clearances) == len(patients)  # (a CYP2D6 PM too: a minor pathway)

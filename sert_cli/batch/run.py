@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sert_cli.errors import InputError, SertError
-from sert_cli.pgx.patient import Patient
+from sert_cli.pgx.patient import RECORD_FIELDS, Patient, Prepared
 from sert_cli.profiles.library import Library
 from sert_cli.queries.engine import Engine
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
@@ -242,20 +242,21 @@ class Rows:
             field = TDM_COLUMN
         return f"column {self.names.get(field, field)}"
 
-    def resolve(self, keys) -> dict[tuple, dict]:
-        """The record (or error) of each key, all through one call of the engine."""
+    def resolve(self, keys) -> dict[tuple, tuple[dict, Prepared | None]]:
+        """The record (or error) of each key, all through one call of the engine, with the
+        patient whose part closes the record."""
         results, queries, pending = {}, [], []
         for key in keys:
             try:
                 queries.append(self.query(key))
                 pending.append(key)
             except SertError as exc:
-                results[key] = {"error": exc.worded(self.column_of)}
+                results[key] = {"error": exc.worded(self.column_of)}, None
         for key, answer in zip(pending, self.engine.answer_many(queries), strict=True):
             if isinstance(answer, SertError):
-                results[key] = {"error": answer.worded(self.column_of)}
+                results[key] = {"error": answer.worded(self.column_of)}, None
             else:
-                results[key] = {**answer.record(), "error": None}
+                results[key] = {**answer.record(), "error": None}, answer.prepared
         return results
 
     def query(self, key: tuple):
@@ -391,10 +392,10 @@ class Output:
         self.in_request = frozenset(request_columns)
         self.plans: dict[tuple, Plan] = {}
 
-    def plan(self, key: tuple, row: list, result: dict) -> Plan:
+    def plan(self, key: tuple, row: list, result: dict, patient: Prepared | None) -> Plan:
         if len(self.plans) >= CACHE_LIMIT:
             self.plans.clear()
-        free, parts = self.template(row, result)
+        free, parts = self.template(row, result, patient)
         found = self.plans[key] = Plan(free, parts, result.get("error"))
         return found
 
@@ -431,6 +432,7 @@ class CsvOutput(Output):
         super().__init__(out, header, request_columns)
         lowered = [h.lower() for h in header]
         self.typed = typed
+        self.patients: dict[int, tuple[Prepared, dict]] = {}
         self.replaced = {i: name for i, name in enumerate(lowered) if name in fields}
         self.extra = [f for f in fields if f not in lowered]
         self.out.write(_utf8(self.encode([*header, *self.extra]) + "\n"))
@@ -444,18 +446,30 @@ class CsvOutput(Output):
             return buffer.getvalue()[:-2]
         return ",".join(_encoded_cells(cells))
 
-    def template(self, row: list, result: dict):
-        flat = flatten(result)
+    def template(self, row: list, result: dict, patient: Prepared | None):
+        if patient is None:
+            flat = flatten(result)
+        else:  # the patient's part of the record is flattened once for all its rows
+            flat = flatten({k: v for k, v in result.items() if k not in RECORD_FIELDS})
+            flat.update(self.patient_cells(patient))
         # error rows keep their input cells; others show the result's in same-named columns
         replaced = self.replaced if result.get("error") is None else {}
         free = self.free_columns(replaced)
-        cells = [
-            "" if i in free else str(flat.get(replaced[i], "")) if i in replaced else _cell(row[i])
+        values = [
+            "" if i in free else flat.get(replaced[i], "") if i in replaced else row[i]
             for i in range(len(self.header))
-        ] + [str(flat.get(f, "")) for f in self.extra]
-        if len(cells) == 1 and not free:
-            return free, (_utf8(self.encode(cells) + "\n"),)
-        return free, line_template(_encoded_cells(cells), free, ",", "", "\n")
+        ] + [flat.get(f, "") for f in self.extra]
+        if len(values) == 1 and not free:
+            return free, (_utf8(self.encode([_cell(values[0])]) + "\n"),)
+        return free, line_template(list(map(_value_cell, values)), free, ",", "", "\n")
+
+    def patient_cells(self, patient: Prepared) -> dict:
+        found = self.patients.get(id(patient))
+        if found is None or found[0] is not patient:  # (kept: its id is not reused)
+            if len(self.patients) >= CACHE_LIMIT:
+                self.patients.clear()
+            found = self.patients[id(patient)] = patient, flatten(patient.record())
+        return found[1]
 
     def encode_free(self, cells: list) -> list[bytes]:
         if self.typed:  # JSON-lines input: numbers and the like become their text
@@ -500,6 +514,16 @@ def _encoded_cell(cell: str) -> str:
     return cell
 
 
+def _value_cell(value) -> str:
+    """A value as csv.writer writes it, formula-safe: a number as str() writes it (never
+    quoted, and no formula), anything else as its text, encoded."""
+    if type(value) is str:
+        return _encoded_cell(value)
+    if type(value) in (float, int, bool):
+        return str(value)
+    return _encoded_cell(_cell(value))
+
+
 def _cell(value) -> str:
     return "" if value is None else str(value)
 
@@ -519,7 +543,7 @@ class JsonOutput(Output):
         if as_array:
             out.write(b"[")
 
-    def template(self, row: list, result: dict):
+    def template(self, row: list, result: dict, _patient):
         replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
         free = self.free_columns(replaced)
         kept = [i for i in range(len(self.header)) if i not in replaced]
@@ -727,8 +751,8 @@ def _stream(
                         first_rows[key] = index
                 results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
                 for index, problem in problems.items():
-                    results[keys[index]] = {"error": problem}
-                made = {k: writer.plan(k, chunk[i], results[k]) for k, i in first_rows.items()}
+                    results[keys[index]] = {"error": problem}, None
+                made = {k: writer.plan(k, chunk[i], *results[k]) for k, i in first_rows.items()}
                 found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
             failed = [i for i, plan in enumerate(found) if plan.error is not None]
             if failed and strict:

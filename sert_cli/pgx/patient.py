@@ -73,6 +73,10 @@ class Patient(NamedTuple):
         )
 
 
+RECORD_FIELDS = ("genotypes", "comedications", "functional_phenotypes", "patient_factors")
+RECORD_FIELDS += ("guidance", "notes")
+
+
 class Prepared(NamedTuple):
     """The profile and phenotypes the PK computes with, and what was done to get them."""
 
@@ -93,7 +97,8 @@ class Prepared(NamedTuple):
     clearances: tuple[tuple[float, Step], ...] = ()
 
     def record(self) -> dict:
-        """What the patient layer did, for every result record (JSON and CSV alike)."""
+        """What the patient layer did, for every result record (JSON and CSV alike): the
+        fields RECORD_FIELDS."""
         return {
             "genotypes": [g.record() for g in self.genotypes],
             "comedications": list(self.comedications),
