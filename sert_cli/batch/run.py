@@ -2,10 +2,10 @@
 
 Rows are read and written in chunks, so memory stays flat. Each distinct request (drug,
 dose or target, phenotypes, genotypes, co-medications, interval) is computed once: rows
-are grouped by drug and patient and their doses computed together as numpy arrays, through
-the same core functions the single-query commands use, and the formatted result is reused
-for every row that asks the same thing. A bad row gets an `error` and never stops the run
-(unless --strict).
+are grouped by drug and computed together as numpy arrays, each with its patient's CL/F,
+through the same core functions the single-query commands use, and the formatted result is
+reused for every row that asks the same thing. A bad row gets an `error` and never stops
+the run (unless --strict).
 """
 
 import codecs

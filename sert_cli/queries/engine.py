@@ -1,9 +1,10 @@
 """The one query engine: `answer_many` takes queries of any kind and returns, in order, a
 result or the error for each. A single command is a batch of one (`answer`).
 
-Equal parts are computed once: the patient (genotypes, co-medications, label limits) per
-drug and patient, and steady states per group of queries that differ only in dose or
-target, as numpy arrays. Errors name query fields, never command-line flags.
+Equal parts are computed once: the patient (genotypes, co-medications, label limits, each
+moiety's CL/F) per drug and patient, and steady states per group of a drug's queries, as
+numpy arrays with each row's own CL/F (a saturable profile: per patient, its Vmax enters
+the root). Errors name query fields, never command-line flags.
 """
 
 import math
