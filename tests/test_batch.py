@@ -84,6 +84,36 @@ def assert_same(batch_value, single_value, where):
         assert batch_value == single_value, where
 
 
+def test_results_of_one_shape_differ_only_in_their_numbers():
+    """Batch encodes a shape's fields once for all its results (queries.results.per_row),
+    so results whose shape() is equal must agree on every one of them; only the numbers
+    (and warnings) differ."""
+    from sert_cli.errors import SertError
+    from sert_cli.queries.engine import Engine
+    from sert_cli.queries.results import per_row
+
+    rng = random.Random(3)
+    withs = ["", "omeprazole", "bupropion"]
+    queries = []
+    for row in random_rows(400):
+        query = single_query(row)
+        with_ = rng.choice(withs)
+        patient = query.patient._replace(comedications=(with_,) if with_ else ())
+        queries.append(query._replace(patient=patient))
+    answers = Engine(load_library()).answer_many(queries)
+    shapes: dict = {}
+    for answer_ in answers:
+        if isinstance(answer_, SertError):
+            continue
+        record = answer_.record()
+        fixed = {k: v for k, v in record.items() if k in answer_.SHAPE_FIELDS}
+        assert shapes.setdefault(answer_.shape(), fixed) == fixed
+        numbers = per_row(answer_)
+        assert list(numbers) == [k for k in record if k not in answer_.SHAPE_FIELDS]
+        assert all(numbers[k] == record[k] for k in numbers)
+    assert len(shapes) < len(answers) / 3  # results share shapes
+
+
 def test_batch_equals_single_queries_to_1e_12():
     """Every field of every row's record, JSON and CSV, equals the single query's."""
     rows = random_rows(300)

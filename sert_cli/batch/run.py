@@ -31,8 +31,9 @@ from sert_cli.errors import InputError, SertError
 from sert_cli.pgx.patient import RECORD_FIELDS, Patient, Prepared
 from sert_cli.profiles.library import Library
 from sert_cli.queries.engine import Engine
+from sert_cli.queries.results import per_row
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
-from sert_cli.render.csv_format import FORMULA_PREFIXES, flatten, safe_cell
+from sert_cli.render.csv_format import FORMULA_PREFIXES, flatten, item_text, safe_cell
 from sert_cli.vocabulary import GENES, HOURS_PER_DAY
 
 encode_string = json.encoder.encode_basestring  # the C encoder where there is one
@@ -242,21 +243,20 @@ class Rows:
             field = TDM_COLUMN
         return f"column {self.names.get(field, field)}"
 
-    def resolve(self, keys) -> dict[tuple, tuple[dict, Prepared | None]]:
-        """The record (or error) of each key, all through one call of the engine, with the
-        patient whose part closes the record."""
+    def resolve(self, keys) -> dict:
+        """The result of each key (or its error, as a record), all through one call of the
+        engine."""
         results, queries, pending = {}, [], []
         for key in keys:
             try:
                 queries.append(self.query(key))
                 pending.append(key)
             except SertError as exc:
-                results[key] = {"error": exc.worded(self.column_of)}, None
+                results[key] = {"error": exc.worded(self.column_of)}
         for key, answer in zip(pending, self.engine.answer_many(queries), strict=True):
             if isinstance(answer, SertError):
-                results[key] = {"error": answer.worded(self.column_of)}, None
-            else:
-                results[key] = {**answer.record(), "error": None}, answer.prepared
+                answer = {"error": answer.worded(self.column_of)}
+            results[key] = answer
         return results
 
     def query(self, key: tuple):
@@ -382,22 +382,85 @@ def _utf8_cells(cells: list[str]) -> list[bytes]:
     return [_utf8(c) for c in cells]
 
 
+class Shape(NamedTuple):
+    """The line of every result of one shape (see queries.results.per_row): its parts
+    around the free cells, each a sequence of texts (bytes) and slots (the index of a
+    number in `names`)."""
+
+    patient: Prepared  # kept, so that the id in the shape's key is not reused
+    free: tuple[int, ...]
+    parts: tuple[tuple, ...]
+    names: tuple[str, ...]
+
+
 class Output:
     """Batch output as bytes: the part of a line that depends only on the request is
     encoded once per distinct request (a Plan); the input's other cells are filled in row
-    by row. At most CACHE_LIMIT plans are kept."""
+    by row. A result's line is its shape's (encoded once per shape) with its own numbers
+    in their slots. At most CACHE_LIMIT plans and shapes are kept."""
+
+    SLOT = "\0sert-slot-{}\0"  # a number's place in a shape's line, while it is made
+    MARKER: re.Pattern  # the encoded slot, its number a group
 
     def __init__(self, out, header: list[str], request_columns):
         self.out, self.header = out, header
         self.in_request = frozenset(request_columns)
         self.plans: dict[tuple, Plan] = {}
+        self.shapes: dict[tuple, Shape | None] = {}
+        self.shape_cells: dict[type, tuple[int, ...]] = {}  # request cells in a shape's key
 
-    def plan(self, key: tuple, row: list, result: dict, patient: Prepared | None) -> Plan:
+    def plan(self, key: tuple, row: list, found) -> Plan:
+        """The plan of a request: of its error (a record), or of its result."""
         if len(self.plans) >= CACHE_LIMIT:
             self.plans.clear()
-        free, parts = self.template(row, result, patient)
-        found = self.plans[key] = Plan(free, parts, result.get("error"))
-        return found
+        if type(found) is dict:
+            free, parts = self.template(row, found, None)
+            error = found.get("error")
+        else:
+            (free, parts), error = self.shaped(row, found), None
+        plan = self.plans[key] = Plan(free, parts, error)
+        return plan
+
+    def shaped(self, row: list, result):
+        """A result's line: its shape's, with its numbers in their slots; a result that
+        has no shape (or whose numbers do not fit it) is encoded whole."""
+        if not hasattr(result, "shape"):
+            return self.template(row, {**result.record(), "error": None}, result.prepared)
+        numbers = per_row(result)
+        cells = self.shape_cells.get(type(result))
+        if cells is None:  # the request cells that show no number of the result's
+            shown = self.number_columns(numbers)
+            cells = tuple(i for i in sorted(self.in_request) if i not in shown)
+            self.shape_cells[type(result)] = cells
+        key = (result.shape(), tuple(_hashable(row[i]) for i in cells))
+        shape = self.shapes.get(key, False)
+        if shape is False or (shape is not None and shape.patient is not result.prepared):
+            if len(self.shapes) >= CACHE_LIMIT:
+                self.shapes.clear()
+            shape = self.shapes[key] = self.make_shape(row, result, numbers)
+        texts = None if shape is None else self.slot_texts(numbers, shape.names)
+        if texts is None:
+            return self.template(row, {**result.record(), "error": None}, result.prepared)
+        return shape.free, tuple(
+            b"".join([texts[p] if type(p) is int else p for p in part]) for part in shape.parts
+        )
+
+    def make_shape(self, row: list, result, numbers: dict) -> Shape | None:
+        """The shape's line, from the whole record with a slot in each number's place;
+        None if a slot is found more than once (an input cell that holds its marker)."""
+        names = self.slot_names(numbers)
+        slots = {name: self.SLOT.format(n) for n, name in enumerate(names)}
+        record = {**result.record(), "error": None}
+        free, parts = self.template(row, record, result.prepared, slots)
+        split = [self.MARKER.split(part) for part in parts]
+        found = [int(n) for pieces in split for n in pieces[1::2]]
+        if len(set(found)) != len(found) or not set(found) <= set(range(len(names))):
+            return None
+        shaped = tuple(
+            tuple(int(p) if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p)
+            for pieces in split
+        )
+        return Shape(result.prepared, free, shaped, tuple(names))
 
     def free_columns(self, replaced) -> tuple[int, ...]:
         return tuple(
@@ -446,12 +509,16 @@ class CsvOutput(Output):
             return buffer.getvalue()[:-2]
         return ",".join(_encoded_cells(cells))
 
-    def template(self, row: list, result: dict, patient: Prepared | None):
+    MARKER = re.compile(rb"\x00sert-slot-(\d+)\x00")
+
+    def template(self, row: list, result: dict, patient: Prepared | None, slots=None):
+        """The line's parts; `slots` (flattened field -> text) replaces result cells."""
         if patient is None:
             flat = flatten(result)
         else:  # the patient's part of the record is flattened once for all its rows
             flat = flatten({k: v for k, v in result.items() if k not in RECORD_FIELDS})
             flat.update(self.patient_cells(patient))
+        flat.update(slots or {})
         # error rows keep their input cells; others show the result's in same-named columns
         replaced = self.replaced if result.get("error") is None else {}
         free = self.free_columns(replaced)
@@ -462,6 +529,22 @@ class CsvOutput(Output):
         if len(values) == 1 and not free:
             return free, (_utf8(self.encode([_cell(values[0])]) + "\n"),)
         return free, line_template(list(map(_value_cell, values)), free, ",", "", "\n")
+
+    def number_columns(self, numbers: dict) -> set[int]:
+        names = flatten(numbers)
+        return {i for i, name in self.replaced.items() if name in names}
+
+    @staticmethod
+    def slot_names(numbers: dict) -> list[str]:
+        return list(flatten(numbers))
+
+    @staticmethod
+    def slot_texts(numbers: dict, names: tuple[str, ...]) -> list[bytes] | None:
+        """The cells of flatten(numbers), in its order. The names are not made again: a
+        shape's records have the same fields, and a count that differs is refused."""
+        cells: list[str] = []
+        _number_cells(numbers, cells)
+        return _utf8_cells(cells) if len(cells) == len(names) else None
 
     def patient_cells(self, patient: Prepared) -> dict:
         found = self.patients.get(id(patient))
@@ -514,6 +597,22 @@ def _encoded_cell(cell: str) -> str:
     return cell
 
 
+def _number_cells(record: dict, cells: list[str]) -> None:
+    """The CSV cells of flatten(record) for a record of numbers (nested dicts, lists)."""
+    for value in record.values():
+        kind = type(value)
+        if kind is float:
+            cells.append(repr(value))
+        elif kind is dict:
+            _number_cells(value, cells)
+        elif value is None:
+            cells.append("")
+        elif kind is list:
+            cells.append(_encoded_cell("; ".join(map(item_text, value))))
+        else:
+            cells.append(_value_cell(value))
+
+
 def _value_cell(value) -> str:
     """A value as csv.writer writes it, formula-safe: a number as str() writes it (never
     quoted, and no formula), anything else as its text, encoded."""
@@ -543,7 +642,12 @@ class JsonOutput(Output):
         if as_array:
             out.write(b"[")
 
-    def template(self, row: list, result: dict, _patient):
+    MARKER = re.compile(rb'"\\u0000sert-slot-(\d+)\\u0000"')
+
+    def template(self, row: list, result: dict, _patient, slots=None):
+        """The line's parts; `slots` (field -> text) replaces result fields."""
+        if slots:
+            result = {k: slots.get(k, v) for k, v in result.items()}
         replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
         free = self.free_columns(replaced)
         kept = [i for i in range(len(self.header)) if i not in replaced]
@@ -562,6 +666,21 @@ class JsonOutput(Output):
     @staticmethod
     def encode_free(cells: list) -> list[bytes]:
         return _utf8_cells([_json_value(v) for v in cells])
+
+    def number_columns(self, numbers: dict) -> set[int]:
+        return {i for i, h in enumerate(self.header) if h in numbers}
+
+    @staticmethod
+    def slot_names(numbers: dict) -> list[str]:
+        return list(numbers)
+
+    @staticmethod
+    def slot_texts(numbers: dict, names: tuple[str, ...]) -> list[bytes] | None:
+        if tuple(numbers) != names:
+            return None
+        return _utf8_cells(
+            [json.dumps(v, allow_nan=False, ensure_ascii=False) for v in numbers.values()]
+        )
 
     def separated(self, lines: list[tuple]):
         """JSON lines as they are; array elements each after a comma (the first after
@@ -751,8 +870,8 @@ def _stream(
                         first_rows[key] = index
                 results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
                 for index, problem in problems.items():
-                    results[keys[index]] = {"error": problem}, None
-                made = {k: writer.plan(k, chunk[i], *results[k]) for k, i in first_rows.items()}
+                    results[keys[index]] = {"error": problem}
+                made = {k: writer.plan(k, chunk[i], results[k]) for k, i in first_rows.items()}
                 found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
             failed = [i for i, plan in enumerate(found) if plan.error is not None]
             if failed and strict:

@@ -7,7 +7,7 @@ holds plain floats.
 
 from typing import NamedTuple
 
-from sert_cli.pgx.patient import Prepared
+from sert_cli.pgx.patient import RECORD_FIELDS, Prepared
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -43,15 +43,30 @@ def source_of(profile, field: str) -> str:
     return f"{profile.name}'s profile"
 
 
-def _closed(result, record: dict, explain: bool) -> dict:
-    """The fields every steady-state record ends with: constants, warnings, the patient,
-    and the trace when asked for."""
+def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
+    """The fields every steady-state record ends with: constants, warnings, the patient
+    (unless told not to), and the trace when asked for."""
     record["affinity"] = dict(result.prepared.profile.affinity)
     record["warnings"] = list(result.warnings)
-    record.update(result.prepared.record())
+    if patient:
+        record.update(result.prepared.record())
     if explain:
         record["explain"] = [s.record() for s in result.trace()]
     return record
+
+
+# The record fields that a result's `shape()` fixes: results of one shape differ only in
+# the others (their numbers), so a batch encodes these once per shape.
+_SHAPE_FIELDS = frozenset(
+    {"query", "drug", "interval_h", "phenotypes", "label_min_mg", "label_max_mg", "affinity"}
+    | set(RECORD_FIELDS)
+)
+
+
+def per_row(result) -> dict:
+    """The fields of a result's record that its shape does not fix, in record order."""
+    record = result.record(patient=False)
+    return {k: v for k, v in record.items() if k not in result.SHAPE_FIELDS}
 
 
 def _drug_name(result) -> str:
@@ -152,7 +167,13 @@ class OccupancyResult(NamedTuple):
     def trace(self) -> list[Step]:
         return _patient_trace(self.prepared, self.state.steps, self.index)
 
-    def record(self, explain: bool = False) -> dict:
+    SHAPE_FIELDS = _SHAPE_FIELDS
+
+    def shape(self) -> tuple:
+        """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
+        return "occupancy", id(self.prepared), self.interval_h
+
+    def record(self, explain: bool = False, patient: bool = True) -> dict:
         i, dose = self.index, self.query.dose_mg
         parent, *metabolites = self.levels()
         record = {
@@ -179,7 +200,7 @@ class OccupancyResult(NamedTuple):
             "label_min_mg": self.prepared.profile.label_min_mg,
             "label_max_mg": self.prepared.profile.label_max_mg,
         }
-        return _closed(self, record, explain)
+        return _closed(self, record, explain, patient)
 
     rows = _record_as_row
 
@@ -253,7 +274,13 @@ class DoseResult(NamedTuple):
         spread = exposure_spread(self.prepared.profile, self.query.transporter)
         return None if spread is None else [self.dose_mg / spread, self.dose_mg * spread]
 
-    def record(self, explain: bool = False) -> dict:
+    SHAPE_FIELDS = _SHAPE_FIELDS | {"transporter"}
+
+    def shape(self) -> tuple:
+        """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
+        return "dose", id(self.prepared), self.interval_h, self.query.transporter
+
+    def record(self, explain: bool = False, patient: bool = True) -> dict:
         profile = self.prepared.profile
         record = {
             "query": "dose",
@@ -272,7 +299,7 @@ class DoseResult(NamedTuple):
             "label_max_mg": profile.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,
         }
-        return _closed(self, record, explain)
+        return _closed(self, record, explain, patient)
 
     rows = _record_as_row
 

@@ -13,13 +13,13 @@ def flatten(record: dict, prefix: str = "") -> dict:
         if isinstance(value, dict):
             flat.update(flatten(value, name + "_"))
         elif isinstance(value, list):
-            flat[name] = "; ".join(map(_item_text, value))
+            flat[name] = "; ".join(map(item_text, value))
         else:
             flat[name] = "" if value is None else value
     return flat
 
 
-def _item_text(item) -> str:
+def item_text(item) -> str:
     """A list item in one cell: a record as key=value pairs."""
     if isinstance(item, dict):
         return ", ".join([f"{k}={x}" for k, x in item.items()])
