@@ -587,14 +587,16 @@ def _encoded_cells(cells: list[str], sep: str = ",") -> list[str]:
 _plain_number = re.compile(r"[0-9][0-9.e+-]*\Z").match
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _encoded_cell(cell: str) -> str:
-    """One CSV cell as csv.writer (minimal quoting, "\\r\\n" lines) writes it, formula-safe;
-    long texts (guidance, notes) repeat from row to row, so each is encoded once."""
+def _encoded_text(cell: str) -> str:
+    """One CSV cell as csv.writer (minimal quoting, "\\r\\n" lines) writes it, formula-safe."""
     cell = safe_cell(cell)
     if "," in cell or '"' in cell or "\n" in cell or "\r" in cell:
         return '"' + cell.replace('"', '""') + '"'
     return cell
+
+
+# long texts (guidance, notes) repeat from row to row, so each is encoded once
+_encoded_cell = functools.lru_cache(maxsize=1 << 16)(_encoded_text)
 
 
 def _number_cells(record: dict, cells: list[str]) -> None:
@@ -607,8 +609,8 @@ def _number_cells(record: dict, cells: list[str]) -> None:
             _number_cells(value, cells)
         elif value is None:
             cells.append("")
-        elif kind is list:
-            cells.append(_encoded_cell("; ".join(map(item_text, value))))
+        elif kind is list:  # (texts of numbers rarely repeat: not cached)
+            cells.append(_encoded_text("; ".join(map(item_text, value))))
         else:
             cells.append(_value_cell(value))
 

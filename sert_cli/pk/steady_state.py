@@ -6,6 +6,7 @@ thousands go through the same arithmetic. Each function records the steps it too
 the trace it returns, with the numbers it used.
 """
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -406,9 +407,15 @@ def exposure_spread(profile: Profile, transporter: str) -> float | None:
     constant its assumed spread; None without a sourced CV."""
     if profile.exposure_cv is None:
         return None
-    sigma = math.log(formulas.lognormal_spread(profile.exposure_cv, 1.0))
     pet = profile.parent.pet.get(transporter)
-    if transporter in profile.emax and pet is not None and pet.basis == "extrapolated":
+    extrapolated = transporter in profile.emax and pet is not None and pet.basis == "extrapolated"
+    return _spread(profile.exposure_cv, extrapolated)
+
+
+@functools.cache
+def _spread(exposure_cv: float, extrapolated: bool) -> float:
+    sigma = math.log(formulas.lognormal_spread(exposure_cv, 1.0))
+    if extrapolated:
         sigma = math.hypot(sigma, math.log(EXTRAPOLATED_K_FACTOR) / RANGE_Z)
     return math.exp(RANGE_Z * sigma)
 
