@@ -1,6 +1,7 @@
 """Doses as a patient takes them: whole units of the marketed strengths, the label's
 range, and the doses a table shows."""
 
+import functools
 from math import ceil, gcd
 
 from sert_cli.profiles.types import Profile
@@ -17,12 +18,27 @@ def smallest_dose_from_strengths(
 ) -> tuple[float, tuple[float, ...]] | None:
     """Smallest sum of whole units of the marketed strengths that is >= dose_mg, made
     with the fewest units; None when it would take more than MAX_UNITS_PER_DOSE units."""
+    step, sizes = _unit_sizes(strengths_mg)
+    return _smallest_units(ceil(dose_mg * 1000 / step - 1e-9), step, sizes)
+
+
+@functools.cache
+def _unit_sizes(strengths_mg: tuple[float, ...]) -> tuple[int, tuple[int, ...]]:
+    """(step, sizes): the strengths' common step in micrograms, and each strength in steps,
+    largest first."""
     micrograms = [round(s * 1000) for s in strengths_mg]
     step = 0
     for m in micrograms:
         step = gcd(step, m)
-    sizes = sorted({m // step for m in micrograms}, reverse=True)
-    need = ceil(dose_mg * 1000 / step - 1e-9)
+    return step, tuple(sorted({m // step for m in micrograms}, reverse=True))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _smallest_units(
+    need: int, step: int, sizes: tuple[int, ...]
+) -> tuple[float, tuple[float, ...]] | None:
+    """The smallest_dose_from_strengths of `need` steps (doses round to whole steps, so a
+    batch of many doses asks for few of these)."""
     if need > MAX_UNITS_PER_DOSE * sizes[-1]:
         return None
     limit = need + sizes[0]
@@ -50,9 +66,7 @@ def largest_dose_below(
 ) -> tuple[float, tuple[float, ...]] | None:
     """The largest sum of whole units of the strengths that is < dose_mg (fewest units),
     or None below the smallest strength."""
-    step_mg = 0
-    for m in (round(s * 1000) for s in strengths_mg):
-        step_mg = gcd(step_mg, m)
+    step_mg = _unit_sizes(strengths_mg)[0]  # (in micrograms)
     below = ceil(dose_mg * 1000 / step_mg - 1e-9) * step_mg / 1000 - step_mg / 1000
     while below >= min(strengths_mg) * (1 - RELATIVE_SLACK):
         made = smallest_dose_from_strengths(below, strengths_mg)
@@ -69,9 +83,7 @@ def unit_pieces(profile: Profile) -> tuple[float, ...]:
 
 def nearest_practical_dose(dose_mg: float, pieces_mg: tuple[float, ...]) -> float:
     """The multiple of the pieces' common step nearest dose_mg, at least the smallest piece."""
-    step = 0
-    for m in (round(p * 1000) for p in pieces_mg):
-        step = gcd(step, m)
+    step = _unit_sizes(pieces_mg)[0]
     return max(min(pieces_mg), round(dose_mg * 1000 / step) * step / 1000)
 
 
