@@ -14,7 +14,9 @@ class Step(NamedTuple):
     formula: str
     values: tuple[tuple[str, object, str], ...]  # (symbol, number, array or text, unit)
     source: str
-    assumes: str = ""  # what the "Assumed:" line says of this step, if anything
+    # what the "Assumed:" line says of this step, if anything (an array over a group's
+    # rows where it quotes their numbers)
+    assumes: object = ""
 
     def at(self, index: int) -> "Step":
         if not any(hasattr(v, "shape") for _, v, _ in self.values):
@@ -22,7 +24,8 @@ class Step(NamedTuple):
         return self._replace(
             values=tuple(
                 (s, v[index].item() if hasattr(v, "shape") else v, u) for s, v, u in self.values
-            )
+            ),
+            assumes=self.assumes[index].item() if hasattr(self.assumes, "shape") else self.assumes,
         )
 
     def numbers(self) -> str:

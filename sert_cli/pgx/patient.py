@@ -92,9 +92,11 @@ class Prepared(NamedTuple):
     functional_phenotypes: dict[str, str] = {}
     avoid: tuple[str, ...] = ()  # why the label says not to give the drug to this patient
     factors: dict[str, object] = {}  # age, crcl, hepatic as given and checked
-    # each moiety's CL/F for this patient and the step that computed it: the steady state
-    # of a batch group is computed over rows of many patients, each with its own
+    # each moiety's CL/F for this patient and the step that computed it, and its saturable
+    # (Vmax, Km) or None: the steady state of a batch group is computed over rows of many
+    # patients, each with its own
     clearances: tuple[tuple[float, Step], ...] = ()
+    saturation: tuple[tuple[float, float] | None, ...] = ()
 
     def record(self) -> dict:
         """What the patient layer did, for every result record (JSON and CSV alike): the
@@ -285,6 +287,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         tuple(avoid),
         patient_factors(patient),
         tuple(moiety_clearance(moiety, used) for moiety in profile.moieties),
+        tuple(saturable_parameters(moiety, used) for moiety in profile.moieties),
     )
 
 

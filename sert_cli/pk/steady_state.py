@@ -7,6 +7,7 @@ the trace it returns, with the numbers it used.
 """
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -162,24 +163,28 @@ def saturable_parameters(
     return vmax * activity * moiety.enzyme_activity.get(table.gene, 1.0), km
 
 
-def _each(function, dose_rates, *args):
-    """A scalar formula over a float or, element by element, over an array."""
-    if hasattr(dose_rates, "shape"):
-        import numpy as np
+def _each(function, values, *args):
+    """A scalar formula over floats or, element by element, over arrays: `values` and any
+    of `args` that is an array beside them (the rows of several patients)."""
+    if not any(hasattr(a, "shape") for a in (values, *args)):
+        return function(values, *args)
+    import numpy as np
 
-        return np.array([function(float(r), *args) for r in dose_rates.ravel()]).reshape(
-            dose_rates.shape
-        )
-    return function(dose_rates, *args)
+    shape = np.broadcast_shapes(*(a.shape for a in (values, *args) if hasattr(a, "shape")))
+    columns = [
+        np.broadcast_to(a, shape).ravel().tolist() if hasattr(a, "shape") else itertools.repeat(a)
+        for a in (values, *args)
+    ]
+    return np.array([function(*row) for row in zip(*columns, strict=False)]).reshape(shape)
 
 
 def parent_equivalent_css_mg_l(
-    profile: Profile, moiety: Moiety, clearance_l_h: float, dose_mg, interval_h: float, phenotypes
+    profile: Profile, moiety: Moiety, clearance_l_h, dose_mg, interval_h: float, saturable
 ) -> tuple[object, Step]:
-    """Section 1's Css, or section 7's for saturable clearance, in mg/L of parent
-    equivalents (a metabolite's clearance is per parent dose, section 8)."""
+    """Section 1's Css, or section 7's for saturable clearance (`saturable`: the patient's
+    (Vmax, Km), floats or arrays, or None), in mg/L of parent equivalents (a metabolite's
+    clearance is per parent dose, section 8)."""
     dose_rate_mg_h = dose_mg * profile.salt_factor / interval_h
-    saturable = saturable_parameters(moiety, phenotypes)
     salt = [("S", profile.salt_factor, "")] if profile.salt_factor != 1 else []
     if saturable is None:
         css = formulas.css_mg_l(dose_mg * profile.salt_factor, clearance_l_h, interval_h)
@@ -213,10 +218,16 @@ def parent_equivalent_css_mg_l(
             ("Css", css, "mg/L"),
         ),
         model_section(7),
-        f"saturable clearance of {moiety.name} (Michaelis-Menten: Vmax {vmax_mg_h:.4g} mg/h, "
-        f"Km {mg_l_to_ng_ml(km_mg_l):.4g} ng/mL, linear CL {clearance_l_h:.4g} L/h)",
+        _each(_saturable_assumption, vmax_mg_h, km_mg_l, clearance_l_h, moiety.name),
     )
     return css, step
+
+
+def _saturable_assumption(vmax_mg_h: float, km_mg_l: float, clearance_l_h: float, name: str):
+    return (
+        f"saturable clearance of {name} (Michaelis-Menten: Vmax {vmax_mg_h:.4g} mg/h, "
+        f"Km {mg_l_to_ng_ml(km_mg_l):.4g} ng/mL, linear CL {clearance_l_h:.4g} L/h)"
+    )
 
 
 def levels_from_parent_equivalent(
@@ -279,12 +290,18 @@ def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, object
 
 
 def steady_state(
-    profile: Profile, dose_mg, interval_h: float, phenotypes: Mapping[str, str], clearances=None
+    profile: Profile,
+    dose_mg,
+    interval_h: float,
+    phenotypes: Mapping[str, str],
+    clearances=None,
+    saturation=None,
 ) -> SteadyState:
     """Every moiety's average steady-state levels, the loads, the occupancy, and the time
-    to reach it; dose_mg is a float or a numpy array. Each moiety's CL/F is computed from
-    the phenotypes, or given (`clearances`, floats or arrays beside the doses, for rows of
-    several patients); the caller then holds their steps."""
+    to reach it; dose_mg is a float or a numpy array. Each moiety's CL/F and saturable
+    (Vmax, Km) are computed from the phenotypes, or given (`clearances`, `saturation`:
+    floats or arrays beside the doses, for rows of several patients); the caller then
+    holds the clearance steps."""
     steps, levels, half_lives = [], [], []
     for index, moiety in enumerate(profile.moieties):
         if clearances is None:
@@ -292,8 +309,11 @@ def steady_state(
             steps.append(clearance_step)
         else:
             clearance = clearances[index]
+        saturable = (
+            saturable_parameters(moiety, phenotypes) if saturation is None else saturation[index]
+        )
         css_mg_l, css_step = parent_equivalent_css_mg_l(
-            profile, moiety, clearance, dose_mg, interval_h, phenotypes
+            profile, moiety, clearance, dose_mg, interval_h, saturable
         )
         lv = levels_from_parent_equivalent(profile, moiety, css_mg_l, clearance)
         levels.append(lv)
@@ -316,7 +336,7 @@ def steady_state(
         if moiety.volume_l:
             # the clearance at steady state: a saturable moiety's is the dose rate over Css
             effective = clearance
-            if saturable_parameters(moiety, phenotypes) is not None:
+            if saturable is not None:
                 effective = dose_mg * profile.salt_factor / interval_h / css_mg_l
             if moiety.hepatic_blood_flow_l_h:  # the oral clearance is intrinsic: systemic
                 effective = formulas.systemic_clearance_l_h(
@@ -449,9 +469,9 @@ def check_tolerable(profile: Profile, daily_dose_mg: float, target: float, trans
 
 
 def load_per_mg(
-    profile: Profile, transporter: str, interval_h: float, phenotypes, clearances=None
+    profile: Profile, transporter: str, interval_h: float, phenotypes, clearances, saturation
 ) -> float:
-    loads = steady_state(profile, 1.0, interval_h, phenotypes, clearances).loads
+    loads = steady_state(profile, 1.0, interval_h, phenotypes, clearances, saturation).loads
     if transporter not in loads:
         raise ModelError(
             f"{profile.name}'s profile gives no affinity for {transporter}, so no "
@@ -462,17 +482,27 @@ def load_per_mg(
 
 
 def dose_for_load(
-    profile: Profile, transporter: str, load_target, interval_h: float, phenotypes, clearances=None
+    profile: Profile,
+    transporter: str,
+    load_target,
+    interval_h: float,
+    phenotypes,
+    clearances=None,
+    saturation=None,
 ) -> tuple[object, Step]:
     """Section 5: the dose whose steady-state load is x*; load_target a float or an array
-    (and `clearances` as steady_state takes them). Closed form for linear clearance and for
-    a saturable parent alone; else bisection."""
-    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes, clearances)
+    (and `clearances`, `saturation` as steady_state takes them). Closed form for linear
+    clearance and for a saturable parent alone; else bisection (for one patient)."""
+    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes, clearances, saturation)
     parent = profile.parent
-    saturable = saturable_parameters(parent, phenotypes)
+    if saturation is None:
+        saturation = [saturable_parameters(m, phenotypes) for m in profile.moieties]
+    if clearances is None:
+        clearances = [moiety_clearance(m, phenotypes)[0] for m in profile.moieties]
+    saturable = saturation[0]
     if saturable is not None and not profile.metabolites:
         # the load fixes the unbound brain level, hence the plasma level, hence the rate
-        clearance = moiety_clearance(parent, phenotypes)[0]
+        clearance = clearances[0]
         css_nm = (
             load_target * parent.k_nm[transporter] / (parent.kp_uu_brain * parent.fraction_unbound)
         )

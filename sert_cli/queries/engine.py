@@ -2,9 +2,9 @@
 result or the error for each. A single command is a batch of one (`answer`).
 
 Equal parts are computed once: the patient (genotypes, co-medications, label limits, each
-moiety's CL/F) per drug and patient, and steady states per group of a drug's queries, as
-numpy arrays with each row's own CL/F (a saturable profile: per patient, its Vmax enters
-the root). Errors name query fields, never command-line flags.
+moiety's CL/F and saturable Vmax) per drug and patient, and steady states per group of a
+drug's queries, as numpy arrays with each row's own CL/F and Vmax. Errors name query
+fields, never command-line flags.
 """
 
 import math
@@ -154,9 +154,10 @@ class Engine:
                     query.drug, query.affinity, query.patient
                 )
                 interval = _interval(query, prepared)
-                # linear clearance: one group for the drug, every row with its patient's
-                # CL/F; saturable: a group per patient (its Vmax enters the root)
-                patient = query.patient if prepared.profile.saturable else None
+                # one group for the drug, every row with its patient's CL/F (and Vmax);
+                # a group per patient where a saturable dose is found by bisection
+                profile = prepared.profile
+                patient = query.patient if profile.saturable and profile.metabolites else None
                 if query.kind == "occupancy":
                     positive(query.dose_mg, "dose_mg", "mg")
                     key = ("occupancy", interval, query.drug, query.affinity, patient)
@@ -199,9 +200,7 @@ class Engine:
     def _occupancy_group(self, group, patients, key, members, answers) -> None:
         profile, interval = patients[0].profile, key[1]
         doses = _vector([float(q.dose_mg) for q in group])
-        state = _as_lists(
-            steady_state(profile, doses, interval, patients[0].phenotypes, _clearances(patients))
-        )
+        state = _as_lists(steady_state(profile, doses, interval, *_patient_pk(patients)))
         for i, (query, slot, prepared) in enumerate(zip(group, members, patients, strict=True)):
             profile = prepared.profile
             try:
@@ -258,8 +257,7 @@ class Engine:
             transporter,
             formulas.load_for_occupancy(targets, emax),
             interval,
-            patients[0].phenotypes,
-            _clearances(patients),
+            *_patient_pk(patients),
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
@@ -827,8 +825,7 @@ def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list
             patients[0].profile,
             _vector([made[i][0] for i in rows]),
             interval,
-            patients[0].phenotypes,
-            _clearances([patients[i] for i in rows]),
+            *_patient_pk([patients[i] for i in rows]),
         )
     )
     values = state.occupancy[transporter]
@@ -836,15 +833,28 @@ def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list
     return [next(taken) if m is not None else None for m in made]
 
 
-def _clearances(patients: list[Prepared]) -> list:
-    """Each moiety's CL/F over the rows, each its patient's: one float where they all have
-    the same (as the rows of a saturable group, one patient, do), else an array."""
-    columns = []
-    for index in range(len(patients[0].clearances)):
-        values = [p.clearances[index][0] for p in patients]
-        same = values.count(values[0]) == len(values)
-        columns.append(values[0] if same else _vector(values))
-    return columns
+def _patient_pk(patients: list[Prepared]) -> tuple:
+    """(phenotypes, clearances, saturation) as steady_state takes them over the rows, each
+    row its patient's: a float where they all have the same (as the rows of one patient
+    do), else an array; the first row's phenotypes (one patient's, where they matter)."""
+
+    def column(values: list):
+        return values[0] if values.count(values[0]) == len(values) else _vector(values)
+
+    first = patients[0]
+    clearances = [
+        column([p.clearances[m][0] for p in patients]) for m in range(len(first.clearances))
+    ]
+    saturation = [
+        None
+        if pair is None
+        else (
+            column([p.saturation[m][0] for p in patients]),
+            column([p.saturation[m][1] for p in patients]),
+        )
+        for m, pair in enumerate(first.saturation)
+    ]
+    return first.phenotypes, clearances, saturation
 
 
 def _interval(query, prepared: Prepared) -> float:

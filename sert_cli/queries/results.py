@@ -230,6 +230,7 @@ class DoseResult(NamedTuple):
             self.interval_h,
             prepared.phenotypes,
             [clearance for clearance, _ in prepared.clearances],
+            prepared.saturation,
         )
 
     def trace(self) -> list[Step]:
