@@ -226,8 +226,7 @@ class Rows:
         )
         self.names = {c: header[i].strip() for c, i in self.columns.items()}
         index = tuple(self.columns.values())
-        getter = operator.itemgetter(*index)
-        self.key = getter if len(index) > 1 else (lambda row: (getter(row),))
+        self.key = tuple_getter(index)
         if typed:  # JSON values such as lists cannot be keys: they become an error
             self.key = lambda row: tuple(_hashable(row[i]) for i in index)
         self.fields = tuple(self.columns)
@@ -319,6 +318,16 @@ class Rows:
         return found
 
 
+def tuple_getter(indices: tuple[int, ...]):
+    """items -> the tuple of the items at these indices, at C speed."""
+    if len(indices) > 1:
+        return operator.itemgetter(*indices)
+    if indices:
+        getter = operator.itemgetter(*indices)
+        return lambda items: (getter(items),)
+    return lambda items: ()
+
+
 def _hashable(value):
     return value if isinstance(value, (str, int, float, type(None))) else ("json", repr(value))
 
@@ -404,10 +413,11 @@ class Output:
 
     def __init__(self, out, header: list[str], request_columns):
         self.out, self.header = out, header
-        self.in_request = frozenset(request_columns)
+        self.request = tuple(request_columns)  # in the order of a request's key
+        self.in_request = frozenset(self.request)
         self.plans: dict[tuple, Plan] = {}
         self.shapes: dict[tuple, Shape | None] = {}
-        self.shape_cells: dict[type, tuple[int, ...]] = {}  # request cells in a shape's key
+        self.shape_cells: dict[type, object] = {}  # request key -> its cells in a shape's key
 
     def plan(self, key: tuple, row: list, found) -> Plan:
         """The plan of a request: of its error (a record), or of its result."""
@@ -417,22 +427,22 @@ class Output:
             free, parts = self.template(row, found, None)
             error = found.get("error")
         else:
-            (free, parts), error = self.shaped(row, found), None
+            (free, parts), error = self.shaped(key, row, found), None
         plan = self.plans[key] = Plan(free, parts, error)
         return plan
 
-    def shaped(self, row: list, result):
+    def shaped(self, request: tuple, row: list, result):
         """A result's line: its shape's, with its numbers in their slots; a result that
         has no shape (or whose numbers do not fit it) is encoded whole."""
         if not hasattr(result, "shape"):
             return self.template(row, {**result.record(), "error": None}, result.prepared)
         numbers = per_row(result)
         cells = self.shape_cells.get(type(result))
-        if cells is None:  # the request cells that show no number of the result's
+        if cells is None:  # the request's cells that show no number of the result's
             shown = self.number_columns(numbers)
-            cells = tuple(i for i in sorted(self.in_request) if i not in shown)
-            self.shape_cells[type(result)] = cells
-        key = (result.shape(), tuple(_hashable(row[i]) for i in cells))
+            kept = tuple(n for n, i in enumerate(self.request) if i not in shown)
+            cells = self.shape_cells[type(result)] = tuple_getter(kept)
+        key = (result.shape(), cells(request))
         shape = self.shapes.get(key, False)
         if shape is False or (shape is not None and shape.patient is not result.prepared):
             if len(self.shapes) >= CACHE_LIMIT:
