@@ -23,15 +23,10 @@ class AlleleCall:
     allele: str
     function: str
     activity_value: float | None  # CYP2D6 only
-    at_least: bool = False  # a CPIC "x≥3" bin: the value is a lower bound
+    activity_value_at_least: bool = False  # a CPIC "x≥3" bin: the value is a lower bound
 
     def record(self) -> dict:
-        return {
-            "allele": self.allele,
-            "function": self.function,
-            "activity_value": self.activity_value,
-            "activity_value_at_least": self.at_least,
-        }
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
@@ -43,19 +38,10 @@ class GenotypeResult:
     phenotype: str  # PM, IM, NM, RM, UM or Indeterminate
     cpic_phenotype: str
     alleles: tuple[AlleleCall, AlleleCall]
-    data_version: str
+    cpic_data_version: str
 
     def record(self) -> dict:
-        return {
-            "gene": self.gene,
-            "diplotype": self.diplotype,
-            "activity_score": self.activity_score,
-            "activity_score_at_least": self.activity_score_at_least,
-            "phenotype": self.phenotype,
-            "cpic_phenotype": self.cpic_phenotype,
-            "alleles": [a.record() for a in self.alleles],
-            "cpic_data_version": self.data_version,
-        }
+        return {**vars(self), "alleles": [a.record() for a in self.alleles]}
 
 
 @functools.cache
@@ -153,7 +139,7 @@ def _by_activity_score(gene, name, calls, version) -> GenotypeResult:
     if any(c.activity_value is None for c in calls):
         return GenotypeResult(gene, name, None, False, INDETERMINATE, INDETERMINATE, calls, version)
     score = sum(c.activity_value for c in calls)
-    at_least = any(c.at_least for c in calls)
+    at_least = any(c.activity_value_at_least for c in calls)
     phenotype = activity_score_phenotype(score, at_least)
     return GenotypeResult(
         gene, name, score, at_least, phenotype, CPIC_TERMS[phenotype], calls, version

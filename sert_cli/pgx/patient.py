@@ -228,7 +228,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
             )
             notes.append(
                 f"{gene} {result.diplotype}{score}: {result.cpic_phenotype} "
-                f"(CPIC, data version {result.data_version})"
+                f"(CPIC, data version {result.cpic_data_version})"
             )
     scores = {
         r.gene: (r.activity_score, r.activity_score_at_least)
@@ -312,7 +312,7 @@ def _compare_with_pharmcat(drug: str, guidance: list[dict], report, notes: list)
 
 def genotype_steps(g) -> list[Step]:
     """The translation of one genotype as recorded steps (docs/model.md section 12)."""
-    source = f"CPIC allele table, data version {g.data_version}"
+    source = f"CPIC allele table, data version {g.cpic_data_version}"
     if g.activity_score is None:
         return [
             Step(

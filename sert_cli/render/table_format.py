@@ -85,6 +85,10 @@ def headed_table(console: Console, heading: str) -> Table:
     return table
 
 
+def regimen(drug: str, dose_mg: float, interval_h: float) -> str:
+    return f"{drug} {num(dose_mg)} mg every {num(interval_h)} h"
+
+
 def pairs_table(console: Console, heading: str) -> Table:
     """The bold heading line, and a table of (what, value) rows without a header."""
     table = headed_table(console, heading)
@@ -98,7 +102,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
     phenotypes = result.prepared.phenotypes
     table = headed_table(
         console,
-        f"{result.drug} {num(result.query.dose_mg)} mg every {num(result.interval_h)} h "
+        f"{regimen(result.drug, result.query.dose_mg, result.interval_h)} "
         f"({phenotype_text(phenotypes)}), steady state",
     )
     for lv in levels:
@@ -222,11 +226,11 @@ def switch(console: Console, result) -> None:
 def tdm(console: Console, result) -> None:
     """The level against the model, in a few lines a clinician reads at a glance."""
     r = result.record()
+    level = f"a level of {num(r['level_ng_ml'])} ng/mL ({r['level_of']})"
+    when = f"{num(r['hours_after_dose'])} h after a dose"
+    regimen_text = regimen(result.drug, r["dose_mg"], r["interval_h"])
     table = pairs_table(
-        console,
-        f"{result.drug} {num(r['dose_mg'])} mg every {num(r['interval_h'])} h "
-        f"({phenotype_text(r['phenotypes'])}): a level of {num(r['level_ng_ml'])} ng/mL "
-        f"({r['level_of']}) {num(r['hours_after_dose'])} h after a dose",
+        console, f"{regimen_text} ({phenotype_text(r['phenotypes'])}): {level} {when}"
     )
     spread = r["expected_range_ng_ml"]
     table.add_row("expected level", f"{num(r['expected_level_ng_ml'])} ng/mL")
@@ -250,7 +254,7 @@ def population(console: Console, result) -> None:
     record = result.record()
     table = headed_table(
         console,
-        f"{result.drug} {num(record['dose_mg'])} mg every {num(record['interval_h'])} h, "
+        f"{regimen(result.drug, record['dose_mg'], record['interval_h'])}, "
         f"{record['n']:,} virtual patients of {record['ancestry']} ancestry (seed "
         f"{record['seed']}), steady state",
     )
@@ -397,8 +401,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
     summary = record["summary"]
     table = pairs_table(
         console,
-        f"{record['drug']} {num(record['dose_mg'])} mg every "
-        f"{num(record['interval_h'])} h, {record['doses']} doses "
+        f"{regimen(record['drug'], record['dose_mg'], record['interval_h'])}, "
+        f"{record['doses']} doses "
         f"({phenotype_text(record['phenotypes'])})",
     )
 
