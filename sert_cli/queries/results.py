@@ -173,6 +173,8 @@ class OccupancyResult(NamedTuple):
         """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
         return "occupancy", id(self.prepared), self.interval_h
 
+    rows = _record_as_row
+
     def record(self, explain: bool = False, patient: bool = True) -> dict:
         i, dose = self.index, self.query.dose_mg
         parent, *metabolites = self.levels()
@@ -201,8 +203,6 @@ class OccupancyResult(NamedTuple):
             "label_max_mg": self.prepared.profile.label_max_mg,
         }
         return _closed(self, record, explain, patient)
-
-    rows = _record_as_row
 
 
 class DoseResult(NamedTuple):
@@ -281,6 +281,8 @@ class DoseResult(NamedTuple):
         """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
         return "dose", id(self.prepared), self.interval_h, self.query.transporter
 
+    rows = _record_as_row
+
     def record(self, explain: bool = False, patient: bool = True) -> dict:
         profile = self.prepared.profile
         record = {
@@ -301,8 +303,6 @@ class DoseResult(NamedTuple):
             "exceeds_label_max": self.exceeds_label_max,
         }
         return _closed(self, record, explain, patient)
-
-    rows = _record_as_row
 
 
 class GridResult(NamedTuple):
@@ -448,10 +448,10 @@ class TdmResult(NamedTuple):
     drug = property(_drug_name)
     trace = _prepared_then_own_steps
 
+    rows = _record_as_row
+
     def record(self, explain: bool = False) -> dict:
         return _closed(self, {"query": "tdm", "drug": self.drug, **self.fields}, explain)
-
-    rows = _record_as_row
 
 
 class TaperResult(NamedTuple):
@@ -498,8 +498,8 @@ class SwitchResult(NamedTuple):
     notes_: tuple[str, ...]
     steps: tuple[Step, ...]
 
-    drug = property(_drug_name)
     trace = _prepared_then_own_steps
+    drug = property(_drug_name)
 
     def record(self, explain: bool = False) -> dict:
         record = _closed(self, {"query": "switch", **self.fields}, explain)
