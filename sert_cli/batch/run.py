@@ -45,6 +45,9 @@ CHUNK_CELLS = 250_000
 # in its row's place, never a lost row.
 MAX_CELL_CHARS = 16 << 20
 CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
+# Patients kept with their encoded parts (shapes, CSV cells), each made on a patient's
+# second request: a file where every row is another patient keeps none.
+SHAPE_LIMIT = 20_000
 OUTPUT_BUFFER = 1 << 20  # bytes: one write call per megabyte of lines
 PIECES_PER_WRITE = 120  # joined first: tens of kB, memory the allocator reuses
 INPUT_FORMATS = ("csv", "jsonl")
@@ -406,7 +409,7 @@ class Output:
     """Batch output as bytes: the part of a line that depends only on the request is
     encoded once per distinct request (a Plan); the input's other cells are filled in row
     by row. A result's line is its shape's (encoded once per shape) with its own numbers
-    in their slots. At most CACHE_LIMIT plans and shapes are kept."""
+    in their slots. At most CACHE_LIMIT plans and SHAPE_LIMIT shapes are kept."""
 
     SLOT = "\0sert-slot-{}\0"  # a number's place in a shape's line, while it is made
     MARKER: re.Pattern  # the encoded slot, its number a group
@@ -417,6 +420,7 @@ class Output:
         self.in_request = frozenset(self.request)
         self.plans: dict[tuple, Plan] = {}
         self.shapes: dict[tuple, Shape | None] = {}
+        self.seen: set[tuple] = set()  # shapes asked for once
         self.shape_cells: dict[type, object] = {}  # request key -> its cells in a shape's key
 
     def plan(self, key: tuple, row: list, found) -> Plan:
@@ -445,7 +449,12 @@ class Output:
         key = (result.shape(), cells(request))
         shape = self.shapes.get(key, False)
         if shape is False or (shape is not None and shape.patient is not result.prepared):
-            if len(self.shapes) >= CACHE_LIMIT:
+            if key not in self.seen:  # a shape pays from its second request on
+                if len(self.seen) >= CACHE_LIMIT:
+                    self.seen.clear()
+                self.seen.add(key)
+                return self.template(row, {**result.record(), "error": None}, result.prepared)
+            if len(self.shapes) >= SHAPE_LIMIT:
                 self.shapes.clear()
             shape = self.shapes[key] = self.make_shape(row, result, numbers)
         texts = None if shape is None else self.slot_texts(numbers, shape.names)
@@ -559,7 +568,7 @@ class CsvOutput(Output):
     def patient_cells(self, patient: Prepared) -> dict:
         found = self.patients.get(id(patient))
         if found is None or found[0] is not patient:  # (kept: its id is not reused)
-            if len(self.patients) >= CACHE_LIMIT:
+            if len(self.patients) >= SHAPE_LIMIT:
                 self.patients.clear()
             found = self.patients[id(patient)] = patient, flatten(patient.record())
         return found[1]

@@ -68,7 +68,7 @@ MAX_SIMULATED_DOSE_MG = 1e9
 CURVE_POINTS = 80
 CURVE_BEYOND_LABEL = 2.0
 # Patients (drug, affinity, patient) kept prepared; a batch of millions stays flat.
-CONTEXT_LIMIT = 100_000
+CONTEXT_LIMIT = 20_000
 
 
 def positive(value, field: str, what: str) -> float:
