@@ -248,7 +248,7 @@ def test_installed_command_ships_its_profiles(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     paths = [p["path"] for p in json.loads(done.stdout)]
-    assert paths and all("sert_cli/drug_profiles/" in p for p in paths)
+    assert paths and all("sert_cli/drug_profiles/" in p for p in paths), (paths, done.stderr)
 
 
 def test_simulate_json_contract():

@@ -135,7 +135,7 @@ def _class_activity() -> dict[tuple[str, str], tuple[float, str]]:
 
 def _phenotypes_used(profile: Profile, phenotypes: dict[str, str]) -> tuple[dict, list[str]]:
     """The phenotype used for each polymorphic gene the profile depends on (NM unless
-    given); every one must compute, from the drug's own data or the class values."""
+    given), and warnings for the genes given that it does not use."""
     genes = [
         g
         for g in profile.genes
@@ -148,9 +148,6 @@ def _phenotypes_used(profile: Profile, phenotypes: dict[str, str]) -> tuple[dict
         for gene, phenotype in phenotypes.items()
         if gene not in used
     ]
-    for moiety in profile.moieties:
-        moiety_clearance(moiety, used)
-        saturable_parameters(moiety, used)
     return used, warnings
 
 
@@ -269,6 +266,9 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     profile = _apply_label_limits(profile, functional, names, notes)
     profile, factor_warnings, avoid = _apply_patient_factors(profile, patient, notes)
     used, warnings = _phenotypes_used(profile, phenotypes)
+    # every moiety's clearance must compute, from the drug's own data or the class values
+    clearances = tuple(moiety_clearance(moiety, used) for moiety in profile.moieties)
+    saturation = tuple(saturable_parameters(moiety, used) for moiety in profile.moieties)
     warnings = factor_warnings + warnings
     # guidance reads an unknown gene as CPIC's No Result, not as the NM the PK assumes
     guidance = guidance_for(profile.name, {**functional, **dict.fromkeys(unknown, "NR")})
@@ -286,8 +286,8 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         {g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
         tuple(avoid),
         patient_factors(patient),
-        tuple(moiety_clearance(moiety, used) for moiety in profile.moieties),
-        tuple(saturable_parameters(moiety, used) for moiety in profile.moieties),
+        clearances,
+        saturation,
     )
 
 
@@ -544,14 +544,17 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list):
     return profile, warnings, avoid
 
 
+@functools.cache
+def _guidance_rows(drug: str) -> tuple[dict, ...]:
+    return tuple(row for row in _rows("guidance.csv") if row["drug"] == drug)
+
+
 def guidance_for(drug: str, phenotypes: dict[str, str]) -> list[dict]:
     """CPIC and DPWG advice for the patient's phenotype of each gene the guidelines read. A
     row may read two genes together ('CYP2C19+CYP2B6', as CPIC does for sertraline; a gene
     not given is CPIC's 'No Result', NR) or none (advice for every patient)."""
     advice = []
-    for row in _rows("guidance.csv"):
-        if row["drug"] != drug:
-            continue
+    for row in _guidance_rows(drug):
         genes = [g for g in row["gene"].split("+") if g]
         if len(genes) > 1:
             phenotype = "+".join(phenotypes.get(g, "NR") for g in genes)
