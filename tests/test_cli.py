@@ -244,7 +244,8 @@ def test_installed_command_ships_its_profiles(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**os.environ},
+        # (a PYTHONPATH naming the source tree would run the source, not the install)
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     assert done.returncode == 0, done.stderr
     paths = [p["path"] for p in json.loads(done.stdout)]
