@@ -552,7 +552,14 @@ def _guidance_rows(drug: str) -> tuple[dict, ...]:
 def guidance_for(drug: str, phenotypes: dict[str, str]) -> list[dict]:
     """CPIC and DPWG advice for the patient's phenotype of each gene the guidelines read. A
     row may read two genes together ('CYP2C19+CYP2B6', as CPIC does for sertraline; a gene
-    not given is CPIC's 'No Result', NR) or none (advice for every patient)."""
+    not given is CPIC's 'No Result', NR) or none (advice for every patient). The advice
+    records are shared by the patients who get them: read them, never change them."""
+    return list(_guidance(drug, tuple(sorted(phenotypes.items()))))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _guidance(drug: str, given: tuple[tuple[str, str], ...]) -> tuple[dict, ...]:
+    phenotypes = dict(given)
     advice = []
     for row in _guidance_rows(drug):
         genes = [g for g in row["gene"].split("+") if g]
@@ -578,4 +585,4 @@ def guidance_for(drug: str, phenotypes: dict[str, str]) -> list[dict]:
                     "advice": row["advice"],
                 }
             )
-    return advice
+    return tuple(advice)
