@@ -126,13 +126,6 @@ def point_load(profile: Profile, point: PetPoint) -> float:
     )
 
 
-def predict(profile: Profile, point: PetPoint) -> float:
-    """Occupancy under the point's conditions, on the profile's scale."""
-    return formulas.occupancy_from_load(
-        point_load(profile, point), profile.emax.get(point.transporter, 1.0)
-    )
-
-
 @dataclass(frozen=True)
 class Fit:
     """Plateaus by (transporter, tracer); K scale (in vivo / in vitro) by (drug, transporter),

@@ -73,8 +73,14 @@ class Patient(NamedTuple):
         )
 
 
-RECORD_FIELDS = ("genotypes", "comedications", "functional_phenotypes", "patient_factors")
-RECORD_FIELDS += ("guidance", "notes")
+RECORD_FIELDS = (
+    "genotypes",
+    "comedications",
+    "functional_phenotypes",
+    "patient_factors",
+    "guidance",
+    "notes",
+)
 
 
 class Prepared(NamedTuple):

@@ -495,14 +495,10 @@ def dose_for_load(
     clearance and for a saturable parent alone; else bisection (for one patient)."""
     per_mg = load_per_mg(profile, transporter, interval_h, phenotypes, clearances, saturation)
     parent = profile.parent
-    if saturation is None:
-        saturation = [saturable_parameters(m, phenotypes) for m in profile.moieties]
-    if clearances is None:
-        clearances = [moiety_clearance(m, phenotypes)[0] for m in profile.moieties]
-    saturable = saturation[0]
+    saturable = saturable_parameters(parent, phenotypes) if saturation is None else saturation[0]
     if saturable is not None and not profile.metabolites:
         # the load fixes the unbound brain level, hence the plasma level, hence the rate
-        clearance = clearances[0]
+        clearance = moiety_clearance(parent, phenotypes)[0] if clearances is None else clearances[0]
         css_nm = (
             load_target * parent.k_nm[transporter] / (parent.kp_uu_brain * parent.fraction_unbound)
         )

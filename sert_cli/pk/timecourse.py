@@ -612,11 +612,6 @@ def occupancies(profile: Profile, levels: list[MoietyLevels]) -> dict[str, np.nd
     return occupancy_of_loads(profile, transporter_loads(profile, levels))
 
 
-def _first_at_or_above(times: np.ndarray, values: np.ndarray, level: float) -> float | None:
-    hits = np.nonzero(values >= level)[0]
-    return float(times[hits[0]]) if hits.size else None
-
-
 def _last_at_or_above(times: np.ndarray, values: np.ndarray, level: float) -> float | None:
     hits = np.nonzero(values >= level)[0]
     return float(times[hits[-1]]) if hits.size else None

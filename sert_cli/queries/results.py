@@ -109,11 +109,7 @@ def _trace(prepared: Prepared, steps: tuple[Step, ...], index: int) -> list[Step
 
 def _patient_trace(prepared: Prepared, steps: tuple[Step, ...], index: int) -> list[Step]:
     """The trace of a steady state computed with the patient's own clearances."""
-    return [
-        *prepared.steps,
-        *(step for _, step in prepared.clearances),
-        *(s.at(index) for s in steps),
-    ]
+    return _trace(prepared, (*(step for _, step in prepared.clearances), *steps), index)
 
 
 def assumptions(steps: list[Step], phenotypes: dict[str, str]) -> list[str]:
