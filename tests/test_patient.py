@@ -189,18 +189,15 @@ def test_cyp2d6_phenotype_from_the_activity_score(diplotype, score, phenotype):
     assert result.phenotype == phenotype and result.cpic_phenotype == CPIC_TERMS[phenotype]
 
 
-def test_a_group_of_many_patients_gives_each_its_own_answer():
-    """The engine computes a drug's rows together, each with its patient's CL/F: every
-    answer is the one the query gets alone, number for number, with its own trace."""
+def _queries_of_many_patients() -> list:
+    """Occupancy and dose queries of 3 drugs for 9 kinds of patient."""
     from sert_cli.pgx.patient import Patient
-    from sert_cli.queries.engine import Engine
     from sert_cli.queries.values import DoseQuery, OccupancyQuery
 
-    library = load_library()
     patients = [Patient(phenotypes=(("CYP2C19", p),)) for p in ("PM", "IM", "NM", "UM")]
     patients += [Patient(comedications=("omeprazole",)), Patient(genotypes=(("CYP2D6", "*4/*4"),))]
     patients += [Patient(age_years=70.0), Patient(hepatic="moderate"), Patient(crcl_ml_min=20.0)]
-    queries = [
+    return [
         query
         for drug in ("escitalopram", "venlafaxine", "paroxetine")
         for patient in patients
@@ -210,6 +207,15 @@ def test_a_group_of_many_patients_gives_each_its_own_answer():
             DoseQuery(drug, 0.7, patient=patient),
         )
     ]
+
+
+def test_a_group_of_many_patients_gives_each_its_own_answer():
+    """The engine computes a drug's rows together, each with its patient's CL/F: every
+    answer is the one the query gets alone, number for number, with its own trace."""
+    from sert_cli.queries.engine import Engine
+
+    library = load_library()
+    queries = _queries_of_many_patients()
     together = Engine(library).answer_many(queries)
     clearances = set()
     for query, answer in zip(queries, together, strict=True):
@@ -218,3 +224,20 @@ def test_a_group_of_many_patients_gives_each_its_own_answer():
         if query.kind == "occupancy" and query.drug == "escitalopram":
             clearances.add(answer.record()["clearance_l_h"])
     assert len(clearances) >= 7  # (a CYP2D6 PM too: a minor pathway)
+
+
+def test_a_group_s_columns_hold_each_result_s_record():
+    """Batch turns a group's numbers to text a column at a time (results.columns): row i
+    of the columns is result i's own record, for groups of many patients."""
+    from sert_cli.queries.engine import Engine
+    from sert_cli.queries.results import row_of
+
+    answers = Engine(load_library()).answer_many(_queries_of_many_patients())
+    groups: dict = {}
+    for answer in answers:
+        groups.setdefault(answer.column_group(), []).append(answer)
+    assert max(map(len, groups.values())) >= 18
+    for members in groups.values():
+        columns = type(members[0]).columns(members)
+        for row, answer in enumerate(members):
+            assert row_of(columns, row) == answer.record(patient=False)

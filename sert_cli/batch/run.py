@@ -16,6 +16,7 @@ import gc
 import io
 import itertools
 import json
+import math
 import operator
 import os
 import re
@@ -31,7 +32,7 @@ from sert_cli.errors import InputError, SertError
 from sert_cli.pgx.patient import RECORD_FIELDS, Patient, Prepared
 from sert_cli.profiles.library import Library
 from sert_cli.queries.engine import Engine
-from sert_cli.queries.results import per_row
+from sert_cli.queries.results import Column, per_row, row_of
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
 from sert_cli.render.csv_format import FORMULA_PREFIXES, flatten, item_text, safe_cell
 from sert_cli.vocabulary import GENES, HOURS_PER_DAY
@@ -233,6 +234,11 @@ class Rows:
         if typed:  # JSON values such as lists cannot be keys: they become an error
             self.key = lambda row: tuple(_hashable(row[i]) for i in index)
         self.fields = tuple(self.columns)
+        self.typed = typed
+        # a request's patient cells, the key of its parsed patient
+        self.patient_key = tuple_getter(
+            tuple(n for n, field in enumerate(self.fields) if field in PATIENT_COLUMNS)
+        )
         self.patients: dict[tuple, Patient] = {}
 
     def column_of(self, field: str) -> str:
@@ -263,13 +269,14 @@ class Rows:
 
     def query(self, key: tuple):
         cells = dict(zip(self.fields, key, strict=True))
-        for field, value in cells.items():
-            if value is not None and not isinstance(value, (str, int, float)):
-                raise InputError("expected text or a number", field=field)
+        if self.typed:
+            for field, value in cells.items():
+                if value is not None and not isinstance(value, (str, int, float)):
+                    raise InputError("expected text or a number", field=field)
         drug = _text(cells.get("drug"))
         if not drug:
             raise InputError("missing drug", field="drug")
-        patient = self.patient(cells)
+        patient = self.patient(cells, self.patient_key(key))
         interval = _number(cells.get("interval_h"), "interval_h")
         dose = _number(cells.get("dose_mg"), "dose_mg")
         level = _number(cells.get(TDM_COLUMN), TDM_COLUMN)
@@ -291,9 +298,9 @@ class Rows:
             affinity=self.affinity,
         )
 
-    def patient(self, cells: dict) -> Patient:
-        """The patient of a row's cells, parsed once for all the rows that share them."""
-        key = tuple(cells.get(column) for column in PATIENT_COLUMNS)
+    def patient(self, cells: dict, key: tuple) -> Patient:
+        """The patient of a row's cells (key: its patient cells), parsed once for all the
+        rows that share them."""
         found = self.patients.get(key)
         if found is not None:
             return found
@@ -395,21 +402,64 @@ def _utf8_cells(cells: list[str]) -> list[bytes]:
 
 
 class Shape(NamedTuple):
-    """The line of every result of one shape (see queries.results.per_row): its parts
-    around the free cells, each a sequence of texts (bytes) and slots (the index of a
-    number in `names`)."""
+    """The line of every result of one shape (see queries.results.per_row): per part of
+    the line around the free cells, a bytes format with a %s for each number and the
+    getter of those numbers' texts (in the order of `names`, the numbers' leaves)."""
 
     patient: Prepared  # kept, so that the id in the shape's key is not reused
     free: tuple[int, ...]
-    parts: tuple[tuple, ...]
-    names: tuple[str, ...]
+    formats: tuple[tuple, ...]
+    names: tuple[tuple, ...]
+
+    def fill(self, texts: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        return tuple(line % get(texts) for line, get in self.formats)
+
+
+def _leaves(record: dict, path: tuple = ()) -> Iterator[tuple[tuple, object]]:
+    """(path, value) of each leaf of a record: dicts are walked into, all else is a leaf
+    (a list is one cell in CSV, one value in JSON)."""
+    for key, value in record.items():
+        if type(value) is dict:
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
+
+
+def _marked(record: dict, slots: Iterator[str]) -> dict:
+    """The record with the next slot's text in place of each leaf (in _leaves order)."""
+    return {k: _marked(v, slots) if type(v) is dict else next(slots) for k, v in record.items()}
+
+
+def _has_column(value) -> bool:
+    kind = type(value)
+    if kind is Column:
+        return True
+    if kind is list:
+        return any(map(_has_column, value))
+    if kind is dict:
+        return any(map(_has_column, value.values()))
+    return False
+
+
+def _leaf_cell(value) -> str:
+    """A leaf of a record (not a dict) as its CSV cell, as flatten and csv.writer make it."""
+    if value is None:
+        return ""
+    if type(value) is list:
+        return _encoded_text("; ".join(map(item_text, value)))
+    return _value_cell(value)
+
+
+def _json_leaf(value) -> str:
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
 class Output:
     """Batch output as bytes: the part of a line that depends only on the request is
     encoded once per distinct request (a Plan); the input's other cells are filled in row
     by row. A result's line is its shape's (encoded once per shape) with its own numbers
-    in their slots. At most CACHE_LIMIT plans and SHAPE_LIMIT shapes are kept."""
+    in their slots, turned to text a column at a time over a group of the engine. At most
+    CACHE_LIMIT plans and SHAPE_LIMIT shapes are kept."""
 
     SLOT = "\0sert-slot-{}\0"  # a number's place in a shape's line, while it is made
     MARKER: re.Pattern  # the encoded slot, its number a group
@@ -423,27 +473,44 @@ class Output:
         self.seen: set[tuple] = set()  # shapes asked for once
         self.shape_cells: dict[type, object] = {}  # request key -> its cells in a shape's key
 
-    def plan(self, key: tuple, row: list, found) -> Plan:
-        """The plan of a request: of its error (a record), or of its result."""
-        if len(self.plans) >= CACHE_LIMIT:
+    def plans_for(self, requests: list[tuple]) -> dict[tuple, Plan]:
+        """The plans of a chunk's new requests, (key, row, result or error record) each,
+        also kept for the chunks to come. Results whose shape is made are taken a group
+        of the engine at a time (see queries.results.Column)."""
+        if len(self.plans) + len(requests) > CACHE_LIMIT:
             self.plans.clear()
-        if type(found) is dict:
-            free, parts = self.template(row, found, None)
-            error = found.get("error")
-        else:
-            (free, parts), error = self.shaped(key, row, found), None
-        plan = self.plans[key] = Plan(free, parts, error)
-        return plan
+        made, groups = {}, {}
+        for key, row, found in requests:
+            shape = None if type(found) is dict else self.shape_of(key, row, found)
+            if shape is None:
+                made[key] = self.whole(row, found)
+            else:
+                groups.setdefault(found.column_group(), []).append((key, row, found, shape))
+        for members in groups.values():
+            results = [result for _, _, result, _ in members]
+            names, rows = self.number_texts(results)
+            for (key, row, result, shape), texts in zip(members, rows, strict=True):
+                if shape.names == names:
+                    made[key] = Plan(shape.free, shape.fill(texts), None)
+                else:  # (numbers that do not fit the shape)
+                    made[key] = self.whole(row, result)
+        self.plans.update(made)
+        return made
 
-    def shaped(self, request: tuple, row: list, result):
-        """A result's line: its shape's, with its numbers in their slots; a result that
-        has no shape (or whose numbers do not fit it) is encoded whole."""
+    def whole(self, row: list, found) -> Plan:
+        """The plan of an error (a record) or of a result encoded whole."""
+        if type(found) is dict:
+            return Plan(*self.template(row, found, None), found.get("error"))
+        return Plan(*self.template(row, {**found.record(), "error": None}, found.prepared), None)
+
+    def shape_of(self, request: tuple, row: list, result) -> Shape | None:
+        """The result's shape, made on its second request; None before that, and for a
+        result that has none."""
         if not hasattr(result, "shape"):
-            return self.template(row, {**result.record(), "error": None}, result.prepared)
-        numbers = per_row(result)
+            return None
         cells = self.shape_cells.get(type(result))
         if cells is None:  # the request's cells that show no number of the result's
-            shown = self.number_columns(numbers)
+            shown = self.number_columns(per_row(result))
             kept = tuple(n for n, i in enumerate(self.request) if i not in shown)
             cells = self.shape_cells[type(result)] = tuple_getter(kept)
         key = (result.shape(), cells(request))
@@ -453,33 +520,62 @@ class Output:
                 if len(self.seen) >= CACHE_LIMIT:
                     self.seen.clear()
                 self.seen.add(key)
-                return self.template(row, {**result.record(), "error": None}, result.prepared)
+                return None
             if len(self.shapes) >= SHAPE_LIMIT:
                 self.shapes.clear()
-            shape = self.shapes[key] = self.make_shape(row, result, numbers)
-        texts = None if shape is None else self.slot_texts(numbers, shape.names)
-        if texts is None:
-            return self.template(row, {**result.record(), "error": None}, result.prepared)
-        return shape.free, tuple(
-            b"".join([texts[p] if type(p) is int else p for p in part]) for part in shape.parts
-        )
+            shape = self.shapes[key] = self.make_shape(row, result)
+        return shape
 
-    def make_shape(self, row: list, result, numbers: dict) -> Shape | None:
+    def make_shape(self, row: list, result) -> Shape | None:
         """The shape's line, from the whole record with a slot in each number's place;
         None if a slot is found more than once (an input cell that holds its marker)."""
-        names = self.slot_names(numbers)
-        slots = {name: self.SLOT.format(n) for n, name in enumerate(names)}
-        record = {**result.record(), "error": None}
-        free, parts = self.template(row, record, result.prepared, slots)
+        numbers = per_row(result)
+        names = tuple(path for path, _ in _leaves(numbers))
+        slots = map(self.SLOT.format, itertools.count())
+        record = {**result.record(), **_marked(numbers, slots), "error": None}
+        free, parts = self.template(row, record, result.prepared)
         split = [self.MARKER.split(part) for part in parts]
         found = [int(n) for pieces in split for n in pieces[1::2]]
         if len(set(found)) != len(found) or not set(found) <= set(range(len(names))):
             return None
-        shaped = tuple(
-            tuple(int(p) if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p)
-            for pieces in split
-        )
-        return Shape(result.prepared, free, shaped, tuple(names))
+        formats = []
+        for pieces in split:
+            line = b"".join(
+                p.replace(b"%", b"%%") if i % 2 == 0 else b"%s" for i, p in enumerate(pieces)
+            )
+            formats.append((line, tuple_getter(tuple(map(int, pieces[1::2])))))
+        return Shape(result.prepared, free, tuple(formats), names)
+
+    def number_texts(self, results: list) -> tuple[tuple, list[tuple[bytes, ...]]]:
+        """The names of the numbers' leaves of results of one group, and each result's
+        texts of them (the columns of queries.results, turned to text column by column)."""
+        record = type(results[0]).columns(results)
+        fixed = results[0].SHAPE_FIELDS
+        leaves = [(path, value) for path, value in _leaves(record) if path[0] not in fixed]
+        columns = [_utf8_cells(self.texts(value, len(results))) for _, value in leaves]
+        return tuple(path for path, _ in leaves), list(zip(*columns, strict=True))
+
+    def float_column(self, value) -> bool:
+        return type(value) is Column and not set(map(type, value)) - {float} and self.plain(value)
+
+    def texts(self, value, rows: int) -> list[str]:
+        """The texts of a leaf of a columns() record, one per row: a column of floats or
+        of lists of texts (or a list of float columns) at C speed, the rest value by
+        value."""
+        if type(value) is Column:
+            kinds = set(map(type, value))
+            if kinds == {float} and self.plain(value):
+                return list(map(float.__repr__, value))
+            if kinds == {list}:
+                with contextlib.suppress(TypeError):  # (an item that is not a text)
+                    return list(map(self.text_list, value))
+            return list(map(self.leaf, value))
+        if type(value) is list and value and all(map(self.float_column, value)):
+            items = zip(*(map(float.__repr__, v) for v in value), strict=True)
+            return list(map(self.float_list, items))
+        if _has_column(value):  # (a list of records: a row at a time)
+            return [self.leaf(row_of(value, row)) for row in range(rows)]
+        return [self.leaf(value)] * rows
 
     def free_columns(self, replaced) -> tuple[int, ...]:
         return tuple(
@@ -530,14 +626,13 @@ class CsvOutput(Output):
 
     MARKER = re.compile(rb"\x00sert-slot-(\d+)\x00")
 
-    def template(self, row: list, result: dict, patient: Prepared | None, slots=None):
-        """The line's parts; `slots` (flattened field -> text) replaces result cells."""
+    def template(self, row: list, result: dict, patient: Prepared | None):
+        """The line's parts."""
         if patient is None:
             flat = flatten(result)
         else:  # the patient's part of the record is flattened once for all its rows
             flat = flatten({k: v for k, v in result.items() if k not in RECORD_FIELDS})
             flat.update(self.patient_cells(patient))
-        flat.update(slots or {})
         # error rows keep their input cells; others show the result's in same-named columns
         replaced = self.replaced if result.get("error") is None else {}
         free = self.free_columns(replaced)
@@ -547,23 +642,27 @@ class CsvOutput(Output):
         ] + [flat.get(f, "") for f in self.extra]
         if len(values) == 1 and not free:
             return free, (_utf8(self.encode([_cell(values[0])]) + "\n"),)
-        return free, line_template(list(map(_value_cell, values)), free, ",", "", "\n")
+        if set(map(type, values)) == {str}:  # (an error's line: the input's cells, texts)
+            cells = _encoded_cells(values)
+        else:
+            cells = list(map(_value_cell, values))
+        return free, line_template(cells, free, ",", "", "\n")
 
     def number_columns(self, numbers: dict) -> set[int]:
         names = flatten(numbers)
         return {i for i, name in self.replaced.items() if name in names}
 
-    @staticmethod
-    def slot_names(numbers: dict) -> list[str]:
-        return list(flatten(numbers))
+    leaf = staticmethod(_leaf_cell)
 
     @staticmethod
-    def slot_texts(numbers: dict, names: tuple[str, ...]) -> list[bytes] | None:
-        """The cells of flatten(numbers), in its order. The names are not made again: a
-        shape's records have the same fields, and a count that differs is refused."""
-        cells: list[str] = []
-        _number_cells(numbers, cells)
-        return _utf8_cells(cells) if len(cells) == len(names) else None
+    def plain(_floats: Column) -> bool:  # a float's cell is its repr, always
+        return True
+
+    @staticmethod
+    def text_list(texts: list[str]) -> str:
+        return _encoded_text("; ".join(texts))
+
+    float_list = text_list
 
     def patient_cells(self, patient: Prepared) -> dict:
         found = self.patients.get(id(patient))
@@ -618,22 +717,6 @@ def _encoded_text(cell: str) -> str:
 _encoded_cell = functools.lru_cache(maxsize=1 << 16)(_encoded_text)
 
 
-def _number_cells(record: dict, cells: list[str]) -> None:
-    """The CSV cells of flatten(record) for a record of numbers (nested dicts, lists)."""
-    for value in record.values():
-        kind = type(value)
-        if kind is float:
-            cells.append(repr(value))
-        elif kind is dict:
-            _number_cells(value, cells)
-        elif value is None:
-            cells.append("")
-        elif kind is list:  # (texts of numbers rarely repeat: not cached)
-            cells.append(_encoded_text("; ".join(map(item_text, value))))
-        else:
-            cells.append(_value_cell(value))
-
-
 def _value_cell(value) -> str:
     """A value as csv.writer writes it, formula-safe: a number as str() writes it (never
     quoted, and no formula), anything else as its text, encoded."""
@@ -665,10 +748,8 @@ class JsonOutput(Output):
 
     MARKER = re.compile(rb'"\\u0000sert-slot-(\d+)\\u0000"')
 
-    def template(self, row: list, result: dict, _patient, slots=None):
-        """The line's parts; `slots` (field -> text) replaces result fields."""
-        if slots:
-            result = {k: slots.get(k, v) for k, v in result.items()}
+    def template(self, row: list, result: dict, _patient):
+        """The line's parts."""
         replaced = frozenset(i for i, h in enumerate(self.header) if h in result)
         free = self.free_columns(replaced)
         kept = [i for i in range(len(self.header)) if i not in replaced]
@@ -691,17 +772,19 @@ class JsonOutput(Output):
     def number_columns(self, numbers: dict) -> set[int]:
         return {i for i, h in enumerate(self.header) if h in numbers}
 
-    @staticmethod
-    def slot_names(numbers: dict) -> list[str]:
-        return list(numbers)
+    leaf = staticmethod(_json_leaf)
 
     @staticmethod
-    def slot_texts(numbers: dict, names: tuple[str, ...]) -> list[bytes] | None:
-        if tuple(numbers) != names:
-            return None
-        return _utf8_cells(
-            [json.dumps(v, allow_nan=False, ensure_ascii=False) for v in numbers.values()]
-        )
+    def plain(floats: Column) -> bool:  # a finite float's JSON is its repr
+        return all(map(math.isfinite, floats))
+
+    @staticmethod
+    def text_list(texts: list[str]) -> str:
+        return "[" + ", ".join(map(encode_string, texts)) + "]"
+
+    @staticmethod
+    def float_list(texts: tuple[str, ...]) -> str:
+        return "[" + ", ".join(texts) + "]"
 
     def separated(self, lines: list[tuple]):
         """JSON lines as they are; array elements each after a comma (the first after
@@ -892,7 +975,7 @@ def _stream(
                 results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
                 for index, problem in problems.items():
                     results[keys[index]] = {"error": problem}
-                made = {k: writer.plan(k, chunk[i], results[k]) for k, i in first_rows.items()}
+                made = writer.plans_for([(k, chunk[i], results[k]) for k, i in first_rows.items()])
                 found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
             failed = [i for i, plan in enumerate(found) if plan.error is not None]
             if failed and strict:

@@ -441,7 +441,9 @@ def _spread(exposure_cv: float, extrapolated: bool) -> float:
 
 
 def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, list | None]:
-    """[5th, 95th percentile] occupancy of each transporter over patients of a phenotype."""
+    """[5th, 95th percentile] occupancy of each transporter over patients of a phenotype.
+    A load may be a tuple (a batch group's rows, or a subclass of it): each bound is then a
+    tuple of that type."""
     ranges = {}
     for transporter in TRANSPORTERS:
         spread = exposure_spread(profile, transporter) if transporter in loads else None
@@ -449,11 +451,18 @@ def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, l
             ranges[transporter] = None
             continue
         emax = profile.emax.get(transporter, 1.0)
+
+        def low(x, spread=spread, emax=emax):
+            return formulas.occupancy_from_load(x / spread, emax)
+
+        def high(x, spread=spread, emax=emax):
+            return formulas.occupancy_from_load(x * spread, emax)
+
         x = loads[transporter]
-        ranges[transporter] = [
-            formulas.occupancy_from_load(x / spread, emax),
-            formulas.occupancy_from_load(x * spread, emax),
-        ]
+        if isinstance(x, tuple):
+            ranges[transporter] = [type(x)(map(low, x)), type(x)(map(high, x))]
+        else:
+            ranges[transporter] = [low(x), high(x)]
     return ranges
 
 

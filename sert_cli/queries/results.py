@@ -5,6 +5,7 @@ A result computed in a batch group points into the group's arrays (`index`); its
 holds plain floats.
 """
 
+import operator
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import RECORD_FIELDS, Prepared
@@ -43,16 +44,75 @@ def source_of(profile, field: str) -> str:
     return f"{profile.name}'s profile"
 
 
-def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
-    """The fields every steady-state record ends with: constants, warnings, the patient
-    (unless told not to), and the trace when asked for."""
-    record["affinity"] = dict(result.prepared.profile.affinity)
-    record["warnings"] = list(result.warnings)
+class Column(tuple):
+    """One field's values over the results of a batch group, row by row: the per-row leaf
+    of a `columns()` record (any other value there is the same for every row)."""
+
+    __slots__ = ()
+
+
+def row_of(value, row: int):
+    """Row `row` of a `columns()` record: each Column's value, the rest as it is."""
+    kind = type(value)
+    if kind is Column:
+        return value[row]
+    if kind is dict:
+        return {k: row_of(v, row) for k, v in value.items()}
+    if kind is list:
+        return [row_of(v, row) for v in value]
+    return value
+
+
+def _picker(rows: list[int]):
+    """value -> the rows' values as a Column (a group's list or array), or the value
+    shared by the group."""
+    get = operator.itemgetter(*rows) if len(rows) > 1 else lambda v: (v[rows[0]],)
+
+    def pick(value):
+        if isinstance(value, list):
+            return Column(get(value))
+        if hasattr(value, "tolist"):
+            return Column(get(value.tolist()))
+        return value
+
+    return pick
+
+
+def _moiety_columns(state: SteadyState, pick) -> list[dict]:
+    """Each moiety's levels (parent first): name, clearance and concentrations."""
+    return [
+        {"name": lv.name, **{f: pick(getattr(lv, f)) for f in lv._fields[1:]}}
+        for lv in state.levels
+    ]
+
+
+def _each(results, field) -> Column:
+    return Column(map(operator.attrgetter(field), results))
+
+
+def _closing_columns(results) -> dict:
+    """The constants and warnings that end a steady-state record, as columns."""
+    return {
+        "affinity": dict(results[0].prepared.profile.affinity),
+        "warnings": Column(list(r.warnings) for r in results),
+    }
+
+
+def _finished(result, record: dict, explain: bool, patient: bool) -> dict:
+    """The patient's fields (unless told not to) and the trace when asked for."""
     if patient:
         record.update(result.prepared.record())
     if explain:
         record["explain"] = [s.record() for s in result.trace()]
     return record
+
+
+def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
+    """The fields every steady-state record ends with: constants, warnings, the patient
+    (unless told not to), and the trace when asked for."""
+    record["affinity"] = dict(result.prepared.profile.affinity)
+    record["warnings"] = list(result.warnings)
+    return _finished(result, record, explain, patient)
 
 
 # The record fields that a result's `shape()` fixes: results of one shape differ only in
@@ -148,17 +208,7 @@ class OccupancyResult(NamedTuple):
         return [MoietyLevels(**lv) for lv in self.levels()]
 
     def levels(self) -> list[dict]:
-        return [
-            {
-                "name": lv.name,
-                "clearance_l_h": at(lv.clearance_l_h, self.index),
-                "css_plasma_ng_ml": at(lv.css_plasma_ng_ml, self.index),
-                "css_plasma_nm": at(lv.css_plasma_nm, self.index),
-                "cu_plasma_nm": at(lv.cu_plasma_nm, self.index),
-                "cu_brain_nm": at(lv.cu_brain_nm, self.index),
-            }
-            for lv in self.state.levels
-        ]
+        return row_of(_moiety_columns(self.state, _picker([self.index])), 0)
 
     def trace(self) -> list[Step]:
         return _patient_trace(self.prepared, self.state.steps, self.index)
@@ -169,36 +219,50 @@ class OccupancyResult(NamedTuple):
         """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
         return "occupancy", id(self.prepared), self.interval_h
 
+    def column_group(self) -> tuple:
+        """The results that columns() takes together: those of one state."""
+        return "occupancy", id(self.state)
+
     rows = _record_as_row
 
-    def record(self, explain: bool = False, patient: bool = True) -> dict:
-        i, dose = self.index, self.query.dose_mg
-        parent, *metabolites = self.levels()
-        record = {
+    @staticmethod
+    def columns(results) -> dict:
+        """The record (but the patient's fields) of results that share one group's
+        state, per-row fields as Columns; `record()` is the one row of its own."""
+        first = results[0]
+        state, profile, interval = first.state, first.prepared.profile, first.interval_h
+        pick = _picker([r.index for r in results])
+        doses = Column(r.query.dose_mg for r in results)
+        parent, *metabolites = _moiety_columns(state, pick)
+        prepared = [r.prepared for r in results]
+        return {
             "query": "occupancy",
-            "drug": self.drug,
-            "dose_mg": dose,
-            "interval_h": self.interval_h,
-            "daily_dose_mg": dose * HOURS_PER_DAY / self.interval_h,
-            "phenotypes": dict(self.prepared.phenotypes),
+            "drug": profile.name,
+            "dose_mg": doses,
+            "interval_h": interval,
+            "daily_dose_mg": Column(dose * HOURS_PER_DAY / interval for dose in doses),
+            "phenotypes": Column(dict(p.phenotypes) for p in prepared),
             **{k: v for k, v in parent.items() if k != "name"},
             "metabolites": metabolites,
-            "occupancy": self.occupancy,
+            "occupancy": {t: pick(v) for t, v in state.occupancy.items()},
             "occupancy_by_moiety": {
-                t: {name: at(v, i) for name, v in shares.items()}
-                for t, shares in self.state.shares.items()
+                t: {name: pick(v) for name, v in shares.items()}
+                for t, shares in state.shares.items()
             },
             "occupancy_range": occupancy_range(
-                self.prepared.profile, {t: at(v, i) for t, v in self.state.loads.items()}
+                profile, {t: pick(v) for t, v in state.loads.items()}
             ),
             **{
-                steady_state_key(f): at(self.state.time_to_steady_state_h[f], i)
+                steady_state_key(f): pick(state.time_to_steady_state_h[f])
                 for f in STEADY_STATE_FRACTIONS
             },
-            "label_min_mg": self.prepared.profile.label_min_mg,
-            "label_max_mg": self.prepared.profile.label_max_mg,
+            "label_min_mg": Column(p.profile.label_min_mg for p in prepared),
+            "label_max_mg": Column(p.profile.label_max_mg for p in prepared),
+            **_closing_columns(results),
         }
-        return _closed(self, record, explain, patient)
+
+    def record(self, explain: bool = False, patient: bool = True) -> dict:
+        return _finished(self, row_of(self.columns((self,)), 0), explain, patient)
 
 
 class DoseResult(NamedTuple):
@@ -268,8 +332,7 @@ class DoseResult(NamedTuple):
     def dose_range_mg(self) -> list[float] | None:
         """The exact dose for a 95th and a 5th percentile patient of exposure (linear in
         exposure: an approximation for saturable clearance)."""
-        spread = exposure_spread(self.prepared.profile, self.query.transporter)
-        return None if spread is None else [self.dose_mg / spread, self.dose_mg * spread]
+        return row_of(self.columns((self,)), 0)["dose_range_mg"]
 
     SHAPE_FIELDS = _SHAPE_FIELDS | {"transporter"}
 
@@ -277,28 +340,46 @@ class DoseResult(NamedTuple):
         """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
         return "dose", id(self.prepared), self.interval_h, self.query.transporter
 
+    def column_group(self) -> tuple:
+        """The results that columns() takes together: one drug, scale, interval and
+        transporter."""
+        q = self.query
+        return "dose", self.drug, q.affinity, self.interval_h, q.transporter
+
     rows = _record_as_row
 
-    def record(self, explain: bool = False, patient: bool = True) -> dict:
-        profile = self.prepared.profile
-        record = {
+    @staticmethod
+    def columns(results) -> dict:
+        """The record (but the patient's fields) of results of one drug, interval and
+        transporter, per-row fields as Columns; `record()` is the one row of its own."""
+        first = results[0]
+        interval, transporter = first.interval_h, first.query.transporter
+        doses = _each(results, "dose_mg")
+        spread = exposure_spread(first.prepared.profile, transporter)
+        prepared = [r.prepared for r in results]
+        return {
             "query": "dose",
-            "drug": self.drug,
-            "target": self.query.target,
-            "transporter": self.query.transporter,
-            "interval_h": self.interval_h,
-            "phenotypes": dict(self.prepared.phenotypes),
-            "dose_mg": self.dose_mg,
-            "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
-            "recommended_dose_mg": self.recommended_dose_mg,
-            "recommended_units_mg": list(self.recommended_units_mg),
-            "occupancy_at_recommended": self.occupancy_at_recommended,
-            "dose_range_mg": self.dose_range_mg(),
-            "label_min_mg": profile.label_min_mg,
-            "label_max_mg": profile.label_max_mg,
-            "exceeds_label_max": self.exceeds_label_max,
+            "drug": first.drug,
+            "target": Column(r.query.target for r in results),
+            "transporter": transporter,
+            "interval_h": interval,
+            "phenotypes": Column(dict(p.phenotypes) for p in prepared),
+            "dose_mg": doses,
+            "daily_dose_mg": Column(dose * HOURS_PER_DAY / interval for dose in doses),
+            "recommended_dose_mg": _each(results, "recommended_dose_mg"),
+            "recommended_units_mg": Column(list(r.recommended_units_mg) for r in results),
+            "occupancy_at_recommended": _each(results, "occupancy_at_recommended"),
+            "dose_range_mg": None
+            if spread is None
+            else [Column(d / spread for d in doses), Column(d * spread for d in doses)],
+            "label_min_mg": Column(p.profile.label_min_mg for p in prepared),
+            "label_max_mg": Column(p.profile.label_max_mg for p in prepared),
+            "exceeds_label_max": _each(results, "exceeds_label_max"),
+            **_closing_columns(results),
         }
-        return _closed(self, record, explain, patient)
+
+    def record(self, explain: bool = False, patient: bool = True) -> dict:
+        return _finished(self, row_of(self.columns((self,)), 0), explain, patient)
 
 
 class GridResult(NamedTuple):
