@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import random
+import re
 
 import pytest
 from conftest import sert, sert_json
@@ -387,3 +388,52 @@ def test_fast_csv_encoding_equals_the_csv_module():
         expected = io.StringIO()
         csv.writer(expected, lineterminator="\r\n").writerow([safe_cell(c) for c in cells])
         assert CsvOutput.encode(cells) == expected.getvalue()[:-2], cells
+
+
+def _rows_in_chunks(count: int) -> list[dict]:
+    """Rows wide enough (300 pass-through columns) that a few thousand make several
+    chunks, with bad rows and cells a spreadsheet or a CSV reader could trip on."""
+    rows = random_rows(count)
+    for i, row in enumerate(rows):
+        row.update({f"note_{n}": f"{i}-{n}" for n in range(300)})
+        if i % 97 == 0:
+            row["note_0"] = '=cmd|" a, b"'
+        if i % 211 == 0:
+            row["drug"] = "nosuchdrug"
+    rows[2_400]["dose_mg"] = "ten"
+    return rows
+
+
+def _summary(done) -> str:
+    return re.sub(r"[\d,]+ rows/s", "", done.stderr)  # (without the rate)
+
+
+@pytest.mark.parametrize("output_format", ["csv", "jsonl", "json"])
+def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path, output_format):
+    text = to_csv(_rows_in_chunks(3_000))
+    one = run_batch(text, "--format", output_format, tmp_path=tmp_path)
+    assert one.returncode == 1 and one.stdout
+    for jobs in ("2", "3"):
+        many = run_batch(text, "--format", output_format, "--jobs", jobs, tmp_path=tmp_path)
+        assert many.stdout == one.stdout
+        assert (many.returncode, _summary(many)) == (one.returncode, _summary(one))
+
+
+def test_jobs_stop_at_the_same_row_under_strict(tmp_path):
+    rows = _rows_in_chunks(3_000)
+    for row in rows:  # the only bad row is in the third chunk
+        row["drug"] = row["drug"].replace("nosuchdrug", "escitalopram")
+    text = to_csv(rows)
+    one = run_batch(text, "--strict", tmp_path=tmp_path)
+    many = run_batch(text, "--strict", "--jobs", "2", tmp_path=tmp_path)
+    assert one.returncode == many.returncode == 1
+    assert "row 2401: column dose_mg: 'ten' is not a number" in one.stderr
+    assert many.stderr == one.stderr
+    assert one.stdout.startswith(many.stdout.splitlines()[0])
+
+
+def test_jobs_read_standard_input_in_one_process():
+    done = run_batch(to_csv(random_rows(5)), "--jobs", "2")
+    assert done.returncode == 0
+    assert "--jobs needs a file; one process reads this input" in done.stderr
+    assert len(rows_of(done)) == 5

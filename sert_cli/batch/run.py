@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from sert_cli.batch import workers
+from sert_cli.batch.workers import RowError
 from sert_cli.errors import InputError, SertError
 from sert_cli.pgx.patient import RECORD_FIELDS, Patient, Prepared
 from sert_cli.profiles.library import Library
@@ -85,10 +87,6 @@ class Summary:
         )
 
 
-class RowError(Exception):
-    """A bad row under --strict."""
-
-
 def check_utf8(path: str) -> None:
     """Refuse a non-UTF-8 file before any output is written."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -105,10 +103,10 @@ def check_utf8(path: str) -> None:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def open_input(path: str):
+def open_input(path: str, checked: bool = False):
     """(text stream, binary stream for progress or None). A regular file is checked for
-    UTF-8 before anything is written; a pipe, FIFO or terminal is read as it comes, and a
-    bad byte there ends the run with an error."""
+    UTF-8 before anything is written (unless this run `checked` it); a pipe, FIFO or
+    terminal is read as it comes, and a bad byte there ends the run with an error."""
     if path == "-":
         if sys.stdin is None:
             raise InputError("standard input is closed: nothing to read")
@@ -117,7 +115,7 @@ def open_input(path: str):
         regular = stat.S_ISREG(os.stat(path).st_mode)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if regular:
+    if regular and not checked:
         check_utf8(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the text wrapper
@@ -577,6 +575,10 @@ class Output:
             return [self.leaf(row_of(value, row)) for row in range(rows)]
         return [self.leaf(value)] * rows
 
+    def lines_written_elsewhere(self) -> None:
+        """Lines of this output were written by another process (a worker)."""
+        self.first = False
+
     def free_columns(self, replaced) -> tuple[int, ...]:
         return tuple(
             i for i in range(len(self.header)) if i not in self.in_request and i not in replaced
@@ -833,6 +835,7 @@ def run(
     affinity: str,
     assume_nm: bool,
     progress: bool,
+    jobs: int = 1,
 ) -> Summary:
     if input_format not in INPUT_FORMATS:
         raise InputError(f"--input-format must be one of {', '.join(INPUT_FORMATS)}")
@@ -868,6 +871,8 @@ def run(
                 strict,
                 raw if progress else None,
                 input_path,
+                _jobs(jobs, raw),
+                functools.partial(_reopen, input_path, input_format),
             )
             target.flush()
             if tmp is not None:
@@ -889,6 +894,12 @@ def run(
         finally:
             gc.enable()
     return summary
+
+
+def _reopen(input_path: str, input_format: str):
+    """(binary input, chunks): the input file opened anew (a worker's own handle)."""
+    stream, raw = open_input(input_path, checked=True)
+    return raw, read_rows(stream, input_format)[1]
 
 
 def _exit_on_termination() -> None:
@@ -950,7 +961,18 @@ def _open_output(output_path: str | None):
 
 
 def _stream(
-    engine: Rows, fields, typed, header, chunks, out, output_format, strict, raw, input_path
+    engine: Rows,
+    fields,
+    typed,
+    header,
+    chunks,
+    out,
+    output_format,
+    strict,
+    raw,
+    input_path,
+    jobs,
+    reopen,
 ):
     writer = (
         CsvOutput(out, header, fields, typed, engine.columns.values())
@@ -958,40 +980,69 @@ def _stream(
         else JsonOutput(out, header, output_format == "json", engine.columns.values())
     )
     summary = Summary()
-    bar = _progress(raw, input_path)
+    bar = None
     started = time.perf_counter()
-    plans = writer.plans
+
+    def answer_chunk(chunk: list, problems: dict, rows_before: int):
+        found, failed = _answer_chunk(engine, writer, chunk, problems)
+        if failed and strict:
+            raise RowError(f"row {rows_before + failed[0] + 1}: {found[failed[0]].error}")
+        return found, failed
+
+    def counted(rows: int, failed: int, position: int) -> None:
+        nonlocal bar
+        summary.read += rows
+        summary.errors += failed
+        summary.computed += rows - failed
+        if bar is None:  # (made after the workers are forked: it runs a thread)
+            bar = _progress(raw, input_path) or False
+        if bar:
+            bar[0].update(bar[1], completed=position)
+
     try:
-        for chunk, problems in chunks:
-            keys = list(map(engine.key, chunk))
-            for index, problem in problems.items():
-                keys[index] = ("\0unreadable", problem)
-            found = list(map(plans.get, keys))
-            if None in found:
-                first_rows = {}
-                for index, (key, plan) in enumerate(zip(keys, found, strict=True)):
-                    if plan is None and key not in first_rows:
-                        first_rows[key] = index
-                results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
-                for index, problem in problems.items():
-                    results[keys[index]] = {"error": problem}
-                made = writer.plans_for([(k, chunk[i], results[k]) for k, i in first_rows.items()])
-                found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
-            failed = [i for i, plan in enumerate(found) if plan.error is not None]
-            if failed and strict:
-                raise RowError(f"row {summary.read + failed[0] + 1}: {found[failed[0]].error}")
-            summary.read += len(chunk)
-            summary.errors += len(failed)
-            summary.computed += len(chunk) - len(failed)
-            writer.write(chunk, found)
-            if bar is not None:
-                bar[0].update(bar[1], completed=raw.tell())
+        if jobs > 1:
+            out.flush()
+            workers.stream(jobs, reopen, answer_chunk, writer, out, counted)
+        else:
+            for chunk, problems in chunks:
+                found, failed = answer_chunk(chunk, problems, summary.read)
+                writer.write(chunk, found)
+                counted(len(chunk), len(failed), raw.tell() if raw is not None else 0)
         writer.close()
     finally:
-        if bar is not None:
+        if bar:
             bar[0].stop()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _answer_chunk(engine: Rows, writer: Output, chunk: list, problems: dict):
+    """The plans of a chunk's rows (each distinct request answered once, through the
+    engine, unless an earlier chunk did), and the indices of the rows that failed."""
+    keys = list(map(engine.key, chunk))
+    for index, problem in problems.items():
+        keys[index] = ("\0unreadable", problem)
+    found = list(map(writer.plans.get, keys))
+    if None in found:
+        first_rows = {}
+        for index, (key, plan) in enumerate(zip(keys, found, strict=True)):
+            if plan is None and key not in first_rows:
+                first_rows[key] = index
+        results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
+        for index, problem in problems.items():
+            results[keys[index]] = {"error": problem}
+        made = writer.plans_for([(k, chunk[i], results[k]) for k, i in first_rows.items()])
+        found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
+    return found, [i for i, plan in enumerate(found) if plan.error is not None]
+
+
+def _jobs(requested: int, raw) -> int:
+    """Processes for the batch: as asked for a file; one for standard input or a pipe,
+    which cannot be opened again by each worker."""
+    if requested > 1 and (raw is None or not hasattr(os, "fork")):
+        sys.stderr.write("sert batch: --jobs needs a file; one process reads this input\n")
+        return 1
+    return requested
 
 
 def _progress(raw, input_path: str):
