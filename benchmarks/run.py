@@ -152,15 +152,16 @@ def batch_speed(rows: int = 1_000_000) -> None:
         floor_script = work / "output_floor.py"
         floor_script.write_text(OUTPUT_FLOOR)
         sert = BIN / "sert"
-        for label, distinct, fmt in (
-            ("realistic mix, CSV out", False, "csv"),
-            ("realistic mix, JSON lines out", False, "jsonl"),
-            ("every row distinct, CSV out", True, "csv"),
+        for label, distinct, fmt, jobs in (
+            ("realistic mix, CSV out", False, "csv", 1),
+            ("realistic mix, JSON lines out", False, "jsonl", 1),
+            ("every row distinct, CSV out", True, "csv", 1),
+            ("every row distinct, CSV out, --jobs 2", True, "csv", 2),
         ):
             source = work / f"in-{distinct}.csv"
             if not source.exists():
                 write_batch_input(source, rows, distinct)
-            batch = f"{sert} batch {source} --format {fmt} --output {work / 'out'}"
+            batch = f"{sert} batch {source} --format {fmt} --jobs {jobs} --output {work / 'out'}"
             plain = f"{sys.executable} {copier} {source} {work / 'copy.csv'}"
             started = time.perf_counter()
             with subprocess.Popen(batch.split(), stderr=subprocess.PIPE, text=True) as process:
@@ -169,9 +170,11 @@ def batch_speed(rows: int = 1_000_000) -> None:
                 _, status, usage = os.wait4(process.pid, 0)
                 process.returncode = os.waitstatus_to_exitcode(status)
             seconds = time.perf_counter() - started
+            # (with workers: the largest process's; each worker's is about the same)
             print(
                 f"{f'batch {rows:,} rows, {label}':<58} {seconds:.2f} s, "
                 f"{rows / seconds:,.0f} rows/s, peak RSS {usage.ru_maxrss / 1024:.0f} MB"
+                + (f" per process ({jobs} workers and the parent)" if jobs > 1 else "")
             )
             print(f"{'':<58} {stderr.strip()}")
             if SHARED_TOOLS.is_dir():

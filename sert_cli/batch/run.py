@@ -470,6 +470,7 @@ class Output:
         self.shapes: dict[tuple, Shape | None] = {}
         self.seen: set[tuple] = set()  # shapes asked for once
         self.shape_cells: dict[type, object] = {}  # request key -> its cells in a shape's key
+        self.leaf_names: dict[tuple, tuple] = {}  # the numbers' leaves of each kind of result
 
     def plans_for(self, requests: list[tuple]) -> dict[tuple, Plan]:
         """The plans of a chunk's new requests, (key, row, result or error record) each,
@@ -479,7 +480,8 @@ class Output:
             self.plans.clear()
         made, groups = {}, {}
         for key, row, found in requests:
-            shape = None if type(found) is dict else self.shape_of(key, row, found)
+            shape_key = self.shape_key(key, found)
+            shape = None if shape_key is None else self.shape_of(shape_key, row, found)
             if shape is None:
                 made[key] = self.whole(row, found)
             else:
@@ -488,7 +490,7 @@ class Output:
             results = [result for _, _, result, _ in members]
             names, rows = self.number_texts(results)
             for (key, row, result, shape), texts in zip(members, rows, strict=True):
-                if shape.names == names:
+                if shape.names is names:
                     made[key] = Plan(shape.free, shape.fill(texts), None)
                 else:  # (numbers that do not fit the shape)
                     made[key] = self.whole(row, result)
@@ -501,17 +503,21 @@ class Output:
             return Plan(*self.template(row, found, None), found.get("error"))
         return Plan(*self.template(row, {**found.record(), "error": None}, found.prepared), None)
 
-    def shape_of(self, request: tuple, row: list, result) -> Shape | None:
-        """The result's shape, made on its second request; None before that, and for a
-        result that has none."""
-        if not hasattr(result, "shape"):
+    def shape_key(self, request: tuple, found) -> tuple | None:
+        """What a result's line is made once for: its shape (see queries.results.per_row)
+        and the request's cells that show none of its numbers; None for an error or a
+        result that has no shape."""
+        if type(found) is dict or not hasattr(found, "shape"):
             return None
-        cells = self.shape_cells.get(type(result))
-        if cells is None:  # the request's cells that show no number of the result's
-            shown = self.number_columns(per_row(result))
+        cells = self.shape_cells.get(type(found))
+        if cells is None:
+            shown = self.number_columns(per_row(found))
             kept = tuple(n for n, i in enumerate(self.request) if i not in shown)
-            cells = self.shape_cells[type(result)] = tuple_getter(kept)
-        key = (result.shape(), cells(request))
+            cells = self.shape_cells[type(found)] = tuple_getter(kept)
+        return found.shape(), cells(request)
+
+    def shape_of(self, key: tuple, row: list, result) -> Shape | None:
+        """The result's shape, made on its second request; None before that."""
         shape = self.shapes.get(key, False)
         if shape is False or (shape is not None and shape.patient is not result.prepared):
             if key not in self.seen:  # a shape pays from its second request on
@@ -528,7 +534,7 @@ class Output:
         """The shape's line, from the whole record with a slot in each number's place;
         None if a slot is found more than once (an input cell that holds its marker)."""
         numbers = per_row(result)
-        names = tuple(path for path, _ in _leaves(numbers))
+        names = self.canonical(tuple(path for path, _ in _leaves(numbers)))
         slots = map(self.SLOT.format, itertools.count())
         record = {**result.record(), **_marked(numbers, slots), "error": None}
         free, parts = self.template(row, record, result.prepared)
@@ -551,7 +557,11 @@ class Output:
         fixed = results[0].SHAPE_FIELDS
         leaves = [(path, value) for path, value in _leaves(record) if path[0] not in fixed]
         columns = [_utf8_cells(self.texts(value, len(results))) for _, value in leaves]
-        return tuple(path for path, _ in leaves), list(zip(*columns, strict=True))
+        return self.canonical(tuple(path for path, _ in leaves)), list(zip(*columns, strict=True))
+
+    def canonical(self, names: tuple) -> tuple:
+        """The one tuple of these names (compared by identity, row by row)."""
+        return self.leaf_names.setdefault(names, names)
 
     def float_column(self, value) -> bool:
         return type(value) is Column and not set(map(type, value)) - {float} and self.plain(value)
