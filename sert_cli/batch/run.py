@@ -48,6 +48,9 @@ CHUNK_CELLS = 250_000
 # in its row's place, never a lost row.
 MAX_CELL_CHARS = 16 << 20
 CACHE_LIMIT = 50_000  # distinct requests kept (>= CHUNK_ROWS); emptied past this
+# Plans asked for once are kept apart, at most this many, until a later chunk asks again:
+# a file of distinct requests keeps few.
+FRESH_LIMIT = 2 * CHUNK_ROWS
 # Patients kept with their encoded parts (shapes, CSV cells), each made on a patient's
 # second request: a file where every row is another patient keeps none.
 SHAPE_LIMIT = 20_000
@@ -457,7 +460,7 @@ class Output:
     encoded once per distinct request (a Plan); the input's other cells are filled in row
     by row. A result's line is its shape's (encoded once per shape) with its own numbers
     in their slots, turned to text a column at a time over a group of the engine. At most
-    CACHE_LIMIT plans and SHAPE_LIMIT shapes are kept."""
+    CACHE_LIMIT plans asked for again, FRESH_LIMIT others and SHAPE_LIMIT shapes are kept."""
 
     SLOT = "\0sert-slot-{}\0"  # a number's place in a shape's line, while it is made
     MARKER: re.Pattern  # the encoded slot, its number a group
@@ -466,7 +469,8 @@ class Output:
         self.out, self.header = out, header
         self.request = tuple(request_columns)  # in the order of a request's key
         self.in_request = frozenset(self.request)
-        self.plans: dict[tuple, Plan] = {}
+        self.plans: dict[tuple, Plan] = {}  # asked for in two chunks or more
+        self.fresh: dict[tuple, Plan] = {}  # made, not asked for again yet
         self.shapes: dict[tuple, Shape | None] = {}
         self.seen: set[tuple] = set()  # shapes asked for once
         self.shape_cells: dict[type, object] = {}  # request key -> its cells in a shape's key
@@ -476,8 +480,8 @@ class Output:
         """The plans of a chunk's new requests, (key, row, result or error record) each,
         also kept for the chunks to come. Results whose shape is made are taken a group
         of the engine at a time (see queries.results.Column)."""
-        if len(self.plans) + len(requests) > CACHE_LIMIT:
-            self.plans.clear()
+        if len(self.fresh) + len(requests) > FRESH_LIMIT:
+            self.fresh.clear()
         made, groups = {}, {}
         for key, row, found in requests:
             shape_key = self.shape_key(key, found)
@@ -494,8 +498,24 @@ class Output:
                     made[key] = Plan(shape.free, shape.fill(texts), None)
                 else:  # (numbers that do not fit the shape)
                     made[key] = self.whole(row, result)
-        self.plans.update(made)
+        self.fresh.update(made)
         return made
+
+    def recall(self, keys: list, found: list) -> list:
+        """The plans found, with each one missing looked up among those made once; one
+        found there is kept for good (at most CACHE_LIMIT of them)."""
+        if not self.fresh:
+            return found
+        fresh, plans = self.fresh, self.plans
+        for index, plan in enumerate(found):
+            if plan is None:
+                key = keys[index]
+                plan = plans.get(key) or fresh.pop(key, None)
+                if plan is not None:
+                    if len(plans) >= CACHE_LIMIT:
+                        plans.clear()
+                    plans[key] = found[index] = plan
+        return found
 
     def whole(self, row: list, found) -> Plan:
         """The plan of an error (a record) or of a result encoded whole."""
@@ -1033,6 +1053,8 @@ def _answer_chunk(engine: Rows, writer: Output, chunk: list, problems: dict):
     for index, problem in problems.items():
         keys[index] = ("\0unreadable", problem)
     found = list(map(writer.plans.get, keys))
+    if None in found:
+        found = writer.recall(keys, found)
     if None in found:
         first_rows = {}
         for index, (key, plan) in enumerate(zip(keys, found, strict=True)):
