@@ -553,10 +553,11 @@ class Output:
     def make_shape(self, row: list, result) -> Shape | None:
         """The shape's line, from the whole record with a slot in each number's place;
         None if a slot is found more than once (an input cell that holds its marker)."""
-        numbers = per_row(result)
+        record = result.record()
+        numbers = per_row(result, record)
         names = self.canonical(tuple(path for path, _ in _leaves(numbers)))
         slots = map(self.SLOT.format, itertools.count())
-        record = {**result.record(), **_marked(numbers, slots), "error": None}
+        record = {**record, **_marked(numbers, slots), "error": None}
         free, parts = self.template(row, record, result.prepared)
         split = [self.MARKER.split(part) for part in parts]
         found = [int(n) for pieces in split for n in pieces[1::2]]
@@ -665,6 +666,8 @@ class CsvOutput(Output):
         else:  # the patient's part of the record is flattened once for all its rows
             flat = flatten({k: v for k, v in result.items() if k not in RECORD_FIELDS})
             flat.update(self.patient_cells(patient))
+        if len(result) == 1 and self.extra[-1:] == ["error"]:
+            return self.error_template(row, result["error"])
         # error rows keep their input cells; others show the result's in same-named columns
         replaced = self.replaced if result.get("error") is None else {}
         free = self.free_columns(replaced)
@@ -678,6 +681,17 @@ class CsvOutput(Output):
             cells = _encoded_cells(values)
         else:
             cells = list(map(_value_cell, values))
+        return free, line_template(cells, free, ",", "", "\n")
+
+    def error_template(self, row: list, message: str):
+        """An error's line: the input's cells, empty result cells, then the error."""
+        free = self.free_columns({})
+        cells = ["" if i in free else row[i] for i in range(len(self.header))]
+        if set(map(type, cells)) == {str}:
+            cells = _encoded_cells(cells)
+        else:
+            cells = list(map(_value_cell, cells))
+        cells.append("," * (len(self.extra) - 1) + _encoded_cell(message))
         return free, line_template(cells, free, ",", "", "\n")
 
     def number_columns(self, numbers: dict) -> set[int]:

@@ -123,9 +123,11 @@ _SHAPE_FIELDS = frozenset(
 )
 
 
-def per_row(result) -> dict:
-    """The fields of a result's record that its shape does not fix, in record order."""
-    record = result.record(patient=False)
+def per_row(result, record: dict | None = None) -> dict:
+    """The fields of a result's record (given, if made already) that its shape does not
+    fix, in record order (the patient's fields are fixed)."""
+    if record is None:
+        record = result.record(patient=False)
     return {k: v for k, v in record.items() if k not in result.SHAPE_FIELDS}
 
 
