@@ -501,21 +501,22 @@ class Output:
         self.fresh.update(made)
         return made
 
-    def recall(self, keys: list, found: list) -> list:
-        """The plans found, with each one missing looked up among those made once; one
-        found there is kept for good (at most CACHE_LIMIT of them)."""
+    def recall(self, keys: list, found: list, missing: list[int]) -> list[int]:
+        """Each plan missing from `found` looked up among those made once (one found there
+        is kept for good, at most CACHE_LIMIT of them); the indices still missing."""
         if not self.fresh:
-            return found
-        fresh, plans = self.fresh, self.plans
-        for index, plan in enumerate(found):
+            return missing
+        fresh, plans, still = self.fresh, self.plans, []
+        for index in missing:
+            key = keys[index]
+            plan = plans.get(key) or fresh.pop(key, None)
             if plan is None:
-                key = keys[index]
-                plan = plans.get(key) or fresh.pop(key, None)
-                if plan is not None:
-                    if len(plans) >= CACHE_LIMIT:
-                        plans.clear()
-                    plans[key] = found[index] = plan
-        return found
+                still.append(index)
+            else:
+                if len(plans) >= CACHE_LIMIT:
+                    plans.clear()
+                plans[key] = found[index] = plan
+        return still
 
     def whole(self, row: list, found) -> Plan:
         """The plan of an error (a record) or of a result encoded whole."""
@@ -619,11 +620,19 @@ class Output:
         """The chunk's lines, each its plan's parts around its row's free cells, written
         in blocks of a few dozen lines: whole lines made one by one, or a chunk's megabytes
         joined, would cost more than the rest of the batch (fresh memory every time)."""
-        cells = self.encode_free(
-            [row[i] for row, plan in zip(rows, plans, strict=True) for i in plan.free]
-        )
-        if all(len(plan.parts) == 2 for plan in plans):  # one free cell a row (an id)
-            lines = [(p.parts[0], c, p.parts[1]) for p, c in zip(plans, cells, strict=True)]
+        frees = set(map(_free_of, plans))
+        free = frees.pop() if len(frees) == 1 else None
+        if free is not None and len(free) == 1:  # (at C speed: the same one free cell)
+            cells = list(map(operator.itemgetter(*free), rows))
+        elif free is not None:
+            cells = list(itertools.chain.from_iterable(map(tuple_getter(free), rows)))
+        else:
+            cells = [row[i] for row, plan in zip(rows, plans, strict=True) for i in plan.free]
+        cells = self.encode_free(cells)
+        parts = list(map(_parts_of, plans))
+        if set(map(len, parts)) == {2}:  # one free cell a row (an id)
+            first, last = operator.itemgetter(0), operator.itemgetter(1)
+            lines = zip(map(first, parts), cells, map(last, parts), strict=True)
         else:
             free = iter(cells)
             lines = [
@@ -1062,24 +1071,37 @@ def _stream(
 
 def _answer_chunk(engine: Rows, writer: Output, chunk: list, problems: dict):
     """The plans of a chunk's rows (each distinct request answered once, through the
-    engine, unless an earlier chunk did), and the indices of the rows that failed."""
+    engine, unless an earlier chunk did), and the indices of the rows that failed. Rows
+    are walked in Python only where a plan is missing."""
     keys = list(map(engine.key, chunk))
     for index, problem in problems.items():
         keys[index] = ("\0unreadable", problem)
     found = list(map(writer.plans.get, keys))
-    if None in found:
-        found = writer.recall(keys, found)
-    if None in found:
-        first_rows = {}
-        for index, (key, plan) in enumerate(zip(keys, found, strict=True)):
-            if plan is None and key not in first_rows:
-                first_rows[key] = index
+    missing = _indices(map(operator.not_, found)) if None in found else []
+    if missing:
+        missing = writer.recall(keys, found, missing)
+    if missing:
+        first_rows: dict = {}
+        for index in missing:
+            first_rows.setdefault(keys[index], index)
         results = engine.resolve(k for k in first_rows if k[0] != "\0unreadable")
         for index, problem in problems.items():
             results[keys[index]] = {"error": problem}
         made = writer.plans_for([(k, chunk[i], results[k]) for k, i in first_rows.items()])
-        found = [plan or made[key] for plan, key in zip(found, keys, strict=True)]
-    return found, [i for i, plan in enumerate(found) if plan.error is not None]
+        for index in missing:
+            found[index] = made[keys[index]]
+    errors = map(_error_of, found)
+    return found, _indices(map(operator.is_not, errors, itertools.repeat(None)))
+
+
+def _indices(flags) -> list[int]:
+    """The indices of the true flags, at C speed."""
+    return list(itertools.compress(itertools.count(), flags))
+
+
+_free_of = operator.attrgetter("free")
+_parts_of = operator.attrgetter("parts")
+_error_of = operator.attrgetter("error")
 
 
 def _jobs(requested: int, raw) -> int:
