@@ -107,6 +107,11 @@ def _finished(result, record: dict, explain: bool, patient: bool) -> dict:
     return record
 
 
+def _own_row_record(result, explain: bool = False, patient: bool = True) -> dict:
+    """A result's record: the one row of its own columns(), the patient and the trace."""
+    return _finished(result, row_of(result.columns((result,)), 0), explain, patient)
+
+
 def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
     """The fields every steady-state record ends with: constants, warnings, the patient
     (unless told not to), and the trace when asked for."""
@@ -263,8 +268,7 @@ class OccupancyResult(NamedTuple):
             **_closing_columns(results),
         }
 
-    def record(self, explain: bool = False, patient: bool = True) -> dict:
-        return _finished(self, row_of(self.columns((self,)), 0), explain, patient)
+    record = _own_row_record
 
 
 class DoseResult(NamedTuple):
@@ -380,8 +384,7 @@ class DoseResult(NamedTuple):
             **_closing_columns(results),
         }
 
-    def record(self, explain: bool = False, patient: bool = True) -> dict:
-        return _finished(self, row_of(self.columns((self,)), 0), explain, patient)
+    record = _own_row_record
 
 
 class GridResult(NamedTuple):
