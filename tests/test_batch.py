@@ -437,3 +437,15 @@ def test_jobs_read_standard_input_in_one_process():
     assert done.returncode == 0
     assert "--jobs needs a file; one process reads this input" in done.stderr
     assert len(rows_of(done)) == 5
+
+
+def test_jobs_read_json_lines_input_as_one_process_does(tmp_path):
+    """A worker keeps its own handle on the file open to the last chunk (JSON lines are
+    read to the end while the last chunk is made), and JSON types survive."""
+    rows = _rows_in_chunks(3_000)
+    text = "".join(json.dumps({**row, "id": int(row["id"])}) + "\n" for row in rows)
+    args = ("--input-format", "jsonl", "--format", "jsonl")
+    one = run_batch(text, *args, tmp_path=tmp_path, name="in.jsonl")
+    many = run_batch(text, *args, "--jobs", "2", tmp_path=tmp_path, name="in.jsonl")
+    assert many.stdout == one.stdout and many.returncode == one.returncode == 1
+    assert json.loads(many.stdout.splitlines()[-1])["id"] == 2_999

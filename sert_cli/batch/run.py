@@ -950,9 +950,15 @@ def run(
 
 
 def _reopen(input_path: str, input_format: str):
-    """(binary input, chunks): the input file opened anew (a worker's own handle)."""
+    """(binary input, chunks): the input file opened anew (a worker's own handle), open
+    until the last chunk is read."""
     stream, raw = open_input(input_path, checked=True)
-    return raw, read_rows(stream, input_format)[1]
+
+    def chunks():
+        with stream:
+            yield from read_rows(stream, input_format)[1]
+
+    return raw, chunks()
 
 
 def _exit_on_termination() -> None:
