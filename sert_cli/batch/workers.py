@@ -126,6 +126,8 @@ def _stop(workers: list[int], pipes: list[int]) -> None:
 
 
 def _work(k: int, jobs: int, reopen, answer_chunk, writer, write_end: int) -> None:
+    """Worker k's life: its chunks' frames, then END (or the --strict row, or what went
+    wrong); it never returns."""
     status = 0
     pipe = open(write_end, "wb")  # noqa: SIM115 - the process ends below
     try:
@@ -156,7 +158,7 @@ def _work(k: int, jobs: int, reopen, answer_chunk, writer, write_end: int) -> No
 
 
 def _send(pipe, kind: int, payload, rows: int = 0, failed: int = 0, position: int = 0):
+    """One frame, flushed: the parent may be waiting for it."""
     pipe.write(FRAME.pack(kind, rows, failed, position, len(payload)))
     pipe.write(payload)
-    if kind != LINES:
-        pipe.flush()
+    pipe.flush()
