@@ -670,13 +670,13 @@ class CsvOutput(Output):
 
     def template(self, row: list, result: dict, patient: Prepared | None):
         """The line's parts."""
+        if len(result) == 1 and self.extra[-1:] == ["error"]:
+            return self.error_template(row, result["error"])
         if patient is None:
             flat = flatten(result)
         else:  # the patient's part of the record is flattened once for all its rows
             flat = flatten({k: v for k, v in result.items() if k not in RECORD_FIELDS})
             flat.update(self.patient_cells(patient))
-        if len(result) == 1 and self.extra[-1:] == ["error"]:
-            return self.error_template(row, result["error"])
         # error rows keep their input cells; others show the result's in same-named columns
         replaced = self.replaced if result.get("error") is None else {}
         free = self.free_columns(replaced)
@@ -686,20 +686,12 @@ class CsvOutput(Output):
         ] + [flat.get(f, "") for f in self.extra]
         if len(values) == 1 and not free:
             return free, (_utf8(self.encode([_cell(values[0])]) + "\n"),)
-        if set(map(type, values)) == {str}:  # (an error's line: the input's cells, texts)
-            cells = _encoded_cells(values)
-        else:
-            cells = list(map(_value_cell, values))
-        return free, line_template(cells, free, ",", "", "\n")
+        return free, line_template(_csv_cells(values), free, ",", "", "\n")
 
     def error_template(self, row: list, message: str):
         """An error's line: the input's cells, empty result cells, then the error."""
         free = self.free_columns({})
-        cells = ["" if i in free else row[i] for i in range(len(self.header))]
-        if set(map(type, cells)) == {str}:
-            cells = _encoded_cells(cells)
-        else:
-            cells = list(map(_value_cell, cells))
+        cells = _csv_cells(["" if i in free else row[i] for i in range(len(self.header))])
         cells.append("," * (len(self.extra) - 1) + _encoded_cell(message))
         return free, line_template(cells, free, ",", "", "\n")
 
@@ -738,6 +730,14 @@ class CsvOutput(Output):
 
     def close(self) -> None:
         pass
+
+
+def _csv_cells(values: list) -> list[str]:
+    """Values as csv.writer writes them, formula-safe: checked all at once where all are
+    texts (an input row's cells), else one by one."""
+    if set(map(type, values)) == {str}:
+        return _encoded_cells(values)
+    return list(map(_value_cell, values))
 
 
 def _encoded_cells(cells: list[str], sep: str = ",") -> list[str]:

@@ -289,6 +289,19 @@ def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, object
     }
 
 
+def _moiety_pk(moiety: Moiety, index: int, phenotypes, clearances, saturation) -> tuple:
+    """(CL/F, the step that computed it or None, saturable (Vmax, Km) or None) of the
+    profile's moiety `index`: given (a batch group's, see steady_state), else computed from
+    the phenotypes."""
+    if clearances is None:
+        clearance, step = moiety_clearance(moiety, phenotypes)
+    else:
+        clearance, step = clearances[index], None
+    if saturation is None:
+        return clearance, step, saturable_parameters(moiety, phenotypes)
+    return clearance, step, saturation[index]
+
+
 def steady_state(
     profile: Profile,
     dose_mg,
@@ -304,14 +317,11 @@ def steady_state(
     holds the clearance steps."""
     steps, levels, half_lives = [], [], []
     for index, moiety in enumerate(profile.moieties):
-        if clearances is None:
-            clearance, clearance_step = moiety_clearance(moiety, phenotypes)
-            steps.append(clearance_step)
-        else:
-            clearance = clearances[index]
-        saturable = (
-            saturable_parameters(moiety, phenotypes) if saturation is None else saturation[index]
+        clearance, clearance_step, saturable = _moiety_pk(
+            moiety, index, phenotypes, clearances, saturation
         )
+        if clearance_step is not None:
+            steps.append(clearance_step)
         css_mg_l, css_step = parent_equivalent_css_mg_l(
             profile, moiety, clearance, dose_mg, interval_h, saturable
         )
@@ -504,10 +514,9 @@ def dose_for_load(
     clearance and for a saturable parent alone; else bisection (for one patient)."""
     per_mg = load_per_mg(profile, transporter, interval_h, phenotypes, clearances, saturation)
     parent = profile.parent
-    saturable = saturable_parameters(parent, phenotypes) if saturation is None else saturation[0]
+    clearance, _, saturable = _moiety_pk(parent, 0, phenotypes, clearances, saturation)
     if saturable is not None and not profile.metabolites:
         # the load fixes the unbound brain level, hence the plasma level, hence the rate
-        clearance = moiety_clearance(parent, phenotypes)[0] if clearances is None else clearances[0]
         css_nm = (
             load_target * parent.k_nm[transporter] / (parent.kp_uu_brain * parent.fraction_unbound)
         )

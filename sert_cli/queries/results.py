@@ -64,16 +64,12 @@ def row_of(value, row: int):
 
 
 def _picker(rows: list[int]):
-    """value -> the rows' values as a Column (a group's list or array), or the value
-    shared by the group."""
+    """value -> the rows' values as a Column (a group's list: the engine keeps a group's
+    state as lists), or the value shared by the group."""
     get = operator.itemgetter(*rows) if len(rows) > 1 else lambda v: (v[rows[0]],)
 
     def pick(value):
-        if isinstance(value, list):
-            return Column(get(value))
-        if hasattr(value, "tolist"):
-            return Column(get(value.tolist()))
-        return value
+        return Column(get(value)) if isinstance(value, list) else value
 
     return pick
 
@@ -86,7 +82,7 @@ def _moiety_columns(state: SteadyState, pick) -> list[dict]:
     ]
 
 
-def _each(results, field) -> Column:
+def _column_of(results, field: str) -> Column:
     return Column(map(operator.attrgetter(field), results))
 
 
@@ -115,8 +111,7 @@ def _own_row_record(result, explain: bool = False, patient: bool = True) -> dict
 def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
     """The fields every steady-state record ends with: constants, warnings, the patient
     (unless told not to), and the trace when asked for."""
-    record["affinity"] = dict(result.prepared.profile.affinity)
-    record["warnings"] = list(result.warnings)
+    record.update(row_of(_closing_columns((result,)), 0))
     return _finished(result, record, explain, patient)
 
 
@@ -360,7 +355,7 @@ class DoseResult(NamedTuple):
         transporter, per-row fields as Columns; `record()` is the one row of its own."""
         first = results[0]
         interval, transporter = first.interval_h, first.query.transporter
-        doses = _each(results, "dose_mg")
+        doses = _column_of(results, "dose_mg")
         spread = exposure_spread(first.prepared.profile, transporter)
         prepared = [r.prepared for r in results]
         return {
@@ -372,15 +367,15 @@ class DoseResult(NamedTuple):
             "phenotypes": Column(dict(p.phenotypes) for p in prepared),
             "dose_mg": doses,
             "daily_dose_mg": Column(dose * HOURS_PER_DAY / interval for dose in doses),
-            "recommended_dose_mg": _each(results, "recommended_dose_mg"),
+            "recommended_dose_mg": _column_of(results, "recommended_dose_mg"),
             "recommended_units_mg": Column(list(r.recommended_units_mg) for r in results),
-            "occupancy_at_recommended": _each(results, "occupancy_at_recommended"),
+            "occupancy_at_recommended": _column_of(results, "occupancy_at_recommended"),
             "dose_range_mg": None
             if spread is None
             else [Column(d / spread for d in doses), Column(d * spread for d in doses)],
             "label_min_mg": Column(p.profile.label_min_mg for p in prepared),
             "label_max_mg": Column(p.profile.label_max_mg for p in prepared),
-            "exceeds_label_max": _each(results, "exceeds_label_max"),
+            "exceeds_label_max": _column_of(results, "exceeds_label_max"),
             **_closing_columns(results),
         }
 
