@@ -14,7 +14,7 @@ import typer
 from sert_cli import __version__
 from sert_cli.errors import SertError
 
-DISCLAIMER = "Educational and research tool: not medical advice, not for prescribing."
+DISCLAIMER = "Educational and research tool: not medical advice, not for prescribing."  # --help
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 APP_SETTINGS = {
     "help": "Serotonin (SERT) and norepinephrine (NET) transporter occupancy of antidepressants "

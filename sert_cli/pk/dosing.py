@@ -2,6 +2,7 @@
 range, and the doses a table shows."""
 
 import functools
+import math
 from math import ceil, gcd
 
 from sert_cli.profiles.types import Profile
@@ -76,6 +77,30 @@ def largest_dose_below(
     return None
 
 
+def label_cap_mg(profile: Profile, interval_h: float) -> float:
+    """The patient's label maximum as a dose per administration (age, organ function,
+    phenotype and interaction caps are already in profile.label_max_mg)."""
+    return profile.label_max_mg / per_day(interval_h)
+
+
+def dose_within_label(
+    profile: Profile, dose_mg: float, interval_h: float, strengths_mg: tuple[float, ...]
+) -> tuple[float, tuple[float, ...]] | None:
+    """What the strengths make for dose_mg without crossing the patient's label maximum:
+    the smallest sum at or above dose_mg, or, where that sum is above the maximum, the
+    largest at or below it (None when even the smallest unit is above it). A recommendation
+    is made here, so none can exceed the label (issue: safe by construction)."""
+    cap = label_cap_mg(profile, interval_h)
+    if math.isfinite(dose_mg) and dose_mg <= cap * (1 + RELATIVE_SLACK):
+        made = smallest_dose_from_strengths(dose_mg, strengths_mg)
+        if made is not None and made[0] <= cap * (1 + RELATIVE_SLACK):
+            return made
+    made = smallest_dose_from_strengths(cap, strengths_mg)
+    if made is not None and made[0] <= cap * (1 + RELATIVE_SLACK):
+        return made
+    return largest_dose_below(cap, strengths_mg)
+
+
 def unit_pieces(profile: Profile) -> tuple[float, ...]:
     """The doses one unit gives: a strength whole, or half of a tablet the label calls scored."""
     return tuple(sorted({*profile.strengths_mg, *(s / 2 for s in profile.scored_mg)}))
@@ -113,6 +138,31 @@ def label_warnings(profile: Profile, daily_dose_mg: float, what: str) -> list[st
             f"{profile.label_min_mg:g} mg/day"
         ]
     return []
+
+
+def shortfall_text(
+    profile: Profile,
+    target: float,
+    transporter: str,
+    exact_daily_mg: float,
+    made: tuple[float, tuple[float, ...]] | None,
+    occupancy: float | None,
+    interval_h: float | None = None,
+) -> str:
+    """The one line that says a target is not reached within the label, and by how much."""
+    what = f"{target:.0%} {transporter} occupancy is not reached within the label"
+    exact = f"the model's exact dose, {exact_daily_mg:.4g} mg/day, is not a recommendation"
+    if made is None or occupancy is None:
+        return (
+            f"{what}: no marketed strength fits within the label maximum of "
+            f"{profile.label_max_mg:g} mg/day; {exact}"
+        )
+    daily = per_day(profile.interval_h if interval_h is None else interval_h)
+    return (
+        f"{what}: {made[0] * daily:g} mg/day, the most the marketed strengths make within "
+        f"the label maximum of {profile.label_max_mg:g} mg/day, gives {occupancy:.1%}, "
+        f"{(target - occupancy) * 100:.1f} points short; {exact}"
+    )
 
 
 def label_range_doses(profile: Profile, max_rows: int = 12) -> tuple[float, ...]:

@@ -16,12 +16,13 @@ from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     below_label,
+    dose_within_label,
     label_maximum_text,
     label_range_doses,
     label_warnings,
-    largest_dose_below,
     nearest_practical_dose,
     per_day,
+    shortfall_text,
     smallest_dose_from_strengths,
     unit_pieces,
 )
@@ -29,7 +30,6 @@ from sert_cli.pk.steady_state import (
     SteadyState,
     check_finite,
     check_resolvable,
-    check_tolerable,
     dose_for_load,
     moiety_clearance,
     steady_state,
@@ -57,7 +57,6 @@ from sert_cli.vocabulary import (
     MAX_LABEL_MULTIPLE,
     PHENOTYPES,
     PRIMARY_TRANSPORTER,
-    TARGET_TOLERANCE,
     TRANSPORTERS,
 )
 
@@ -262,22 +261,10 @@ class Engine:
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
         made = [
-            smallest_dose_from_strengths(dose, profile.strengths_mg)
-            if math.isfinite(dose)
-            and dose * daily <= MAX_LABEL_MULTIPLE * profile.label_range_max_mg
-            else None
-            for dose in exact_doses
-        ]
-        lower = [
-            largest_dose_below(dose, profile.strengths_mg) if found is not None else None
-            for dose, found in zip(exact_doses, made, strict=True)
+            dose_within_label(p.profile, dose, interval, profile.strengths_mg)
+            for dose, p in zip(exact_doses, patients, strict=True)
         ]
         occupancy_at = _occupancy_at(patients, interval, transporter, made)
-        occupancy_below = _occupancy_at(patients, interval, transporter, lower)
-        # a strength just below the exact dose that the model cannot tell from the target wins
-        for i, (query, below) in enumerate(zip(group, lower, strict=True)):
-            if below is not None and occupancy_below[i] >= float(query.target) - TARGET_TOLERANCE:
-                made[i], occupancy_at[i] = below, occupancy_below[i]
         for i, (query, slot, prepared, dose, found) in enumerate(
             zip(group, members, patients, exact_doses, made, strict=True)
         ):
@@ -285,48 +272,37 @@ class Engine:
             occupancy = occupancy_at[i]
             try:
                 check_finite(profile, [dose])
-                check_tolerable(profile, dose * daily, query.target, transporter)
             except SertError as exc:
                 answers[slot] = _held(exc)
                 continue
             warnings = list(prepared.warnings)
-            if found is None:
-                units: tuple = ()
+            reached = occupancy is not None and occupancy >= float(query.target) - 1e-12
+            exceeds = above_label(profile, dose * daily)
+            if not reached:
                 warnings.append(
-                    f"no practical combination of the marketed strengths reaches {dose:.4g} mg"
-                )
-                exceeds = True
-            else:
-                units = found[1]
-                exceeds = above_label(profile, found[0] * daily)
-            what = f"the dose for {query.target:.0%} {transporter} occupancy,"
-            if above_label(profile, dose * daily):
-                exceeds = True
-                warnings.append(
-                    f"{what} {dose * daily:.4g} mg/day, is above {label_maximum_text(profile)}"
+                    shortfall_text(
+                        profile, query.target, transporter, dose * daily, found, occupancy, interval
+                    )
                 )
             elif below_label(profile, dose * daily):
                 warnings.append(
-                    f"{what} {dose * daily:.4g} mg/day, is below the label minimum of "
+                    f"the dose for {query.target:.0%} {transporter} occupancy, "
+                    f"{dose * daily:.4g} mg/day, is below the label minimum of "
                     f"{profile.label_min_mg:g} mg/day"
                 )
-            if found is not None and not above_label(profile, dose * daily):
-                # the strengths round up: the recommended dose can cross the maximum alone
-                said = [w for w in label_warnings(profile, found[0] * daily, "x") if "above" in w]
-                if said or not below_label(profile, dose * daily):
-                    warnings += label_warnings(profile, found[0] * daily, "the recommended dose")
             answers[slot] = DoseResult(
-                query,
-                prepared,
-                interval,
-                dose,
-                None if found is None else found[0],
-                units,
-                occupancy,
-                exceeds,
-                tuple(warnings),
-                (dose_step,),
-                i,
+                query=query,
+                prepared=prepared,
+                interval_h=interval,
+                dose_mg=dose,
+                recommended_dose_mg=None if found is None else found[0],
+                recommended_units_mg=() if found is None else found[1],
+                occupancy_at_recommended=occupancy,
+                target_reached=reached,
+                exceeds_label_max=exceeds,
+                warnings=tuple(warnings),
+                steps=(dose_step,),
+                index=i,
             )
 
     def _taper(self, query, prepared: Prepared, interval: float):

@@ -22,6 +22,7 @@ from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     NOTABLE_OCCUPANCY,
     PRIMARY_TRANSPORTER,
+    STATEMENT,
     STEADY_STATE_FRACTIONS,
     TRANSPORTERS,
 )
@@ -274,7 +275,8 @@ class DoseResult(NamedTuple):
     recommended_dose_mg: float | None
     recommended_units_mg: tuple[float, ...]
     occupancy_at_recommended: float | None
-    exceeds_label_max: bool
+    target_reached: bool  # at the recommended dose, which never exceeds the label maximum
+    exceeds_label_max: bool  # the exact dose (the model's number) is above the maximum
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]  # the inverse, the strengths and the label check
     index: int
@@ -302,7 +304,8 @@ class DoseResult(NamedTuple):
             made.append(
                 Step(
                     "marketed strengths",
-                    "the smallest sum of whole units of the strengths >= D*",
+                    "the smallest sum of whole units of the strengths >= D*, or the largest "
+                    "<= the label maximum where that one is above it",
                     (
                         ("units", " + ".join(f"{u:g} mg" for u in self.recommended_units_mg), ""),
                         ("dose", self.recommended_dose_mg, "mg"),
@@ -314,11 +317,12 @@ class DoseResult(NamedTuple):
         made.append(
             Step(
                 "label check",
-                "daily dose <= the label maximum for this patient",
+                "recommended daily dose <= the label maximum for this patient",
                 (
-                    ("daily dose", self.dose_mg * daily, "mg/day"),
+                    ("exact daily dose", self.dose_mg * daily, "mg/day"),
                     ("maximum", profile.label_max_mg, "mg/day"),
-                    ("above", self.exceeds_label_max, ""),
+                    ("exact above", self.exceeds_label_max, ""),
+                    ("target reached", self.target_reached, ""),
                 ),
                 profile.label_max_source or source_of(profile, "dosing.label_range"),
             )
@@ -370,12 +374,14 @@ class DoseResult(NamedTuple):
             "recommended_dose_mg": _column_of(results, "recommended_dose_mg"),
             "recommended_units_mg": Column(list(r.recommended_units_mg) for r in results),
             "occupancy_at_recommended": _column_of(results, "occupancy_at_recommended"),
+            "target_reached": _column_of(results, "target_reached"),
             "dose_range_mg": None
             if spread is None
             else [Column(d / spread for d in doses), Column(d * spread for d in doses)],
             "label_min_mg": Column(p.profile.label_min_mg for p in prepared),
             "label_max_mg": Column(p.profile.label_max_mg for p in prepared),
             "exceeds_label_max": _column_of(results, "exceeds_label_max"),
+            "statement": STATEMENT,
             **_closing_columns(results),
         }
 
@@ -497,6 +503,7 @@ class PopulationResult(NamedTuple):
             "by_phenotype": numbers["by_phenotype"],
             "variability": self.variability,
             "histogram_5pp": numbers["histogram"],
+            "statement": STATEMENT,
         }
         return _closed(self, record, explain)
 
@@ -511,7 +518,7 @@ class PopulationResult(NamedTuple):
             "fraction_reaching_target": self.numbers["fraction_reaching_target"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
         }
-        return [{**base, **row} for row in self.numbers["by_phenotype"]]
+        return [{**base, **row, "statement": STATEMENT} for row in self.numbers["by_phenotype"]]
 
 
 class TdmResult(NamedTuple):
@@ -528,7 +535,8 @@ class TdmResult(NamedTuple):
     rows = _record_as_row
 
     def record(self, explain: bool = False) -> dict:
-        return _closed(self, {"query": "tdm", "drug": self.drug, **self.fields}, explain)
+        record = {"query": "tdm", "drug": self.drug, **self.fields, "statement": STATEMENT}
+        return _closed(self, record, explain)
 
 
 class TaperResult(NamedTuple):
@@ -557,12 +565,18 @@ class TaperResult(NamedTuple):
             "interval_h": self.interval_h,
             **method,
             "steps": list(self.steps_),
+            "statement": STATEMENT,
         }
         return _with_own_notes(self, _closed(self, record, explain))
 
     def rows(self) -> list[dict]:
         return [
-            {"drug": self.drug, "from_dose_mg": self.query.from_dose_mg, **step}
+            {
+                "drug": self.drug,
+                "from_dose_mg": self.query.from_dose_mg,
+                **step,
+                "statement": STATEMENT,
+            }
             for step in self.steps_
         ]
 
@@ -579,12 +593,17 @@ class SwitchResult(NamedTuple):
     drug = property(_drug_name)
 
     def record(self, explain: bool = False) -> dict:
-        record = _closed(self, {"query": "switch", **self.fields}, explain)
+        record = _closed(self, {"query": "switch", **self.fields, "statement": STATEMENT}, explain)
         del record["affinity"]  # each drug's is under from and to
         return _with_own_notes(self, record)
 
     def rows(self) -> list[dict]:
         return [
-            {"from_drug": self.drug, "to_drug": self.fields["to"]["drug"], **day}
+            {
+                "from_drug": self.drug,
+                "to_drug": self.fields["to"]["drug"],
+                **day,
+                "statement": STATEMENT,
+            }
             for day in self.fields["schedule"]
         ]

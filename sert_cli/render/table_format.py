@@ -12,6 +12,7 @@ from sert_cli.queries import results
 from sert_cli.queries.results import assumptions, notable_transporters, steady_state_key
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
+    STATEMENT,
     TRANSPORTERS,
 )
 
@@ -305,12 +306,16 @@ def population(console: Console, result) -> None:
 
 def dose(console: Console, result: results.DoseResult) -> None:
     profile = result.prepared.profile
+    query = result.query
     table = pairs_table(
         console,
-        f"{result.drug}: dose for {result.query.target:.0%} {result.query.transporter} occupancy "
+        f"{result.drug}: dose for {query.target:.0%} {query.transporter} occupancy "
         f"({phenotype_text(result.prepared.phenotypes)})",
     )
-    table.add_row("exact dose", f"{num(result.dose_mg)} mg every {num(result.interval_h)} h")
+    table.add_row(
+        "exact dose (the model's number)",
+        f"{num(result.dose_mg)} mg every {num(result.interval_h)} h",
+    )
     spread = result.dose_range_mg()
     if spread is not None:
         table.add_row("  for 90 % of patients", f"{num(spread[0])}–{num(spread[1])} mg")
@@ -320,12 +325,18 @@ def dose(console: Console, result: results.DoseResult) -> None:
             "dose from marketed strengths",
             f"{num(result.recommended_dose_mg)} mg ({units})",
         )
-        table.add_row(
-            f"{result.query.transporter} occupancy at that dose",
-            pct(result.occupancy_at_recommended),
-        )
+        reached = pct(result.occupancy_at_recommended)
+        if not result.target_reached:
+            short = (query.target - result.occupancy_at_recommended) * 100
+            reached += f", {short:.1f} points SHORT of the target"
+        table.add_row(f"{query.transporter} occupancy at that dose", reached)
+    else:
+        table.add_row("dose from marketed strengths", "none within the label maximum")
     table.add_row("label range", f"{num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day")
-    table.add_row("above label maximum", "YES" if result.exceeds_label_max else "no")
+    table.add_row(
+        "exact dose above label maximum",
+        "YES: capped at the maximum" if result.exceeds_label_max else "no",
+    )
     console.print(table)
     _print_assumptions(
         console, assumptions(result.trace(), result.prepared.phenotypes) + constants(profile)
@@ -603,6 +614,7 @@ def patient_extras(console: Console, result, explain: bool) -> None:
             if step.values:
                 console.print(f"   {step.numbers()}", markup=False)
             console.print(f"   source: {step.source}", style="dim", markup=False)
+    console.print(f"{STATEMENT[0].upper()}{STATEMENT[1:]}.", style="dim", markup=False)
     print_warnings(result.warnings)
 
 
