@@ -9,9 +9,6 @@ TRANSPORTERS = ("SERT", "NET")
 PRIMARY_TRANSPORTER = "SERT"
 DEFAULT_TARGET = 0.8
 DEFAULT_TAPER_STEP_PP = 10.0  # Horowitz & Taylor 2019: equal steps of occupancy
-# A strength whose occupancy falls short of the target by less than this counts as reaching
-# it: the model cannot tell the two apart (docs/model.md section 5).
-TARGET_TOLERANCE = 0.01
 # Ranges cover 90 % of patients of a phenotype: the 5th to 95th percentile of a lognormal.
 RANGE_Z = 1.645
 # An extrapolated constant (no PET of its own) is taken to lie within this factor of the

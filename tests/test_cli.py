@@ -52,15 +52,23 @@ def test_dose_above_label_is_flagged(examplamine_dir):
     # C* = 39 K = 78 nM -> 156 nM plasma -> 46.8 ng/mL -> 22.46 mg
     assert out["dose_mg"] == pytest.approx(0.0468 * 20 * 24)
     assert out["exceeds_label_max"] is True
-    assert any("above the label maximum of 20 mg/day" in w for w in out["warnings"])
+    # the recommendation stops at the label maximum: 20 mg, theta = 39/(1 + 39 * 20/22.46)
+    assert out["recommended_dose_mg"] == 20.0 and out["target_reached"] is False
+    x = 39 * 20 / (0.0468 * 20 * 24)
+    assert out["occupancy_at_recommended"] == pytest.approx(x / (1 + x), rel=1e-9)
+    assert any(
+        "not reached within the label" in w and "22.46 mg/day" in w and "points short" in w
+        for w in out["warnings"]
+    )
 
 
-def test_a_target_no_tolerable_dose_reaches_is_refused(examplamine_dir):
+def test_a_target_far_beyond_the_label_is_answered_at_the_maximum(examplamine_dir):
     done = sert("dose", "examplamine", "--target", "0.99", "--profiles-dir", str(examplamine_dir))
-    # 57.02 mg/day (C* = 99 K) is more than twice the 20 mg/day label maximum
-    assert done.returncode == 1
-    assert "no tolerable dose reaches 99% SERT occupancy" in done.stderr
-    assert "57.02 mg/day" in done.stderr
+    # 57.02 mg/day (C* = 99 K) is the model's number; the answer is the 20 mg/day maximum
+    assert done.returncode == 0
+    assert "57.02 mg every 24 h" in done.stdout and "20 mg (20 mg)" in done.stdout
+    assert "SHORT of the target" in done.stdout
+    assert "not reached within the label" in done.stderr
 
 
 def test_interval_option(examplamine_dir):

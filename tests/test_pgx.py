@@ -212,9 +212,10 @@ def test_label_limit_for_the_phenotype_is_flagged_in_every_format():
     args = ("dose", "citalopram", "-p", "CYP2C19=PM", "--target", "0.84")
     out = sert_json(*args)
     assert out["label_max_mg"] == 20.0 and out["exceeds_label_max"] is True
+    assert out["recommended_dose_mg"] == 20.0 and out["target_reached"] is False
     assert any("CYP2C19 poor metabolizers" in w and "FDA" in w for w in out["warnings"])
     rows = list(csv.DictReader(io.StringIO(sert(*args, "--format", "csv").stdout)))
-    assert rows[0]["exceeds_label_max"] == "True"
+    assert rows[0]["exceeds_label_max"] == "True" and rows[0]["target_reached"] == "False"
     table = sert(*args)
     assert "YES" in table.stdout and "poor metabolizers" in table.stderr
 

@@ -201,11 +201,12 @@ def test_no_home_creates_no_tilde_folder(tmp_path):
 
 
 @pytest.mark.parametrize("interval", ["8", "12"])
-def test_a_recommended_dose_above_the_maximum_is_always_warned(interval):
+def test_no_recommended_dose_is_above_the_maximum_and_a_shortfall_is_said(interval):
     for drug, patient in (("citalopram", ["-p", "CYP2C19=PM"]), ("vortioxetine", [])):
         out = sert_json("dose", drug, "--interval", interval, *patient)
-        if out["exceeds_label_max"]:
-            assert any("above" in w for w in out["warnings"]), out["warnings"]
+        assert out["recommended_dose_mg"] * 24 / float(interval) <= out["label_max_mg"] + 1e-9
+        if not out["target_reached"]:
+            assert any("not reached within the label" in w for w in out["warnings"])
 
 
 def test_table_reference_column_is_plain_nm():

@@ -42,11 +42,64 @@ def test_both_drugs_are_on_the_same_pet_scale(paroxetine_to_sertraline):
         assert "plateau 85%" in paroxetine_to_sertraline[side]["affinity"]["SERT"]
 
 
-def test_fluoxetine_needs_weeks_of_washout():
+def test_fluoxetine_is_stopped_and_the_new_drug_starts_low():
+    """The default plan follows the washout it asks for: fluoxetine stops on day 0 and
+    escitalopram starts low, rising as norfluoxetine leaves; no note contradicts it."""
     out = sert_json("switch", "fluoxetine", "40", "escitalopram")
-    assert out["washout_days"] >= 14
-    assert any("washout of" in w and "norfluoxetine" in w for w in out["warnings"])
-    assert any("inhibits CYP2D6" in n for n in out["notes"])
+    assert out["washout_days"] >= 14 and out["strategy"] == "direct"
+    days = out["schedule"]
+    goal = out["to"]["recommended_dose_mg"]
+    assert all(d["from_dose_mg"] == 0 for d in days)
+    assert days[0]["to_dose_mg"] < goal and days[-1]["to_dose_mg"] == goal
+    assert all(a["to_dose_mg"] <= b["to_dose_mg"] for a, b in pairwise(days))
+    assert any("starts escitalopram low" in n for n in out["notes"])
+    assert not any("leaves this out" in n for n in out["notes"])
+    assert not any("washout of" in w for w in out["warnings"])
+
+
+def test_the_schedule_includes_the_old_drugs_inhibition():
+    """Fluoxetine inhibits CYP2C19 and CYP2D6: while it is present escitalopram's level is
+    higher, so each day's occupancy is above what escitalopram alone at that dose and
+    fluoxetine's remainder would give; the ratio is what `occupancy --with` computes."""
+    out = sert_json("switch", "fluoxetine", "40", "escitalopram")
+    dose = out["to"]["recommended_dose_mg"]
+    alone = sert_json("occupancy", "escitalopram", repr(dose))
+    both = sert_json("occupancy", "escitalopram", repr(dose), "--with", "fluoxetine")
+    ratio = both["css_plasma_ng_ml"] / alone["css_plasma_ng_ml"]
+    assert out["exposure_ratio_with_old_drug"][0] == pytest.approx(ratio, rel=1e-9)
+    assert any("the schedule's doses and occupancies include it" in n for n in out["notes"])
+    plain = sert_json(
+        "switch", "fluoxetine", "40", "escitalopram", "--with", "fluoxetine", "--strategy", "direct"
+    )
+    # with fluoxetine named as a co-medication for good, no fading interaction is added
+    assert plain["exposure_ratio_with_old_drug"] is None
+
+
+def test_citalopram_stays_within_its_inhibitor_maximum_while_fluoxetine_remains():
+    """Citalopram's label maximum with a CYP2C19 inhibitor is 20 mg/day (QT): while
+    fluoxetine is present the plan never gives more, and 40 mg only once it has gone."""
+    out = sert_json("switch", "fluoxetine", "40", "citalopram", "--age", "50")
+    days = out["schedule"]
+    washout = out["washout_days"]
+    assert max(d["to_dose_mg"] for d in days[: washout - 7]) <= 20
+    assert max(d["to_dose_mg"] for d in days) <= out["to"]["label_max_mg"]
+
+
+@pytest.mark.parametrize("drug", ["citalopram", "escitalopram", "paroxetine", "sertraline"])
+def test_no_switch_schedules_above_the_label_maximum(drug):
+    for extra in ((), ("--age", "70")):
+        out = sert_json("switch", "fluoxetine", "40", drug, *extra)
+        assert out["to"]["recommended_dose_mg"] <= out["to"]["label_max_mg"] + 1e-9
+        assert all(d["to_dose_mg"] <= out["to"]["label_max_mg"] + 1e-9 for d in out["schedule"])
+
+
+def test_the_new_drugs_phenotype_and_guidance_are_shown():
+    out = sert_json("switch", "fluoxetine", "40", "escitalopram", "-p", "CYP2C19=PM")
+    assert out["to"]["phenotypes"]["CYP2C19"] == "PM"
+    assert not any("CYP2C19=PM was not used" in w for w in out["warnings"])
+    assert any(g["gene"] == "CYP2C19" and g["phenotype"] == "PM" for g in out["guidance"])
+    table = sert("switch", "fluoxetine", "40", "escitalopram", "-p", "CYP2C19=PM")
+    assert "CYP2C19 Poor Metabolizer" in table.stdout and "not used" not in table.stderr
 
 
 def test_a_washout_leaves_a_gap_then_the_new_drug():
@@ -70,9 +123,9 @@ def test_a_direct_switch_overlaps_the_old_drug_that_remains():
 
 def test_an_unreachable_occupancy_takes_the_label_maximum_and_says_so():
     out = sert_json("switch", "paroxetine", "20", "vortioxetine")
-    assert out["to"]["equivalent_dose_mg"] is None
-    assert out["to"]["recommended_dose_mg"] == 20
-    assert any("no tolerable dose" in w for w in out["warnings"])
+    assert out["to"]["equivalent_dose_mg"] > 20  # the model's number, not a recommendation
+    assert out["to"]["recommended_dose_mg"] == 20 and out["to"]["target_reached"] is False
+    assert any("not matched within the label" in w for w in out["warnings"])
 
 
 def test_the_table_and_csv():

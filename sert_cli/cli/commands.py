@@ -308,14 +308,18 @@ def switch(
         str, typer.Argument(metavar="TO_DRUG", help="The drug to switch to.", show_default=False)
     ],
     strategy: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--strategy",
             metavar="direct|cross-taper|washout",
             help="Stop and start the next day; lower one as the other rises; or stop, "
-            "wait, then start.",
+            "wait, then start. Default: cross-taper, or direct (the new drug starting low "
+            "and rising as the old one leaves) when the old drug takes over 14 days to wash "
+            "out. Every plan holds the new dose while the two together would occupy more "
+            "SERT than either alone.",
+            show_default=False,
         ),
-    ] = "cross-taper",
+    ] = None,
     days: Annotated[
         int | None,
         typer.Option(

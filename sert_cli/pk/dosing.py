@@ -106,6 +106,11 @@ def unit_pieces(profile: Profile) -> tuple[float, ...]:
     return tuple(sorted({*profile.strengths_mg, *(s / 2 for s in profile.scored_mg)}))
 
 
+def unit_step_mg(pieces_mg: tuple[float, ...]) -> float:
+    """The common step of the pieces: every practical dose is a multiple of it."""
+    return _unit_sizes(pieces_mg)[0] / 1000
+
+
 def nearest_practical_dose(dose_mg: float, pieces_mg: tuple[float, ...]) -> float:
     """The multiple of the pieces' common step nearest dose_mg, at least the smallest piece."""
     step = _unit_sizes(pieces_mg)[0]

@@ -17,6 +17,7 @@ from sert_cli.pk.dosing import (
     above_label,
     below_label,
     dose_within_label,
+    label_cap_mg,
     label_maximum_text,
     label_range_doses,
     label_warnings,
@@ -33,6 +34,7 @@ from sert_cli.pk.steady_state import (
     dose_for_load,
     moiety_clearance,
     steady_state,
+    transporter_loads,
 )
 from sert_cli.profiles.library import Library
 from sert_cli.profiles.types import Profile
@@ -54,7 +56,6 @@ from sert_cli.vocabulary import (
     AFFINITIES,
     DEFAULT_TAPER_STEP_PP,
     HOURS_PER_DAY,
-    MAX_LABEL_MULTIPLE,
     PHENOTYPES,
     PRIMARY_TRANSPORTER,
     TRANSPORTERS,
@@ -385,8 +386,10 @@ class Engine:
             raise found
         return found
 
-    def _interaction(self, drug: str, dose_mg: float, patient, perpetrator: str, affinity):
-        """How much the old drug, while still present, changes the new one's exposure."""
+    def _exposure_ratios(self, drug: str, dose_mg: float, patient, perpetrator: str, affinity):
+        """Each moiety's exposure ratio of `drug` with the old drug at its steady state, by
+        the enzyme arithmetic `sert occupancy --with` uses; None where it changes nothing
+        (the old drug is no known perpetrator, or already a co-medication)."""
         from sert_cli.pgx.patient import known_comedications
 
         if perpetrator not in known_comedications() or perpetrator in patient.comedications:
@@ -394,35 +397,40 @@ class Engine:
         both = patient._replace(comedications=(*patient.comedications, perpetrator))
         alone = self.answer(OccupancyQuery(drug, dose_mg, None, patient, affinity))
         with_it = self.answer(OccupancyQuery(drug, dose_mg, None, both, affinity))
-        ratio = with_it.parent.css_plasma_ng_ml / alone.parent.css_plasma_ng_ml
-        if abs(ratio - 1) < 0.1:
+        ratios = tuple(
+            w.css_plasma_ng_ml / a.css_plasma_ng_ml
+            for w, a in zip(with_it.moiety_levels(), alone.moiety_levels(), strict=True)
+        )
+        if all(abs(r - 1) < 0.05 for r in ratios):
             return None
         genes = ", ".join(with_it.prepared.functional_phenotypes) or "its enzymes"
-        return (
-            f"while {perpetrator} is present (it inhibits {genes}) {drug}'s level is x{ratio:.2f}, "
-            f"as `sert occupancy {drug} --with {perpetrator}` details; the schedule leaves "
-            "this out"
-        )
+        return ratios, genes, with_it.prepared.profile
 
     def _switch(self, query, prepared: Prepared, interval: float):
         """The new drug's dose at the old one's SERT occupancy (the dose query's own
-        inverse), then the days of the change with both drugs competing for the sites."""
+        inverse, within the new drug's label maximum), then the days of the change with
+        both drugs competing for the sites, the old one's inhibition of the new one's
+        enzymes included, and the new dose held while the old drug remains."""
         import numpy as np
 
         from sert_cli.queries import switch
 
         switch.check(query.strategy, query.days)
-        old, patient, affinity = prepared.profile, query.patient, query.affinity
-        dose = positive(query.dose_mg, "dose_mg", "mg")
-        before = self.answer(OccupancyQuery(query.drug, dose, interval, patient, affinity))
-        theta = before.occupancy[PRIMARY_TRANSPORTER]
+        patient, affinity = query.patient, query.affinity
         target = self.prepared(query.to_drug, affinity, patient)
         new = target.profile
-        if new.name == old.name:
+        if new.name == prepared.profile.name:
             raise InputError(
                 f"{new.name} is the drug taken now: nothing to switch", field="to_drug"
             )
-        pieces, daily = unit_pieces(new), per_day(new.interval_h)
+        own = switch.own_patient(patient, prepared.profile, new)
+        if own != patient:
+            prepared = self.prepared(query.drug, affinity, own)
+        old = prepared.profile
+        dose = positive(query.dose_mg, "dose_mg", "mg")
+        before = self.answer(OccupancyQuery(query.drug, dose, interval, own, affinity))
+        theta = before.occupancy[PRIMARY_TRANSPORTER]
+        pieces = unit_pieces(new)
         warnings = list(prepared.warnings) + [
             w for w in target.warnings if w not in prepared.warnings
         ]
@@ -430,49 +438,80 @@ class Engine:
             exact = self.answer(
                 DoseQuery(query.to_drug, theta, PRIMARY_TRANSPORTER, None, patient, affinity)
             ).dose_mg
-            practical = nearest_practical_dose(exact, pieces)
-        except ModelError:
-            exact, practical = None, new.label_max_mg / daily
+        except ModelError:  # theta at or above the new drug's plateau
+            exact = None
+        cap = label_cap_mg(new, new.interval_h)
+        practical = nearest_practical_dose(cap if exact is None else exact, pieces)
+        if practical > cap * (1 + 1e-9):
+            practical = max(switch.practical_doses(cap, pieces))
         units = smallest_dose_from_strengths(practical, pieces)
         after = self.answer(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
         matched = after.occupancy[PRIMARY_TRANSPORTER]
-        if exact is None:
+        matched_within_label = exact is not None and not above_label(
+            new, exact * per_day(new.interval_h)
+        )
+        if not matched_within_label:
             warnings.append(
-                f"no tolerable dose of {new.name} matches {theta:.1%} SERT occupancy (it would "
-                f"take more than {MAX_LABEL_MULTIPLE:g}x the label maximum): the plan uses the "
-                f"label maximum, {practical:g} mg, at {matched:.1%}"
-            )
-        elif above_label(new, practical * daily):
-            warnings.append(
-                f"the equivalent dose, {practical:g} mg, is above {label_maximum_text(new)}"
+                f"{theta:.1%} SERT occupancy is not matched within the label: {practical:g} mg "
+                f"of {new.name}, the most {label_maximum_text(new)} allows, gives "
+                f"{matched:.1%}, {(theta - matched) * 100:.1f} points lower"
+                + ("" if exact is None else f"; the model's equivalent is {exact:.4g} mg")
             )
 
         slow_name, slow_h = switch.slowest_moiety(old, prepared.phenotypes)
         wash_days = switch.washout_days(slow_h)
+        strategy = query.strategy or switch.default_strategy(wash_days)
         days = query.days or (
-            wash_days if query.strategy == "washout" else switch.DEFAULT_CROSS_TAPER_DAYS
+            wash_days if strategy == "washout" else switch.DEFAULT_CROSS_TAPER_DAYS
         )
-        steps = switch.plan(query.strategy, days, dose, practical, unit_pieces(old), pieces)
+        steps = switch.plan(strategy, days, dose, practical, unit_pieces(old), pieces)
         _, new_slow_h = switch.slowest_moiety(new, target.phenotypes)
+        settle_days = math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY)
         changes = sum(d for _, _, d in steps[:-1])
-        total_days = min(
-            switch.MAX_DAYS,
-            max(
-                changes + math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY),
-                wash_days,
-            )
-            + 1,
-        )
-        old_doses, new_doses = switch.daily_doses(steps, total_days)
-        trough_h = (np.arange(total_days) + 1.0) * HOURS_PER_DAY - 1e-6
+        # on to the new drug's own steady state once the old drug has gone (its inhibition,
+        # and the hold, last until then)
+        total_days = min(switch.MAX_DAYS, max(changes, wash_days) + settle_days + 1)
+        old_doses, planned = switch.daily_doses(steps, total_days)
+        # the first time is just before day 0: the old drug's steady state, for presence()
+        times_h = np.concatenate(([-1e-6], (np.arange(total_days) + 1.0) * HOURS_PER_DAY - 1e-6))
         history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
-        old_loads = switch.loads_over_time(
-            old, prepared.phenotypes, trough_h, old_doses, interval, history
+        old_levels = switch.levels_over_time(
+            old, prepared.phenotypes, times_h, old_doses, interval, history
         )
-        new_loads = switch.loads_over_time(
-            new, target.phenotypes, trough_h, new_doses, new.interval_h
+        old_loads = transporter_loads(old, old_levels) if old_levels else {}
+        present = switch.presence(old_levels)
+        interaction = self._exposure_ratios(query.to_drug, practical, patient, old.name, affinity)
+        ratios = None if interaction is None else interaction[0]
+        # the new drug's label cap while the old one inhibits its enzymes (citalopram with a
+        # CYP2C19 inhibitor: 20 mg/day), and its own cap once the old drug has gone
+        cap_with = cap if interaction is None else label_cap_mg(interaction[2], new.interval_h)
+        caps = [cap_with if p > switch.PRESENT_FRACTION else cap for p in present[1:]]
+
+        def new_loads_over(new_doses):
+            new_levels = switch.with_interaction(
+                switch.levels_over_time(new, target.phenotypes, times_h, new_doses, new.interval_h),
+                ratios,
+                present,
+            )
+            return transporter_loads(new, new_levels) if new_levels else {}
+
+        def sert_load(new_doses):
+            new_load = new_loads_over(new_doses).get(PRIMARY_TRANSPORTER, 0.0)
+            return (old_loads[PRIMARY_TRANSPORTER] + new_load)[1:]
+
+        ceiling = max(
+            old_loads[PRIMARY_TRANSPORTER][0],
+            at(after.state.loads[PRIMARY_TRANSPORTER], after.index),
+        ) * (1 + switch.OVERLAP_ALLOWANCE)
+        new_doses, held = switch.hold_within(
+            planned, ceiling, sert_load, switch.practical_doses(practical, pieces), caps
         )
-        combined = switch.combined_occupancy(((old, old_loads), (new, new_loads)))
+        combined = {
+            t: (None if v is None else v[1:])
+            for t, v in switch.combined_occupancy(
+                ((old, old_loads), (new, new_loads_over(new_doses)))
+            ).items()
+        }
         for values in combined.values():
             if values is not None and not np.isfinite(values).all():
                 raise ModelError("the switch gave values too large to represent")
@@ -495,26 +534,49 @@ class Engine:
             "occupancy is at trough, just before the next day's doses; the two drugs compete "
             "for the same sites (docs/model.md section 4)",
         ]
-        if query.strategy == "washout":
+        if query.strategy is None and strategy == "direct":
+            notes.append(
+                f"{slow_name} stays for weeks after the last dose of {old.name}: the plan stops "
+                f"{old.name} on day 0 and starts {new.name} low, raising it as {old.name} "
+                f"leaves (--strategy washout waits {wash_days} days instead)"
+            )
+        if interaction is not None:
+            notes.append(
+                f"while {old.name} is present it inhibits {interaction[1]}: {new.name}'s level "
+                f"is up to x{max(ratios, key=lambda r: abs(r - 1)):.2f} (as `sert occupancy "
+                f"{new.name} --with {old.name}` computes), fading as {old.name}'s level falls; "
+                "the schedule's doses and occupancies include it"
+            )
+        if held:
+            reached = next((d for d in range(total_days) if new_doses[d] >= practical - 1e-9), None)
+            notes.append(
+                f"while {old.name} remains, {new.name} is held below the planned dose: the two "
+                f"together bind SERT at most {switch.OVERLAP_ALLOWANCE:.0%} more than the "
+                "larger of either alone (their summed load; near the plateau occupancy alone "
+                "would hide it)"
+                + (
+                    f", and within {cap_with * per_day(new.interval_h):g} mg/day, {new.name}'s "
+                    f"label maximum with an inhibitor of {interaction[1]}"
+                    if cap_with < cap
+                    else ""
+                )
+                + (
+                    f"; it reaches {practical:g} mg on day {reached}"
+                    if reached is not None
+                    else f"; it is still below {practical:g} mg on the last day shown"
+                )
+            )
+        if strategy == "washout":
             left = schedule[days - 1]["occupancy"][PRIMARY_TRANSPORTER]
             notes.append(
                 f"on the last day of the washout {old.name} still occupies {left:.0%} of SERT "
                 "(occupancy falls more slowly than the level near the plateau)"
             )
-        if wash_days > 14:
-            warnings.append(
-                f"{slow_name} stays for weeks after the last dose of {old.name}: allow a "
-                f"washout of {wash_days} days before a full dose of {new.name}, or start low "
-                "and count on what is left (the schedule shows the overlap)"
-            )
-        if sert[peak_day] > max(theta, matched) + 0.02:
+        if sert[peak_day] > max(theta, matched) + 0.01:
             warnings.append(
                 f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.1%} on day "
                 f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
             )
-        interaction = self._interaction(query.to_drug, practical, patient, old.name, affinity)
-        if interaction:
-            notes.append(interaction)
         fields = {
             "from": {
                 "drug": old.name,
@@ -522,6 +584,8 @@ class Engine:
                 "interval_h": interval,
                 "occupancy": dict(before.occupancy),
                 "affinity": dict(old.affinity),
+                "phenotypes": dict(prepared.phenotypes),
+                "guidance": list(prepared.guidance),
             },
             "to": {
                 "drug": new.name,
@@ -529,22 +593,38 @@ class Engine:
                 "recommended_dose_mg": practical,
                 "recommended_units_mg": list(units[1]) if units else [],
                 "occupancy_at_recommended": dict(after.occupancy),
+                "target_reached": matched_within_label,
+                "label_max_mg": new.label_max_mg,
                 "interval_h": new.interval_h,
                 "affinity": dict(new.affinity),
+                "phenotypes": dict(target.phenotypes),
+                "guidance": list(target.guidance),
             },
-            "strategy": query.strategy,
+            "strategy": strategy,
             "days": days,
             "washout_days": wash_days,
+            "exposure_ratio_with_old_drug": None if ratios is None else list(ratios),
+            "overlap_ceiling_load": ceiling,
             "peak_occupancy": {"SERT": float(sert[peak_day]), "day": peak_day},
             "schedule": schedule,
         }
         step = Step(
             "switch",
-            "to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t))",
+            "to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t)); "
+            "new levels x (1 + (r - 1) * presence of the old drug); new dose held so that "
+            "theta(t) <= max(theta_from, theta_to) + 1 point",
             (("SERT occupancy matched", theta, ""), ("days", total_days, "d")),
             model_section(19),
         )
-        return SwitchResult(query, prepared, fields, tuple(warnings), tuple(notes), (step,))
+        return SwitchResult(
+            query=query,
+            prepared=target,
+            from_prepared=prepared,
+            fields=fields,
+            warnings=tuple(warnings),
+            notes_=tuple(notes),
+            steps=(step,),
+        )
 
     def _population(self, query, prepared: Prepared, interval: float):
         return _population_result(query, prepared, interval)
@@ -573,14 +653,15 @@ class Engine:
             steps = steps or state.steps
         rows = tuple(tuple(column[i] for column in cells) for i in range(len(doses)))
         return GridResult(
-            query,
-            prepared,
-            interval,
-            doses,
-            tuple(dict(c.phenotypes) for c in columns),
-            rows,
-            steps,
-            prepared.warnings,
+            query=query,
+            prepared=prepared,
+            interval_h=interval,
+            doses_mg=doses,
+            columns=tuple(dict(c.phenotypes) for c in columns),
+            occupancy=rows,
+            steps=steps,
+            warnings=prepared.warnings,
+            label_max_mg=tuple(c.profile.label_max_mg for c in columns),
         )
 
     def _grid_columns(self, query: GridQuery, prepared: Prepared) -> list[Prepared]:
@@ -680,14 +761,15 @@ def _population_result(query, prepared: Prepared, interval: float):
                 **row["phenotypes"],
             }
     sigma = numbers["sigma"].get(transporter, 0.0)
-    dose_for_share = population.dose_for_share(
+    dose_for_share, share_at_max = population.dose_for_share(
         profile, genes, numbers["combos"], numbers["weights"], sigma, interval, target, transporter
     )
     warnings = list(prepared.warnings)
     if dose_for_share is None:
         warnings.append(
-            f"no dose up to twice the label maximum brings 90 % of these patients to "
-            f"{target:.0%} {transporter} occupancy"
+            f"no dose within the label maximum of {profile.label_max_mg:g} mg/day brings 90 % "
+            f"of these patients to {target:.0%} {transporter} occupancy: at the maximum "
+            f"{share_at_max:.1%} reach it"
         )
     variability = {}
     if profile.exposure_cv is not None:

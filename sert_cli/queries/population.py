@@ -181,17 +181,20 @@ def share_reaching(
 
 
 def dose_for_share(profile, genes, combos, weights, sigma, interval_h, target, transporter):
-    """The dose (per interval) at which SHARE_OF_PATIENTS reach the target: bisection in
-    log dose on the exact share (which rises with dose); None beyond a tolerable dose."""
-    top = 2.0 * profile.label_range_max_mg * interval_h / HOURS_PER_DAY
+    """(the dose per interval at which SHARE_OF_PATIENTS reach the target, the share that
+    reaches it at the patient's label maximum): bisection in log dose on the exact share
+    (which rises with dose); the dose is None where the label maximum does not suffice,
+    so no dose above the label is ever proposed."""
+    top = profile.label_max_mg * interval_h / HOURS_PER_DAY
 
     def share(dose):
         return share_reaching(
             profile, genes, combos, weights, sigma, dose, interval_h, target, transporter
         )
 
-    if share(top) < SHARE_OF_PATIENTS:
-        return None
+    at_top = share(top)
+    if at_top < SHARE_OF_PATIENTS:
+        return None, at_top
     low, high = top * 1e-6, top
     for _ in range(60):
         middle = math.sqrt(low * high)
@@ -199,7 +202,7 @@ def dose_for_share(profile, genes, combos, weights, sigma, interval_h, target, t
             low = middle
         else:
             high = middle
-    return high
+    return high, at_top
 
 
 def daily(dose_mg: float, interval_h: float) -> float:

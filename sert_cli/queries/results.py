@@ -397,6 +397,11 @@ class GridResult(NamedTuple):
     occupancy: tuple[tuple[dict[str, float | None], ...], ...]  # [dose][column]
     steps: tuple[Step, ...]  # the first column's, at the first dose
     warnings: tuple[str, ...]
+    label_max_mg: tuple[float, ...]  # each column's patient-specific label maximum, mg/day
+
+    def above_label_max(self, dose_mg: float, column: int) -> bool:
+        """A dose above a column's label maximum: shown as such, never as a plain cell."""
+        return dose_mg * HOURS_PER_DAY / self.interval_h > self.label_max_mg[column] * (1 + 1e-9)
 
     @property
     def drug(self) -> str:
@@ -416,9 +421,11 @@ class GridResult(NamedTuple):
                 "interval_h": self.interval_h,
                 "phenotypes": dict(column),
                 "occupancy": dict(cell),
+                "label_max_mg": self.label_max_mg[i],
+                "above_label_max": self.above_label_max(dose, i),
             }
             for dose, row in zip(self.doses_mg, self.occupancy, strict=True)
-            for column, cell in zip(self.columns, row, strict=True)
+            for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))
         ]
 
     def record(self, explain: bool = False) -> list[dict]:
@@ -582,15 +589,24 @@ class TaperResult(NamedTuple):
 
 
 class SwitchResult(NamedTuple):
+    """A switch's plan. `prepared` is the new drug's: its phenotypes, guidance and notes are
+    the ones shown with the plan; the old drug's are under "from"."""
+
     query: object  # SwitchQuery
-    prepared: Prepared  # the old drug's
+    prepared: Prepared  # the new drug's
+    from_prepared: Prepared  # the old drug's
     fields: dict  # what the switch found, in record order
     warnings: tuple[str, ...]
     notes_: tuple[str, ...]
     steps: tuple[Step, ...]
 
-    trace = _prepared_then_own_steps
-    drug = property(_drug_name)
+    @property
+    def drug(self) -> str:
+        """The drug taken now (the query's DRUG)."""
+        return self.from_prepared.profile.name
+
+    def trace(self) -> list[Step]:
+        return [*self.from_prepared.steps, *self.prepared.steps, *self.steps]
 
     def record(self, explain: bool = False) -> dict:
         record = _closed(self, {"query": "switch", **self.fields, "statement": STATEMENT}, explain)

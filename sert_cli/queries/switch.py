@@ -9,26 +9,56 @@ import numpy as np
 
 from sert_cli.errors import InputError
 from sert_cli.pk import formulas
-from sert_cli.pk.dosing import nearest_practical_dose
-from sert_cli.pk.steady_state import transporter_loads
+from sert_cli.pk.dosing import nearest_practical_dose, unit_step_mg
 from sert_cli.pk.timecourse import Regimen, dose_events, event_levels
 from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
 
 STRATEGIES = ("direct", "cross-taper", "washout")
-DEFAULT_STRATEGY = "cross-taper"
 DEFAULT_CROSS_TAPER_DAYS = 14
+# An old drug that takes longer than this to wash out is stopped, not cross-tapered: the new
+# one starts low and rises as the old one leaves (the default plan then follows the washout
+# the output itself asks for).
+LONG_WASHOUT_DAYS = 14
 DAYS_PER_STEP = 7  # a cross-taper changes both doses once a week
 HALF_LIVES_TO_WASH_OUT = 5  # about 97 % of the old drug gone
 HISTORY_HALF_LIVES = 10  # the old drug's doses before day 0: its steady state
 SETTLE_HALF_LIVES = 5  # the schedule runs on until the new drug has settled
 MAX_DAYS = 366
+# While both drugs are present the new drug's dose is held so that the two together bind
+# SERT no more than the larger of either alone at its own dose (their summed load, C/K: near
+# the PET plateau occupancy hides a doubled exposure), give or take 10 %.
+OVERLAP_ALLOWANCE = 0.10
+# The old drug counts as present (its inhibition, and the label cap that comes with it)
+# until this fraction of its steady-state level is left: the 5 half-lives of the washout.
+PRESENT_FRACTION = 0.03
 
 
-def check(strategy: str, days: int | None) -> None:
-    if strategy not in STRATEGIES:
+def check(strategy: str | None, days: int | None) -> None:
+    if strategy is not None and strategy not in STRATEGIES:
         raise InputError(f"must be one of {', '.join(STRATEGIES)}", field="strategy")
     if days is not None and not 1 <= days <= 180:
         raise InputError("must be a whole number of days from 1 to 180", field="days")
+
+
+def default_strategy(wash_days: int) -> str:
+    """A cross-taper, unless the old drug stays for weeks: then it is stopped and the new
+    one starts low (the overlap hold below keeps the two within the old occupancy)."""
+    return "direct" if wash_days > LONG_WASHOUT_DAYS else "cross-taper"
+
+
+def own_patient(patient, old_profile, new_profile):
+    """The patient as the old drug sees it: without the genes only the new drug uses (the
+    old drug's "not used" warning for them would contradict the plan)."""
+
+    def keep(pairs):
+        return tuple(
+            (gene, value)
+            for gene, value in pairs
+            if str(gene).strip().upper() in old_profile.genes
+            or str(gene).strip().upper() not in new_profile.genes
+        )
+
+    return patient._replace(phenotypes=keep(patient.phenotypes), genotypes=keep(patient.genotypes))
 
 
 def slowest_moiety(profile, phenotypes) -> tuple[str, float]:
@@ -78,9 +108,10 @@ def daily_doses(steps, total_days: int) -> tuple[list[float], list[float]]:
     return old[:total_days], new[:total_days]
 
 
-def loads_over_time(profile, phenotypes, t_h, doses_by_day, interval_h, history=(0.0, 0)):
-    """Each transporter's load from one drug over t_h: its doses day by day, after
-    history = (dose_mg, days) before day 0 (the steady state it starts from)."""
+def levels_over_time(profile, phenotypes, t_h, doses_by_day, interval_h, history=(0.0, 0)):
+    """Each moiety's levels from one drug over t_h: its doses day by day, after
+    history = (dose_mg, days) before day 0 (the steady state it starts from); None when
+    no dose is given."""
     history_mg, history_days = history
     steps = [(history_mg, history_days, interval_h)] if history_days else []
     steps += [(dose, 1, interval_h) for dose in doses_by_day]
@@ -88,9 +119,86 @@ def loads_over_time(profile, phenotypes, t_h, doses_by_day, interval_h, history=
     times = times - history_days * HOURS_PER_DAY
     given = amounts > 0
     if not given.any():
-        return {}
-    levels = event_levels(profile, phenotypes, t_h, times[given], amounts[given])
-    return transporter_loads(profile, levels)
+        return None
+    return event_levels(profile, phenotypes, t_h, times[given], amounts[given])
+
+
+def presence(levels) -> np.ndarray:
+    """How much of the old drug is left, as a fraction of its level at the first time
+    (its steady state): the largest over its moieties, so an inhibition lasts as long as
+    its longest-lived inhibitor (norfluoxetine after fluoxetine)."""
+    if levels is None:
+        return None
+    fractions = [
+        np.asarray(lv.css_plasma_nm) / max(float(np.asarray(lv.css_plasma_nm)[0]), 1e-300)
+        for lv in levels
+    ]
+    return np.clip(np.max(fractions, axis=0), 0.0, 1.0)
+
+
+def with_interaction(levels, ratios, present):
+    """The new drug's levels while the old drug inhibits (or induces) its enzymes: each
+    moiety's exposure ratio with the old drug at steady state (the `--with` arithmetic),
+    scaled by how much of the old drug is left: r(t) = 1 + (r - 1) * presence(t)."""
+    if levels is None or ratios is None or present is None:
+        return levels
+    scaled = []
+    for lv, ratio in zip(levels, ratios, strict=True):
+        factor = 1.0 + (ratio - 1.0) * present
+        scaled.append(lv._replace(**{f: getattr(lv, f) * factor for f in lv._fields[2:]}))
+    return scaled
+
+
+def practical_doses(goal_mg: float, pieces_mg: tuple[float, ...]) -> list[float]:
+    """The doses the pieces make from the smallest piece up to goal_mg, ascending."""
+    unit = unit_step_mg(pieces_mg)
+    doses, dose = [], nearest_practical_dose(min(pieces_mg), pieces_mg)
+    while dose <= goal_mg * (1 + 1e-9):
+        doses.append(dose)
+        dose = round((dose + unit) * 1000) / 1000
+    return doses or [goal_mg]
+
+
+def hold_within(planned, ceiling: float, load_of, doses: list[float], caps_mg):
+    """The planned doses of the new drug, lowered where needed: a week at a time (or a run
+    of equal planned doses, if shorter), the largest of the practical `doses` (ascending)
+    not above the plan nor above that week's label cap (caps_mg, day by day: lower while
+    the old drug's inhibition lasts) that keeps the two drugs' summed SERT load on those
+    days at or below `ceiling`; 0 while even the smallest piece would not fit.
+    load_of(daily doses) is the summed load day by day. Returns (daily doses, whether any
+    was lowered)."""
+    chosen = [0.0] * len(planned)
+    held = False
+    start = 0
+    while start < len(planned):
+        end = start + 1
+        while end < len(planned) and planned[end] == planned[start] and end - start < DAYS_PER_STEP:
+            end += 1
+        want = planned[start]
+        cap = min(caps_mg[start:end])
+        if want > cap * (1 + 1e-9):
+            held = True
+            want = max((d for d in doses if d <= cap * (1 + 1e-9)), default=0.0)
+
+        def fits(dose, start=start, end=end):
+            trial = chosen[:start] + [dose] * (end - start)
+            trial += [0.0] * (len(planned) - end)
+            return float(np.max(load_of(trial)[start:end])) <= ceiling * (1 + 1e-12)
+
+        if want > 0 and not fits(want):
+            held = True
+            options = [0.0, *(d for d in doses if d < want - 1e-9)]
+            low, high = 0, len(options) - 1  # options[low] fits (0 always does)
+            while low < high:
+                middle = (low + high + 1) // 2
+                if fits(options[middle]):
+                    low = middle
+                else:
+                    high = middle - 1
+            want = options[low]
+        chosen[start:end] = [want] * (end - start)
+        start = end
+    return chosen, held
 
 
 def combined_occupancy(profiles_and_loads) -> dict[str, np.ndarray | None]:

@@ -117,7 +117,7 @@ class SwitchQuery(NamedTuple):
     drug: str  # the drug taken now
     dose_mg: float
     to_drug: str
-    strategy: str = "cross-taper"
+    strategy: str | None = None  # None: cross-taper, or direct after a long-lived drug
     days: int | None = None  # of the cross-taper or washout; None: 14, or the washout
     interval_h: float | None = None  # of the drug taken now
     patient: Patient = NO_PATIENT

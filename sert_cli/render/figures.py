@@ -134,5 +134,10 @@ def curve_figure(table, profile: Profile, transporter: str, target: float | None
         [
             (profile.label_min_mg * per_dose, "label minimum"),
             (profile.label_range_max_mg * per_dose, "label maximum"),
+            *(
+                [(profile.label_max_mg * per_dose, "this patient's label maximum")]
+                if profile.label_max_mg < profile.label_range_max_mg
+                else []
+            ),
         ],
     )

@@ -270,7 +270,7 @@ def population(console: Console, result) -> None:
         + (
             f"{num(record['dose_for_target_in_90pct_mg'])} mg every {num(record['interval_h'])} h."
             if record["dose_for_target_in_90pct_mg"]
-            else "none up to twice the label maximum."
+            else "none within the label maximum."
         ),
         markup=False,
     )
@@ -367,11 +367,24 @@ def dose_table(console: Console, result: results.GridResult) -> None:
         for heading, _, _ in columns:
             table.add_column(heading, justify="right", no_wrap=True)
         for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
-            table.add_row(num(dose_mg), *(f"{row[i][t] * 100:.1f}" for _, t, i in columns))
+            table.add_row(
+                num(dose_mg),
+                *(
+                    "above max" if result.above_label_max(dose_mg, i) else f"{row[i][t] * 100:.1f}"
+                    for _, t, i in columns
+                ),
+            )
         console.print(table)
     label = f"label range {num(profile.label_min_mg)}–{num(profile.label_range_max_mg)} mg/day"
-    if profile.label_max_mg < profile.label_range_max_mg:
-        label += f" (this patient's maximum: {num(profile.label_max_mg)} mg/day)"
+    lower = {
+        " ".join(c.values()) or result.drug: m
+        for c, m in zip(result.columns, result.label_max_mg, strict=True)
+        if m < profile.label_range_max_mg
+    }
+    if lower:
+        label += "; lower maximum, doses above it not shown: " + ", ".join(
+            f"{name} {num(m)} mg/day" for name, m in lower.items()
+        )
     _print_assumptions(console, assumptions(result.trace(), {}) + [label])
 
 
