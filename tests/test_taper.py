@@ -14,17 +14,76 @@ def escitalopram():
 
 
 def test_escitalopram_from_20_mg_in_10_point_steps(escitalopram):
-    steps = escitalopram["steps"]
+    """Near the plateau a 10-point step would cut 85 % of the dose: the cut is capped at a
+    half there, and the occupancy steps take over once they are gentler."""
+    steps = escitalopram["steps"][:-1]
     doses = [s["dose_mg"] for s in steps]
     sert_occupancy = [s["occupancy"]["SERT"] for s in steps]
-    decrements = [a - b for a, b in pairwise(doses)]
-    assert all(a > b for a, b in pairwise(doses))
-    assert all(abs((a - b) * 100 - 10) <= 2 for a, b in pairwise(sert_occupancy))
-    assert all(a > b for a, b in pairwise(decrements))
-    assert min(doses) < 5
+    assert doses[:4] == [20, 10, 5, 2.5]  # the cap: a half each time
+    assert all(b < a and b >= a * 0.5 - 1e-9 for a, b in pairwise(doses))
+    # once gentler, a step is 10 points of occupancy (a measurable volume: within 2)
+    assert all((a - b) * 100 <= 12 for a, b in pairwise(sert_occupancy))
+    assert min(doses) == pytest.approx(0.1) and 0.1 <= min(doses)
     assert all(s["formulation"]["kind"] in FORMULATION_KINDS for s in steps)
     assert all(s["formulation"]["description"] for s in steps)
     assert escitalopram["step_pp"] == 10
+
+
+def test_the_plan_ends_with_an_explicit_stop(escitalopram):
+    last = escitalopram["steps"][-1]
+    assert last["dose_mg"] == 0 and last["formulation"]["kind"] == "stop"
+    assert last["cut_from_previous"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "drug",
+    [
+        "citalopram",
+        "desvenlafaxine",
+        "duloxetine",
+        "escitalopram",
+        "fluoxetine",
+        "fluvoxamine",
+        "levomilnacipran",
+        "milnacipran",
+        "paroxetine",
+        "sertraline",
+        "venlafaxine",
+        "vortioxetine",
+    ],
+)
+def test_every_drug_tapers_from_its_usual_dose_in_steps_a_patient_can_take(drug):
+    profile = sert_json("profiles", "show", drug)
+    usual = profile["dosing"]["label_range"][0] if "dosing" in profile else None
+    out = sert_json("taper", drug, "--from", str(usual or 20))
+    steps = out["steps"]
+    assert steps[-1]["formulation"]["kind"] == "stop"
+    for before, after in pairwise(steps[:-1]):
+        assert after["dose_mg"] < before["dose_mg"]
+        assert after["cut_from_previous"] <= 0.5 + 1e-9
+        assert after["dose_mg"] >= before["dose_mg"] * 0.5 - 1e-9
+    for s in steps[:-1]:
+        if s["formulation"]["kind"] == "liquid":
+            volume_ml = float(s["formulation"]["description"].split(" mL")[0])
+            assert volume_ml >= 0.1
+            assert volume_ml * 10 == pytest.approx(round(volume_ml * 10))
+
+
+def test_max_cut_changes_the_largest_cut():
+    out = sert_json("taper", "escitalopram", "--from", "20", "--max-cut", "0.25")
+    cuts = [s["cut_from_previous"] for s in out["steps"][1:-1]]
+    assert max(cuts) <= 0.25 + 1e-9 and len(cuts) > 10
+
+
+def test_an_extended_release_capsule_says_when_the_formulation_changes():
+    out = sert_json("taper", "venlafaxine", "--from", "150")
+    steps = out["steps"]
+    assert steps[1]["formulation"]["description"] == "75 mg extended-release capsule"
+    changed = [s for s in steps if "change" in s["formulation"]]
+    assert len(changed) == 1
+    assert "immediate-release" in changed[0]["formulation"]["change"]
+    table = sert("taper", "venlafaxine", "--from", "150")
+    assert "changes from the extended-release capsule" in table.stdout
 
 
 def test_each_step_is_what_sert_occupancy_gives_at_its_dose(escitalopram):
@@ -36,7 +95,7 @@ def test_each_step_is_what_sert_occupancy_gives_at_its_dose(escitalopram):
 def test_steps_follow_each_other_day_by_day(escitalopram):
     steps = escitalopram["steps"]
     assert steps[0]["start_day"] == 0
-    for before, after in pairwise(steps):
+    for before, after in pairwise(steps[:-1]):
         assert after["start_day"] == before["start_day"] + before["duration_days"]
     assert 14 <= steps[0]["duration_days"] <= 28
 
@@ -48,19 +107,22 @@ def test_a_tablet_step_is_made_by_the_tablets_it_names(escitalopram):
 
 def test_the_liquid_gives_the_volume_of_the_exact_dose():
     steps = sert_json("taper", "escitalopram", "--from", "10", "--liquid")["steps"]
-    for s in steps:
-        assert s["formulation"]["kind"] in {"liquid", "compounded"}
-        if s["formulation"]["kind"] == "liquid":
-            volume_ml = float(s["formulation"]["description"].split(" mL")[0])
-            assert volume_ml == pytest.approx(s["dose_mg"] / 1.0, abs=0.006)
+    for s in steps[:-1]:
+        assert s["formulation"]["kind"] == "liquid"
+        volume_ml = float(s["formulation"]["description"].split(" mL")[0])
+        assert volume_ml == pytest.approx(s["dose_mg"] / 1.0, abs=1e-9)
 
 
 def test_nice_proportional_steps():
     out = sert_json("taper", "sertraline", "--from", "100", "--fraction", "0.25")
-    doses = [s["dose_mg"] for s in out["steps"]]
+    doses = [s["dose_mg"] for s in out["steps"][:-1]]
     assert out["fraction"] == 0.25 and "step_pp" not in out
-    assert all(b == pytest.approx(a * 0.75) for a, b in pairwise(doses))
-    assert out["steps"][-1]["occupancy"]["SERT"] < 0.05 <= out["steps"][-2]["occupancy"]["SERT"]
+    assert doses[:2] == [100, 75]  # 50 + 25 mg tablets
+    # made measurable (whole mg of the 10 mg/mL suspension): a quarter, give or take the
+    # rounding, down to 10 mg; below, never more than the 50 % cap
+    assert all(0.18 <= 1 - b / a <= 0.3 for a, b in pairwise(doses) if b >= 10)
+    assert all(1 - b / a <= 0.5 for a, b in pairwise(doses))
+    assert doses[-1] >= 1.0 > doses[-1] * 0.75  # 0.1 mL of 10 mg/mL is the floor
 
 
 def test_a_step_is_never_shorter_than_five_half_lives():
@@ -73,8 +135,12 @@ def test_a_step_is_never_shorter_than_five_half_lives():
 def test_a_poor_metabolizer_tapers_from_their_own_occupancy(escitalopram):
     pm = sert_json("taper", "escitalopram", "--from", "20", "--phenotype", "CYP2C19=PM")
     assert pm["steps"][0]["occupancy"]["SERT"] > escitalopram["steps"][0]["occupancy"]["SERT"]
-    # the same occupancy steps need lower doses in a poor metabolizer
-    assert pm["steps"][2]["dose_mg"] < escitalopram["steps"][2]["dose_mg"]
+
+    # the same occupancy needs lower doses in a poor metabolizer
+    def first_dose_below(out, occupancy):
+        return next(s["dose_mg"] for s in out["steps"] if s["occupancy"]["SERT"] < occupancy)
+
+    assert first_dose_below(pm, 0.5) < first_dose_below(escitalopram, 0.5)
 
 
 def test_compounding_is_warned_where_no_liquid_is_marketed():

@@ -66,6 +66,7 @@ FLAGS = {
     "weeks": "--weeks",
     "to_drug": "TO_DRUG",
     "strategy": "--strategy",
+    "max_cut": "--max-cut",
 }
 
 

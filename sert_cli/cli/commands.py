@@ -286,16 +286,26 @@ def taper(
     liquid: Annotated[
         bool, typer.Option("--liquid", help="Every step as the oral liquid.")
     ] = False,
+    max_cut: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cut",
+            metavar="F",
+            help="The largest cut of one step, as a fraction of the dose before it "
+            "[default: 0.5, NICE NG222].",
+        ),
+    ] = None,
     interval: Interval = None,
     explain: Explain = False,
     options: QueryOptions = None,
 ) -> None:
-    """A hyperbolic taper: equal steps of SERT occupancy, so the doses fall ever more
-    gently, down below the smallest tablet; with how to take each step."""
+    """A hyperbolic taper: equal steps of SERT occupancy where that is gentler, never a cut
+    of more than --max-cut, in doses a patient can measure, then stop; with how to take
+    each step."""
     from sert_cli.queries.values import TaperQuery
 
     args = (drug, parse_mg(from_dose, "--from"), step, fraction, weeks, liquid, interval)
-    _run(TaperQuery, options, *args, explain=explain)
+    _run(TaperQuery, options, *args, explain=explain, max_cut=max_cut)
 
 
 @query_command

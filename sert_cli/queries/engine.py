@@ -307,11 +307,13 @@ class Engine:
             )
 
     def _taper(self, query, prepared: Prepared, interval: float):
-        """Each step's dose is this engine's dose for its occupancy, so a step's occupancy
-        is what `sert occupancy` gives at that dose."""
+        """Each step is the gentler of an equal step of occupancy and the largest cut
+        allowed, made into a dose the patient can measure; its occupancy is what
+        `sert occupancy` gives at that dose. The plan ends with a stop step."""
         from sert_cli.queries import taper
 
-        taper.check(query.step_pp, query.fraction, query.weeks)
+        max_cut = taper.DEFAULT_MAX_CUT if query.max_cut is None else query.max_cut
+        taper.check(query.step_pp, query.fraction, query.weeks, query.max_cut)
         profile = prepared.profile
         start = positive(query.from_dose_mg, "from_dose_mg", "mg")
 
@@ -321,31 +323,46 @@ class Engine:
                 OccupancyQuery(query.drug, dose_mg, interval, query.patient, query.affinity)
             )
 
-        doses, results = [start], [at_dose(start)]
-        first = results[0]
-        if query.fraction is not None:
-            while len(doses) < taper.MAX_STEPS:
-                doses.append(doses[-1] * (1 - query.fraction))
-                results.append(at_dose(doses[-1]))
-                if results[-1].occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
+        first = at_dose(start)
+        floor = taper.measurable_floor_mg(profile)
+        step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
+        planned = [(start, first, taper.starting_formulation(profile, start, query.liquid))]
+        while len(planned) < taper.MAX_STEPS:
+            dose, result, _ = planned[-1]
+            if query.fraction is not None:
+                wanted = dose * (1 - query.fraction)
+            else:
+                level = result.occupancy[PRIMARY_TRANSPORTER] - step
+                if level < taper.LAST_OCCUPANCY:
                     break
-        else:
-            step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
-            level = first.occupancy[PRIMARY_TRANSPORTER] - step
-            while level >= taper.LAST_OCCUPANCY and len(doses) <= taper.MAX_STEPS:
-                dose_query = DoseQuery(
-                    query.drug, level, PRIMARY_TRANSPORTER, interval, query.patient, query.affinity
-                )
-                doses.append(self.answer(dose_query).dose_mg)
-                results.append(at_dose(doses[-1]))
-                level -= step
+                wanted = self.answer(
+                    DoseQuery(
+                        query.drug,
+                        level,
+                        PRIMARY_TRANSPORTER,
+                        interval,
+                        query.patient,
+                        query.affinity,
+                    )
+                ).dose_mg
+            wanted = max(wanted, dose * (1 - max_cut))
+            step_made = taper.practical_step(profile, wanted, dose, max_cut, query.liquid)
+            if step_made is None or step_made[0] < floor * (1 - 1e-9):
+                break
+            made, form = step_made
+            if form["kind"] in ("liquid", "compounded") and planned[-1][2]["kind"] in (
+                "tablet",
+                "split tablet",
+            ):
+                form = {**form, "change": taper.formulation_change(profile, form["kind"])}
+            planned.append((made, at_dose(made), form))
+            if planned[-1][1].occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
+                break
         fraction, settle_h = next(iter(first.state.time_to_steady_state_h.items()))
         longest = formulas.half_life_from_time_to_fraction_h(at(settle_h, first.index), fraction)
         days = taper.step_days(profile, query.weeks, longest)
-        steps, warnings, compounded = [], list(prepared.warnings), False
-        for number, (dose, result) in enumerate(zip(doses, results, strict=True)):
-            made = taper.formulation(profile, dose, query.liquid)
-            compounded = compounded or made["kind"] == "compounded"
+        steps, warnings = [], list(prepared.warnings)
+        for number, (dose, result, form) in enumerate(planned):
             steps.append(
                 {
                     "step": number,
@@ -353,11 +370,24 @@ class Engine:
                     "duration_days": days,
                     "dose_mg": dose,
                     "daily_dose_mg": dose * per_day(interval),
+                    "cut_from_previous": 0.0 if number == 0 else 1 - dose / planned[number - 1][0],
                     "occupancy": dict(result.occupancy),
-                    "formulation": {"kind": made["kind"], "description": made["description"]},
+                    "formulation": form,
                 }
             )
-        if compounded:
+        steps.append(
+            {
+                "step": len(planned),
+                "start_day": len(planned) * days,
+                "duration_days": None,
+                "dose_mg": 0.0,
+                "daily_dose_mg": 0.0,
+                "cut_from_previous": 1.0,
+                "occupancy": {t: (None if v is None else 0.0) for t, v in first.occupancy.items()},
+                "formulation": {"kind": "stop", "description": "stop"},
+            }
+        )
+        if any(s["formulation"]["kind"] == "compounded" for s in steps):
             warnings.append(
                 f"{profile.name}: no marketed oral liquid makes the doses below the tablets "
                 "(or none is in the profile): a pharmacy must compound one"
@@ -366,18 +396,23 @@ class Engine:
             f"each step lasts {days:g} days: {query.weeks or taper.DEFAULT_WEEKS:g} weeks, and "
             f"never under {taper.HALF_LIVES_PER_STEP} half-lives of the slowest moiety "
             f"(its half-life: {longest / HOURS_PER_DAY:.1f} days)",
-            "a schedule to discuss, not to follow: withdrawal symptoms set the pace (Horowitz & "
-            "Taylor, Lancet Psychiatry 2019; NICE NG222)",
+            f"no step cuts more than {max_cut:.0%} of the dose before it (NICE NG222 1.4.17: "
+            "for example 50 %, smaller as the dose gets lower; --max-cut); the last step is the "
+            f"smallest measurable dose at or above {num_text(floor)} mg, then stop",
+            "withdrawal symptoms set the pace: the next step waits until they have resolved or "
+            "are tolerable (NICE NG222 1.4.17; Horowitz & Taylor, Lancet Psychiatry 2019)",
         )
-        step = Step(
+        trace_step = Step(
             "taper",
-            "steps of equal SERT occupancy (dose for theta_0 - k * step)"
+            "dose_k+1 = max(dose for theta_k - step, (1 - max_cut) * dose_k), made measurable"
             if query.fraction is None
-            else "each dose a fixed fraction below the last",
-            (("steps", len(steps), ""), ("days per step", days, "d")),
+            else "dose_k+1 = max((1 - fraction), (1 - max_cut)) * dose_k, made measurable",
+            (("steps", len(steps), ""), ("days per step", days, "d"), ("max cut", max_cut, "")),
             model_section(18),
         )
-        return TaperResult(query, prepared, interval, tuple(steps), tuple(warnings), notes, (step,))
+        return TaperResult(
+            query, prepared, interval, tuple(steps), tuple(warnings), notes, (trace_step,)
+        )
 
     def answer(self, query):
         """One query: its result, or its error raised."""
@@ -737,6 +772,10 @@ class Engine:
 
             adapted = adapt(simulation.t_h, simulation.occupancy["SERT"])
         return SimulationResult(query, prepared, simulation, warnings, adapted)
+
+
+def num_text(value: float) -> str:
+    return f"{value:.3g}"
 
 
 def _population_result(query, prepared: Prepared, interval: float):

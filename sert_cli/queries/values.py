@@ -108,6 +108,7 @@ class TaperQuery(NamedTuple):
     interval_h: float | None = None
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
+    max_cut: float | None = None  # the largest cut of a step; None: a half
     kind = "taper"
 
 

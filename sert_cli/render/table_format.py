@@ -176,7 +176,12 @@ def taper(console: Console, result) -> None:
             s["formulation"]["description"],
         )
     console.print(table)
-    print_notes(result.notes_, console)
+    changes = [
+        f"step {s['step']} {s['formulation']['change']}"
+        for s in r["steps"]
+        if "change" in s["formulation"]
+    ]
+    print_notes([*changes, *result.notes_], console)
 
 
 def switch(console: Console, result) -> None:
