@@ -503,16 +503,28 @@ class Engine:
         _, new_slow_h = switch.slowest_moiety(new, target.phenotypes)
         settle_days = math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY)
         changes = sum(d for _, _, d in steps[:-1])
-        # on to the new drug's own steady state once the old drug has gone (its inhibition,
-        # and the hold, last until then)
-        total_days = min(switch.MAX_DAYS, max(changes, wash_days) + settle_days + 1)
-        old_doses, planned = switch.daily_doses(steps, total_days)
-        # the first time is just before day 0: the old drug's steady state, for presence()
-        times_h = np.concatenate(([-1e-6], (np.arange(total_days) + 1.0) * HOURS_PER_DAY - 1e-6))
         history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
-        old_levels = switch.levels_over_time(
-            old, prepared.phenotypes, times_h, old_doses, interval, history
-        )
+
+        def old_course(days_shown: int):
+            """The old drug's daily doses, the new one's planned doses, the times (the
+            first just before day 0: the old steady state, for presence) and old levels."""
+            old_doses, planned = switch.daily_doses(steps, days_shown)
+            times_h = np.concatenate(
+                ([-1e-6], (np.arange(days_shown) + 1.0) * HOURS_PER_DAY - 1e-6)
+            )
+            levels = switch.levels_over_time(
+                old, prepared.phenotypes, times_h, old_doses, interval, history
+            )
+            return old_doses, planned, times_h, levels
+
+        # on to the new drug's own steady state once the old drug has gone (its inhibition,
+        # and the hold, last until then; a metabolite formed late, norfluoxetine, lags the
+        # washout of 5 half-lives)
+        horizon = min(switch.MAX_DAYS, 2 * max(changes, wash_days) + settle_days + 1)
+        present = switch.presence(old_course(horizon)[3])
+        gone = next((d for d, p in enumerate(present[1:]) if p <= switch.PRESENT_FRACTION), horizon)
+        total_days = min(switch.MAX_DAYS, max(changes, gone) + settle_days + 1)
+        old_doses, planned, times_h, old_levels = old_course(total_days)
         old_loads = transporter_loads(old, old_levels) if old_levels else {}
         present = switch.presence(old_levels)
         interaction = self._exposure_ratios(query.to_drug, practical, patient, old.name, affinity)
