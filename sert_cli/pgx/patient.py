@@ -122,9 +122,28 @@ def comedication_names() -> dict[str, str]:
     """Every name a co-medication can be given by (lower case) -> its generic name."""
     names = {row["drug"]: row["drug"] for row in _rows("perpetrators.csv")}
     names |= {row["perpetrator"]: row["perpetrator"] for row in _rows("interactions.csv")}
-    for row in _rows("perpetrators.csv"):
-        names |= {a.strip().lower(): row["drug"] for a in row["aliases"].split(";") if a.strip()}
+    for row in (*_rows("perpetrators.csv"), *_rows("serotonergic.csv")):
+        names.setdefault(row["drug"], row["drug"])
+        for alias in row["aliases"].split(";"):
+            if alias.strip():
+                names.setdefault(alias.strip().lower(), row["drug"])
     return names
+
+
+@functools.cache
+def serotonergic() -> dict[str, dict]:
+    """Drugs that add serotonin toxicity risk to an SSRI or SNRI, by generic name
+    (sert_cli/data/serotonergic.csv, a source per row)."""
+    return {row["drug"]: row for row in _rows("serotonergic.csv")}
+
+
+def serotonergic_warnings(drug: str, comedications) -> list[str]:
+    """One warning per serotonergic co-medication, naming the risk and its source."""
+    return [
+        f"serotonin toxicity: {name} with {drug}: {row['risk']} ({row['source']})"
+        for name in comedications
+        if name != drug and (row := serotonergic().get(name)) is not None
+    ]
 
 
 def known_comedications() -> tuple[str, ...]:
@@ -275,7 +294,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     # every moiety's clearance must compute, from the drug's own data or the class values
     clearances = tuple(moiety_clearance(moiety, used) for moiety in profile.moieties)
     saturation = tuple(saturable_parameters(moiety, used) for moiety in profile.moieties)
-    warnings = factor_warnings + warnings
+    warnings = serotonergic_warnings(profile.name, names) + factor_warnings + warnings
     # guidance reads an unknown gene as CPIC's No Result, not as the NM the PK assumes
     guidance = guidance_for(profile.name, {**functional, **dict.fromkeys(unknown, "NR")})
     if patient.pharmcat is not None:

@@ -134,6 +134,7 @@ class Engine:
                     profile = self.library.get(drug).with_affinity(affinity)
                     self.profiles[drug, affinity] = profile
                 found = prepare(profile, patient)
+                found = self._with_own_occupancy(found, affinity)
             except SertError as exc:
                 found = _held(exc)
             if len(self.contexts) >= CONTEXT_LIMIT:
@@ -142,6 +143,28 @@ class Engine:
         if isinstance(found, SertError):
             raise found.with_traceback(None)
         return found
+
+    def _with_own_occupancy(self, prepared: Prepared, affinity: str) -> Prepared:
+        """A co-medication that is itself a SERT inhibitor with a profile here adds its own
+        occupancy: said at its usual dose (its label minimum), as `sert occupancy` gives it."""
+        from sert_cli.pgx.patient import serotonergic
+
+        said = []
+        for name in prepared.comedications:
+            row = serotonergic().get(name)
+            if row is None or row["kind"] != "sert_inhibitor" or name not in self.library.entries:
+                continue
+            other = self.library.get(name)
+            usual = other.label_min_mg / per_day(other.interval_h)
+            theta = self.answer(OccupancyQuery(name, usual, None, Patient(), affinity)).occupancy[
+                PRIMARY_TRANSPORTER
+            ]
+            said.append(
+                f"{name} occupies SERT itself: {theta:.0%} at its usual {usual:g} mg "
+                f"(`sert occupancy {name} --dose {usual:g}`); with {prepared.profile.name} the "
+                "two together occupy more than either alone (docs/model.md section 4)"
+            )
+        return prepared._replace(warnings=prepared.warnings + tuple(said)) if said else prepared
 
     def answer_many(self, queries: Iterable) -> list:
         queries = list(queries)
@@ -882,11 +905,6 @@ def _tdm_result(query, prepared: Prepared, interval: float):
     clearance = moiety_clearance(profile.parent, prepared.phenotypes)[0]
     reference = profile.therapeutic_range_ng_ml
     warnings = list(prepared.warnings)
-    if reference is not None and not reference[0] <= level <= reference[1]:
-        side = "below" if level < reference[0] else "above"
-        warnings.append(
-            f"the level is {side} the reference range of {reference[0]:g}-{reference[1]:g} ng/mL"
-        )
     fields = {
         "dose_mg": dose,
         "interval_h": interval,
@@ -904,7 +922,9 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         "alert_level_ng_ml": None,
         "occupancy_at_expected": occupancy,
         "occupancy_implied": tdm.implied_occupancy(profile, loads, ratio),
-        "interpretation": tdm.interpret(ratio, consistent, query.patient.given),
+        "level_vs_reference": tdm.position(level, reference),
+        "expected_vs_reference": tdm.position(expected, reference),
+        "interpretation": tdm.interpret(ratio, query.patient.given, level, expected, reference),
     }
     step = Step(
         "level against the model",

@@ -55,22 +55,48 @@ def gene_phenotypes(profile, gene: str) -> list[str]:
     return [p for p in PHENOTYPES if p != "RM" or gene in GENES_WITH_RM]
 
 
-def interpret(ratio: float, consistent: list[str], given: bool) -> str:
+def position(value: float, reference) -> str | None:
+    """below, within or above a (low, high) range; None without one."""
+    if reference is None:
+        return None
+    return "below" if value < reference[0] else "above" if value > reference[1] else "within"
+
+
+def interpret(ratio: float, given: bool, level: float, expected: float, reference) -> str:
+    """One reading of the level: against the model for this patient and against the
+    consensus range, naming the disagreement where the model's own expectation lies
+    outside that range (then a level "as expected" can still be outside it)."""
     if ratio < LOW_RATIO:
         causes = "possible non-adherence, ultrarapid metabolism, an inducing co-medication"
         if not given:
             causes += " or a phenotype other than NM"
-        return (
-            f"the level is {ratio:.2f} times the expected one: {causes}, or a sample taken "
-            "long after the dose"
+        against_model = (
+            f"the level is {ratio:.2f} times the model's expected one: {causes}, or a sample "
+            "taken long after the dose"
         )
-    if ratio > HIGH_RATIO:
-        return (
-            f"the level is {ratio:.2f} times the expected one: possible poor metabolism, an "
-            "inhibiting co-medication, impaired elimination, or a sample taken soon after a "
-            "dose rather than at trough"
+    elif ratio > HIGH_RATIO:
+        against_model = (
+            f"the level is {ratio:.2f} times the model's expected one: possible poor "
+            "metabolism, an inhibiting co-medication, impaired elimination, or a sample taken "
+            "soon after a dose rather than at trough"
         )
-    return f"the level is {ratio:.2f} times the expected one: as the model expects for this patient"
+    else:
+        against_model = (
+            f"the level is {ratio:.2f} times the model's expected one, within what the model "
+            "expects for this patient"
+        )
+    if reference is None:
+        return against_model + "; no consensus range in the profile"
+    where, model_where = position(level, reference), position(expected, reference)
+    range_text = f"the consensus range of {reference[0]:g}-{reference[1]:g} ng/mL"
+    said = f"{against_model}; it is {where} {range_text}"
+    if model_where != "within":
+        said += (
+            f"; the model's own expectation, {expected:.3g} ng/mL, lies {model_where} that "
+            "range too: the model and the consensus disagree for this dose, so read the "
+            "level against the consensus range and the patient, not against the model alone"
+        )
+    return said
 
 
 def implied_occupancy(profile, loads: dict, ratio: float) -> dict:
