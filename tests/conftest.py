@@ -1,12 +1,23 @@
-"""Shared fixtures. The CLI is run as a real subprocess, as a user or script would."""
+"""Shared fixtures. The CLI runs in this process through its own main() (sert), or as a
+real subprocess where only a process will do (sert_process)."""
 
+import contextlib
+import gc
 import json
+import locale
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
+import types
+import warnings
 from pathlib import Path
 
 import pytest
+
+import sert_cli
 
 os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
 os.environ["TERMINAL_WIDTH"] = "120"
@@ -64,17 +75,170 @@ def write_profile(tmp_path: Path):
     return write
 
 
+# The command line, as `python -m sert_cli` runs it (for messages and for sert_process).
+SERT = [sys.executable, "-m", "sert_cli"]
+SERT_MAIN = str(Path(sert_cli.__file__).with_name("__main__.py"))
+# Read once when a fresh interpreter starts (Python, the locale, Typer's terminal settings):
+# a test that sets one of these needs a process of its own.
+PROCESS_ONLY_ENV = (
+    *("PYTHON", "LANG", "LC_", "TERMINAL_WIDTH", "_TYPER_", "TYPER_"),
+    *("FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS"),  # (Typer reads them on import)
+)
+# SERT_TEST_CROSSCHECK=1: every in-process call is also run as a process and must match.
+CROSSCHECK = bool(os.environ.get("SERT_TEST_CROSSCHECK"))
+
+
 def sert(*args: str, env: dict | None = None, stdin: str | None = None, timeout: float = 60):
-    """Run the real `sert` command; returns the CompletedProcess (text)."""
+    """Run `sert` in this process, through the program's own main(); returns a
+    CompletedProcess (text) like sert_process. For what only a process has (signals,
+    closed or broken pipes, file descriptors, the console script, the interpreter's start
+    up), use sert_process. Past `timeout` seconds it raises subprocess.TimeoutExpired, as
+    subprocess.run does."""
+    overridden = [
+        k
+        for k, v in (env or {}).items()
+        if k.startswith(PROCESS_ONLY_ENV) and os.environ.get(k) != v
+    ]
+    if overridden:
+        raise ValueError(f"{overridden} are read at start-up: use sert_process")
+    done = _run_in_process(args, env, stdin, timeout)
+    if CROSSCHECK:
+        _crosscheck(done, sert_process(*args, env=env, stdin=stdin, timeout=timeout))
+    return done
+
+
+def sert_process(
+    *args: str, env: dict | None = None, stdin: str | None = None, timeout: float = 60
+):
+    """Run the real `sert` command as a subprocess; returns the CompletedProcess (text)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "sert_cli", *args],
+        [*SERT, *args],
         capture_output=True,
         text=True,
         env=full_env,
         input=stdin,
         timeout=timeout,
     )
+
+
+class _TimedOut(BaseException):
+    """Past the timeout (a BaseException: the program's own handlers let it through)."""
+
+
+def _time_out(_number, _frame):
+    raise _TimedOut
+
+
+def _run_in_process(args, env, stdin, timeout) -> subprocess.CompletedProcess:
+    """main() with sys.argv, the standard streams, os.environ and __main__ as
+    `python -m sert_cli` has them, and every global main() and the command change (the
+    collector, warning filters, signal handlers, the excepthook) put back afterwards.
+
+    The streams are temporary files, so that a descriptor exists as it does for a pipe
+    (batch writes to the descriptor and splices workers' output into it). The warning
+    filters inside are pytest's (errors) plus what main() adds, so a warning the program
+    lets escape fails the test rather than being printed."""
+    from sert_cli.cli.app import main
+
+    encoding = locale.getpreferredencoding(False)  # as the process and subprocess.run use
+    saved_environ = dict(os.environ)
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_argv, saved_main, saved_hook = sys.argv, sys.modules["__main__"], sys.excepthook
+    saved_signals = {
+        n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM)
+    }
+    gc_enabled, gc_frozen = gc.isenabled(), gc.get_freeze_count()
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(tempfile.TemporaryFile())
+        err = stack.enter_context(tempfile.TemporaryFile())
+        if stdin is None:  # subprocess.run leaves the child pytest's stdin (/dev/null)
+            source = stack.enter_context(open(os.devnull, "rb"))
+        else:
+            source = stack.enter_context(tempfile.TemporaryFile())
+            source.write(stdin.encode(encoding))
+            source.flush()
+            source.seek(0)
+        streams = (
+            open(source.fileno(), encoding=encoding, closefd=False),
+            open(out.fileno(), "w", encoding=encoding, closefd=False),
+            open(err.fileno(), "w", 1, encoding, "backslashreplace", closefd=False),
+        )
+        stack.enter_context(warnings.catch_warnings())
+        try:
+            os.environ.update(env or {})
+            sys.argv = [SERT_MAIN, *args]
+            sys.modules["__main__"] = _MAIN  # click names the program from it
+            sys.stdin, sys.stdout, sys.stderr = streams
+            signal.signal(signal.SIGALRM, _time_out)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            gc.disable()  # as cli/launch.py leaves it for main()
+            try:
+                main()
+                returncode = 0
+            except SystemExit as exit_:
+                returncode = _exit_status(exit_.code)
+            except (KeyboardInterrupt, _TimedOut):
+                raise
+            except BaseException:  # what the interpreter does with an uncaught exception
+                sys.excepthook(*sys.exc_info())
+                returncode = 1
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        except _TimedOut:
+            raise subprocess.TimeoutExpired([*SERT, *args], timeout) from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            for stream in streams:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
+            sys.argv, sys.modules["__main__"], sys.excepthook = saved_argv, saved_main, saved_hook
+            for number, handler in saved_signals.items():
+                signal.signal(number, handler)
+            if not gc_frozen:
+                gc.unfreeze()
+            (gc.enable if gc_enabled else gc.disable)()
+            for name in env or ():
+                if name in saved_environ:
+                    os.environ[name] = saved_environ[name]
+                else:
+                    os.environ.pop(name, None)
+        return subprocess.CompletedProcess(
+            [*SERT, *args], returncode, _text(out, encoding), _text(err, encoding)
+        )
+
+
+_MAIN = types.ModuleType("__main__")
+_MAIN.__file__, _MAIN.__package__ = SERT_MAIN, "sert_cli"
+
+
+def _exit_status(code) -> int:
+    """The status the interpreter ends with for SystemExit(code)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _text(handle, encoding: str) -> str:
+    """What subprocess.run(text=True) makes of the bytes: universal new lines."""
+    handle.seek(0)
+    return handle.read().decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _crosscheck(inside, outside) -> None:
+    def same(text: str) -> str:
+        return re.sub(r"[0-9,]+ rows/s", "N rows/s", text)  # batch's measured rate
+
+    assert (inside.returncode, same(inside.stdout), same(inside.stderr)) == (
+        outside.returncode,
+        same(outside.stdout),
+        same(outside.stderr),
+    ), inside.args
 
 
 def sert_json(*args: str, env: dict | None = None):

@@ -1,4 +1,5 @@
-"""The real `sert` command, run as a subprocess: numbers, exit codes, stdout vs stderr."""
+"""The real `sert` command (its main(), in process; a subprocess where only a process will do):
+numbers, exit codes, stdout vs stderr."""
 
 import csv
 import io

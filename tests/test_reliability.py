@@ -1,5 +1,6 @@
 """Fault injection (issue 15): each numbered bug and each class of hostile input, run
-through the real command as a subprocess. Nothing lost, nothing stale, nothing widened."""
+through the real command (its main(), in process; a subprocess for signals, closed or full
+streams, pipes and start-up environments). Nothing lost, nothing stale, nothing widened."""
 
 import csv
 import io
