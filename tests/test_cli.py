@@ -67,7 +67,7 @@ def test_a_target_far_beyond_the_label_is_answered_at_the_maximum(examplamine_di
     done = sert("dose", "examplamine", "--target", "0.99", "--profiles-dir", str(examplamine_dir))
     # 57.02 mg/day (C* = 99 K) is the model's number; the answer is the 20 mg/day maximum
     assert done.returncode == 0
-    assert "57.02 mg every 24 h" in done.stdout and "20 mg (20 mg)" in done.stdout
+    assert "57.02 mg every 24 h" in done.stdout and "20 mg (10 mg + 10 mg)" in done.stdout
     assert "SHORT of the target" in done.stdout
     assert "not reached within the label" in done.stderr
 
