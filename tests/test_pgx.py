@@ -213,11 +213,13 @@ def test_label_limit_for_the_phenotype_is_flagged_in_every_format():
     out = sert_json(*args)
     assert out["label_max_mg"] == 20.0 and out["exceeds_label_max"] is True
     assert out["recommended_dose_mg"] == 20.0 and out["target_reached"] is False
-    assert any("CYP2C19 poor metabolizers" in w and "FDA" in w for w in out["warnings"])
+    said = out["warnings"] + out["notes"]
+    assert any("CYP2C19 poor metabolizers" in w and "FDA" in w for w in said)
+    assert any("not reached within the label" in w for w in out["warnings"])
     rows = list(csv.DictReader(io.StringIO(sert(*args, "--format", "csv").stdout)))
     assert rows[0]["exceeds_label_max"] == "True" and rows[0]["target_reached"] == "False"
     table = sert(*args)
-    assert "YES" in table.stdout and "poor metabolizers" in table.stderr
+    assert "YES" in table.stdout and "poor metabolizers" in table.stdout + table.stderr
 
 
 def test_explain_walks_the_chain():
