@@ -5,6 +5,7 @@ from conftest import dose_for_target, occupancy_at
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from sert_cli.pk.dosing import MAX_UNITS_PER_DOSE
 from sert_cli.profiles.schema import build_profile
 
 positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False)
@@ -107,7 +108,9 @@ def test_recommended_dose_reaches_the_target(profile, target):
         if result.target_reached:
             assert result.recommended_dose_mg >= result.dose_mg * (1 - 1e-9)
         else:
-            assert result.dose_mg > cap * (1 - 1e-9) - min(profile.strengths_mg)
+            # the maximum, or the most units a recommendation can mean (MAX_UNITS_PER_DOSE)
+            most = min(cap, MAX_UNITS_PER_DOSE * min(profile.strengths_mg))
+            assert result.dose_mg > most * (1 - 1e-9) - min(profile.strengths_mg)
             assert any("not reached within the label" in w for w in result.warnings)
         # the same number, to the last digit, as an occupancy query at that dose
         at_dose = occupancy_at(profile, result.recommended_dose_mg).occupancy["SERT"]

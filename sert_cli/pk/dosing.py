@@ -95,10 +95,12 @@ def dose_within_label(
         made = smallest_dose_from_strengths(dose_mg, strengths_mg)
         if made is not None and made[0] <= cap * (1 + RELATIVE_SLACK):
             return made
-    made = smallest_dose_from_strengths(cap, strengths_mg)
-    if made is not None and made[0] <= cap * (1 + RELATIVE_SLACK):
+    # no more units than a recommendation can mean (MAX_UNITS_PER_DOSE)
+    limit = min(cap, MAX_UNITS_PER_DOSE * min(strengths_mg))
+    made = smallest_dose_from_strengths(limit, strengths_mg)
+    if made is not None and made[0] <= limit * (1 + RELATIVE_SLACK):
         return made
-    return largest_dose_below(cap, strengths_mg)
+    return largest_dose_below(limit, strengths_mg)
 
 
 def unit_pieces(profile: Profile) -> tuple[float, ...]:
