@@ -137,13 +137,17 @@ def serotonergic() -> dict[str, dict]:
     return {row["drug"]: row for row in _rows("serotonergic.csv")}
 
 
-def serotonergic_warnings(drug: str, comedications) -> list[str]:
-    """One warning per serotonergic co-medication, naming the risk and its source."""
-    return [
-        f"serotonin toxicity: {name} with {drug}: {row['risk']} ({row['source']})"
-        for name in comedications
-        if name != drug and (row := serotonergic().get(name)) is not None
-    ]
+def serotonergic_risks(drug: str, comedications) -> tuple[list[str], list[Step]]:
+    """One warning per serotonergic co-medication, naming the risk, and the step that
+    cites its source (shown with --explain and in the JSON trace)."""
+    warnings, steps = [], []
+    for name in comedications:
+        row = serotonergic().get(name)
+        if name == drug or row is None:
+            continue
+        warnings.append(f"serotonin toxicity: {name} with {drug}: {row['risk']}")
+        steps.append(Step(f"serotonergic co-medication {name}", row["risk"], (), row["source"]))
+    return warnings, steps
 
 
 def known_comedications() -> tuple[str, ...]:
@@ -294,7 +298,9 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     # every moiety's clearance must compute, from the drug's own data or the class values
     clearances = tuple(moiety_clearance(moiety, used) for moiety in profile.moieties)
     saturation = tuple(saturable_parameters(moiety, used) for moiety in profile.moieties)
-    warnings = serotonergic_warnings(profile.name, names) + factor_warnings + warnings
+    risks, risk_steps = serotonergic_risks(profile.name, names)
+    steps += risk_steps
+    warnings = risks + factor_warnings + warnings
     # guidance reads an unknown gene as CPIC's No Result, not as the NM the PK assumes
     guidance = guidance_for(profile.name, {**functional, **dict.fromkeys(unknown, "NR")})
     if patient.pharmcat is not None:

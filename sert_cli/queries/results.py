@@ -507,6 +507,7 @@ class PopulationResult(NamedTuple):
             "occupancy_percentiles": numbers["occupancy_percentiles"],
             "fraction_reaching_target": numbers["fraction_reaching_target"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
+            "label_max_mg": self.prepared.profile.label_max_mg,
             "by_phenotype": numbers["by_phenotype"],
             "variability": self.variability,
             "histogram_5pp": numbers["histogram"],

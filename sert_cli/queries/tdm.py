@@ -93,8 +93,9 @@ def interpret(ratio: float, given: bool, level: float, expected: float, referenc
     if model_where != "within":
         said += (
             f"; the model's own expectation, {expected:.3g} ng/mL, lies {model_where} that "
-            "range too: the model and the consensus disagree for this dose, so read the "
-            "level against the consensus range and the patient, not against the model alone"
+            f"range{' too' if where == model_where else ''}: the model and the consensus "
+            "disagree for this dose, so read the level against the consensus range and the "
+            "patient, not against the model alone"
         )
     return said
 

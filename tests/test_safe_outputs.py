@@ -1,0 +1,111 @@
+"""Clinical outputs that are safe by construction (issue 23): no recommendation above the
+patient's label maximum, a shortfall said in the same line, TDM that says one thing, a
+serotonergic co-medication named, and the statement that an output is a model estimate."""
+
+import csv
+import io
+
+import pytest
+from conftest import sert, sert_json
+
+from sert_cli.vocabulary import STATEMENT
+
+
+def test_vortioxetine_is_answered_at_its_maximum_not_above_it():
+    out = sert_json("dose", "vortioxetine")
+    assert out["dose_mg"] > 20  # the model's number
+    assert out["recommended_dose_mg"] == 20 and out["recommended_units_mg"] == [20.0]
+    assert out["target_reached"] is False and out["exceeds_label_max"] is True
+    short = (0.8 - out["occupancy_at_recommended"]) * 100
+    assert any(f"{short:.1f} points short" in w for w in out["warnings"])
+
+
+def test_a_recommended_dose_reaches_the_target_or_says_it_does_not():
+    out = sert_json("dose", "duloxetine")
+    # the strength just below the exact dose (20 mg, 79.5 %) is no longer recommended
+    assert out["target_reached"] is True
+    assert out["occupancy_at_recommended"] >= 0.8
+    assert out["recommended_dose_mg"] >= out["dose_mg"]
+
+
+def test_citalopram_over_60_is_capped_at_20_mg_and_says_the_exact_dose_is_above():
+    out = sert_json("dose", "citalopram", "--age", "70")
+    assert out["label_max_mg"] == 20 and out["recommended_dose_mg"] == 20
+    table = sert("dose", "citalopram", "--age", "70")
+    assert "exact dose above label maximum" in table.stdout
+    assert "YES: capped at the maximum" in table.stdout
+
+
+def test_the_table_does_not_show_doses_above_a_columns_maximum():
+    rows = sert_json("table", "citalopram")
+    pm_rows = [r for r in rows if r["phenotypes"].get("CYP2C19") == "PM"]
+    assert {r["dose_mg"]: r["above_label_max"] for r in pm_rows} == {
+        20.0: False,
+        30.0: True,
+        40.0: True,
+    }
+    table = sert("table", "citalopram").stdout
+    assert table.count("above max") == 2
+
+
+def test_the_population_dose_for_90_percent_stays_within_the_label():
+    out = sert_json("population", "vortioxetine", "--dose", "10", "--n", "2000")
+    assert out["dose_for_target_in_90pct_mg"] is None
+    assert any("within the label maximum of 20 mg/day" in w for w in out["warnings"])
+    fine = sert_json("population", "escitalopram", "--dose", "10", "--n", "2000")
+    assert fine["dose_for_target_in_90pct_mg"] * 24 / fine["interval_h"] <= fine["label_max_mg"]
+
+
+def test_tdm_names_the_disagreement_between_model_and_consensus():
+    """escitalopram 10 mg: the model expects 8.9 ng/mL, below the 15-80 consensus range; a
+    level of 5 is as the model expects and below the range, and the reading says both."""
+    out = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "5")
+    assert out["level_vs_reference"] == "below" and out["expected_vs_reference"] == "below"
+    text = out["interpretation"]
+    assert "within what the model expects" in text and "below the consensus range" in text
+    assert "the model and the consensus disagree" in text
+    assert not any("reference range" in w for w in out["warnings"])
+    inside = sert_json("tdm", "escitalopram", "--dose", "20", "--level", "20")
+    if inside["expected_vs_reference"] == "within":
+        assert "disagree" not in inside["interpretation"]
+
+
+@pytest.mark.parametrize("other", ["tramadol", "linezolid", "lithium", "st john's wort"])
+def test_a_serotonergic_comedication_is_named_with_its_risk(other):
+    out = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", other)
+    assert any(w.startswith("serotonin toxicity:") for w in out["warnings"])
+    explained = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", other, "--explain")
+    cited = [s for s in explained["explain"] if s["step"].startswith("serotonergic")]
+    assert cited and all(s["source"] for s in cited)
+
+
+def test_a_maoi_is_called_contraindicated():
+    out = sert_json("occupancy", "sertraline", "--dose", "50", "--with", "phenelzine")
+    assert any("contraindicated" in w for w in out["warnings"])
+
+
+def test_a_sert_inhibitor_with_a_profile_says_its_own_occupancy():
+    out = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", "paroxetine")
+    alone = sert_json("occupancy", "paroxetine", "--dose", "20")["occupancy"]["SERT"]
+    assert any(
+        w.startswith("paroxetine occupies SERT itself") and f"{alone:.0%}" in w
+        for w in out["warnings"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dose", "escitalopram"),
+        ("taper", "escitalopram", "--from", "10"),
+        ("switch", "paroxetine", "20", "sertraline"),
+        ("tdm", "escitalopram", "--dose", "10", "--level", "20"),
+        ("population", "escitalopram", "--dose", "10", "--n", "500"),
+    ],
+)
+def test_every_clinical_command_says_once_that_it_is_a_model_estimate(args):
+    assert sert_json(*args)["statement"] == STATEMENT
+    rows = list(csv.DictReader(io.StringIO(sert(*args, "--format", "csv").stdout)))
+    assert rows and all(r["statement"] == STATEMENT for r in rows)
+    table = sert(*args).stdout
+    assert table.count("not an order") == 1
