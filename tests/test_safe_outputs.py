@@ -51,7 +51,8 @@ def test_the_table_does_not_show_doses_above_a_columns_maximum():
 def test_the_population_dose_for_90_percent_stays_within_the_label():
     out = sert_json("population", "vortioxetine", "--dose", "10", "--n", "2000")
     assert out["dose_for_target_in_90pct_mg"] is None
-    assert any("within the label maximum of 20 mg/day" in w for w in out["warnings"])
+    # CYP2D6 poor metabolizers among them have a 10 mg/day maximum
+    assert any("within the label maximum of 10 mg/day" in w for w in out["warnings"])
     fine = sert_json("population", "escitalopram", "--dose", "10", "--n", "2000")
     assert fine["dose_for_target_in_90pct_mg"] * 24 / fine["interval_h"] <= fine["label_max_mg"]
 
@@ -62,7 +63,7 @@ def test_tdm_names_the_disagreement_between_model_and_consensus():
     out = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "5")
     assert out["level_vs_reference"] == "below" and out["expected_vs_reference"] == "below"
     text = out["interpretation"]
-    assert "within what the model expects" in text and "below the consensus range" in text
+    assert "within the model's 90 % range" in text and "below the consensus range" in text
     assert "the model and the consensus disagree" in text
     assert not any("reference range" in w for w in out["warnings"])
     inside = sert_json("tdm", "escitalopram", "--dose", "20", "--level", "20")
@@ -109,3 +110,51 @@ def test_every_clinical_command_says_once_that_it_is_a_model_estimate(args):
     assert rows and all(r["statement"] == STATEMENT for r in rows)
     table = sert(*args).stdout
     assert table.count("not an order") == 1
+
+
+def test_tdm_reads_the_level_against_the_range_its_table_shows():
+    """citalopram 20 mg, level 20: below the model's 90 % range (the table's), so the
+    reading names low-exposure causes; venlafaxine 75 mg, level 50: inside its range."""
+    low = sert_json("tdm", "citalopram", "--dose", "20", "--level", "20")
+    assert 20 < low["expected_range_ng_ml"][0]
+    assert "non-adherence" in low["interpretation"]
+    inside = sert_json("tdm", "venlafaxine", "--dose", "75", "--level", "50")
+    lo, hi = inside["expected_range_ng_ml"]
+    assert lo <= 50 <= hi and "within the model's 90 % range" in inside["interpretation"]
+
+
+def test_the_population_dose_respects_every_phenotypes_maximum_and_avoid():
+    """citalopram: CYP2C19 poor metabolizers in the population have a 20 mg/day maximum,
+    so no dose for 90 % above it; duloxetine in severe liver disease: the label says avoid."""
+    out = sert_json("population", "citalopram", "--dose", "20", "--n", "2000")
+    assert out["label_max_mg"] == 20
+    dose = out["dose_for_target_in_90pct_mg"]
+    assert dose is None or dose <= 20
+    avoid = sert_json("population", "duloxetine", "--dose", "60", "--hepatic", "severe")
+    assert avoid["dose_for_target_in_90pct_mg"] is None
+    assert any("avoid" in w for w in avoid["warnings"])
+
+
+def test_a_switch_to_a_drug_the_label_says_to_avoid_is_refused():
+    done = sert("switch", "citalopram", "20", "duloxetine", "--hepatic", "severe")
+    assert done.returncode == 1 and "avoid" in done.stderr
+
+
+def test_a_switch_reaches_the_old_occupancy_or_says_how_far_short():
+    out = sert_json("switch", "citalopram", "20", "fluoxetine")
+    theta = out["from"]["occupancy"]["SERT"]
+    assert out["to"]["recommended_dose_mg"] >= out["to"]["equivalent_dose_mg"]
+    assert out["to"]["occupancy_at_recommended"]["SERT"] >= theta
+    assert out["to"]["target_reached"] is True
+
+
+def test_a_switch_never_stops_and_restarts_the_new_drug():
+    out = sert_json("switch", "citalopram", "20", "fluoxetine")
+    doses = [d["to_dose_mg"] for d in out["schedule"]]
+    first = next(i for i, d in enumerate(doses) if d > 0)
+    assert all(b >= a for a, b in zip(doses[first:], doses[first + 1 :], strict=False))
+
+
+def test_a_single_dose_is_never_above_a_days_maximum():
+    out = sert_json("dose", "sertraline", "--interval", "720", "--target", "0.84")
+    assert out["recommended_dose_mg"] <= out["label_max_mg"]

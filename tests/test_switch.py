@@ -125,7 +125,7 @@ def test_an_unreachable_occupancy_takes_the_label_maximum_and_says_so():
     out = sert_json("switch", "paroxetine", "20", "vortioxetine")
     assert out["to"]["equivalent_dose_mg"] > 20  # the model's number, not a recommendation
     assert out["to"]["recommended_dose_mg"] == 20 and out["to"]["target_reached"] is False
-    assert any("not matched within the label" in w for w in out["warnings"])
+    assert any("not reached within the label" in w for w in out["warnings"])
 
 
 def test_the_table_and_csv():

@@ -71,8 +71,13 @@ def test_every_drug_tapers_from_its_usual_dose_in_steps_a_patient_can_take(drug)
 
 def test_max_cut_changes_the_largest_cut():
     out = sert_json("taper", "escitalopram", "--from", "20", "--max-cut", "0.25")
-    cuts = [s["cut_from_previous"] for s in out["steps"][1:-1]]
-    assert max(cuts) <= 0.25 + 1e-9 and len(cuts) > 10
+    steps = out["steps"][1:-1]
+    assert len(steps) > 10
+    for s in steps:
+        # only where 0.1 mL of the 1 mg/mL solution is itself more than a quarter
+        coarse = "allows no smaller cut" in s["formulation"]["description"]
+        assert s["cut_from_previous"] <= 0.25 + 1e-9 or (coarse and s["dose_mg"] < 0.4)
+        assert s["cut_from_previous"] <= 0.5 + 1e-9
 
 
 def test_an_extended_release_capsule_says_when_the_formulation_changes():
@@ -169,3 +174,38 @@ def test_the_table_and_csv():
 def test_nonsense_is_refused(args):
     done = sert("taper", "escitalopram", "--from", "20", *args)
     assert done.returncode == 2 and done.stderr.startswith("sert: error: --")
+
+
+def test_a_gentler_max_cut_never_ends_in_a_larger_cut():
+    """fluoxetine 4 mg/mL: below 1.2 mg a quarter is less than 0.1 mL; the plan goes on in
+    0.1 mL steps (saying so) rather than stopping from 44 % occupancy."""
+    out = sert_json("taper", "fluoxetine", "--from", "20", "--max-cut", "0.25")
+    assert out["steps"][-2]["dose_mg"] == pytest.approx(0.4)
+    assert all(s["cut_from_previous"] <= 0.5 + 1e-9 for s in out["steps"][1:-1])
+
+
+def test_a_dose_above_the_patients_maximum_comes_down_to_it_and_says_so():
+    out = sert_json("taper", "citalopram", "--from", "60", "--age", "70")
+    doses = [s["dose_mg"] for s in out["steps"]]
+    assert doses[:3] == [60, 30, 15]  # a half each time: step 1 stays above the maximum
+    assert all(d <= 20 for d in doses[2:])
+    assert any("above this patient's label maximum of 20 mg/day" in w for w in out["warnings"])
+
+
+def test_a_patient_the_label_says_to_avoid_the_drug_for_can_taper_off_it():
+    out = sert_json("taper", "duloxetine", "--from", "60", "--hepatic", "severe")
+    assert out["steps"][-1]["formulation"]["kind"] == "stop"
+
+
+def test_without_a_marketed_liquid_the_taper_reaches_a_quarter_of_the_smallest_unit():
+    out = sert_json("taper", "duloxetine", "--from", "60")
+    assert out["steps"][-2]["dose_mg"] == 5  # a quarter of the 20 mg capsule
+
+
+@pytest.mark.parametrize("args", [("--max-cut", "0.05"), ("--from", "1e9")])
+def test_a_max_cut_too_small_to_measure_or_an_absurd_dose_is_refused(args):
+    base = {"--from": "20", "--max-cut": None}
+    base[args[0]] = args[1]
+    cli = [x for k, v in base.items() if v is not None for x in (k, v)]
+    done = sert("taper", "sertraline", *cli)
+    assert done.returncode == 2 and args[0] in done.stderr

@@ -451,6 +451,11 @@ def scaled_exposure(profile: Profile, ratio: float) -> Profile:
     return replace(profile, parent=parent)
 
 
+def label_maximum_for(profile: Profile, phenotypes: dict) -> float:
+    """The label maximum, mg/day, for a patient of these phenotypes (label_limits.csv)."""
+    return _apply_label_limits(profile, phenotypes, [], []).label_max_mg
+
+
 def _apply_label_limits(
     profile: Profile, phenotypes: dict, comedications: list[str], notes: list
 ) -> Profile:

@@ -79,8 +79,10 @@ def largest_dose_below(
 
 def label_cap_mg(profile: Profile, interval_h: float) -> float:
     """The patient's label maximum as a dose per administration (age, organ function,
-    phenotype and interaction caps are already in profile.label_max_mg)."""
-    return profile.label_max_mg / per_day(interval_h)
+    phenotype and interaction caps are already in profile.label_max_mg): a day's maximum
+    shared over the day's doses, and never more than a day's maximum in one dose (an
+    interval over 24 h does not let a dose grow past it)."""
+    return profile.label_max_mg / max(per_day(interval_h), 1.0)
 
 
 def dose_within_label(
@@ -151,14 +153,19 @@ def shortfall_text(
     profile: Profile,
     target: float,
     transporter: str,
-    exact_daily_mg: float,
+    exact_daily_mg: float | None,
     made: tuple[float, tuple[float, ...]] | None,
     occupancy: float | None,
     interval_h: float | None = None,
 ) -> str:
-    """The one line that says a target is not reached within the label, and by how much."""
+    """The one line that says a target is not reached within the label, and by how much
+    (exact_daily_mg None: no dose reaches it, the target being above the drug's plateau)."""
     what = f"{target:.0%} {transporter} occupancy is not reached within the label"
-    exact = f"the model's exact dose, {exact_daily_mg:.4g} mg/day, is not a recommendation"
+    exact = (
+        f"no dose of {profile.name} reaches it (above its PET plateau)"
+        if exact_daily_mg is None
+        else f"the model's exact dose, {exact_daily_mg:.4g} mg/day, is not a recommendation"
+    )
     if made is None or occupancy is None:
         return (
             f"{what}: no marketed strength fits within the label maximum of "

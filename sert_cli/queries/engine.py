@@ -9,22 +9,20 @@ fields, never command-line flags.
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 
 from sert_cli.errors import InputError, ModelError, SertError
-from sert_cli.pgx.patient import Patient, Prepared, prepare
+from sert_cli.pgx.patient import Patient, Prepared, label_maximum_for, prepare
 from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     below_label,
     dose_within_label,
     label_cap_mg,
-    label_maximum_text,
     label_range_doses,
     label_warnings,
-    nearest_practical_dose,
     per_day,
     shortfall_text,
-    smallest_dose_from_strengths,
     unit_pieces,
 )
 from sert_cli.pk.steady_state import (
@@ -346,45 +344,75 @@ class Engine:
                 OccupancyQuery(query.drug, dose_mg, interval, query.patient, query.affinity)
             )
 
+        daily = per_day(interval)
+        if start * daily > taper.MAX_LABEL_MULTIPLE * profile.label_range_max_mg:
+            raise InputError(
+                f"{start:g} mg every {interval:g} h is more than {taper.MAX_LABEL_MULTIPLE:g} "
+                f"times the label maximum of {profile.label_range_max_mg:g} mg/day: check the "
+                "number and its unit",
+                field="from_dose_mg",
+            )
         first = at_dose(start)
         floor = taper.measurable_floor_mg(profile)
+        cap = label_cap_mg(profile, interval)
+        emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
         step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
         planned = [(start, first, taper.starting_formulation(profile, start, query.liquid))]
+        ended = False
         while len(planned) < taper.MAX_STEPS:
-            dose, result, _ = planned[-1]
+            dose, result, before = planned[-1]
             if query.fraction is not None:
                 wanted = dose * (1 - query.fraction)
             else:
                 level = result.occupancy[PRIMARY_TRANSPORTER] - step
                 if level < taper.LAST_OCCUPANCY:
+                    ended = True
                     break
-                wanted = self.answer(
-                    DoseQuery(
-                        query.drug,
-                        level,
-                        PRIMARY_TRANSPORTER,
-                        interval,
-                        query.patient,
-                        query.affinity,
-                    )
-                ).dose_mg
-            wanted = max(wanted, dose * (1 - max_cut))
-            step_made = taper.practical_step(profile, wanted, dose, max_cut, query.liquid)
-            if step_made is None or step_made[0] < floor * (1 - 1e-9):
+                # the inverse itself, not a dose query: a patient the label says to avoid
+                # the drug for needs a taper off it all the more
+                wanted = dose_for_load(
+                    profile,
+                    PRIMARY_TRANSPORTER,
+                    formulas.load_for_occupancy(level, emax),
+                    interval,
+                    *_patient_pk([prepared]),
+                )[0]
+            # down to the patient's label maximum as fast as the largest cut allows
+            wanted = max(min(wanted, cap), dose * (1 - max_cut))
+            made = taper.practical_step(profile, wanted, dose, max_cut, query.liquid)
+            if made is not None and made[0] < floor * (1 - 1e-9) < dose * (1 - 1e-9):
+                # the smallest measurable dose itself, where the cut allows it
+                made = taper.practical_step(profile, floor, dose, max_cut, query.liquid)
+            if made is None or made[0] < floor * (1 - 1e-9):
+                ended = True
                 break
-            made, form = step_made
-            if form["kind"] in ("liquid", "compounded") and planned[-1][2]["kind"] in (
-                "tablet",
-                "split tablet",
-            ):
-                form = {**form, "change": taper.formulation_change(profile, form["kind"])}
-            planned.append((made, at_dose(made), form))
+            change = taper.formulation_change(profile, before, made[1])
+            form = made[1] if change is None else {**made[1], "change": change}
+            planned.append((made[0], at_dose(made[0]), form))
             if planned[-1][1].occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
+                ended = True
                 break
         fraction, settle_h = next(iter(first.state.time_to_steady_state_h.items()))
         longest = formulas.half_life_from_time_to_fraction_h(at(settle_h, first.index), fraction)
         days = taper.step_days(profile, query.weeks, longest)
         steps, warnings = [], list(prepared.warnings)
+        if above_label(profile, start * daily):
+            over = [d for d, _, _ in planned[1:] if above_label(profile, d * daily)]
+            warnings.append(
+                f"the dose taken now, {start * daily:g} mg/day, is above this patient's label "
+                f"maximum of {profile.label_max_mg:g} mg/day"
+                + (
+                    f": the first {len(over)} step(s) stay above it so that no cut exceeds "
+                    f"{max_cut:.0%}; discuss a faster first step"
+                    if over
+                    else ""
+                )
+            )
+        if not ended:
+            warnings.append(
+                f"the plan reached {taper.MAX_STEPS} steps at {planned[-1][0]:.3g} mg before "
+                "the smallest measurable dose: a larger --max-cut or --fraction shortens it"
+            )
         for number, (dose, result, form) in enumerate(planned):
             steps.append(
                 {
@@ -481,6 +509,12 @@ class Engine:
             raise InputError(
                 f"{new.name} is the drug taken now: nothing to switch", field="to_drug"
             )
+        if target.avoid:
+            raise ModelError(
+                f"no switch to {new.name}: the label says to avoid it for this patient: "
+                + "; ".join(target.avoid),
+                field="patient",
+            )
         own = switch.own_patient(patient, prepared.profile, new)
         if own != patient:
             prepared = self.prepared(query.drug, affinity, own)
@@ -499,26 +533,42 @@ class Engine:
         except ModelError:  # theta at or above the new drug's plateau
             exact = None
         cap = label_cap_mg(new, new.interval_h)
-        practical = nearest_practical_dose(cap if exact is None else exact, pieces)
-        if practical > cap * (1 + 1e-9):
-            practical = max(switch.practical_doses(cap, pieces))
-        units = smallest_dose_from_strengths(practical, pieces)
+        # as `dose` recommends: the smallest the pieces make at or above the equivalent,
+        # never above the new drug's label maximum for this patient
+        made = dose_within_label(new, math.inf if exact is None else exact, new.interval_h, pieces)
+        if made is None:
+            raise ModelError(
+                f"no marketed strength of {new.name} fits within its label maximum of "
+                f"{new.label_max_mg:g} mg/day for this patient",
+                field="patient",
+            )
+        practical, units = made
         after = self.answer(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
         matched = after.occupancy[PRIMARY_TRANSPORTER]
-        matched_within_label = exact is not None and not above_label(
-            new, exact * per_day(new.interval_h)
-        )
+        matched_within_label = matched >= theta - 1e-12
         if not matched_within_label:
             warnings.append(
-                f"{theta:.1%} SERT occupancy is not matched within the label: {practical:g} mg "
-                f"of {new.name}, the most {label_maximum_text(new)} allows, gives "
-                f"{matched:.1%}, {(theta - matched) * 100:.1f} points lower"
-                + ("" if exact is None else f"; the model's equivalent is {exact:.4g} mg")
+                shortfall_text(
+                    new,
+                    theta,
+                    PRIMARY_TRANSPORTER,
+                    None if exact is None else exact * per_day(new.interval_h),
+                    made,
+                    matched,
+                )
             )
 
         slow_name, slow_h = switch.slowest_moiety(old, prepared.phenotypes)
         wash_days = switch.washout_days(slow_h)
-        strategy = query.strategy or switch.default_strategy(wash_days)
+        history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
+        # how long the old drug stays once stopped: the default plan follows it
+        stopped = switch.MAX_DAYS
+        stop_times = np.concatenate(([-1e-6], (np.arange(stopped) + 1.0) * HOURS_PER_DAY - 1e-6))
+        stop_levels = switch.levels_over_time(
+            old, prepared.phenotypes, stop_times, [0.0] * stopped, interval, history
+        )
+        stays_days = switch.days_present(switch.presence(stop_levels))
+        strategy = query.strategy or switch.default_strategy(stays_days)
         days = query.days or (
             wash_days if strategy == "washout" else switch.DEFAULT_CROSS_TAPER_DAYS
         )
@@ -526,7 +576,6 @@ class Engine:
         _, new_slow_h = switch.slowest_moiety(new, target.phenotypes)
         settle_days = math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY)
         changes = sum(d for _, _, d in steps[:-1])
-        history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
 
         def old_course(days_shown: int):
             """The old drug's daily doses, the new one's planned doses, the times (the
@@ -545,7 +594,7 @@ class Engine:
         # washout of 5 half-lives)
         horizon = min(switch.MAX_DAYS, 2 * max(changes, wash_days) + settle_days + 1)
         present = switch.presence(old_course(horizon)[3])
-        gone = next((d for d, p in enumerate(present[1:]) if p <= switch.PRESENT_FRACTION), horizon)
+        gone = switch.days_present(present, horizon)
         total_days = min(switch.MAX_DAYS, max(changes, gone) + settle_days + 1)
         old_doses, planned, times_h, old_levels = old_course(total_days)
         old_loads = transporter_loads(old, old_levels) if old_levels else {}
@@ -605,10 +654,16 @@ class Engine:
             "for the same sites (docs/model.md section 4)",
         ]
         if query.strategy is None and strategy == "direct":
+            who = old.name if slow_name == old.name else f"{old.name} ({slow_name})"
+            how = (
+                f"starts {new.name} low, raising it as {old.name} leaves"
+                if new_doses[0] < practical
+                else f"starts {new.name} at its dose, which the two together allow"
+            )
             notes.append(
-                f"{slow_name} stays for weeks after the last dose of {old.name}: the plan stops "
-                f"{old.name} on day 0 and starts {new.name} low, raising it as {old.name} "
-                f"leaves (--strategy washout waits {wash_days} days instead)"
+                f"{who} stays {stays_days} days after the last dose: the plan stops "
+                f"{old.name} on day 0 and {how} (--strategy washout waits {wash_days} days "
+                "instead)"
             )
         if interaction is not None:
             notes.append(
@@ -661,7 +716,7 @@ class Engine:
                 "drug": new.name,
                 "equivalent_dose_mg": exact,
                 "recommended_dose_mg": practical,
-                "recommended_units_mg": list(units[1]) if units else [],
+                "recommended_units_mg": list(units),
                 "occupancy_at_recommended": dict(after.occupancy),
                 "target_reached": matched_within_label,
                 "label_max_mg": new.label_max_mg,
@@ -835,13 +890,27 @@ def _population_result(query, prepared: Prepared, interval: float):
                 **row["phenotypes"],
             }
     sigma = numbers["sigma"].get(transporter, 0.0)
+    # no dose above the lowest maximum any of these patients has (a phenotype's label
+    # limit: citalopram's 20 mg/day in CYP2C19 poor metabolizers)
+    lowest = min(
+        label_maximum_for(profile, {**given, **dict(zip(genes, combo, strict=True))})
+        for combo in numbers["combos"]
+    )
+    capped = profile if lowest >= profile.label_max_mg else replace(profile, label_max_mg=lowest)
+    numbers = {**numbers, "label_max_mg": capped.label_max_mg}
     dose_for_share, share_at_max = population.dose_for_share(
-        profile, genes, numbers["combos"], numbers["weights"], sigma, interval, target, transporter
+        capped, genes, numbers["combos"], numbers["weights"], sigma, interval, target, transporter
     )
     warnings = list(prepared.warnings)
-    if dose_for_share is None:
+    if prepared.avoid:
+        dose_for_share = None
         warnings.append(
-            f"no dose within the label maximum of {profile.label_max_mg:g} mg/day brings 90 % "
+            f"no dose for 90 %: the label says to avoid {profile.name} for this patient: "
+            + "; ".join(prepared.avoid)
+        )
+    elif dose_for_share is None:
+        warnings.append(
+            f"no dose within the label maximum of {capped.label_max_mg:g} mg/day brings 90 % "
             f"of these patients to {target:.0%} {transporter} occupancy: at the maximum "
             f"{share_at_max:.1%} reach it"
         )
@@ -924,7 +993,14 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         "occupancy_implied": tdm.implied_occupancy(profile, loads, ratio),
         "level_vs_reference": tdm.position(level, reference),
         "expected_vs_reference": tdm.position(expected, reference),
-        "interpretation": tdm.interpret(ratio, query.patient.given, level, expected, reference),
+        "interpretation": tdm.interpret(
+            ratio,
+            query.patient.given,
+            level,
+            expected,
+            (expected / spread, expected * spread) if spread else None,
+            reference,
+        ),
     }
     step = Step(
         "level against the model",

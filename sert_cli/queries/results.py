@@ -16,6 +16,7 @@ from sert_cli.pk.steady_state import (
     occupancy_range,
     steady_state,
 )
+from sert_cli.queries.taper import DEFAULT_MAX_CUT
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (
     DEFAULT_TAPER_STEP_PP,
@@ -507,7 +508,7 @@ class PopulationResult(NamedTuple):
             "occupancy_percentiles": numbers["occupancy_percentiles"],
             "fraction_reaching_target": numbers["fraction_reaching_target"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
-            "label_max_mg": self.prepared.profile.label_max_mg,
+            "label_max_mg": self.numbers["label_max_mg"],  # the lowest any patient here has
             "by_phenotype": numbers["by_phenotype"],
             "variability": self.variability,
             "histogram_5pp": numbers["histogram"],
@@ -572,6 +573,7 @@ class TaperResult(NamedTuple):
             "from_dose_mg": q.from_dose_mg,
             "interval_h": self.interval_h,
             **method,
+            "max_cut": DEFAULT_MAX_CUT if q.max_cut is None else q.max_cut,
             "steps": list(self.steps_),
             "statement": STATEMENT,
         }

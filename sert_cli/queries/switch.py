@@ -40,10 +40,17 @@ def check(strategy: str | None, days: int | None) -> None:
         raise InputError("must be a whole number of days from 1 to 180", field="days")
 
 
-def default_strategy(wash_days: int) -> str:
-    """A cross-taper, unless the old drug stays for weeks: then it is stopped and the new
-    one starts low (the overlap hold below keeps the two within the old occupancy)."""
-    return "direct" if wash_days > LONG_WASHOUT_DAYS else "cross-taper"
+def default_strategy(stays_days: int) -> str:
+    """A cross-taper, unless the old drug, once stopped, stays for weeks: then it is
+    stopped and the new one starts as low as the hold below requires."""
+    return "direct" if stays_days > LONG_WASHOUT_DAYS else "cross-taper"
+
+
+def days_present(present, horizon: int | None = None) -> int:
+    """The first day on which the old drug is below PRESENT_FRACTION of its steady state
+    (present[0] is just before day 0); horizon (or the days given) if never."""
+    gone = (d for d, p in enumerate(present[1:]) if p <= PRESENT_FRACTION)
+    return next(gone, len(present) - 1 if horizon is None else horizon)
 
 
 def own_patient(patient, old_profile, new_profile):
@@ -145,8 +152,11 @@ def with_interaction(levels, ratios, present):
     scaled = []
     for lv, ratio in zip(levels, ratios, strict=True):
         factor = 1.0 + (ratio - 1.0) * present
-        scaled.append(lv._replace(**{f: getattr(lv, f) * factor for f in lv._fields[2:]}))
+        scaled.append(lv._replace(**{f: getattr(lv, f) * factor for f in CONCENTRATIONS}))
     return scaled
+
+
+CONCENTRATIONS = ("css_plasma_ng_ml", "css_plasma_nm", "cu_plasma_nm", "cu_brain_nm")
 
 
 def practical_doses(goal_mg: float, pieces_mg: tuple[float, ...]) -> list[float]:
@@ -164,7 +174,8 @@ def hold_within(planned, ceiling: float, load_of, doses: list[float], caps_mg):
     of equal planned doses, if shorter), the largest of the practical `doses` (ascending)
     not above the plan nor above that week's label cap (caps_mg, day by day: lower while
     the old drug's inhibition lasts) that keeps the two drugs' summed SERT load on those
-    days at or below `ceiling`; 0 while even the smallest piece would not fit.
+    days at or below `ceiling`; 0 while even the smallest piece would not fit. Once
+    started, the new drug is never lowered again (a stop and restart is no plan).
     load_of(daily doses) is the summed load day by day. Returns (daily doses, whether any
     was lowered)."""
     chosen = [0.0] * len(planned)
@@ -175,6 +186,7 @@ def hold_within(planned, ceiling: float, load_of, doses: list[float], caps_mg):
         while end < len(planned) and planned[end] == planned[start] and end - start < DAYS_PER_STEP:
             end += 1
         want = planned[start]
+        started = max(chosen[:start], default=0.0)
         cap = min(caps_mg[start:end])
         if want > cap * (1 + 1e-9):
             held = True
@@ -185,10 +197,10 @@ def hold_within(planned, ceiling: float, load_of, doses: list[float], caps_mg):
             trial += [0.0] * (len(planned) - end)
             return float(np.max(load_of(trial)[start:end])) <= ceiling * (1 + 1e-12)
 
-        if want > 0 and not fits(want):
+        if want > started and not fits(want):
             held = True
-            options = [0.0, *(d for d in doses if d < want - 1e-9)]
-            low, high = 0, len(options) - 1  # options[low] fits (0 always does)
+            options = [started, *(d for d in doses if started + 1e-9 < d < want - 1e-9)]
+            low, high = 0, len(options) - 1  # options[0] stays whatever: 0, or what was started
             while low < high:
                 middle = (low + high + 1) // 2
                 if fits(options[middle]):
@@ -196,7 +208,7 @@ def hold_within(planned, ceiling: float, load_of, doses: list[float], caps_mg):
                 else:
                     high = middle - 1
             want = options[low]
-        chosen[start:end] = [want] * (end - start)
+        chosen[start:end] = [max(want, started)] * (end - start)
         start = end
     return chosen, held
 

@@ -21,10 +21,12 @@ LAST_OCCUPANCY = 0.05  # taper until the occupancy is below this, then stop
 MAX_STEPS = 40
 DEFAULT_MAX_CUT = 0.5  # NICE NG222 1.4.17: "for example, 50% of previous dose"
 MIN_CUT = 0.05  # a step that cuts less than this is no step
+MAX_LABEL_MULTIPLE = 10  # a dose taken now beyond this multiple of the label is a typo
 UNIT_TOLERANCE = 0.10  # marketed units within 10 % of the step's dose make it
 SMALLEST_VOLUME_ML = 0.1  # an oral syringe measures no less
 VOLUME_STEP_ML = 0.1
 SMALLEST_UNIT_PART = 0.25  # a quarter of the smallest unit: no smaller part is a dose
+COARSE = "a 0.1 mL measure allows no smaller cut"
 MODIFIED_RELEASE = ("extended-release", "delayed-release", "modified-release", "prolonged")
 
 
@@ -37,8 +39,8 @@ def check(step_pp, fraction, weeks, max_cut=None) -> None:
         raise InputError("must be a fraction between 0.05 and 0.75", field="fraction")
     if weeks is not None and not 0.5 <= weeks <= 52:
         raise InputError("must be between 0.5 and 52 weeks", field="weeks")
-    if max_cut is not None and not 0.05 <= max_cut <= 0.75:
-        raise InputError("must be a fraction between 0.05 and 0.75", field="max_cut")
+    if max_cut is not None and not 0.1 <= max_cut <= 0.75:
+        raise InputError("must be a fraction between 0.1 and 0.75", field="max_cut")
 
 
 def step_days(profile, weeks: float | None, longest_half_life_h: float) -> float:
@@ -62,41 +64,57 @@ def modified_release(profile) -> bool:
 
 def practical_step(profile, wanted_mg: float, previous_mg: float, max_cut: float, liquid_only):
     """The dose a patient can take for a step that wants `wanted_mg`: marketed units where
-    they make it within 10 %, else a volume of the most dilute liquid rounded to 0.1 mL,
-    else a compounded liquid; never a cut of more than max_cut, nor of less than MIN_CUT.
-    Returns (dose_mg, formulation dict), or None where no measurable dose fits."""
+    they make it within 10 %, else whole 0.1 mL of the most dilute marketed liquid, else a
+    compounded liquid; a cut of at most max_cut and at least MIN_CUT where the measure
+    allows, else the smallest cut it allows up to DEFAULT_MAX_CUT (a liquid measured in
+    0.1 mL near its floor). Returns (dose_mg, formulation dict), or None where no
+    measurable dose below the previous one fits."""
     lowest = previous_mg * (1 - max_cut)
     highest = previous_mg * (1 - MIN_CUT)
+    wanted_mg = min(max(wanted_mg, lowest), highest)
     if not liquid_only:
-        made = smallest_dose_from_strengths(wanted_mg, unit_pieces(profile))
-        if made is not None:
-            for candidate in (made, largest_dose_below(wanted_mg, unit_pieces(profile))):
-                if (
-                    candidate is not None
-                    and lowest * (1 - 1e-9) <= candidate[0] <= highest
-                    and abs(candidate[0] - wanted_mg) <= UNIT_TOLERANCE * wanted_mg
-                ):
-                    return candidate[0], _units_formulation(profile, candidate[1])
+        pieces = unit_pieces(profile)
+        made = smallest_dose_from_strengths(wanted_mg, pieces)
+        for candidate in (made, largest_dose_below(wanted_mg, pieces)):
+            if (
+                candidate is not None
+                and lowest * (1 - 1e-9) <= candidate[0] <= highest * (1 + 1e-9)
+                and abs(candidate[0] - wanted_mg) <= UNIT_TOLERANCE * wanted_mg
+            ):
+                return candidate[0], _units_formulation(profile, candidate[1])
     if profile.oral_liquids:
         form, mg_per_ml = min(profile.oral_liquids, key=lambda liquid: liquid[1])
-        volume = round(wanted_mg / mg_per_ml / VOLUME_STEP_ML) * VOLUME_STEP_ML
-        volume = max(volume, math.ceil(lowest / mg_per_ml / VOLUME_STEP_ML - 1e-9) * VOLUME_STEP_ML)
-        volume = min(
-            volume, math.floor(highest / mg_per_ml / VOLUME_STEP_ML + 1e-9) * VOLUME_STEP_ML
-        )
-        volume = round(volume, 1)
-        if volume * mg_per_ml < lowest * (1 - 1e-9):
-            return None  # no measurable volume within the cap: the taper has reached its end
-        if volume >= SMALLEST_VOLUME_ML:
-            return volume * mg_per_ml, {
-                "kind": "liquid",
-                "description": f"{volume:.1f} mL of {form}, {mg_per_ml:g} mg/mL",
-            }
-    dose = float(f"{min(max(wanted_mg, lowest), highest):.2g}")
-    return dose, {
-        "kind": "compounded",
-        "description": f"{dose:g} mg as a compounded liquid",
-    }
+        tenths = _tenths_of_ml(wanted_mg, previous_mg, lowest, highest, mg_per_ml)
+        if tenths is None:
+            return None  # no measurable volume below the previous one: the taper has ended
+        dose = tenths * VOLUME_STEP_ML * mg_per_ml
+        coarse = dose < lowest * (1 - 1e-9)
+        return dose, {
+            "kind": "liquid",
+            "description": f"{tenths * VOLUME_STEP_ML:.1f} mL of {form}, {mg_per_ml:g} mg/mL"
+            + (f" ({COARSE})" if coarse else ""),
+        }
+    dose = min(max(float(f"{wanted_mg:.3g}"), lowest), highest)
+    return dose, {"kind": "compounded", "description": f"{dose:.3g} mg as a compounded liquid"}
+
+
+def _tenths_of_ml(wanted_mg, previous_mg, lowest, highest, mg_per_ml) -> int | None:
+    """Whole tenths of a mL for a step: nearest the wanted dose within [lowest, highest],
+    else the nearest below the previous dose whose cut is at most DEFAULT_MAX_CUT."""
+    per_tenth = VOLUME_STEP_ML * mg_per_ml
+    low = math.ceil(lowest / per_tenth - 1e-9)
+    high = math.floor(highest / per_tenth + 1e-9)
+    if 1 <= low <= high:
+        return min(max(round(wanted_mg / per_tenth), low), high)
+    below = math.ceil(previous_mg / per_tenth - 1e-9) - 1  # the largest under the previous
+    if below >= 1 and below * per_tenth >= previous_mg * (1 - DEFAULT_MAX_CUT) * (1 - 1e-9):
+        return below
+    return None
+
+
+def measurable_kind(form: dict) -> str:
+    """units, liquid or compounded: a change between them is said in the step."""
+    return "units" if form["kind"] in ("tablet", "split tablet") else form["kind"]
 
 
 def starting_formulation(profile, dose_mg: float, liquid_only: bool) -> dict:
@@ -108,7 +126,7 @@ def starting_formulation(profile, dose_mg: float, liquid_only: bool) -> dict:
         form, mg_per_ml = min(profile.oral_liquids, key=lambda liquid: liquid[1])
         return {
             "kind": "liquid",
-            "description": f"{dose_mg / mg_per_ml:.1f} mL of {form}, {mg_per_ml:g} mg/mL",
+            "description": f"{dose_mg / mg_per_ml:.2g} mL of {form}, {mg_per_ml:g} mg/mL",
         }
     return {"kind": "compounded", "description": f"{dose_mg:.3g} mg as a compounded liquid"}
 
@@ -123,13 +141,22 @@ def _units_formulation(profile, units: tuple[float, ...]) -> dict:
     }
 
 
-def formulation_change(profile, kind: str) -> str:
-    """What a step says when it leaves the patient's marketed units for a liquid."""
-    what = "the marketed units make no dose this small"
-    if modified_release(profile):
-        what += (
+def formulation_change(profile, before: dict, after: dict) -> str | None:
+    """What a step says when it changes how the dose is taken, and why; None if it does
+    not."""
+    was, now = measurable_kind(before), measurable_kind(after)
+    if was == now:
+        return None
+    if now == "units":
+        return f"changes back to the {profile.dose_form}: the marketed units make this dose"
+    to = "the oral liquid" if now == "liquid" else "a compounded liquid"
+    why = "the marketed units make no dose near this one"
+    if was == "liquid":
+        why = "the liquid measures no dose near this one"
+    if now == "liquid" and modified_release(profile):
+        why += (
             f"; unlike the {profile.dose_form}, the liquid is immediate-release: the day's "
             "dose may need dividing as its label says"
         )
-    to = "the oral liquid" if kind == "liquid" else "a compounded liquid"
-    return f"changes from the {profile.dose_form} to {to}: {what}"
+    names = {"units": profile.dose_form, "liquid": "oral liquid", "compounded": "compounded liquid"}
+    return f"changes from the {names[was]} to {to}: {why}"

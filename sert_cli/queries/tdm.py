@@ -62,11 +62,15 @@ def position(value: float, reference) -> str | None:
     return "below" if value < reference[0] else "above" if value > reference[1] else "within"
 
 
-def interpret(ratio: float, given: bool, level: float, expected: float, reference) -> str:
-    """One reading of the level: against the model for this patient and against the
+def interpret(
+    ratio: float, given: bool, level: float, expected: float, expected_range, reference
+) -> str:
+    """One reading of the level: against the model's 90 % range for this patient (the one
+    the table shows; without one, half to twice the expected level) and against the
     consensus range, naming the disagreement where the model's own expectation lies
     outside that range (then a level "as expected" can still be outside it)."""
-    if ratio < LOW_RATIO:
+    low, high = expected_range or (expected * LOW_RATIO, expected * HIGH_RATIO)
+    if level < low:
         causes = "possible non-adherence, ultrarapid metabolism, an inducing co-medication"
         if not given:
             causes += " or a phenotype other than NM"
@@ -74,7 +78,7 @@ def interpret(ratio: float, given: bool, level: float, expected: float, referenc
             f"the level is {ratio:.2f} times the model's expected one: {causes}, or a sample "
             "taken long after the dose"
         )
-    elif ratio > HIGH_RATIO:
+    elif level > high:
         against_model = (
             f"the level is {ratio:.2f} times the model's expected one: possible poor "
             "metabolism, an inhibiting co-medication, impaired elimination, or a sample taken "
@@ -82,8 +86,8 @@ def interpret(ratio: float, given: bool, level: float, expected: float, referenc
         )
     else:
         against_model = (
-            f"the level is {ratio:.2f} times the model's expected one, within what the model "
-            "expects for this patient"
+            f"the level is {ratio:.2f} times the model's expected one, within the model's "
+            "90 % range for this patient"
         )
     if reference is None:
         return against_model + "; no consensus range in the profile"

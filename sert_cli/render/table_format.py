@@ -155,7 +155,7 @@ def taper(console: Console, result) -> None:
         f"{r['step_pp']:g}-point steps of SERT occupancy"
         if "step_pp" in r
         else f"each dose {r['fraction']:.0%} below the last"
-    )
+    ) + (f", no cut over {r['max_cut']:.0%}" if r.get("fraction", 0) > r["max_cut"] else "")
     console.print(
         f"{result.drug} from {num(r['from_dose_mg'])} mg every {num(r['interval_h'])} h: {how}",
         style="bold",
