@@ -158,3 +158,19 @@ def test_a_switch_never_stops_and_restarts_the_new_drug():
 def test_a_single_dose_is_never_above_a_days_maximum():
     out = sert_json("dose", "sertraline", "--interval", "720", "--target", "0.84")
     assert out["recommended_dose_mg"] <= out["label_max_mg"]
+
+
+def test_a_sample_long_after_the_last_dose_is_read_as_doses_stopped():
+    """escitalopram 10 mg: trough (24 h) 8.875 ng/mL; 100 h after the last dose the level
+    has fallen for 76 h more, not risen to the 4 h peak as a modulo would have it."""
+    trough = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "5")
+    late = sert_json(
+        "tdm", "escitalopram", "--dose", "10", "--level", "5", "--hours-after-dose", "100"
+    )
+    assert late["expected_level_ng_ml"] < trough["expected_level_ng_ml"] / 4
+    assert any("no dose since" in w for w in late["warnings"])
+
+
+def test_a_cross_taper_never_raises_the_drug_taken_now():
+    out = sert_json("switch", "escitalopram", "2.5", "sertraline")
+    assert all(d["from_dose_mg"] <= 2.5 for d in out["schedule"])

@@ -952,9 +952,20 @@ def _tdm_result(query, prepared: Prepared, interval: float):
     dose = positive(query.dose_mg, "dose_mg", "mg")
     level = tdm.check_level(positive(query.level_ng_ml, "level", "ng/mL"))
     after = interval if query.hours_after_dose is None else query.hours_after_dose
-    if not math.isfinite(after) or after < 0:
-        raise InputError("must be 0 or more hours", field="hours_after_dose")
+    if not math.isfinite(after) or not 0 <= after <= tdm.MAX_HOURS_AFTER_DOSE:
+        raise InputError(
+            f"must be from 0 to {tdm.MAX_HOURS_AFTER_DOSE:g} hours", field="hours_after_dose"
+        )
     expected, loads, occupancy = tdm.expected(profile, prepared.phenotypes, dose, interval, after)
+    stopped = (
+        [
+            f"the sample was taken {after:g} h after the last dose, longer than the "
+            f"{interval:g} h interval: the expected level assumes no dose since (doses stopped "
+            "or missed)"
+        ]
+        if after > interval
+        else []
+    )
     ratio = level / expected
     spread = tdm.spread_of(profile)
     consistent = {}
@@ -973,7 +984,7 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         consistent[gene] = hits
     clearance = moiety_clearance(profile.parent, prepared.phenotypes)[0]
     reference = profile.therapeutic_range_ng_ml
-    warnings = list(prepared.warnings)
+    warnings = list(prepared.warnings) + stopped
     fields = {
         "dose_mg": dose,
         "interval_h": interval,

@@ -96,7 +96,8 @@ def plan(strategy: str, days: int, from_dose_mg, to_dose_mg, from_pieces, to_pie
         old = from_dose_mg * (1 - share)
         steps.append(
             (
-                nearest_practical_dose(old, from_pieces),
+                # never above the dose taken now (rounding up a small dose would raise it)
+                min(nearest_practical_dose(old, from_pieces), from_dose_mg),
                 nearest_practical_dose(to_dose_mg * share, to_pieces),
                 bounds[i] - bounds[i - 1],
             )

@@ -8,6 +8,8 @@ profile's between-patient CV (section 14). The phenotypes consistent with the le
 those whose 90 % range holds it.
 """
 
+import math
+
 from sert_cli.errors import InputError
 from sert_cli.pk import formulas
 from sert_cli.pk.steady_state import exposure_spread
@@ -15,6 +17,9 @@ from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES, PRIMARY_TRANSPORTER
 
 # A level this far outside the expected one, relative, is worth a word.
 LOW_RATIO, HIGH_RATIO = 0.5, 2.0
+STEADY_HALF_LIVES = 10  # doses before the last one: its steady state
+MAX_HISTORY_DOSES = 10_000
+MAX_HOURS_AFTER_DOSE = 24 * 365  # a sample a year after the last dose says nothing
 MAX_LEVEL_NG_ML = 1e5  # beyond any level a laboratory reports (fatal overdoses included)
 
 
@@ -30,15 +35,21 @@ def check_level(level_ng_ml: float) -> float:
 
 def expected(profile, phenotypes, dose_mg, interval_h, hours_after_dose):
     """(the level the model expects at that time at steady state, ng/mL, and the SERT load
-    at the same time)."""
+    at the same time). A sample taken longer after the last dose than the interval is one
+    after doses stopped: the steady state's last dose, then nothing more."""
     import numpy as np
 
     from sert_cli.pk.steady_state import transporter_loads
     from sert_cli.pk.timecourse import Regimen, occupancies
 
     regimen = Regimen(profile, dose_mg, interval_h, phenotypes)
-    since = np.array([hours_after_dose % interval_h])
-    levels = regimen.levels(since, None)
+    if hours_after_dose <= interval_h:
+        levels = regimen.levels(np.array([hours_after_dose % interval_h]), None)
+    else:
+        slowest_h = math.log(2) / min(regimen.elimination_rates())
+        doses = min(MAX_HISTORY_DOSES, math.ceil(STEADY_HALF_LIVES * slowest_h / interval_h) + 1)
+        last_dose_h = (doses - 1) * interval_h
+        levels = regimen.levels(np.array([last_dose_h + hours_after_dose]), doses)
     level = float(levels[0].css_plasma_ng_ml[0])
     if profile.therapeutic_range_of == "active_moiety":
         level += sum(float(lv.css_plasma_ng_ml[0]) for lv in levels[1:])
