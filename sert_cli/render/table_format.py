@@ -381,15 +381,13 @@ def dose_table(console: Console, result: results.GridResult) -> None:
             )
         console.print(table)
     label = f"label range {num(profile.label_min_mg)}–{num(profile.label_range_max_mg)} mg/day"
-    lower = {
-        " ".join(c.values()) or result.drug: m
-        for c, m in zip(result.columns, result.label_max_mg, strict=True)
+    lower = [
+        f"column {i + 1} ({' '.join(c.values()) or result.drug}) {num(m)} mg/day"
+        for i, (c, m) in enumerate(zip(result.columns, result.label_max_mg, strict=True))
         if m < profile.label_range_max_mg
-    }
+    ]
     if lower:
-        label += "; lower maximum, doses above it not shown: " + ", ".join(
-            f"{name} {num(m)} mg/day" for name, m in lower.items()
-        )
+        label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
     _print_assumptions(console, assumptions(result.trace(), {}) + [label])
 
 
