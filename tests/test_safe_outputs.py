@@ -174,3 +174,15 @@ def test_a_sample_long_after_the_last_dose_is_read_as_doses_stopped():
 def test_a_cross_taper_never_raises_the_drug_taken_now():
     out = sert_json("switch", "escitalopram", "2.5", "sertraline")
     assert all(d["from_dose_mg"] <= 2.5 for d in out["schedule"])
+
+
+def test_a_co_medicated_sert_inhibitor_adds_its_own_occupancy_to_the_answer():
+    """escitalopram 10 mg with paroxetine (at its usual 20 mg): on the one PET scale (plateau
+    0.85 for both) the two compete, theta = 0.85 (x_a + x_b) / (1 + x_a + x_b), with each
+    x from its own occupancy alone, x = theta / (0.85 - theta)."""
+    out = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", "paroxetine")
+    alone = sert_json("occupancy", "paroxetine", "--dose", "20")["occupancy"]["SERT"]
+    mine = out["occupancy"]["SERT"]
+    x_a, x_b = mine / (0.85 - mine), alone / (0.85 - alone)
+    both = 0.85 * (x_a + x_b) / (1 + x_a + x_b)
+    assert any(f"occupy about {both:.1%} of SERT at this dose" in w for w in out["warnings"])

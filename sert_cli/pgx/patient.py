@@ -103,6 +103,9 @@ class Prepared(NamedTuple):
     # patients, each with its own
     clearances: tuple[tuple[float, Step], ...] = ()
     saturation: tuple[tuple[float, float] | None, ...] = ()
+    # co-medications that are SERT inhibitors with a profile: (name, usual dose mg, SERT
+    # occupancy alone, SERT load, plateau) at their usual dose, for the two together
+    co_sert_inhibitors: tuple[tuple[str, float, float, float, float], ...] = ()
 
     def record(self) -> dict:
         """What the patient layer did, for every result record (JSON and CSV alike): the

@@ -147,22 +147,30 @@ class Engine:
         occupancy: said at its usual dose (its label minimum), as `sert occupancy` gives it."""
         from sert_cli.pgx.patient import serotonergic
 
-        said = []
+        said, others = [], []
         for name in prepared.comedications:
             row = serotonergic().get(name)
             if row is None or row["kind"] != "sert_inhibitor" or name not in self.library.entries:
                 continue
             other = self.library.get(name)
             usual = other.label_min_mg / per_day(other.interval_h)
-            theta = self.answer(OccupancyQuery(name, usual, None, Patient(), affinity)).occupancy[
-                PRIMARY_TRANSPORTER
-            ]
+            alone = self.answer(OccupancyQuery(name, usual, None, Patient(), affinity))
+            theta = alone.occupancy[PRIMARY_TRANSPORTER]
+            if theta is None:
+                continue
+            load = at(alone.state.loads[PRIMARY_TRANSPORTER], alone.index)
+            emax = alone.prepared.profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
+            others.append((name, usual, theta, load, emax))
             said.append(
                 f"{name} occupies SERT itself: {theta:.0%} at its usual {usual:g} mg "
                 f"(`sert occupancy {name} --dose {usual:g}`); with {prepared.profile.name} the "
                 "two together occupy more than either alone (docs/model.md section 4)"
             )
-        return prepared._replace(warnings=prepared.warnings + tuple(said)) if said else prepared
+        if not said:
+            return prepared
+        return prepared._replace(
+            warnings=prepared.warnings + tuple(said), co_sert_inhibitors=tuple(others)
+        )
 
     def answer_many(self, queries: Iterable) -> list:
         queries = list(queries)
@@ -240,6 +248,9 @@ class Engine:
             warnings = prepared.warnings + tuple(
                 label_warnings(profile, float(query.dose_mg) * per_day(interval), "the daily dose")
             )
+            if prepared.co_sert_inhibitors:
+                loads = state.loads.get(PRIMARY_TRANSPORTER)
+                warnings += tuple(together(prepared, None if loads is None else at(loads, i)))
             answers[slot] = OccupancyResult(query, prepared, interval, state, i, warnings)
 
     def _dose_group(self, group, patients, key, members, answers) -> None:
@@ -299,6 +310,9 @@ class Engine:
                 continue
             warnings = list(prepared.warnings)
             reached = occupancy is not None and occupancy >= float(query.target) - 1e-12
+            if prepared.co_sert_inhibitors and occupancy is not None and transporter == "SERT":
+                emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
+                warnings += together(prepared, formulas.load_for_occupancy(occupancy, emax))
             exceeds = above_label(profile, dose * daily)
             if not reached:
                 warnings.append(
@@ -1021,6 +1035,25 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         model_section(17),
     )
     return TdmResult(query, prepared, interval, fields, tuple(warnings), (step,))
+
+
+def together(prepared: Prepared, load: float | None) -> list[str]:
+    """The SERT occupancy of the drug at this load with each co-medicated SERT inhibitor at
+    its usual dose: the two compete for the sites (docs/model.md section 4)."""
+    if load is None:
+        return []
+    emax = prepared.profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
+    said = []
+    for name, usual_mg, alone, other_load, other_emax in prepared.co_sert_inhibitors:
+        total = load + other_load
+        both = formulas.ligand_share(load, total, emax) + formulas.ligand_share(
+            other_load, total, other_emax
+        )
+        said.append(
+            f"with {name} at its usual {usual_mg:g} mg ({alone:.1%} alone), the two together "
+            f"occupy about {both:.1%} of SERT at this dose"
+        )
+    return said
 
 
 def _held(exc: SertError) -> SertError:
