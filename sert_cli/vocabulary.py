@@ -14,9 +14,6 @@ RANGE_Z = 1.645
 # An extrapolated constant (no PET of its own) is taken to lie within this factor of the
 # class estimate for 90 % of drugs: an assumption that widens the range, not a measurement.
 EXTRAPOLATED_K_FACTOR = 3.0
-# A dose for a target above this multiple of the label maximum is no tolerable dose: the
-# target is refused (exit 1), not answered.
-MAX_LABEL_MULTIPLE = 2.0
 # Below this a secondary transporter's occupancy is left out of tables and charts as noise.
 NOTABLE_OCCUPANCY = 0.05
 # The fractions of steady state sert reports the time to (docs/model.md section 11).

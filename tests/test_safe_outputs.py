@@ -186,3 +186,34 @@ def test_a_co_medicated_sert_inhibitor_adds_its_own_occupancy_to_the_answer():
     x_a, x_b = mine / (0.85 - mine), alone / (0.85 - alone)
     both = 0.85 * (x_a + x_b) / (1 + x_a + x_b)
     assert any(f"occupy about {both:.1%} of SERT at this dose" in w for w in out["warnings"])
+
+
+def test_a_population_of_poor_metabolizers_is_computed_as_poor_metabolizers():
+    out = sert_json("population", "escitalopram", "--dose", "10", "-p", "CYP2C19=PM", "--n", "5000")
+    single = sert_json("occupancy", "escitalopram", "--dose", "10", "-p", "CYP2C19=PM")
+    median = out["occupancy_percentiles"]["SERT"]["50"]
+    assert median == pytest.approx(single["occupancy"]["SERT"], abs=0.005)
+    nm = sert_json("dose", "escitalopram")["dose_mg"]
+    assert out["dose_for_target_in_90pct_mg"] < nm
+
+
+def test_a_sample_taken_after_the_drug_has_gone_is_refused_not_a_traceback():
+    done = sert("tdm", "paroxetine", "--dose", "20", "--level", "50", "--hours-after-dose", "1000")
+    assert done.returncode == 1 and "too little to read a level against" in done.stderr
+
+
+def test_a_switch_keeps_the_old_drug_within_its_maximum_and_refuses_a_typo():
+    out = sert_json("switch", "citalopram", "40", "escitalopram", "--age", "70")
+    assert all(d["from_dose_mg"] <= 20 for d in out["schedule"])
+    assert any("dose taken now, 40 mg/day, is above" in w for w in out["warnings"])
+    done = sert("switch", "paroxetine", "1000", "sertraline")
+    assert done.returncode == 2 and "check the number and its unit" in done.stderr
+
+
+def test_the_washout_is_the_one_the_schedule_follows():
+    """fluvoxamine is saturable: its washout is simulated, not five linear half-lives."""
+    out = sert_json("switch", "fluvoxamine", "300", "citalopram", "--strategy", "washout")
+    gap = out["washout_days"]
+    assert out["days"] == gap
+    assert out["schedule"][gap]["to_dose_mg"] > 0
+    assert any(f"washout: {gap} days after the last dose" in n for n in out["notes"])

@@ -160,7 +160,8 @@ def shortfall_text(
 ) -> str:
     """The one line that says a target is not reached within the label, and by how much
     (exact_daily_mg None: no dose reaches it, the target being above the drug's plateau)."""
-    what = f"{target:.0%} {transporter} occupancy is not reached within the label"
+    whole = abs(target * 100 - round(target * 100)) < 1e-9
+    what = f"{target:.{0 if whole else 1}%} {transporter} occupancy is not reached within the label"
     exact = (
         f"no dose of {profile.name} reaches it (above its PET plateau)"
         if exact_daily_mg is None

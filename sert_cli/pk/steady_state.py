@@ -20,7 +20,6 @@ from sert_cli.trace import Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
 from sert_cli.vocabulary import (
     EXTRAPOLATED_K_FACTOR,
-    MAX_LABEL_MULTIPLE,
     RANGE_Z,
     STEADY_STATE_FRACTIONS,
     TRANSPORTERS,
@@ -474,17 +473,6 @@ def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, l
         else:
             ranges[transporter] = [low(x), high(x)]
     return ranges
-
-
-def check_tolerable(profile: Profile, daily_dose_mg: float, target: float, transporter: str):
-    """A dose for a target far beyond the label is no answer: no tolerable dose reaches it."""
-    if daily_dose_mg > MAX_LABEL_MULTIPLE * profile.label_range_max_mg:
-        raise ModelError(
-            f"no tolerable dose reaches {target:.0%} {transporter} occupancy: it would take "
-            f"{daily_dose_mg:.4g} mg/day of {profile.name}, more than {MAX_LABEL_MULTIPLE:g}x "
-            f"the label maximum of {profile.label_range_max_mg:g} mg/day",
-            field="target",
-        )
 
 
 def load_per_mg(

@@ -65,6 +65,8 @@ from sert_cli.vocabulary import (
 MAX_SIMULATED_DOSE_MG = 1e9
 CURVE_POINTS = 80
 CURVE_BEYOND_LABEL = 2.0
+# A dose taken now beyond this multiple of the label maximum is a typo, not a patient.
+ABSURD_LABEL_MULTIPLE = 10
 # Patients (drug, affinity, patient) kept prepared; a batch of millions stays flat.
 CONTEXT_LIMIT = 20_000
 
@@ -359,9 +361,9 @@ class Engine:
             )
 
         daily = per_day(interval)
-        if start * daily > taper.MAX_LABEL_MULTIPLE * profile.label_range_max_mg:
+        if start * daily > ABSURD_LABEL_MULTIPLE * profile.label_range_max_mg:
             raise InputError(
-                f"{start:g} mg every {interval:g} h is more than {taper.MAX_LABEL_MULTIPLE:g} "
+                f"{start:g} mg every {interval:g} h is more than {ABSURD_LABEL_MULTIPLE:g} "
                 f"times the label maximum of {profile.label_range_max_mg:g} mg/day: check the "
                 "number and its unit",
                 field="from_dose_mg",
@@ -452,6 +454,12 @@ class Engine:
                 "formulation": {"kind": "stop", "description": "stop"},
             }
         )
+        last = planned[-1][1].occupancy[PRIMARY_TRANSPORTER]
+        if len(planned) > 1 and last >= taper.NOTABLE_LAST_OCCUPANCY:
+            warnings.append(
+                f"the last measurable step still gives {last:.0%} SERT occupancy: stopping from "
+                "it is a large step; a liquid made up by a pharmacy could go lower"
+            )
         if any(s["formulation"]["kind"] == "compounded" for s in steps):
             warnings.append(
                 f"{profile.name}: no marketed oral liquid makes the doses below the tablets "
@@ -534,6 +542,13 @@ class Engine:
             prepared = self.prepared(query.drug, affinity, own)
         old = prepared.profile
         dose = positive(query.dose_mg, "dose_mg", "mg")
+        if dose * per_day(interval) > ABSURD_LABEL_MULTIPLE * old.label_range_max_mg:
+            raise InputError(
+                f"{dose:g} mg every {interval:g} h is more than {ABSURD_LABEL_MULTIPLE:g} times "
+                f"the label maximum of {old.label_range_max_mg:g} mg/day: check the number and "
+                "its unit",
+                field="dose_mg",
+            )
         before = self.answer(OccupancyQuery(query.drug, dose, interval, own, affinity))
         theta = before.occupancy[PRIMARY_TRANSPORTER]
         pieces = unit_pieces(new)
@@ -573,7 +588,6 @@ class Engine:
             )
 
         slow_name, slow_h = switch.slowest_moiety(old, prepared.phenotypes)
-        wash_days = switch.washout_days(slow_h)
         history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
         # how long the old drug stays once stopped: the default plan follows it
         stopped = switch.MAX_DAYS
@@ -581,12 +595,22 @@ class Engine:
         stop_levels = switch.levels_over_time(
             old, prepared.phenotypes, stop_times, [0.0] * stopped, interval, history
         )
-        stays_days = switch.days_present(switch.presence(stop_levels))
-        strategy = query.strategy or switch.default_strategy(stays_days)
+        # the washout: the days until the old drug (its latest moiety) is under 3 % of its
+        # steady-state level, as simulated (a saturable drug or a late metabolite is not
+        # five of its linear half-lives)
+        wash_days = switch.days_present(switch.presence(stop_levels))
+        strategy = query.strategy or switch.default_strategy(wash_days)
         days = query.days or (
             wash_days if strategy == "washout" else switch.DEFAULT_CROSS_TAPER_DAYS
         )
-        steps = switch.plan(strategy, days, dose, practical, unit_pieces(old), pieces)
+        old_cap = label_cap_mg(old, interval)
+        if above_label(old, dose * per_day(interval)):
+            warnings.append(
+                f"the dose taken now, {dose * per_day(interval):g} mg/day, is above this "
+                f"patient's label maximum of {old.label_max_mg:g} mg/day: the plan's doses of "
+                f"{old.name} stay within it"
+            )
+        steps = switch.plan(strategy, days, min(dose, old_cap), practical, unit_pieces(old), pieces)
         _, new_slow_h = switch.slowest_moiety(new, target.phenotypes)
         settle_days = math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY)
         changes = sum(d for _, _, d in steps[:-1])
@@ -661,23 +685,22 @@ class Engine:
         ]
         sert = combined[PRIMARY_TRANSPORTER]
         peak_day = int(np.argmax(sert))
+        who = old.name if slow_name == old.name else f"{old.name} ({slow_name})"
         notes = [
-            f"washout: {wash_days} days, {switch.HALF_LIVES_TO_WASH_OUT} half-lives of "
-            f"{slow_name} ({slow_h / HOURS_PER_DAY:.1f} days each)",
+            f"washout: {wash_days} days after the last dose, until {who} is under "
+            f"{switch.PRESENT_FRACTION:.0%} of its steady-state level",
             "occupancy is at trough, just before the next day's doses; the two drugs compete "
             "for the same sites (docs/model.md section 4)",
         ]
         if query.strategy is None and strategy == "direct":
-            who = old.name if slow_name == old.name else f"{old.name} ({slow_name})"
             how = (
                 f"starts {new.name} low, raising it as {old.name} leaves"
                 if new_doses[0] < practical
                 else f"starts {new.name} at its dose, which the two together allow"
             )
             notes.append(
-                f"{who} stays {stays_days} days after the last dose: the plan stops "
-                f"{old.name} on day 0 and {how} (--strategy washout waits {wash_days} days "
-                "instead)"
+                f"{old.name} stays for weeks after the last dose: the plan stops it on day 0 "
+                f"and {how} (--strategy washout waits {wash_days} days instead)"
             )
         if interaction is not None:
             notes.append(
@@ -894,8 +917,9 @@ def _population_result(query, prepared: Prepared, interval: float):
     given = dict(prepared.phenotypes) if query.patient.given else {}
     genes = [g for g in prepared.phenotypes if g not in dict(query.patient.phenotypes)]
     genes = [g for g in genes if g not in {gene for gene, _ in query.patient.genotypes}]
+    fixed = {g: p for g, p in prepared.phenotypes.items() if g not in genes}
     numbers = population.simulate_population(
-        profile, genes, group, dose, interval, query.n, query.seed, target, transporter
+        profile, genes, group, dose, interval, query.n, query.seed, target, transporter, fixed
     )
     if given:  # the phenotypes the patient options fixed stay fixed for every patient
         for row in numbers["by_phenotype"]:
@@ -913,7 +937,15 @@ def _population_result(query, prepared: Prepared, interval: float):
     capped = profile if lowest >= profile.label_max_mg else replace(profile, label_max_mg=lowest)
     numbers = {**numbers, "label_max_mg": capped.label_max_mg}
     dose_for_share, share_at_max = population.dose_for_share(
-        capped, genes, numbers["combos"], numbers["weights"], sigma, interval, target, transporter
+        capped,
+        genes,
+        numbers["combos"],
+        numbers["weights"],
+        sigma,
+        interval,
+        target,
+        transporter,
+        fixed,
     )
     warnings = list(prepared.warnings)
     if prepared.avoid:

@@ -16,6 +16,7 @@ from itertools import product
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pk import formulas
+from sert_cli.pk.dosing import label_cap_mg
 from sert_cli.pk.steady_state import RANGE_Z, exposure_spread, steady_state
 from sert_cli.suggest import did_you_mean
 from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
@@ -70,9 +71,12 @@ def check_size(n: int, seed: int | None) -> None:
         raise InputError("must be a whole number from 0", field="seed")
 
 
-def simulate_population(profile, genes, group, dose_mg, interval_h, n, seed, target, transporter):
+def simulate_population(
+    profile, genes, group, dose_mg, interval_h, n, seed, target, transporter, fixed=None
+):
     """The numbers of the population result; the patient's other factors (co-medications,
-    age) are already in `profile`."""
+    age) are already in `profile`, and the phenotypes the patient options fix in `fixed`
+    (every virtual patient has them)."""
     import numpy as np
 
     table = {gene: frequencies(gene, group) for gene in genes}
@@ -84,7 +88,7 @@ def simulate_population(profile, genes, group, dose_mg, interval_h, n, seed, tar
     weights /= weights.sum()
     loads = {t: [] for t in TRANSPORTERS}
     for combo in combos:
-        state = steady_state(profile, dose_mg, interval_h, dict(zip(genes, combo, strict=True)))
+        state = steady_state(profile, dose_mg, interval_h, phenotypes_of(fixed, genes, combo))
         for t in TRANSPORTERS:
             loads[t].append(state.loads.get(t))
     shown = [t for t in TRANSPORTERS if all(x is not None for x in loads[t])]
@@ -159,8 +163,13 @@ def _coarse(counts, n: int, bins: int = 20) -> list[float]:
     return [float(counts[i * per : (i + 1) * per].sum()) / n for i in range(bins)]
 
 
+def phenotypes_of(fixed, genes, combo) -> dict:
+    """A virtual patient's phenotypes: the fixed ones, and one combination of the rest."""
+    return {**(fixed or {}), **dict(zip(genes, combo, strict=True))}
+
+
 def share_reaching(
-    profile, genes, combos, weights, sigma, dose_mg, interval_h, target, transporter
+    profile, genes, combos, weights, sigma, dose_mg, interval_h, target, transporter, fixed=None
 ):
     """The expected share of patients at or above the target at a dose, exactly: each
     phenotype combination's load L is spread lognormally, so its share is
@@ -171,7 +180,7 @@ def share_reaching(
     x_target = formulas.load_for_occupancy(target, emax)
     share = 0.0
     for combo, weight in zip(combos, weights, strict=True):
-        load = steady_state(profile, dose_mg, interval_h, dict(zip(genes, combo, strict=True)))
+        load = steady_state(profile, dose_mg, interval_h, phenotypes_of(fixed, genes, combo))
         ratio = math.log(load.loads[transporter] / x_target)
         if sigma > 0:
             share += weight * 0.5 * (1.0 + math.erf(ratio / sigma / math.sqrt(2.0)))
@@ -180,16 +189,18 @@ def share_reaching(
     return share
 
 
-def dose_for_share(profile, genes, combos, weights, sigma, interval_h, target, transporter):
+def dose_for_share(
+    profile, genes, combos, weights, sigma, interval_h, target, transporter, fixed=None
+):
     """(the dose per interval at which SHARE_OF_PATIENTS reach the target, the share that
     reaches it at the patient's label maximum): bisection in log dose on the exact share
     (which rises with dose); the dose is None where the label maximum does not suffice,
     so no dose above the label is ever proposed."""
-    top = profile.label_max_mg * interval_h / HOURS_PER_DAY
+    top = label_cap_mg(profile, interval_h)
 
     def share(dose):
         return share_reaching(
-            profile, genes, combos, weights, sigma, dose, interval_h, target, transporter
+            profile, genes, combos, weights, sigma, dose, interval_h, target, transporter, fixed
         )
 
     at_top = share(top)

@@ -20,7 +20,6 @@ DEFAULT_CROSS_TAPER_DAYS = 14
 # the output itself asks for).
 LONG_WASHOUT_DAYS = 14
 DAYS_PER_STEP = 7  # a cross-taper changes both doses once a week
-HALF_LIVES_TO_WASH_OUT = 5  # about 97 % of the old drug gone
 HISTORY_HALF_LIVES = 10  # the old drug's doses before day 0: its steady state
 SETTLE_HALF_LIVES = 5  # the schedule runs on until the new drug has settled
 MAX_DAYS = 366
@@ -74,10 +73,6 @@ def slowest_moiety(profile, phenotypes) -> tuple[str, float]:
     rates = regimen.elimination_rates()
     slowest = min(range(len(rates)), key=rates.__getitem__)
     return profile.moieties[slowest].name, math.log(2) / rates[slowest]
-
-
-def washout_days(half_life_h: float) -> int:
-    return math.ceil(HALF_LIVES_TO_WASH_OUT * half_life_h / HOURS_PER_DAY)
 
 
 def plan(strategy: str, days: int, from_dose_mg, to_dose_mg, from_pieces, to_pieces):

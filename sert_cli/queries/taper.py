@@ -18,10 +18,10 @@ from sert_cli.vocabulary import HOURS_PER_DAY
 DEFAULT_WEEKS = 2.0  # 2-4 weeks a step (Horowitz & Taylor 2019; NICE NG222 1.4.17)
 HALF_LIVES_PER_STEP = 5  # never shorter: the step's level must settle
 LAST_OCCUPANCY = 0.05  # taper until the occupancy is below this, then stop
+NOTABLE_LAST_OCCUPANCY = 0.20  # a stop from above this is a large step, and said
 MAX_STEPS = 40
 DEFAULT_MAX_CUT = 0.5  # NICE NG222 1.4.17: "for example, 50% of previous dose"
 MIN_CUT = 0.05  # a step that cuts less than this is no step
-MAX_LABEL_MULTIPLE = 10  # a dose taken now beyond this multiple of the label is a typo
 UNIT_TOLERANCE = 0.10  # marketed units within 10 % of the step's dose make it
 SMALLEST_VOLUME_ML = 0.1  # an oral syringe measures no less
 VOLUME_STEP_ML = 0.1

@@ -10,7 +10,7 @@ those whose 90 % range holds it.
 
 import math
 
-from sert_cli.errors import InputError
+from sert_cli.errors import InputError, ModelError
 from sert_cli.pk import formulas
 from sert_cli.pk.steady_state import exposure_spread
 from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES, PRIMARY_TRANSPORTER
@@ -18,6 +18,7 @@ from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES, PRIMARY_TRANSPORTER
 # A level this far outside the expected one, relative, is worth a word.
 LOW_RATIO, HIGH_RATIO = 0.5, 2.0
 STEADY_HALF_LIVES = 10  # doses before the last one: its steady state
+STOPPED_HALF_LIVES = 5  # past the interval: under 3 % of the trough is left to read
 MAX_HISTORY_DOSES = 10_000
 MAX_HOURS_AFTER_DOSE = 24 * 365  # a sample a year after the last dose says nothing
 MAX_LEVEL_NG_ML = 1e5  # beyond any level a laboratory reports (fatal overdoses included)
@@ -47,6 +48,14 @@ def expected(profile, phenotypes, dose_mg, interval_h, hours_after_dose):
         levels = regimen.levels(np.array([hours_after_dose % interval_h]), None)
     else:
         slowest_h = math.log(2) / min(regimen.elimination_rates())
+        if hours_after_dose - interval_h > STOPPED_HALF_LIVES * slowest_h:
+            raise ModelError(
+                f"{hours_after_dose:g} h after the last dose is more than "
+                f"{STOPPED_HALF_LIVES} half-lives of the slowest moiety "
+                f"({slowest_h:.3g} h each) past the {interval_h:g} h interval: the model "
+                "expects under 3 % of the trough, too little to read a level against",
+                field="hours_after_dose",
+            )
         doses = min(MAX_HISTORY_DOSES, math.ceil(STEADY_HALF_LIVES * slowest_h / interval_h) + 1)
         last_dose_h = (doses - 1) * interval_h
         levels = regimen.levels(np.array([last_dose_h + hours_after_dose]), doses)

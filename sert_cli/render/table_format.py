@@ -190,12 +190,15 @@ def switch(console: Console, result) -> None:
     r = result.record()
     old, new = r["from"], r["to"]
     exact = new["equivalent_dose_mg"]
+    short = (old["occupancy"]["SERT"] - new["occupancy_at_recommended"]["SERT"]) * 100
     console.print(
         f"{old['drug']} {num(old['dose_mg'])} mg (SERT {pct(old['occupancy']['SERT'])}) to "
         f"{new['drug']}: "
         + (f"equivalent {num(exact)} mg, " if exact is not None else "")
         + f"take {num(new['recommended_dose_mg'])} mg (SERT "
-        f"{pct(new['occupancy_at_recommended']['SERT'])}); "
+        f"{pct(new['occupancy_at_recommended']['SERT'])}"
+        + ("" if new["target_reached"] else f", {short:.1f} points SHORT: the label maximum")
+        + "); "
         + (
             f"a washout of {r['days']} days"
             if r["strategy"] == "washout"
