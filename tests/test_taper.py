@@ -209,3 +209,12 @@ def test_a_max_cut_too_small_to_measure_or_an_absurd_dose_is_refused(args):
     cli = [x for k, v in base.items() if v is not None for x in (k, v)]
     done = sert("taper", "sertraline", *cli)
     assert done.returncode == 2 and args[0] in done.stderr
+
+
+def test_a_step_above_the_patients_maximum_is_marked_in_every_format():
+    out = sert_json("taper", "citalopram", "--from", "60", "--age", "70")
+    marked = [s["dose_mg"] for s in out["steps"] if s["above_label_max"]]
+    assert marked == [60, 30]
+    assert (
+        sert("taper", "citalopram", "--from", "60", "--age", "70").stdout.count("(above max)") == 2
+    )

@@ -438,6 +438,7 @@ class Engine:
                     "dose_mg": dose,
                     "daily_dose_mg": dose * per_day(interval),
                     "cut_from_previous": 0.0 if number == 0 else 1 - dose / planned[number - 1][0],
+                    "above_label_max": above_label(profile, dose * daily),
                     "occupancy": dict(result.occupancy),
                     "formulation": form,
                 }
@@ -450,6 +451,7 @@ class Engine:
                 "dose_mg": 0.0,
                 "daily_dose_mg": 0.0,
                 "cut_from_previous": 1.0,
+                "above_label_max": False,
                 "occupancy": {t: (None if v is None else 0.0) for t, v in first.occupancy.items()},
                 "formulation": {"kind": "stop", "description": "stop"},
             }
@@ -462,7 +464,7 @@ class Engine:
             )
         if any(s["formulation"]["kind"] == "compounded" for s in steps):
             warnings.append(
-                f"{profile.name}: no marketed oral liquid makes the doses below the tablets "
+                f"{profile.name}: no marketed oral liquid makes the doses below the marketed units "
                 "(or none is in the profile): a pharmacy must compound one"
             )
         notes = (

@@ -171,7 +171,7 @@ def taper(console: Console, result) -> None:
         table.add_row(
             str(s["step"]),
             num(s["start_day"]),
-            num(s["dose_mg"]),
+            num(s["dose_mg"]) + (" (above max)" if s["above_label_max"] else ""),
             *(pct(s["occupancy"][t]) for t in shown),
             s["formulation"]["description"],
         )
