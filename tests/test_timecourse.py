@@ -342,3 +342,22 @@ def test_adaptation_follows_a_taper():
     assert transmission[0] > transmission[1] > transmission[2]
     sensitivity = layer["autoreceptor_sensitivity"]
     assert sensitivity[t.index(99 * 24.0)] > sensitivity[t.index(55 * 24.0)]
+
+
+def test_the_adaptation_day_counts_do_not_depend_on_the_output_grid():
+    """The 5-HT1A layer runs on its own half-hour grid: a daily, a 6-hourly and an hourly
+    output give the same day counts, and CSV carries the hypothesis statement."""
+    from conftest import sert, sert_json
+
+    args = ("simulate", "escitalopram", "--dose", "10", "--days", "60", "--adaptation")
+    counts = {
+        step: (
+            sert_json(*args, "--step", step)["summary"]["days_to_50pct_adaptation"],
+            sert_json(*args, "--step", step)["summary"]["days_to_90pct_adaptation"],
+        )
+        for step in ("1", "6", "24")
+    }
+    assert len(set(counts.values())) == 1
+    assert 17 < counts["24"][1] < 19
+    csv_text = sert(*args, "--step", "24", "--format", "csv").stdout
+    assert "rat electrophysiology" in csv_text.splitlines()[1]

@@ -18,6 +18,8 @@ import math
 
 from sert_cli.datafiles import read_table
 
+ADAPTATION_STEP_H = 0.5  # the layer's own grid: its day counts do not move with the output's
+MAX_ADAPTATION_POINTS = 400_000
 HYPOTHESIS = (
     "a mechanistic hypothesis with time constants chosen to reproduce rat "
     "electrophysiology, not a prediction of clinical response"
@@ -56,6 +58,30 @@ def adapt(t_h, occupancy) -> dict:
         "firing_rate": firing,
         "serotonergic_transmission": transmission,
         "summary": _summary(times, theta, sensitivity, k_d, k_r),
+    }
+
+
+def adapt_on_own_grid(simulation, run) -> dict:
+    """adapt() on a grid of its own (ADAPTATION_STEP_H, or finer than the output's), so
+    that its day counts do not depend on the output's step; the arrays are then read at
+    the output's times. run(step_h) is the same simulation on another grid."""
+    import numpy as np
+
+    t_h = np.asarray(simulation.t_h, dtype=float)
+    span_h = float(t_h[-1] - t_h[0]) if t_h.size > 1 else 0.0
+    step_h = max(ADAPTATION_STEP_H, span_h / MAX_ADAPTATION_POINTS)
+    output_step_h = float(np.min(np.diff(t_h))) if t_h.size > 1 else step_h
+    fine = simulation if output_step_h <= step_h else run(step_h)
+    adapted = adapt(fine.t_h, fine.occupancy["SERT"])
+    if fine is simulation:
+        return adapted
+    fine_t = np.asarray(fine.t_h, dtype=float)
+    return {
+        **{
+            key: np.interp(t_h, fine_t, adapted[key])
+            for key in ("autoreceptor_sensitivity", "firing_rate", "serotonergic_transmission")
+        },
+        "summary": adapted["summary"],
     }
 
 

@@ -870,36 +870,40 @@ class Engine:
                 schedule = ((dose, total, interval),)
             for d, _, _ in schedule:
                 _check_simulated_dose(d)
-            simulation = simulate_schedule(
-                profile,
-                prepared.phenotypes,
-                schedule,
-                query.missed_days,
-                query.until_h,
-                query.step_h,
-            )
+
+            def run(step_h):
+                return simulate_schedule(
+                    profile, prepared.phenotypes, schedule, query.missed_days, query.until_h, step_h
+                )
+
+            simulation = run(query.step_h)
             dose = max(d * per_day(i) for d, _, i in schedule)
             interval = schedule[0][2]
         else:
             dose = positive(query.dose_mg, "dose_mg", "mg")
             _check_simulated_dose(dose)
-            simulation = simulate(
-                profile,
-                prepared.phenotypes,
-                dose,
-                interval,
-                query.doses,
-                query.days,
-                query.until_h,
-                query.step_h,
-            )
+            single = dose
+
+            def run(step_h):
+                return simulate(
+                    profile,
+                    prepared.phenotypes,
+                    single,
+                    interval,
+                    query.doses,
+                    query.days,
+                    query.until_h,
+                    step_h,
+                )
+
+            simulation = run(query.step_h)
             dose = dose * per_day(interval)
         warnings = prepared.warnings + tuple(label_warnings(profile, dose, "the daily dose"))
         adapted = None
         if query.adaptation:
-            from sert_cli.pk.adaptation import adapt
+            from sert_cli.pk.adaptation import adapt_on_own_grid
 
-            adapted = adapt(simulation.t_h, simulation.occupancy["SERT"])
+            adapted = adapt_on_own_grid(simulation, run)
         return SimulationResult(query, prepared, simulation, warnings, adapted)
 
 

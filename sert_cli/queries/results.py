@@ -471,8 +471,11 @@ class SimulationResult(NamedTuple):
         rows = self.simulation.rows()
         if self.adaptation is not None:
             keys = ("autoreceptor_sensitivity", "firing_rate", "serotonergic_transmission")
+            from sert_cli.pk.adaptation import HYPOTHESIS
+
             for i, row in enumerate(rows):
                 row.update({k: float(self.adaptation[k][i]) for k in keys})
+                row["adaptation_note"] = HYPOTHESIS
         return rows
 
 
