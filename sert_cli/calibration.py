@@ -474,11 +474,14 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
 
 
 def exposure_ratio_checks(library: Library) -> list[dict]:
-    """Model PM/NM (and IM/NM) steady-state exposure vs the cited clinical ratios."""
+    """Model PM/NM (and IM/NM) steady-state exposure vs the cited clinical ratios, each at
+    the daily dose it was measured at (daily_dose_mg), else at the label minimum."""
     checks = []
     for row in read_table("exposure_ratios.csv")[1]:
         profile = library.get(row["drug"])
-        dose = profile.label_min_mg
+        # at the dose the ratio was measured at (a saturable drug's ratio moves with it);
+        # a dose-harmonized ratio, at the label minimum
+        dose = float(row["daily_dose_mg"]) if row["daily_dose_mg"] else profile.label_min_mg
         nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).levels[0].css_plasma_ng_ml
         other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
         ratio = other.levels[0].css_plasma_ng_ml / nm
