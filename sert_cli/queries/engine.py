@@ -473,7 +473,7 @@ class Engine:
             f"(its half-life: {longest / HOURS_PER_DAY:.1f} days)",
             f"no step cuts more than {max_cut:.0%} of the dose before it (NICE NG222 1.4.17: "
             "for example 50 %, smaller as the dose gets lower; --max-cut); the last step is the "
-            f"smallest measurable dose at or above {num_text(floor)} mg, then stop",
+            f"smallest measurable dose at or above {floor:.3g} mg, then stop",
             "withdrawal symptoms set the pace: the next step waits until they have resolved or "
             "are tolerable (NICE NG222 1.4.17; Horowitz & Taylor, Lancet Psychiatry 2019)",
         )
@@ -905,10 +905,6 @@ class Engine:
 
             adapted = adapt_on_own_grid(simulation, run)
         return SimulationResult(query, prepared, simulation, warnings, adapted)
-
-
-def num_text(value: float) -> str:
-    return f"{value:.3g}"
 
 
 def _population_result(query, prepared: Prepared, interval: float):
