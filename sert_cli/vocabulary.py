@@ -9,6 +9,7 @@ TRANSPORTERS = ("SERT", "NET")
 PRIMARY_TRANSPORTER = "SERT"
 DEFAULT_TARGET = 0.8
 DEFAULT_TAPER_STEP_PP = 10.0  # Horowitz & Taylor 2019: equal steps of occupancy
+DEFAULT_MAX_CUT = 0.5  # a taper step's largest cut; NICE NG222 1.4.17: "for example, 50%"
 # Ranges cover 90 % of patients of a phenotype: the 5th to 95th percentile of a lognormal.
 RANGE_Z = 1.645
 # An extrapolated constant (no PET of its own) is taken to lie within this factor of the

@@ -5,6 +5,7 @@ import functools
 import math
 from math import ceil, gcd
 
+from sert_cli.errors import InputError
 from sert_cli.profiles.types import Profile
 from sert_cli.vocabulary import HOURS_PER_DAY
 
@@ -75,6 +76,22 @@ def largest_dose_below(
             return made
         below -= step_mg / 1000
     return None
+
+
+# A dose taken now beyond this multiple of the label maximum is a typo, not a patient.
+ABSURD_LABEL_MULTIPLE = 10
+
+
+def check_dose_taken_now(profile: Profile, dose_mg: float, interval_h: float, field: str):
+    """A taper or switch starts from the dose taken now: one beyond ten times the label is
+    a typo (a unit, a digit), refused before anything is planned from it."""
+    if dose_mg * per_day(interval_h) > ABSURD_LABEL_MULTIPLE * profile.label_range_max_mg:
+        raise InputError(
+            f"{dose_mg:g} mg every {interval_h:g} h is more than {ABSURD_LABEL_MULTIPLE:g} "
+            f"times the label maximum of {profile.label_range_max_mg:g} mg/day: check the "
+            "number and its unit",
+            field=field,
+        )
 
 
 def label_cap_mg(profile: Profile, interval_h: float) -> float:

@@ -18,12 +18,10 @@ from sert_cli.pk.dosing import (
     above_label,
     below_label,
     dose_within_label,
-    label_cap_mg,
     label_range_doses,
     label_warnings,
     per_day,
     shortfall_text,
-    unit_pieces,
 )
 from sert_cli.pk.steady_state import (
     SteadyState,
@@ -32,7 +30,6 @@ from sert_cli.pk.steady_state import (
     dose_for_load,
     moiety_clearance,
     steady_state,
-    transporter_loads,
 )
 from sert_cli.profiles.library import Library
 from sert_cli.profiles.types import Profile
@@ -42,17 +39,19 @@ from sert_cli.queries.results import (
     OccupancyResult,
     PopulationResult,
     SimulationResult,
-    SwitchResult,
-    TaperResult,
     TdmResult,
     at,
     source_of,
 )
-from sert_cli.queries.values import DoseQuery, GridQuery, OccupancyQuery, SimulateQuery
+from sert_cli.queries.values import (
+    GridQuery,
+    OccupancyQuery,
+    SimulateQuery,
+    positive,
+)
 from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import (
     AFFINITIES,
-    DEFAULT_TAPER_STEP_PP,
     HOURS_PER_DAY,
     PHENOTYPES,
     PRIMARY_TRANSPORTER,
@@ -69,14 +68,6 @@ CURVE_BEYOND_LABEL = 2.0
 ABSURD_LABEL_MULTIPLE = 10
 # Patients (drug, affinity, patient) kept prepared; a batch of millions stays flat.
 CONTEXT_LIMIT = 20_000
-
-
-def positive(value, field: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"must be a number of {what} (got {value!r})", field=field)
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"must be a positive number of {what} (got {value:g})", field=field)
-    return float(value)
 
 
 def check_target(target) -> float:
@@ -344,150 +335,9 @@ class Engine:
             )
 
     def _taper(self, query, prepared: Prepared, interval: float):
-        """Each step is the gentler of an equal step of occupancy and the largest cut
-        allowed, made into a dose the patient can measure; its occupancy is what
-        `sert occupancy` gives at that dose. The plan ends with a stop step."""
-        from sert_cli.queries import taper
+        from sert_cli.queries.taper import plan_taper
 
-        max_cut = taper.DEFAULT_MAX_CUT if query.max_cut is None else query.max_cut
-        taper.check(query.step_pp, query.fraction, query.weeks, query.max_cut)
-        profile = prepared.profile
-        start = positive(query.from_dose_mg, "from_dose_mg", "mg")
-
-        def at_dose(dose_mg: float):
-            # one at a time: a batch of one stays in floats, so a taper needs no numpy
-            return self.answer(
-                OccupancyQuery(query.drug, dose_mg, interval, query.patient, query.affinity)
-            )
-
-        daily = per_day(interval)
-        if start * daily > ABSURD_LABEL_MULTIPLE * profile.label_range_max_mg:
-            raise InputError(
-                f"{start:g} mg every {interval:g} h is more than {ABSURD_LABEL_MULTIPLE:g} "
-                f"times the label maximum of {profile.label_range_max_mg:g} mg/day: check the "
-                "number and its unit",
-                field="from_dose_mg",
-            )
-        first = at_dose(start)
-        floor = taper.measurable_floor_mg(profile)
-        cap = label_cap_mg(profile, interval)
-        emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
-        step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
-        planned = [(start, first, taper.starting_formulation(profile, start, query.liquid))]
-        ended = False
-        while len(planned) < taper.MAX_STEPS:
-            dose, result, before = planned[-1]
-            if query.fraction is not None:
-                wanted = dose * (1 - query.fraction)
-            else:
-                level = result.occupancy[PRIMARY_TRANSPORTER] - step
-                if level < taper.LAST_OCCUPANCY:
-                    ended = True
-                    break
-                # the inverse itself, not a dose query: a patient the label says to avoid
-                # the drug for needs a taper off it all the more
-                wanted = dose_for_load(
-                    profile,
-                    PRIMARY_TRANSPORTER,
-                    formulas.load_for_occupancy(level, emax),
-                    interval,
-                    *_patient_pk([prepared]),
-                )[0]
-            # down to the patient's label maximum as fast as the largest cut allows
-            wanted = max(min(wanted, cap), dose * (1 - max_cut))
-            made = taper.practical_step(profile, wanted, dose, max_cut, query.liquid)
-            if made is not None and made[0] < floor * (1 - 1e-9) < dose * (1 - 1e-9):
-                # the smallest measurable dose itself, where the cut allows it
-                made = taper.practical_step(profile, floor, dose, max_cut, query.liquid)
-            if made is None or made[0] < floor * (1 - 1e-9):
-                ended = True
-                break
-            change = taper.formulation_change(profile, before, made[1])
-            form = made[1] if change is None else {**made[1], "change": change}
-            planned.append((made[0], at_dose(made[0]), form))
-            if planned[-1][1].occupancy[PRIMARY_TRANSPORTER] < taper.LAST_OCCUPANCY:
-                ended = True
-                break
-        fraction, settle_h = next(iter(first.state.time_to_steady_state_h.items()))
-        longest = formulas.half_life_from_time_to_fraction_h(at(settle_h, first.index), fraction)
-        days = taper.step_days(profile, query.weeks, longest)
-        steps, warnings = [], list(prepared.warnings)
-        if above_label(profile, start * daily):
-            over = [d for d, _, _ in planned[1:] if above_label(profile, d * daily)]
-            warnings.append(
-                f"the dose taken now, {start * daily:g} mg/day, is above this patient's label "
-                f"maximum of {profile.label_max_mg:g} mg/day"
-                + (
-                    f": the first {len(over)} step(s) stay above it so that no cut exceeds "
-                    f"{max_cut:.0%}; discuss a faster first step"
-                    if over
-                    else ""
-                )
-            )
-        if not ended:
-            warnings.append(
-                f"the plan reached {taper.MAX_STEPS} steps at {planned[-1][0]:.3g} mg before "
-                "the smallest measurable dose: a larger --max-cut or --fraction shortens it"
-            )
-        for number, (dose, result, form) in enumerate(planned):
-            steps.append(
-                {
-                    "step": number,
-                    "start_day": number * days,
-                    "duration_days": days,
-                    "dose_mg": dose,
-                    "daily_dose_mg": dose * per_day(interval),
-                    "cut_from_previous": 0.0 if number == 0 else 1 - dose / planned[number - 1][0],
-                    "above_label_max": above_label(profile, dose * daily),
-                    "occupancy": dict(result.occupancy),
-                    "formulation": form,
-                }
-            )
-        steps.append(
-            {
-                "step": len(planned),
-                "start_day": len(planned) * days,
-                "duration_days": None,
-                "dose_mg": 0.0,
-                "daily_dose_mg": 0.0,
-                "cut_from_previous": 1.0,
-                "above_label_max": False,
-                "occupancy": {t: (None if v is None else 0.0) for t, v in first.occupancy.items()},
-                "formulation": {"kind": "stop", "description": "stop"},
-            }
-        )
-        last = planned[-1][1].occupancy[PRIMARY_TRANSPORTER]
-        if len(planned) > 1 and last >= taper.NOTABLE_LAST_OCCUPANCY:
-            warnings.append(
-                f"the last measurable step still gives {last:.0%} SERT occupancy: stopping from "
-                "it is a large step; a liquid made up by a pharmacy could go lower"
-            )
-        if any(s["formulation"]["kind"] == "compounded" for s in steps):
-            warnings.append(
-                f"{profile.name}: no marketed oral liquid makes the doses below the marketed units "
-                "(or none is in the profile): a pharmacy must compound one"
-            )
-        notes = (
-            f"each step lasts {days:g} days: {query.weeks or taper.DEFAULT_WEEKS:g} weeks, and "
-            f"never under {taper.HALF_LIVES_PER_STEP} half-lives of the slowest moiety "
-            f"(its half-life: {longest / HOURS_PER_DAY:.1f} days)",
-            f"no step cuts more than {max_cut:.0%} of the dose before it (NICE NG222 1.4.17: "
-            "for example 50 %, smaller as the dose gets lower; --max-cut); the last step is the "
-            f"smallest measurable dose at or above {floor:.3g} mg, then stop",
-            "withdrawal symptoms set the pace: the next step waits until they have resolved or "
-            "are tolerable (NICE NG222 1.4.17; Horowitz & Taylor, Lancet Psychiatry 2019)",
-        )
-        trace_step = Step(
-            "taper",
-            "dose_k+1 = max(dose for theta_k - step, (1 - max_cut) * dose_k), made measurable"
-            if query.fraction is None
-            else "dose_k+1 = max((1 - fraction), (1 - max_cut)) * dose_k, made measurable",
-            (("steps", len(steps), ""), ("days per step", days, "d"), ("max cut", max_cut, "")),
-            model_section(18),
-        )
-        return TaperResult(
-            query, prepared, interval, tuple(steps), tuple(warnings), notes, (trace_step,)
-        )
+        return plan_taper(self, query, prepared, interval)
 
     def answer(self, query):
         """One query: its result, or its error raised."""
@@ -496,299 +346,10 @@ class Engine:
             raise found
         return found
 
-    def _exposure_ratios(self, drug: str, dose_mg: float, patient, perpetrator: str, affinity):
-        """Each moiety's exposure ratio of `drug` with the old drug at its steady state, by
-        the enzyme arithmetic `sert occupancy --with` uses; None where it changes nothing
-        (the old drug is no known perpetrator, or already a co-medication)."""
-        from sert_cli.pgx.patient import known_comedications
-
-        if perpetrator not in known_comedications() or perpetrator in patient.comedications:
-            return None
-        both = patient._replace(comedications=(*patient.comedications, perpetrator))
-        alone = self.answer(OccupancyQuery(drug, dose_mg, None, patient, affinity))
-        with_it = self.answer(OccupancyQuery(drug, dose_mg, None, both, affinity))
-        ratios = tuple(
-            w.css_plasma_ng_ml / a.css_plasma_ng_ml
-            for w, a in zip(with_it.moiety_levels(), alone.moiety_levels(), strict=True)
-        )
-        if all(abs(r - 1) < 0.05 for r in ratios):
-            return None
-        genes = ", ".join(with_it.prepared.functional_phenotypes) or "its enzymes"
-        return ratios, genes, with_it.prepared.profile
-
     def _switch(self, query, prepared: Prepared, interval: float):
-        """The new drug's dose at the old one's SERT occupancy (the dose query's own
-        inverse, within the new drug's label maximum), then the days of the change with
-        both drugs competing for the sites, the old one's inhibition of the new one's
-        enzymes included, and the new dose held while the old drug remains."""
-        import numpy as np
+        from sert_cli.queries.switch import plan_switch
 
-        from sert_cli.queries import switch
-
-        switch.check(query.strategy, query.days)
-        patient, affinity = query.patient, query.affinity
-        target = self.prepared(query.to_drug, affinity, patient)
-        new = target.profile
-        if new.name == prepared.profile.name:
-            raise InputError(
-                f"{new.name} is the drug taken now: nothing to switch", field="to_drug"
-            )
-        if target.avoid:
-            raise ModelError(
-                f"no switch to {new.name}: the label says to avoid it for this patient: "
-                + "; ".join(target.avoid),
-                field="patient",
-            )
-        own = switch.own_patient(patient, prepared.profile, new)
-        if own != patient:
-            prepared = self.prepared(query.drug, affinity, own)
-        old = prepared.profile
-        dose = positive(query.dose_mg, "dose_mg", "mg")
-        if dose * per_day(interval) > ABSURD_LABEL_MULTIPLE * old.label_range_max_mg:
-            raise InputError(
-                f"{dose:g} mg every {interval:g} h is more than {ABSURD_LABEL_MULTIPLE:g} times "
-                f"the label maximum of {old.label_range_max_mg:g} mg/day: check the number and "
-                "its unit",
-                field="dose_mg",
-            )
-        before = self.answer(OccupancyQuery(query.drug, dose, interval, own, affinity))
-        theta = before.occupancy[PRIMARY_TRANSPORTER]
-        pieces = unit_pieces(new)
-        warnings = list(prepared.warnings) + [
-            w for w in target.warnings if w not in prepared.warnings
-        ]
-        try:
-            exact = self.answer(
-                DoseQuery(query.to_drug, theta, PRIMARY_TRANSPORTER, None, patient, affinity)
-            ).dose_mg
-        except ModelError:  # theta at or above the new drug's plateau
-            exact = None
-        cap = label_cap_mg(new, new.interval_h)
-        # as `dose` recommends: the smallest the pieces make at or above the equivalent,
-        # never above the new drug's label maximum for this patient
-        made = dose_within_label(new, math.inf if exact is None else exact, new.interval_h, pieces)
-        if made is None:
-            raise ModelError(
-                f"no marketed strength of {new.name} fits within its label maximum of "
-                f"{new.label_max_mg:g} mg/day for this patient",
-                field="patient",
-            )
-        practical, units = made
-        after = self.answer(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
-        matched = after.occupancy[PRIMARY_TRANSPORTER]
-        matched_within_label = matched >= theta - 1e-12
-        if not matched_within_label:
-            warnings.append(
-                shortfall_text(
-                    new,
-                    theta,
-                    PRIMARY_TRANSPORTER,
-                    None if exact is None else exact * per_day(new.interval_h),
-                    made,
-                    matched,
-                )
-            )
-
-        slow_name, slow_h = switch.slowest_moiety(old, prepared.phenotypes)
-        history = (dose, math.ceil(switch.HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
-        # how long the old drug stays once stopped: the default plan follows it
-        stopped = switch.MAX_DAYS
-        stop_times = np.concatenate(([-1e-6], (np.arange(stopped) + 1.0) * HOURS_PER_DAY - 1e-6))
-        stop_levels = switch.levels_over_time(
-            old, prepared.phenotypes, stop_times, [0.0] * stopped, interval, history
-        )
-        # the washout: the days until the old drug (its latest moiety) is under 3 % of its
-        # steady-state level, as simulated (a saturable drug or a late metabolite is not
-        # five of its linear half-lives)
-        wash_days = switch.days_present(switch.presence(stop_levels))
-        strategy = query.strategy or switch.default_strategy(wash_days)
-        days = query.days or (
-            wash_days if strategy == "washout" else switch.DEFAULT_CROSS_TAPER_DAYS
-        )
-        old_cap = label_cap_mg(old, interval)
-        if above_label(old, dose * per_day(interval)):
-            warnings.append(
-                f"the dose taken now, {dose * per_day(interval):g} mg/day, is above this "
-                f"patient's label maximum of {old.label_max_mg:g} mg/day: the plan's doses of "
-                f"{old.name} stay within it"
-            )
-        steps = switch.plan(strategy, days, min(dose, old_cap), practical, unit_pieces(old), pieces)
-        _, new_slow_h = switch.slowest_moiety(new, target.phenotypes)
-        settle_days = math.ceil(switch.SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY)
-        changes = sum(d for _, _, d in steps[:-1])
-
-        def old_course(days_shown: int):
-            """The old drug's daily doses, the new one's planned doses, the times (the
-            first just before day 0: the old steady state, for presence) and old levels."""
-            old_doses, planned = switch.daily_doses(steps, days_shown)
-            times_h = np.concatenate(
-                ([-1e-6], (np.arange(days_shown) + 1.0) * HOURS_PER_DAY - 1e-6)
-            )
-            levels = switch.levels_over_time(
-                old, prepared.phenotypes, times_h, old_doses, interval, history
-            )
-            return old_doses, planned, times_h, levels
-
-        # on to the new drug's own steady state once the old drug has gone (its inhibition,
-        # and the hold, last until then; a metabolite formed late, norfluoxetine, lags the
-        # washout of 5 half-lives)
-        horizon = min(switch.MAX_DAYS, 2 * max(changes, wash_days) + settle_days + 1)
-        present = switch.presence(old_course(horizon)[3])
-        gone = switch.days_present(present, horizon)
-        total_days = min(switch.MAX_DAYS, max(changes, gone) + settle_days + 1)
-        old_doses, planned, times_h, old_levels = old_course(total_days)
-        old_loads = transporter_loads(old, old_levels) if old_levels else {}
-        present = switch.presence(old_levels)
-        interaction = self._exposure_ratios(query.to_drug, practical, patient, old.name, affinity)
-        ratios = None if interaction is None else interaction[0]
-        # the new drug's label cap while the old one inhibits its enzymes (citalopram with a
-        # CYP2C19 inhibitor: 20 mg/day), and its own cap once the old drug has gone
-        cap_with = cap if interaction is None else label_cap_mg(interaction[2], new.interval_h)
-        caps = [cap_with if p > switch.PRESENT_FRACTION else cap for p in present[1:]]
-
-        def new_loads_over(new_doses):
-            new_levels = switch.with_interaction(
-                switch.levels_over_time(new, target.phenotypes, times_h, new_doses, new.interval_h),
-                ratios,
-                present,
-            )
-            return transporter_loads(new, new_levels) if new_levels else {}
-
-        def sert_load(new_doses):
-            new_load = new_loads_over(new_doses).get(PRIMARY_TRANSPORTER, 0.0)
-            return (old_loads[PRIMARY_TRANSPORTER] + new_load)[1:]
-
-        ceiling = max(
-            old_loads[PRIMARY_TRANSPORTER][0],
-            at(after.state.loads[PRIMARY_TRANSPORTER], after.index),
-        ) * (1 + switch.OVERLAP_ALLOWANCE)
-        new_doses, held = switch.hold_within(
-            planned, ceiling, sert_load, switch.practical_doses(practical, pieces), caps
-        )
-        combined = {
-            t: (None if v is None else v[1:])
-            for t, v in switch.combined_occupancy(
-                ((old, old_loads), (new, new_loads_over(new_doses)))
-            ).items()
-        }
-        for values in combined.values():
-            if values is not None and not np.isfinite(values).all():
-                raise ModelError("the switch gave values too large to represent")
-        schedule = [
-            {
-                "day": day,
-                "from_dose_mg": old_doses[day],
-                "to_dose_mg": new_doses[day],
-                "occupancy": {
-                    t: (None if v is None else float(v[day])) for t, v in combined.items()
-                },
-            }
-            for day in range(total_days)
-        ]
-        sert = combined[PRIMARY_TRANSPORTER]
-        peak_day = int(np.argmax(sert))
-        who = old.name if slow_name == old.name else f"{old.name} ({slow_name})"
-        notes = [
-            f"washout: {wash_days} days after the last dose, until {who} is under "
-            f"{switch.PRESENT_FRACTION:.0%} of its steady-state level",
-            "occupancy is at trough, just before the next day's doses; the two drugs compete "
-            "for the same sites (docs/model.md section 4)",
-        ]
-        if query.strategy is None and strategy == "direct":
-            how = (
-                f"starts {new.name} low, raising it as {old.name} leaves"
-                if new_doses[0] < practical
-                else f"starts {new.name} at its dose, which the two together allow"
-            )
-            notes.append(
-                f"{old.name} stays for weeks after the last dose: the plan stops it on day 0 "
-                f"and {how} (--strategy washout waits {wash_days} days instead)"
-            )
-        if interaction is not None:
-            notes.append(
-                f"while {old.name} is present it inhibits {interaction[1]}: {new.name}'s level "
-                f"is up to x{max(ratios, key=lambda r: abs(r - 1)):.2f} (as `sert occupancy "
-                f"{new.name} --with {old.name}` computes), fading as {old.name}'s level falls; "
-                "the schedule's doses and occupancies include it"
-            )
-        if held:
-            reached = next((d for d in range(total_days) if new_doses[d] >= practical - 1e-9), None)
-            notes.append(
-                f"while {old.name} remains, {new.name} is held below the planned dose: the two "
-                f"together bind SERT at most {switch.OVERLAP_ALLOWANCE:.0%} more than the "
-                "larger of either alone (their summed load; near the plateau occupancy alone "
-                "would hide it)"
-                + (
-                    f", and within {cap_with * per_day(new.interval_h):g} mg/day, {new.name}'s "
-                    f"label maximum with an inhibitor of {interaction[1]}"
-                    if cap_with < cap
-                    else ""
-                )
-                + (
-                    f"; it reaches {practical:g} mg on day {reached}"
-                    if reached is not None
-                    else f"; it is still below {practical:g} mg on the last day shown"
-                )
-            )
-        if strategy == "washout":
-            left = schedule[days - 1]["occupancy"][PRIMARY_TRANSPORTER]
-            notes.append(
-                f"on the last day of the washout {old.name} still occupies {left:.0%} of SERT "
-                "(occupancy falls more slowly than the level near the plateau)"
-            )
-        if sert[peak_day] > max(theta, matched) + 0.01:
-            warnings.append(
-                f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.1%} on day "
-                f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
-            )
-        fields = {
-            "from": {
-                "drug": old.name,
-                "dose_mg": dose,
-                "interval_h": interval,
-                "occupancy": dict(before.occupancy),
-                "affinity": dict(old.affinity),
-                "phenotypes": dict(prepared.phenotypes),
-                "guidance": list(prepared.guidance),
-            },
-            "to": {
-                "drug": new.name,
-                "equivalent_dose_mg": exact,
-                "recommended_dose_mg": practical,
-                "recommended_units_mg": list(units),
-                "occupancy_at_recommended": dict(after.occupancy),
-                "target_reached": matched_within_label,
-                "label_max_mg": new.label_max_mg,
-                "interval_h": new.interval_h,
-                "affinity": dict(new.affinity),
-                "phenotypes": dict(target.phenotypes),
-                "guidance": list(target.guidance),
-            },
-            "strategy": strategy,
-            "days": days,
-            "washout_days": wash_days,
-            "exposure_ratio_with_old_drug": None if ratios is None else list(ratios),
-            "overlap_ceiling_load": ceiling,
-            "peak_occupancy": {"SERT": float(sert[peak_day]), "day": peak_day},
-            "schedule": schedule,
-        }
-        step = Step(
-            "switch",
-            "to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t)); "
-            "new levels x (1 + (r - 1) * presence of the old drug); new dose held so that "
-            "theta(t) <= max(theta_from, theta_to) + 1 point",
-            (("SERT occupancy matched", theta, ""), ("days", total_days, "d")),
-            model_section(19),
-        )
-        return SwitchResult(
-            query=query,
-            prepared=target,
-            from_prepared=prepared,
-            fields=fields,
-            warnings=tuple(warnings),
-            notes_=tuple(notes),
-            steps=(step,),
-        )
+        return plan_switch(self, query, prepared, interval)
 
     def _population(self, query, prepared: Prepared, interval: float):
         return _population_result(query, prepared, interval)

@@ -16,9 +16,9 @@ from sert_cli.pk.steady_state import (
     occupancy_range,
     steady_state,
 )
-from sert_cli.queries.taper import DEFAULT_MAX_CUT
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (
+    DEFAULT_MAX_CUT,
     DEFAULT_TAPER_STEP_PP,
     HOURS_PER_DAY,
     NOTABLE_OCCUPANCY,

@@ -7,11 +7,26 @@ import math
 
 import numpy as np
 
-from sert_cli.errors import InputError
+from sert_cli.errors import InputError, ModelError
+from sert_cli.pgx.patient import Prepared
 from sert_cli.pk import formulas
-from sert_cli.pk.dosing import nearest_practical_dose, unit_step_mg
+from sert_cli.pk.dosing import (
+    above_label,
+    check_dose_taken_now,
+    dose_within_label,
+    label_cap_mg,
+    nearest_practical_dose,
+    per_day,
+    shortfall_text,
+    unit_pieces,
+    unit_step_mg,
+)
+from sert_cli.pk.steady_state import transporter_loads
 from sert_cli.pk.timecourse import Regimen, dose_events, event_levels
-from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
+from sert_cli.queries.results import SwitchResult, at
+from sert_cli.queries.values import DoseQuery, OccupancyQuery, positive
+from sert_cli.trace import Step, model_section
+from sert_cli.vocabulary import HOURS_PER_DAY, PRIMARY_TRANSPORTER, TRANSPORTERS
 
 STRATEGIES = ("direct", "cross-taper", "washout")
 DEFAULT_CROSS_TAPER_DAYS = 14
@@ -224,3 +239,277 @@ def combined_occupancy(profiles_and_loads) -> dict[str, np.ndarray | None]:
             formulas.ligand_share(load, total, p.emax.get(transporter, 1.0)) for p, load in present
         )
     return out
+
+
+def exposure_ratios(engine, drug: str, dose_mg: float, patient, perpetrator: str, affinity):
+    """Each moiety's exposure ratio of `drug` with the old drug at its steady state, by
+    the enzyme arithmetic `sert occupancy --with` uses; None where it changes nothing
+    (the old drug is no known perpetrator, or already a co-medication)."""
+    from sert_cli.pgx.patient import known_comedications
+
+    if perpetrator not in known_comedications() or perpetrator in patient.comedications:
+        return None
+    both = patient._replace(comedications=(*patient.comedications, perpetrator))
+    alone = engine.answer(OccupancyQuery(drug, dose_mg, None, patient, affinity))
+    with_it = engine.answer(OccupancyQuery(drug, dose_mg, None, both, affinity))
+    ratios = tuple(
+        w.css_plasma_ng_ml / a.css_plasma_ng_ml
+        for w, a in zip(with_it.moiety_levels(), alone.moiety_levels(), strict=True)
+    )
+    if all(abs(r - 1) < 0.05 for r in ratios):
+        return None
+    genes = ", ".join(with_it.prepared.functional_phenotypes) or "its enzymes"
+    return ratios, genes, with_it.prepared.profile
+
+
+def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchResult:
+    """The switch query's answer (the engine dispatches here). The new drug's dose at the
+    old one's SERT occupancy (the dose query's own inverse, within the new drug's label
+    maximum), then the days of the change with both drugs competing for the sites, the old
+    one's inhibition of the new one's enzymes included, and the new dose held while the
+    old drug remains."""
+
+    check(query.strategy, query.days)
+    patient, affinity = query.patient, query.affinity
+    target = engine.prepared(query.to_drug, affinity, patient)
+    new = target.profile
+    if new.name == prepared.profile.name:
+        raise InputError(f"{new.name} is the drug taken now: nothing to switch", field="to_drug")
+    if target.avoid:
+        raise ModelError(
+            f"no switch to {new.name}: the label says to avoid it for this patient: "
+            + "; ".join(target.avoid),
+            field="patient",
+        )
+    own = own_patient(patient, prepared.profile, new)
+    if own != patient:
+        prepared = engine.prepared(query.drug, affinity, own)
+    old = prepared.profile
+    dose = positive(query.dose_mg, "dose_mg", "mg")
+    check_dose_taken_now(old, dose, interval, "dose_mg")
+    before = engine.answer(OccupancyQuery(query.drug, dose, interval, own, affinity))
+    theta = before.occupancy[PRIMARY_TRANSPORTER]
+    pieces = unit_pieces(new)
+    warnings = list(prepared.warnings) + [w for w in target.warnings if w not in prepared.warnings]
+    try:
+        exact = engine.answer(
+            DoseQuery(query.to_drug, theta, PRIMARY_TRANSPORTER, None, patient, affinity)
+        ).dose_mg
+    except ModelError:  # theta at or above the new drug's plateau
+        exact = None
+    cap = label_cap_mg(new, new.interval_h)
+    # as `dose` recommends: the smallest the pieces make at or above the equivalent,
+    # never above the new drug's label maximum for this patient
+    made = dose_within_label(new, math.inf if exact is None else exact, new.interval_h, pieces)
+    if made is None:
+        raise ModelError(
+            f"no marketed strength of {new.name} fits within its label maximum of "
+            f"{new.label_max_mg:g} mg/day for this patient",
+            field="patient",
+        )
+    practical, units = made
+    after = engine.answer(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
+    matched = after.occupancy[PRIMARY_TRANSPORTER]
+    matched_within_label = matched >= theta - 1e-12
+    if not matched_within_label:
+        warnings.append(
+            shortfall_text(
+                new,
+                theta,
+                PRIMARY_TRANSPORTER,
+                None if exact is None else exact * per_day(new.interval_h),
+                made,
+                matched,
+            )
+        )
+
+    slow_name, slow_h = slowest_moiety(old, prepared.phenotypes)
+    history = (dose, math.ceil(HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
+    # how long the old drug stays once stopped: the default plan follows it
+    stopped = MAX_DAYS
+    stop_times = np.concatenate(([-1e-6], (np.arange(stopped) + 1.0) * HOURS_PER_DAY - 1e-6))
+    stop_levels = levels_over_time(
+        old, prepared.phenotypes, stop_times, [0.0] * stopped, interval, history
+    )
+    # the washout: the days until the old drug (its latest moiety) is under 3 % of its
+    # steady-state level, as simulated (a saturable drug or a late metabolite is not
+    # five of its linear half-lives)
+    wash_days = days_present(presence(stop_levels))
+    strategy = query.strategy or default_strategy(wash_days)
+    days = query.days or (wash_days if strategy == "washout" else DEFAULT_CROSS_TAPER_DAYS)
+    old_cap = label_cap_mg(old, interval)
+    if above_label(old, dose * per_day(interval)):
+        warnings.append(
+            f"the dose taken now, {dose * per_day(interval):g} mg/day, is above this "
+            f"patient's label maximum of {old.label_max_mg:g} mg/day: the plan's doses of "
+            f"{old.name} stay within it"
+        )
+    steps = plan(strategy, days, min(dose, old_cap), practical, unit_pieces(old), pieces)
+    _, new_slow_h = slowest_moiety(new, target.phenotypes)
+    settle_days = math.ceil(SETTLE_HALF_LIVES * new_slow_h / HOURS_PER_DAY)
+    changes = sum(d for _, _, d in steps[:-1])
+
+    def old_course(days_shown: int):
+        """The old drug's daily doses, the new one's planned doses, the times (the
+        first just before day 0: the old steady state, for presence) and old levels."""
+        old_doses, planned = daily_doses(steps, days_shown)
+        times_h = np.concatenate(([-1e-6], (np.arange(days_shown) + 1.0) * HOURS_PER_DAY - 1e-6))
+        levels = levels_over_time(old, prepared.phenotypes, times_h, old_doses, interval, history)
+        return old_doses, planned, times_h, levels
+
+    # on to the new drug's own steady state once the old drug has gone (its inhibition,
+    # and the hold, last until then; a metabolite formed late, norfluoxetine, lags the
+    # washout of 5 half-lives)
+    horizon = min(MAX_DAYS, 2 * max(changes, wash_days) + settle_days + 1)
+    present = presence(old_course(horizon)[3])
+    gone = days_present(present, horizon)
+    total_days = min(MAX_DAYS, max(changes, gone) + settle_days + 1)
+    old_doses, planned, times_h, old_levels = old_course(total_days)
+    old_loads = transporter_loads(old, old_levels) if old_levels else {}
+    present = presence(old_levels)
+    interaction = exposure_ratios(engine, query.to_drug, practical, patient, old.name, affinity)
+    ratios = None if interaction is None else interaction[0]
+    # the new drug's label cap while the old one inhibits its enzymes (citalopram with a
+    # CYP2C19 inhibitor: 20 mg/day), and its own cap once the old drug has gone
+    cap_with = cap if interaction is None else label_cap_mg(interaction[2], new.interval_h)
+    caps = [cap_with if p > PRESENT_FRACTION else cap for p in present[1:]]
+
+    def new_loads_over(new_doses):
+        new_levels = with_interaction(
+            levels_over_time(new, target.phenotypes, times_h, new_doses, new.interval_h),
+            ratios,
+            present,
+        )
+        return transporter_loads(new, new_levels) if new_levels else {}
+
+    def sert_load(new_doses):
+        new_load = new_loads_over(new_doses).get(PRIMARY_TRANSPORTER, 0.0)
+        return (old_loads[PRIMARY_TRANSPORTER] + new_load)[1:]
+
+    ceiling = max(
+        old_loads[PRIMARY_TRANSPORTER][0],
+        at(after.state.loads[PRIMARY_TRANSPORTER], after.index),
+    ) * (1 + OVERLAP_ALLOWANCE)
+    new_doses, held = hold_within(
+        planned, ceiling, sert_load, practical_doses(practical, pieces), caps
+    )
+    combined = {
+        t: (None if v is None else v[1:])
+        for t, v in combined_occupancy(((old, old_loads), (new, new_loads_over(new_doses)))).items()
+    }
+    for values in combined.values():
+        if values is not None and not np.isfinite(values).all():
+            raise ModelError("the switch gave values too large to represent")
+    schedule = [
+        {
+            "day": day,
+            "from_dose_mg": old_doses[day],
+            "to_dose_mg": new_doses[day],
+            "occupancy": {t: (None if v is None else float(v[day])) for t, v in combined.items()},
+        }
+        for day in range(total_days)
+    ]
+    sert = combined[PRIMARY_TRANSPORTER]
+    peak_day = int(np.argmax(sert))
+    who = old.name if slow_name == old.name else f"{old.name} ({slow_name})"
+    notes = [
+        f"washout: {wash_days} days after the last dose, until {who} is under "
+        f"{PRESENT_FRACTION:.0%} of its steady-state level",
+        "occupancy is at trough, just before the next day's doses; the two drugs compete "
+        "for the same sites (docs/model.md section 4)",
+    ]
+    if query.strategy is None and strategy == "direct":
+        how = (
+            f"starts {new.name} low, raising it as {old.name} leaves"
+            if new_doses[0] < practical
+            else f"starts {new.name} at its dose, which the two together allow"
+        )
+        notes.append(
+            f"{old.name} stays for weeks after the last dose: the plan stops it on day 0 "
+            f"and {how} (--strategy washout waits {wash_days} days instead)"
+        )
+    if interaction is not None:
+        notes.append(
+            f"while {old.name} is present it inhibits {interaction[1]}: {new.name}'s level "
+            f"is up to x{max(ratios, key=lambda r: abs(r - 1)):.2f} (as `sert occupancy "
+            f"{new.name} --with {old.name}` computes), fading as {old.name}'s level falls; "
+            "the schedule's doses and occupancies include it"
+        )
+    if held:
+        reached = next((d for d in range(total_days) if new_doses[d] >= practical - 1e-9), None)
+        notes.append(
+            f"while {old.name} remains, {new.name} is held below the planned dose: the two "
+            f"together bind SERT at most {OVERLAP_ALLOWANCE:.0%} more than the "
+            "larger of either alone (their summed load; near the plateau occupancy alone "
+            "would hide it)"
+            + (
+                f", and within {cap_with * per_day(new.interval_h):g} mg/day, {new.name}'s "
+                f"label maximum with an inhibitor of {interaction[1]}"
+                if cap_with < cap
+                else ""
+            )
+            + (
+                f"; it reaches {practical:g} mg on day {reached}"
+                if reached is not None
+                else f"; it is still below {practical:g} mg on the last day shown"
+            )
+        )
+    if strategy == "washout":
+        left = schedule[days - 1]["occupancy"][PRIMARY_TRANSPORTER]
+        notes.append(
+            f"on the last day of the washout {old.name} still occupies {left:.0%} of SERT "
+            "(occupancy falls more slowly than the level near the plateau)"
+        )
+    if sert[peak_day] > max(theta, matched) + 0.01:
+        warnings.append(
+            f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.1%} on day "
+            f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
+        )
+    fields = {
+        "from": {
+            "drug": old.name,
+            "dose_mg": dose,
+            "interval_h": interval,
+            "occupancy": dict(before.occupancy),
+            "affinity": dict(old.affinity),
+            "phenotypes": dict(prepared.phenotypes),
+            "guidance": list(prepared.guidance),
+        },
+        "to": {
+            "drug": new.name,
+            "equivalent_dose_mg": exact,
+            "recommended_dose_mg": practical,
+            "recommended_units_mg": list(units),
+            "occupancy_at_recommended": dict(after.occupancy),
+            "target_reached": matched_within_label,
+            "label_max_mg": new.label_max_mg,
+            "interval_h": new.interval_h,
+            "affinity": dict(new.affinity),
+            "phenotypes": dict(target.phenotypes),
+            "guidance": list(target.guidance),
+        },
+        "strategy": strategy,
+        "days": days,
+        "washout_days": wash_days,
+        "exposure_ratio_with_old_drug": None if ratios is None else list(ratios),
+        "overlap_ceiling_load": ceiling,
+        "peak_occupancy": {"SERT": float(sert[peak_day]), "day": peak_day},
+        "schedule": schedule,
+    }
+    step = Step(
+        "switch",
+        "to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t)); "
+        "new levels x (1 + (r - 1) * presence of the old drug); new dose held so that "
+        "theta(t) <= max(theta_from, theta_to) + 1 point",
+        (("SERT occupancy matched", theta, ""), ("days", total_days, "d")),
+        model_section(19),
+    )
+    return SwitchResult(
+        query=query,
+        prepared=target,
+        from_prepared=prepared,
+        fields=fields,
+        warnings=tuple(warnings),
+        notes_=tuple(notes),
+        steps=(step,),
+    )

@@ -12,15 +12,33 @@ measured is no step, and the plan ends with an explicit stop.
 import math
 
 from sert_cli.errors import InputError
-from sert_cli.pk.dosing import largest_dose_below, smallest_dose_from_strengths, unit_pieces
-from sert_cli.vocabulary import HOURS_PER_DAY
+from sert_cli.pgx.patient import Prepared
+from sert_cli.pk import formulas
+from sert_cli.pk.dosing import (
+    above_label,
+    check_dose_taken_now,
+    label_cap_mg,
+    largest_dose_below,
+    per_day,
+    smallest_dose_from_strengths,
+    unit_pieces,
+)
+from sert_cli.pk.steady_state import dose_for_load
+from sert_cli.queries.results import TaperResult, at
+from sert_cli.queries.values import OccupancyQuery, positive
+from sert_cli.trace import Step, model_section
+from sert_cli.vocabulary import (
+    DEFAULT_MAX_CUT,
+    DEFAULT_TAPER_STEP_PP,
+    HOURS_PER_DAY,
+    PRIMARY_TRANSPORTER,
+)
 
 DEFAULT_WEEKS = 2.0  # 2-4 weeks a step (Horowitz & Taylor 2019; NICE NG222 1.4.17)
 HALF_LIVES_PER_STEP = 5  # never shorter: the step's level must settle
 LAST_OCCUPANCY = 0.05  # taper until the occupancy is below this, then stop
 NOTABLE_LAST_OCCUPANCY = 0.20  # a stop from above this is a large step, and said
 MAX_STEPS = 40
-DEFAULT_MAX_CUT = 0.5  # NICE NG222 1.4.17: "for example, 50% of previous dose"
 MIN_CUT = 0.05  # a step that cuts less than this is no step
 UNIT_TOLERANCE = 0.10  # marketed units within 10 % of the step's dose make it
 SMALLEST_VOLUME_ML = 0.1  # an oral syringe measures no less
@@ -160,3 +178,146 @@ def formulation_change(profile, before: dict, after: dict) -> str | None:
         )
     names = {"units": profile.dose_form, "liquid": "oral liquid", "compounded": "compounded liquid"}
     return f"changes from the {names[was]} to {to}: {why}"
+
+
+def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResult:
+    """The taper query's answer (the engine dispatches here; `engine` answers the
+    occupancy of each step). Each step is the gentler of an equal step of occupancy and
+    the largest cut allowed, made into a dose the patient can measure; its occupancy is
+    what `sert occupancy` gives at that dose. The plan ends with a stop step."""
+
+    max_cut = DEFAULT_MAX_CUT if query.max_cut is None else query.max_cut
+    check(query.step_pp, query.fraction, query.weeks, query.max_cut)
+    profile = prepared.profile
+    start = positive(query.from_dose_mg, "from_dose_mg", "mg")
+
+    def at_dose(dose_mg: float):
+        # one at a time: a batch of one stays in floats, so a taper needs no numpy
+        return engine.answer(
+            OccupancyQuery(query.drug, dose_mg, interval, query.patient, query.affinity)
+        )
+
+    daily = per_day(interval)
+    check_dose_taken_now(profile, start, interval, "from_dose_mg")
+    first = at_dose(start)
+    floor = measurable_floor_mg(profile)
+    cap = label_cap_mg(profile, interval)
+    emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
+    step = (DEFAULT_TAPER_STEP_PP if query.step_pp is None else query.step_pp) / 100
+    planned = [(start, first, starting_formulation(profile, start, query.liquid))]
+    ended = False
+    while len(planned) < MAX_STEPS:
+        dose, result, before = planned[-1]
+        if query.fraction is not None:
+            wanted = dose * (1 - query.fraction)
+        else:
+            level = result.occupancy[PRIMARY_TRANSPORTER] - step
+            if level < LAST_OCCUPANCY:
+                ended = True
+                break
+            # the inverse itself, not a dose query: a patient the label says to avoid
+            # the drug for needs a taper off it all the more
+            wanted = dose_for_load(
+                profile,
+                PRIMARY_TRANSPORTER,
+                formulas.load_for_occupancy(level, emax),
+                interval,
+                prepared.phenotypes,
+                [clearance for clearance, _ in prepared.clearances],
+                prepared.saturation,
+            )[0]
+        # down to the patient's label maximum as fast as the largest cut allows
+        wanted = max(min(wanted, cap), dose * (1 - max_cut))
+        made = practical_step(profile, wanted, dose, max_cut, query.liquid)
+        if made is not None and made[0] < floor * (1 - 1e-9) < dose * (1 - 1e-9):
+            # the smallest measurable dose itself, where the cut allows it
+            made = practical_step(profile, floor, dose, max_cut, query.liquid)
+        if made is None or made[0] < floor * (1 - 1e-9):
+            ended = True
+            break
+        change = formulation_change(profile, before, made[1])
+        form = made[1] if change is None else {**made[1], "change": change}
+        planned.append((made[0], at_dose(made[0]), form))
+        if planned[-1][1].occupancy[PRIMARY_TRANSPORTER] < LAST_OCCUPANCY:
+            ended = True
+            break
+    fraction, settle_h = next(iter(first.state.time_to_steady_state_h.items()))
+    longest = formulas.half_life_from_time_to_fraction_h(at(settle_h, first.index), fraction)
+    days = step_days(profile, query.weeks, longest)
+    steps, warnings = [], list(prepared.warnings)
+    if above_label(profile, start * daily):
+        over = [d for d, _, _ in planned[1:] if above_label(profile, d * daily)]
+        warnings.append(
+            f"the dose taken now, {start * daily:g} mg/day, is above this patient's label "
+            f"maximum of {profile.label_max_mg:g} mg/day"
+            + (
+                f": the first {len(over)} step(s) stay above it so that no cut exceeds "
+                f"{max_cut:.0%}; discuss a faster first step"
+                if over
+                else ""
+            )
+        )
+    if not ended:
+        warnings.append(
+            f"the plan reached {MAX_STEPS} steps at {planned[-1][0]:.3g} mg before "
+            "the smallest measurable dose: a larger --max-cut or --fraction shortens it"
+        )
+    for number, (dose, result, form) in enumerate(planned):
+        steps.append(
+            {
+                "step": number,
+                "start_day": number * days,
+                "duration_days": days,
+                "dose_mg": dose,
+                "daily_dose_mg": dose * per_day(interval),
+                "cut_from_previous": 0.0 if number == 0 else 1 - dose / planned[number - 1][0],
+                "above_label_max": above_label(profile, dose * daily),
+                "occupancy": dict(result.occupancy),
+                "formulation": form,
+            }
+        )
+    steps.append(
+        {
+            "step": len(planned),
+            "start_day": len(planned) * days,
+            "duration_days": None,
+            "dose_mg": 0.0,
+            "daily_dose_mg": 0.0,
+            "cut_from_previous": 1.0,
+            "above_label_max": False,
+            "occupancy": {t: (None if v is None else 0.0) for t, v in first.occupancy.items()},
+            "formulation": {"kind": "stop", "description": "stop"},
+        }
+    )
+    last = planned[-1][1].occupancy[PRIMARY_TRANSPORTER]
+    if len(planned) > 1 and last >= NOTABLE_LAST_OCCUPANCY:
+        warnings.append(
+            f"the last measurable step still gives {last:.0%} SERT occupancy: stopping from "
+            "it is a large step; a liquid made up by a pharmacy could go lower"
+        )
+    if any(s["formulation"]["kind"] == "compounded" for s in steps):
+        warnings.append(
+            f"{profile.name}: no marketed oral liquid makes the doses below the marketed units "
+            "(or none is in the profile): a pharmacy must compound one"
+        )
+    notes = (
+        f"each step lasts {days:g} days: {query.weeks or DEFAULT_WEEKS:g} weeks, and "
+        f"never under {HALF_LIVES_PER_STEP} half-lives of the slowest moiety "
+        f"(its half-life: {longest / HOURS_PER_DAY:.1f} days)",
+        f"no step cuts more than {max_cut:.0%} of the dose before it (NICE NG222 1.4.17: "
+        "for example 50 %, smaller as the dose gets lower; --max-cut); the last step is the "
+        f"smallest measurable dose at or above {floor:.3g} mg, then stop",
+        "withdrawal symptoms set the pace: the next step waits until they have resolved or "
+        "are tolerable (NICE NG222 1.4.17; Horowitz & Taylor, Lancet Psychiatry 2019)",
+    )
+    trace_step = Step(
+        "taper",
+        "dose_k+1 = max(dose for theta_k - step, (1 - max_cut) * dose_k), made measurable"
+        if query.fraction is None
+        else "dose_k+1 = max((1 - fraction), (1 - max_cut)) * dose_k, made measurable",
+        (("steps", len(steps), ""), ("days per step", days, "d"), ("max cut", max_cut, "")),
+        model_section(18),
+    )
+    return TaperResult(
+        query, prepared, interval, tuple(steps), tuple(warnings), notes, (trace_step,)
+    )

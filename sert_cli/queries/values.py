@@ -4,8 +4,10 @@ Plain, hashable, immutable: the engine groups equal parts of many queries and co
 them together. Each query names its kind; the fields are the documented JSON/CSV names.
 """
 
+import math
 from typing import NamedTuple
 
+from sert_cli.errors import InputError
 from sert_cli.pgx.patient import Patient
 from sert_cli.vocabulary import DEFAULT_AFFINITY, DEFAULT_TARGET, PRIMARY_TRANSPORTER
 
@@ -124,3 +126,12 @@ class SwitchQuery(NamedTuple):
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
     kind = "switch"
+
+
+def positive(value, field: str, what: str) -> float:
+    """A query field that must be a positive, finite number of `what`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"must be a number of {what} (got {value!r})", field=field)
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"must be a positive number of {what} (got {value:g})", field=field)
+    return float(value)
