@@ -2,8 +2,7 @@
 range, and the doses a table shows."""
 
 import functools
-import math
-from math import ceil, gcd
+from math import ceil, gcd, isfinite
 
 from sert_cli.errors import InputError
 from sert_cli.profiles.types import Profile
@@ -110,7 +109,7 @@ def dose_within_label(
     largest at or below it (None when even the smallest unit is above it). A recommendation
     is made here, so none can exceed the label (issue: safe by construction)."""
     cap = label_cap_mg(profile, interval_h)
-    if math.isfinite(dose_mg) and dose_mg <= cap * (1 + RELATIVE_SLACK):
+    if isfinite(dose_mg) and dose_mg <= cap * (1 + RELATIVE_SLACK):
         made = smallest_dose_from_strengths(dose_mg, strengths_mg)
         if made is not None and made[0] <= cap * (1 + RELATIVE_SLACK):
             return made

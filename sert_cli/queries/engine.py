@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from sert_cli.errors import InputError, ModelError, SertError
-from sert_cli.pgx.patient import Patient, Prepared, label_maximum_for, prepare
+from sert_cli.pgx.patient import Patient, Prepared, label_maximum_for, prepare, serotonergic
 from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
@@ -64,8 +64,6 @@ from sert_cli.vocabulary import (
 MAX_SIMULATED_DOSE_MG = 1e9
 CURVE_POINTS = 80
 CURVE_BEYOND_LABEL = 2.0
-# A dose taken now beyond this multiple of the label maximum is a typo, not a patient.
-ABSURD_LABEL_MULTIPLE = 10
 # Patients (drug, affinity, patient) kept prepared; a batch of millions stays flat.
 CONTEXT_LIMIT = 20_000
 
@@ -138,8 +136,6 @@ class Engine:
     def _with_own_occupancy(self, prepared: Prepared, affinity: str) -> Prepared:
         """A co-medication that is itself a SERT inhibitor with a profile here adds its own
         occupancy: said at its usual dose (its label minimum), as `sert occupancy` gives it."""
-        from sert_cli.pgx.patient import serotonergic
-
         said, others = [], []
         for name in prepared.comedications:
             row = serotonergic().get(name)
@@ -494,7 +490,7 @@ def _population_result(query, prepared: Prepared, interval: float):
     # no dose above the lowest maximum any of these patients has (a phenotype's label
     # limit: citalopram's 20 mg/day in CYP2C19 poor metabolizers)
     lowest = min(
-        label_maximum_for(profile, {**given, **dict(zip(genes, combo, strict=True))})
+        label_maximum_for(profile, population.phenotypes_of(fixed, genes, combo))
         for combo in numbers["combos"]
     )
     capped = profile if lowest >= profile.label_max_mg else replace(profile, label_max_mg=lowest)
@@ -577,6 +573,7 @@ def _tdm_result(query, prepared: Prepared, interval: float):
     )
     ratio = level / expected
     spread = tdm.spread_of(profile)
+    expected_range = (expected / spread, expected * spread) if spread else None
     consistent = {}
     for gene in prepared.phenotypes:
         hits = []
@@ -601,7 +598,7 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         "level_ng_ml": level,
         "level_of": profile.therapeutic_range_of.replace("_", " "),
         "expected_level_ng_ml": expected,
-        "expected_range_ng_ml": [expected / spread, expected * spread] if spread else None,
+        "expected_range_ng_ml": list(expected_range) if expected_range else None,
         "ratio_to_expected": ratio,
         "implied_clearance_l_h": clearance / ratio,
         "phenotypes": dict(prepared.phenotypes),
@@ -618,7 +615,7 @@ def _tdm_result(query, prepared: Prepared, interval: float):
             query.patient.given,
             level,
             expected,
-            (expected / spread, expected * spread) if spread else None,
+            expected_range,
             reference,
         ),
     }

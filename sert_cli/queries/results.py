@@ -121,6 +121,7 @@ def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
 # the others (their numbers), so a batch encodes these once per shape.
 _SHAPE_FIELDS = frozenset(
     {"query", "drug", "interval_h", "phenotypes", "label_min_mg", "label_max_mg", "affinity"}
+    | {"statement"}  # the same text in every row
     | set(RECORD_FIELDS)
 )
 

@@ -173,7 +173,7 @@ CONCENTRATIONS = ("css_plasma_ng_ml", "css_plasma_nm", "cu_plasma_nm", "cu_brain
 def practical_doses(goal_mg: float, pieces_mg: tuple[float, ...]) -> list[float]:
     """The doses the pieces make from the smallest piece up to goal_mg, ascending."""
     unit = unit_step_mg(pieces_mg)
-    doses, dose = [], nearest_practical_dose(min(pieces_mg), pieces_mg)
+    doses, dose = [], min(pieces_mg)  # a multiple of the step: the step is their gcd
     while dose <= goal_mg * (1 + 1e-9):
         doses.append(dose)
         dose = round((dose + unit) * 1000) / 1000

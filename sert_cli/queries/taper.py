@@ -72,8 +72,22 @@ def measurable_floor_mg(profile) -> float:
     """The smallest dose that can be measured: 0.1 mL of the most dilute marketed liquid,
     else a quarter of the smallest unit. A dose below it is no step."""
     if profile.oral_liquids:
-        return SMALLEST_VOLUME_ML * min(mg_per_ml for _, mg_per_ml in profile.oral_liquids)
+        return SMALLEST_VOLUME_ML * most_dilute_liquid(profile)[1]
     return SMALLEST_UNIT_PART * min(profile.strengths_mg)
+
+
+def most_dilute_liquid(profile) -> tuple[str, float]:
+    """(form, mg per mL) of the marketed liquid that measures a dose most finely."""
+    return min(profile.oral_liquids, key=lambda liquid: liquid[1])
+
+
+def _liquid(profile, volume_text: str, note: str = "") -> dict:
+    form, mg_per_ml = most_dilute_liquid(profile)
+    return {
+        "kind": "liquid",
+        "description": f"{volume_text} mL of {form}, {mg_per_ml:g} mg/mL"
+        + (f" ({note})" if note else ""),
+    }
 
 
 def modified_release(profile) -> bool:
@@ -101,17 +115,13 @@ def practical_step(profile, wanted_mg: float, previous_mg: float, max_cut: float
             ):
                 return candidate[0], _units_formulation(profile, candidate[1])
     if profile.oral_liquids:
-        form, mg_per_ml = min(profile.oral_liquids, key=lambda liquid: liquid[1])
+        mg_per_ml = most_dilute_liquid(profile)[1]
         tenths = _tenths_of_ml(wanted_mg, previous_mg, lowest, highest, mg_per_ml)
         if tenths is None:
             return None  # no measurable volume below the previous one: the taper has ended
         dose = tenths * VOLUME_STEP_ML * mg_per_ml
-        coarse = dose < lowest * (1 - 1e-9)
-        return dose, {
-            "kind": "liquid",
-            "description": f"{tenths * VOLUME_STEP_ML:.1f} mL of {form}, {mg_per_ml:g} mg/mL"
-            + (f" ({COARSE})" if coarse else ""),
-        }
+        coarse = COARSE if dose < lowest * (1 - 1e-9) else ""
+        return dose, _liquid(profile, f"{tenths * VOLUME_STEP_ML:.1f}", coarse)
     dose = min(max(float(f"{wanted_mg:.3g}"), lowest), highest)
     return dose, {"kind": "compounded", "description": f"{dose:.3g} mg as a compounded liquid"}
 
@@ -141,11 +151,7 @@ def starting_formulation(profile, dose_mg: float, liquid_only: bool) -> dict:
     if made is not None and made[0] <= dose_mg * (1 + 1e-9):
         return _units_formulation(profile, made[1])
     if profile.oral_liquids:
-        form, mg_per_ml = min(profile.oral_liquids, key=lambda liquid: liquid[1])
-        return {
-            "kind": "liquid",
-            "description": f"{dose_mg / mg_per_ml:.2g} mL of {form}, {mg_per_ml:g} mg/mL",
-        }
+        return _liquid(profile, f"{dose_mg / most_dilute_liquid(profile)[1]:.2g}")
     return {"kind": "compounded", "description": f"{dose_mg:.3g} mg as a compounded liquid"}
 
 
@@ -185,7 +191,6 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
     occupancy of each step). Each step is the gentler of an equal step of occupancy and
     the largest cut allowed, made into a dose the patient can measure; its occupancy is
     what `sert occupancy` gives at that dose. The plan ends with a stop step."""
-
     max_cut = DEFAULT_MAX_CUT if query.max_cut is None else query.max_cut
     check(query.step_pp, query.fraction, query.weeks, query.max_cut)
     profile = prepared.profile
