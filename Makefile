@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export _TYPER_FORCE_DISABLE_TERMINAL := 1
 export TERMINAL_WIDTH := 120
 
-.PHONY: install test demo bench lint fuzz clean
+.PHONY: install test demo bench lint fuzz refit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: install
 
 fuzz: install
 	SERT_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+# make refit: after a change to the PET points or to a profile's PK, refit the PET constants
+# and write them (with their intervals and bases) into drug_profiles/ and pet_spread.csv.
+refit: install
+	$(BIN)/python -m sert_cli.refit
 
 lint: install
 	$(BIN)/ruff check sert_cli tests benchmarks

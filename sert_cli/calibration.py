@@ -27,7 +27,12 @@ from sert_cli.pk.timecourse import Regimen
 from sert_cli.profiles.library import Library
 from sert_cli.profiles.schema import Profile
 from sert_cli.units import nm_to_ng_ml
-from sert_cli.vocabulary import DEFAULT_PHENOTYPE, HOURS_PER_DAY, PRIMARY_TRANSPORTER
+from sert_cli.vocabulary import (
+    DEFAULT_PHENOTYPE,
+    HOURS_PER_DAY,
+    PRIMARY_TRANSPORTER,
+    RANGE_Z,
+)
 
 # Issue 10's figures: leave-one-study-out mean absolute error of SERT occupancy over the
 # steady-state points, percentage points, overall and for the worst drug.
@@ -57,6 +62,8 @@ class PetPoint:
     transporter: str
     dose_mg_day: float
     occupancy: float
+    sd: float | None  # between-subject SD (fraction), where the source gives it
+    range: tuple[float, float] | None  # a range of means (%), where that is all it gives
     n: int | None
     regimen: str  # single | repeated | steady_state
     doses: int
@@ -96,6 +103,8 @@ def pet_points() -> list[PetPoint]:
                 row["transporter"],
                 float(row["dose_mg_day"]),
                 float(row["occupancy_pct"]) / 100.0,
+                float(row["sd_pct"]) / 100.0 if row["sd_pct"] else None,
+                tuple(float(v) for v in row["range_pct"].split("-")) if row["range_pct"] else None,
                 int(row["n"]) if row["n"] else None,
                 row["regimen"],
                 int(row["doses"] or 0),
@@ -128,12 +137,19 @@ def point_load(profile: Profile, point: PetPoint) -> float:
 
 @dataclass(frozen=True)
 class Fit:
-    """Plateaus by (transporter, tracer); K scale (in vivo / in vitro) by (drug, transporter),
-    with how each was found: fitted to steady state, to single doses, or extrapolated."""
+    """Plateaus by (transporter, tracer); K scale (in vivo / in vitro) by (drug,
+    transporter), each with its 95 % profile-likelihood interval; what each constant rests
+    on (`basis`, words) and its kind: fitted (bounded by the data), assumed (a range from an
+    abstract, one point, or an interval the data leave open) or extrapolated (no points);
+    omega, the between-study spread of the log load the model does not explain."""
 
     plateau: dict[tuple[str, str], float]
+    plateau_interval: dict[tuple[str, str], tuple[float, float] | None]
     scale: dict[tuple[str, str], float]
+    scale_interval: dict[tuple[str, str], tuple[float, float]]
     basis: dict[tuple[str, str], str]
+    kind: dict[tuple[str, str], str]
+    omega: float
 
     @property
     def emax(self) -> dict[str, float]:
@@ -147,11 +163,25 @@ class Fit:
         emax = self.plateau.get(point.scale, self.emax.get(point.transporter, 1.0))
         return formulas.occupancy_from_load(load_in_vitro / self.scale[key], emax)
 
+    def plateau_sd(self, transporter: str, tracer: str | None = None) -> float:
+        """The SD of a plateau's estimate from its 95 % interval; 0 if assumed."""
+        interval = self.plateau_interval.get((transporter, tracer or REFERENCE_TRACER[transporter]))
+        return 0.0 if interval is None else (interval[1] - interval[0]) / (2 * 1.96)
+
+    def log_scale_sd(self, key: tuple[str, str]) -> float:
+        """The uncertainty of a constant as a log-normal SD (formulas.constant_log_sd)."""
+        if self.kind.get(key) == "extrapolated":
+            return formulas.constant_log_sd(self.scale[key], None)
+        return formulas.constant_log_sd(self.scale[key], self.scale_interval.get(key))
+
 
 def published_plateaus() -> dict[tuple[str, str], float]:
+    """Plateaus the data cannot estimate (one drug on the tracer, or too few points): the
+    value pet_plateaus.csv assumes. Every other tracer's plateau is estimated."""
     return {
         (row["transporter"], row["tracer"]): float(row["emax"])
         for row in read_table("pet_plateaus.csv")[1]
+        if row["basis"] == "assumed"
     }
 
 
@@ -159,61 +189,101 @@ def published_plateau_sources() -> dict[tuple[str, str], str]:
     return {(r["transporter"], r["tracer"]): r["source"] for r in read_table("pet_plateaus.csv")[1]}
 
 
-def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> Fit:
-    """The joint least-squares fit: one K scale per drug and transporter, to the drug's
-    points after repeated dosing (steady state and the time course after the last dose) on
-    the reference tracer, else its steady-state points on any tracer, else its single doses;
-    and the plateau of each tracer that pet_plateaus.csv does not give. `wanted` maps the
-    (drug, transporter) pairs that need a scale to what extrapolation needs when no point of
-    theirs is in `points`."""
-    basis, chosen = {}, []
-    for key in sorted({(p.drug, p.transporter) for p in points}):
-        own = [p for p in points if (p.drug, p.transporter) == key]
-        # steady-state data first, and on the scale sert answers on first
-        on_scale = [
-            p for p in own if p.kind != "single" and p.scale[1] == REFERENCE_TRACER[p.transporter]
-        ]
-        # on another tracer only the steady state: the fall after the last dose also depends
-        # on that tracer's plateau, which may be assumed
-        steady = [p for p in own if p.kind == "steady_state"]
-        used = on_scale or steady or own
-        chosen += used
-        kinds = [p.kind for p in used]
-        basis[key] = (
-            "fitted to "
-            + ", ".join(f"{kinds.count(k)} {k.replace('_', '-')}" for k in KINDS if k in kinds)
-            + f" point(s) of {', '.join(sorted({p.study for p in used}))}"
+def _standard_errors(points: list[PetPoint]) -> dict[PetPoint, float]:
+    """Each study mean's standard error (fraction): SD / sqrt(n), with the median SD and n
+    of the points that give them where a point does not; a point known only as a range of
+    means adds the spread of a uniform over that range."""
+    sds = sorted(p.sd for p in points if p.sd is not None)
+    ns = sorted(p.n for p in points if p.n is not None)
+    pooled_sd = sds[len(sds) // 2] if sds else 0.10
+    pooled_n = ns[len(ns) // 2] if ns else 6
+    errors = {}
+    for p in points:
+        se = (p.sd if p.sd is not None else pooled_sd) / math.sqrt(p.n or pooled_n)
+        if p.range is not None:
+            se = math.hypot(se, (p.range[1] - p.range[0]) / 100 / math.sqrt(12))
+        errors[p] = se
+    return errors
+
+
+def _rests_on(used: list[PetPoint]) -> tuple[str, str]:
+    """(kind, words) for what a fitted constant rests on, before its interval is known."""
+    kinds = [p.kind for p in used]
+    counts = ", ".join(f"{kinds.count(k)} {k.replace('_', '-')}" for k in KINDS if k in kinds)
+    studies = ", ".join(sorted({p.study for p in used}))
+    if all(p.range is not None for p in used):
+        ranges = "; ".join(
+            f"{study}: {', '.join(sorted({_range_words(p) for p in used if p.study == study}))}"
+            for study in sorted({p.study for p in used})
         )
-    points = chosen
-    pairs = sorted(basis)
+        return "assumed", (
+            "rests only on ranges of means read from abstracts, each point taken at its "
+            f"range's midpoint ({ranges}), not on a measurement of this drug alone"
+        )
+    if len(used) == 1:
+        p = used[0]
+        return "assumed", (
+            f"rests on one point ({p.study}: {p.occupancy:.1%} at {p.dose_mg_day:g} mg/day)"
+        )
+    return "fitted", f"fitted to {counts} point(s) of {studies}"
+
+
+def _range_words(point: PetPoint) -> str:
+    low, high = point.range
+    when = (
+        "at steady state"
+        if point.kind == "steady_state"
+        else f"{point.hours_after_last_dose:g} h after a dose"
+    )
+    return f"{low:g}-{high:g} % {when}"
+
+
+def fit_points(
+    points: list[PetPoint], loads: dict[PetPoint, float], wanted, intervals: str = "profile"
+) -> Fit:
+    """The joint maximum-likelihood fit (sert_cli/pet_fit.py) over every counted point of
+    every kind, each computed at its own time after the dose: one K scale per drug and
+    transporter, the plateau of every tracer pet_plateaus.csv does not assume, and the
+    spread between studies. `wanted` maps the (drug, transporter) pairs that need a scale
+    to what extrapolation needs when no point of theirs is in `points`."""
+    from sert_cli import pet_fit
+
+    pairs = sorted({(p.drug, p.transporter) for p in points})
+    index = {key: i for i, key in enumerate(pairs)}
     fixed = published_plateaus()
     free = sorted({p.scale for p in points} - set(fixed))
-    index = {key: i for i, key in enumerate(pairs)}
-    load = np.array([loads[p] for p in points])
-    pair_of = np.array([index[(p.drug, p.transporter)] for p in points], dtype=int)
-    plateau_of = [fixed.get(p.scale) for p in points]
-    free_of = np.array(
-        [free.index(p.scale) if e is None else 0 for p, e in zip(points, plateau_of, strict=True)]
-    )
-    is_free = np.array([e is None for e in plateau_of])
-    fixed_emax = np.array([1.0 if e is None else e for e in plateau_of])
-    observed = np.array([p.occupancy for p in points])
-
-    def residuals(params):
-        log_scale, free_emax = params[: len(pairs)], params[len(pairs) :]
-        x = load / np.exp(log_scale[pair_of])
-        emax = np.where(is_free, free_emax[free_of] if free else 1.0, fixed_emax)
-        return emax * x / (1 + x) - observed
-
-    start = [math.log(max(np.median(load[pair_of == i]), 1e-9)) for i in range(len(pairs))]
-    start += [0.85] * len(free)
-    lower = [-50.0] * len(pairs) + [EMAX_BOUNDS[0]] * len(free)
-    upper = [50.0] * len(pairs) + [EMAX_BOUNDS[1]] * len(free)
-    from scipy.optimize import least_squares  # only `sert validate` fits: scipy loads here
-
-    solved = least_squares(residuals, start, bounds=(lower, upper)).x
-    scale = {key: math.exp(solved[i]) for key, i in index.items()}
-    plateau = {**fixed, **{key: float(solved[len(pairs) + i]) for i, key in enumerate(free)}}
+    errors = _standard_errors(points)
+    observations = [
+        pet_fit.Observation(
+            pair=index[(p.drug, p.transporter)],
+            plateau=None if p.scale in fixed else free.index(p.scale),
+            fixed_plateau=fixed.get(p.scale, 1.0),
+            load_in_vitro=loads[p],
+            observed=p.occupancy,
+            standard_error=errors[p],
+        )
+        for p in points
+    ]
+    start = [
+        math.log(
+            max(float(np.median([loads[p] for p in points if (p.drug, p.transporter) == k])), 1e-9)
+        )
+        for k in pairs
+    ]
+    result = pet_fit.estimate(observations, len(pairs), len(free), start, intervals)
+    scale = {key: math.exp(result.log_scale[i]) for key, i in index.items()}
+    scale_interval = {key: result.scale_interval[i] for key, i in index.items()}
+    plateau = {**fixed, **{key: result.plateau[i] for i, key in enumerate(free)}}
+    plateau_interval = dict.fromkeys(fixed)
+    plateau_interval |= {key: result.plateau_interval[i] for i, key in enumerate(free)}
+    basis, kind = {}, {}
+    for key in pairs:
+        kind[key], basis[key] = _rests_on([p for p in points if (p.drug, p.transporter) == key])
+        low, high = scale_interval.get(key, (1.0, 1.0))
+        if kind[key] == "fitted" and (low <= 0 or not math.isfinite(high)):
+            kind[key] = "assumed"
+            side = "upper" if not math.isfinite(high) else "lower"
+            basis[key] += f"; the data leave its {side} bound open"
     reference = {t: plateau.get((t, tracer), 1.0) for t, tracer in REFERENCE_TRACER.items()}
     for drug, transporter in wanted:
         if (drug, transporter) in scale:
@@ -226,17 +296,36 @@ def fit_points(points: list[PetPoint], loads: dict[PetPoint, float], wanted) -> 
             for name in w.metabolite_k_nm
             if name in me.names
         ]
+        key = (drug, transporter)
         if parents:  # the same molecule as a fitted drug's metabolite
             parent, name = parents[0]
             ratio = wanted[(parent, transporter)].metabolite_k_nm[name] / me.k_nm
-            scale[(drug, transporter)] = scale[(parent, transporter)] * ratio
-            basis[(drug, transporter)] = f"fitted as {parent}'s metabolite {name}"
+            scale[key] = scale[(parent, transporter)] * ratio
+            if (parent, transporter) in scale_interval:
+                low, high = scale_interval[(parent, transporter)]
+                scale_interval[key] = (low * ratio, high * ratio)
+            kind[key] = kind[(parent, transporter)]
+            basis[key] = f"as {parent}'s metabolite {name}, whose constant " + (
+                basis[(parent, transporter)]
+                .replace("fitted to", "is fitted to")
+                .replace("assumed ", "is assumed ", 1)
+                .replace("rests on", "rests on", 1)
+            )
             continue
         extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
         if extrapolated is not None:
-            scale[(drug, transporter)] = extrapolated
-            basis[(drug, transporter)] = "extrapolated"
-    return Fit(plateau, scale, basis)
+            scale[key] = extrapolated
+            kind[key] = "extrapolated"
+            basis[key] = "extrapolated"
+    return Fit(
+        plateau=plateau,
+        plateau_interval=plateau_interval,
+        scale=scale,
+        scale_interval=scale_interval,
+        basis=basis,
+        kind=kind,
+        omega=result.omega,
+    )
 
 
 def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
@@ -293,9 +382,9 @@ def _mae_pp(pairs) -> float | None:
     return (sum(abs(p - o) for p, o in pairs) / len(pairs) * 100) if pairs else None
 
 
-def _calibration(library: Library):
+def _calibration(library: Library, with_left_out: bool = True):
     """Every point, its in vitro load, the in-sample fit, and each point's prediction
-    with its own study left out of the fit."""
+    with its own study left out of the fit: (occupancy, basis, its 90 % range)."""
     points = [p for p in pet_points() if p.status != "excluded"]
     in_vitro = {
         name: library.get(name).with_affinity("in-vitro") for name in {p.drug for p in points}
@@ -317,13 +406,31 @@ def _calibration(library: Library):
             )
     in_sample = fit_points(counted, loads, wanted)
     left_out = {}
-    for study in sorted({p.study for p in counted}):
+    studies = sorted({p.study for p in counted}) if with_left_out else []
+    for study in studies:
         rest = [p for p in counted if p.study != study]
-        loso = fit_points(rest, loads, wanted)
+        loso = fit_points(rest, loads, wanted, intervals="wald")
         for p in counted:
             if p.study == study and (p.drug, p.transporter) in loso.scale:
-                left_out[p] = (loso.occupancy(p, loads[p]), loso.basis[(p.drug, p.transporter)])
+                left_out[p] = (
+                    loso.occupancy(p, loads[p]),
+                    loso.basis[(p.drug, p.transporter)],
+                    _patient_range(library.get(p.drug), p, loads[p], loso),
+                )
     return points, loads, in_sample, left_out
+
+
+def _patient_range(profile: Profile, point: PetPoint, load_in_vitro: float, fit: Fit):
+    """The 90 % range sert would print for patients under the point's conditions, from a
+    fit: PK spread, the constant's uncertainty and the between-study spread (omega), as in
+    steady_state.exposure_spread; None where the profile has no sourced PK variability."""
+    key = (point.drug, point.transporter)
+    if profile.exposure_cv is None:
+        return None
+    spread = formulas.range_spread(profile.exposure_cv, fit.log_scale_sd(key), fit.omega, RANGE_Z)
+    emax = fit.plateau.get(point.scale, fit.emax.get(point.transporter, 1.0))
+    emax_sd = fit.plateau_sd(*point.scale) if point.scale in fit.plateau else 0.0
+    return formulas.occupancy_bounds(load_in_vitro / fit.scale[key], spread, emax, emax_sd, RANGE_Z)
 
 
 def validate(library: Library) -> dict:
@@ -357,6 +464,7 @@ def validate(library: Library) -> dict:
                 else None,
                 "predicted_left_out": left_out.get(p, (None,))[0],
                 "left_out_basis": left_out.get(p, (None, None))[1],
+                "left_out_range": left_out.get(p, (None, None, None))[2],
                 "status": p.status,
                 "source": p.source,
             }
@@ -410,7 +518,13 @@ def validate(library: Library) -> dict:
     return {
         "model": {
             "scale": "PET: occupancy = Emax * x / (1 + x); one plateau per transporter and "
-            "tracer, answers on the reference tracer's",
+            "tracer, estimated jointly with every constant, answers on the reference tracer's",
+            "plateau_intervals": [
+                {"transporter": t, "tracer": tracer, "interval": list(v)}
+                for (t, tracer), v in sorted(in_sample.plateau_interval.items())
+                if v is not None
+            ],
+            "between_study_log_sd": in_sample.omega,
             "reference_tracer": REFERENCE_TRACER,
             "emax": in_sample.emax,
             "plateaus": [
@@ -420,6 +534,7 @@ def validate(library: Library) -> dict:
             "limits": {"overall_pp": MAX_OVERALL_MAE_PP, "per_drug_pp": MAX_DRUG_MAE_PP},
         },
         "summary": summary,
+        "coverage": coverage(rows),
         "drugs": drugs,
         "points": rows,
         "unverified": [r for r in rows if r["status"] not in COUNTED],
@@ -427,6 +542,34 @@ def validate(library: Library) -> dict:
         "exposure_ratios": exposure_ratio_checks(library),
         "eighty_percent_rule": rule_checks(library),
     }
+
+
+COVERAGE_GOAL = 0.80
+
+
+def coverage(rows: list[dict]) -> dict:
+    """The share of study means inside the 90 % range sert prints for patients under the
+    study's conditions, the study left out of the fit (issue 22: goal 80 %); by transporter
+    and overall, over the counted points whose drug has a sourced PK spread."""
+    result = {}
+    for transporter in ("SERT", "NET", None):
+        group = [
+            r
+            for r in rows
+            if r["status"] in COUNTED
+            and r["left_out_range"] is not None
+            and (transporter is None or r["transporter"] == transporter)
+        ]
+        inside = [
+            r for r in group if r["left_out_range"][0] <= r["observed"] <= r["left_out_range"][1]
+        ]
+        result[transporter or "all"] = {
+            "points": len(group),
+            "inside": len(inside),
+            "share": len(inside) / len(group) if group else None,
+            "goal": COVERAGE_GOAL,
+        }
+    return result
 
 
 def _errors(rows: list[dict]) -> dict:
@@ -527,10 +670,16 @@ def rule_checks(library: Library) -> list[dict]:
     return checks
 
 
+def _yaml_concentration(value: float) -> str:
+    return f"{value:.3g} ng/mL"
+
+
 def fit(library: Library, drug: str | None = None) -> dict:
-    """The joint fit's constants for one drug (or every drug), as profile YAML."""
-    points, loads, in_sample, _ = _calibration(library)
+    """The joint fit's constants for one drug (or every drug), with their 95 % intervals
+    and what they rest on, as profile YAML (a targets line and its sources)."""
+    points, loads, in_sample, _ = _calibration(library, with_left_out=False)
     names = [library.get(drug).name] if drug else sorted(library.profiles)
+    plateau_sources = published_plateau_sources()
     results = []
     for name in names:
         profile = library.get(name)
@@ -539,22 +688,49 @@ def fit(library: Library, drug: str | None = None) -> dict:
             key = (name, transporter)
             if key not in in_sample.scale:
                 continue
-            ec50 = ec50_plasma_ng_ml(base, transporter, in_sample.scale[key])
+            scale = in_sample.scale[key]
+            ec50 = ec50_plasma_ng_ml(base, transporter, scale)
+            interval = in_sample.scale_interval.get(key)
+            ec50_interval = (
+                None
+                if interval is None
+                else (ec50 * interval[0] / scale, ec50 * interval[1] / scale)
+            )
+            tracer = REFERENCE_TRACER[transporter]
             emax = in_sample.emax[transporter]
-            shipped = profile.parent.pet.get(transporter)
-            basis = "extrapolated" if in_sample.basis[key] == "extrapolated" else "fitted"
+            emax_interval = in_sample.plateau_interval.get((transporter, tracer))
+            kind = in_sample.kind[key]
             chosen = [p for p in points if p.counted and (p.drug, p.transporter) == key]
+            shipped = profile.parent.pet.get(transporter)
+            yaml_fields = [f"pet_ec50_plasma: {_yaml_concentration(ec50)}"]
+            if ec50_interval is not None:
+                sides = [
+                    _yaml_concentration(v) if 0 < v < math.inf else "unbounded"
+                    for v in ec50_interval
+                ]
+                yaml_fields.append(f"pet_ec50_interval: [{sides[0]}, {sides[1]}]")
+            yaml_fields += [f"pet_emax: {emax:.3f}", f"pet_basis: {kind}"]
+            if kind == "assumed":
+                yaml_fields.append(f'pet_note: "{in_sample.basis[key]}"')
+            plateau_words = (
+                f"ESTIMATED jointly with every drug's constant from all {tracer} points: "
+                f"{emax:.3f} (95 % profile-likelihood interval {emax_interval[0]:.3f}-"
+                f"{emax_interval[1]:.3f}); {plateau_sources[(transporter, tracer)]}"
+                if emax_interval is not None
+                else plateau_sources[(transporter, tracer)]
+            )
             results.append(
                 {
                     "drug": name,
                     "transporter": transporter,
                     "pet_ec50_plasma_ng_ml": ec50,
+                    "pet_ec50_interval_ng_ml": ec50_interval,
                     "pet_emax": emax,
+                    "pet_emax_interval": emax_interval,
+                    "between_study_log_sd": in_sample.omega,
+                    "kind": kind,
                     "basis": in_sample.basis[key],
                     "points": len(chosen),
-                    "plateau_source": published_plateau_sources().get(
-                        (transporter, REFERENCE_TRACER[transporter])
-                    ),
                     "mae_in_vitro_pp": _mae_pp(
                         (formulas.occupancy_from_load(loads[p]), p.occupancy) for p in chosen
                     ),
@@ -562,10 +738,44 @@ def fit(library: Library, drug: str | None = None) -> dict:
                         (in_sample.occupancy(p, loads[p]), p.occupancy) for p in chosen
                     ),
                     "profile_value_ng_ml": shipped.ec50_plasma_ng_ml if shipped else None,
-                    "yaml": f"{transporter}: {{..., pet_ec50_plasma: {ec50:.3g} ng/mL, "
-                    f"pet_emax: {emax:.3f}, pet_basis: {basis}}}",
+                    "yaml": f"{transporter}: {{..., {', '.join(yaml_fields)}}}",
+                    "yaml_fields": yaml_fields,
+                    "sources": {
+                        f"targets.{transporter}.pet_ec50_plasma": (
+                            f"{kind.upper()} by `sert validate --fit {name}` (maximum likelihood "
+                            "with the plateau, sert_cli/pet_fit.py; docs/model.md section 9): "
+                            + (
+                                _extrapolation_words(transporter)
+                                if kind == "extrapolated"
+                                else in_sample.basis[key]
+                                + " (sert_cli/data/pet_occupancy.csv); 95 % profile-likelihood "
+                                "interval given beside it"
+                            )
+                        ),
+                        f"targets.{transporter}.pet_emax": plateau_words,
+                    },
                 }
             )
     if not results:
         raise InputError(f"no PET points or extrapolation for {drug} to fit to")
-    return {"drug": drug, "emax": in_sample.emax, "fits": results}
+    return {
+        "drug": drug,
+        "emax": in_sample.emax,
+        "between_study_log_sd": in_sample.omega,
+        "plateau_sd": {t: in_sample.plateau_sd(t) for t in REFERENCE_TRACER},
+        "fits": results,
+    }
+
+
+def _extrapolation_words(transporter: str) -> str:
+    if transporter == PRIMARY_TRANSPORTER:
+        return (
+            "no counted SERT PET point of this drug; its constant gives the median occupancy "
+            "the fitted drugs have at their label minimum (the rule of the label minimum); a "
+            "class estimate, not a measurement"
+        )
+    return (
+        f"no counted {transporter} PET point of this drug; its in vitro K is scaled by the "
+        f"geometric mean in vivo/in vitro ratio of the drugs fitted for {transporter} "
+        "(milnacipran only: Nogami 2013); a class estimate, not a measurement"
+    )

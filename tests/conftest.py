@@ -291,3 +291,16 @@ def run_batch_text(text: str, *args: str) -> dict[str, dict]:
 
     done = sert("batch", "-", *args, stdin=text)
     return {row["id"]: row for row in csv.DictReader(io.StringIO(done.stdout))}
+
+
+def _sert_plateau() -> float:
+    """The [11C]DASB plateau the profiles carry (estimated by the PET fit, so read, not
+    hard-coded: a refit moves it)."""
+    from sert_cli.profiles.library import load_library
+
+    return load_library(use_cache=False).profiles["escitalopram"].parent.pet["SERT"].emax
+
+
+SERT_PLATEAU = _sert_plateau()
+# what a target above the plateau is told
+LEVELS_OFF = f"levels off at {SERT_PLATEAU:.0%}"

@@ -7,7 +7,7 @@ import random
 import re
 
 import pytest
-from conftest import sert, sert_json
+from conftest import LEVELS_OFF, sert, sert_json
 
 from sert_cli.pgx.patient import Patient
 from sert_cli.profiles.library import load_library
@@ -212,7 +212,7 @@ def test_bad_rows_are_reported_and_the_rest_computed():
         "7": "unknown phenotype 'XM'",
         "8": "missing drug",
         "9": "Indeterminate",
-        "10": "levels off at 85%",
+        "10": LEVELS_OFF,
         "11": "column dose_mg: must be a positive",
     }
     for row_id, message in expected.items():

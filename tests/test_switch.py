@@ -4,7 +4,7 @@ days of the change with both drugs on the same sites."""
 from itertools import pairwise
 
 import pytest
-from conftest import sert, sert_json
+from conftest import SERT_PLATEAU, sert, sert_json
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_the_schedule_runs_by_day_and_ends_on_the_new_drug_alone(paroxetine_to_s
 
 def test_both_drugs_are_on_the_same_pet_scale(paroxetine_to_sertraline):
     for side in ("from", "to"):
-        assert "plateau 85%" in paroxetine_to_sertraline[side]["affinity"]["SERT"]
+        assert f"plateau {SERT_PLATEAU:.0%}" in paroxetine_to_sertraline[side]["affinity"]["SERT"]
 
 
 def test_fluoxetine_is_stopped_and_the_new_drug_starts_low():

@@ -595,16 +595,59 @@ def profiles_show(
         )
 
 
+def _source_counts(files: list[Path] | None, fmt: OutputFormat) -> None:
+    from sert_cli import provenance
+    from sert_cli.profiles.library import load_library, load_profile_file
+
+    profiles = (
+        [(path, load_profile_file(path)) for path in files]
+        if files
+        else [(p.path, p) for _, p in sorted(load_library(use_cache=False).profiles.items())]
+    )
+    counts = [provenance.profile_counts(path, profile.sources) for path, profile in profiles]
+    if not files:
+        counts += provenance.data_file_counts()
+    records = [
+        {"file": c.file, **{k: getattr(c, k) for k in provenance.KINDS}, "total": c.total}
+        for c in counts
+    ]
+
+    def draw():
+        from sert_cli.render.table_format import source_counts
+
+        source_counts(records, provenance.KINDS)
+
+    emit_records(fmt, records, draw)
+
+
 @command("check", PROFILE_COMMANDS)
 @reports_errors
 def profiles_check(
     files: Annotated[
-        list[Path], typer.Argument(help="Profile files to validate.", show_default=False)
-    ],
+        list[Path] | None,
+        typer.Argument(
+            help="Profile files to validate (with --sources: default, the bundled ones).",
+            show_default=False,
+        ),
+    ] = None,
+    sources: Annotated[
+        bool,
+        typer.Option(
+            "--sources",
+            help="Count the primary, secondary, derived and unverified sources of each "
+            "profile and shipped data file.",
+        ),
+    ] = False,
     fmt: Format = OutputFormat.table,
 ) -> None:
     """Validate profile files; exit 2 if any is invalid, naming each."""
     from sert_cli.errors import ProfileError
+
+    if sources:
+        _source_counts(files, fmt)
+        return
+    if not files:
+        raise InputError("give profile files to check (or --sources)")
     from sert_cli.profiles.library import load_profile_file
     from sert_cli.profiles.schema import unsourced_fields
 

@@ -191,8 +191,8 @@ def shortfall_text(
     daily = per_day(profile.interval_h if interval_h is None else interval_h)
     return (
         f"{what}: {made[0] * daily:g} mg/day, the most the marketed strengths make within "
-        f"the label maximum of {profile.label_max_mg:g} mg/day, gives {occupancy:.1%}, "
-        f"{(target - occupancy) * 100:.1f} points short; {exact}"
+        f"the label maximum of {profile.label_max_mg:g} mg/day, gives {occupancy:.0%}, "
+        f"{max(round((target - occupancy) * 100), 1)} point(s) short; {exact}"
     )
 
 

@@ -7,6 +7,8 @@ Units are in the names: mg, h, L/h, mg/L, ng/mL, nM.
 
 import math
 
+from sert_cli.vocabulary import EXTRAPOLATED_K_FACTOR, RANGE_Z
+
 
 def apparent_clearance_l_h(clearance_l_h, bioavailability):
     """CL/F from systemic clearance and oral bioavailability (section 1)."""
@@ -141,6 +143,39 @@ def lognormal_spread(cv, z):
     """The factor between the median and the z-th percentile of a lognormal with this CV:
     exp(z * sigma), sigma^2 = ln(1 + CV^2)."""
     return math.exp(z * math.sqrt(math.log(1.0 + cv * cv)))
+
+
+def constant_log_sd(value, interval) -> float:
+    """A constant's uncertainty as a log-normal SD: the wider half of its 95 % interval on
+    the log scale / 1.96. No interval (extrapolated), or a side the data leave open, counts
+    as the assumed class factor: within EXTRAPOLATED_K_FACTOR for 90 % of drugs."""
+    open_side = math.log(EXTRAPOLATED_K_FACTOR) / RANGE_Z
+    if interval is None:
+        return open_side
+    low, high = interval
+    return max(
+        math.log(value / low) / 1.96 if low > 0 else open_side,
+        math.log(high / value) / 1.96 if math.isfinite(high) else open_side,
+    )
+
+
+def range_spread(exposure_cv, constant_log_sd, between_study_log_sd, z):
+    """The factor between the median patient's load and the z-th percentile's, where three
+    independent log-normal spreads add: PK (from the CV of exposure), the uncertainty of
+    the in vivo constant, and the PD spread between studies the model does not explain."""
+    pk = math.log(1.0 + exposure_cv * exposure_cv)
+    return math.exp(z * math.sqrt(pk + constant_log_sd**2 + between_study_log_sd**2))
+
+
+def occupancy_bounds(load, spread, emax, emax_sd, z):
+    """The z-percentile range of occupancy: the load spread by `spread` either way, and the
+    plateau's own uncertainty (SD emax_sd) added on the occupancy scale by the delta method,
+    sqrt(a^2 + (z * emax_sd * theta / Emax)^2) for each side's distance a."""
+    middle = occupancy_from_load(load, emax)
+    plateau = z * emax_sd * middle / emax
+    low = middle - ((middle - occupancy_from_load(load / spread, emax)) ** 2 + plateau**2) ** 0.5
+    high = middle + ((occupancy_from_load(load * spread, emax) - middle) ** 2 + plateau**2) ** 0.5
+    return max(low, 0.0) if isinstance(low, float) else low.clip(0.0), high
 
 
 def systemic_clearance_l_h(hepatic_blood_flow_l_h, intrinsic_clearance_l_h):

@@ -19,7 +19,6 @@ from sert_cli.profiles.types import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
 from sert_cli.vocabulary import (
-    EXTRAPOLATED_K_FACTOR,
     RANGE_Z,
     STEADY_STATE_FRACTIONS,
     TRANSPORTERS,
@@ -432,21 +431,46 @@ def check_resolvable(occupancies) -> None:
 
 def exposure_spread(profile: Profile, transporter: str) -> float | None:
     """The factor by which a 5th or 95th percentile patient's load differs from the median
-    (docs/model.md section 14): between-patient CV of exposure, and for an extrapolated
-    constant its assumed spread; None without a sourced CV."""
+    (docs/model.md section 14). Three log-normal spreads add: between-patient PK (the
+    profile's sourced CV of exposure), the uncertainty of the in vivo constant (its 95 %
+    interval from the PET fit; an extrapolated constant or an open side, the assumed
+    EXTRAPOLATED_K_FACTOR) and the between-study spread of PD the fit leaves unexplained
+    (pet_spread.csv), on the PET scale only. None without a sourced CV: no invented range."""
     if profile.exposure_cv is None:
         return None
     pet = profile.parent.pet.get(transporter)
-    extrapolated = transporter in profile.emax and pet is not None and pet.basis == "extrapolated"
-    return _spread(profile.exposure_cv, extrapolated)
+    if transporter not in profile.emax or pet is None:  # binding scale: PK only
+        return formulas.lognormal_spread(profile.exposure_cv, RANGE_Z)
+    return _spread(profile.exposure_cv, pet.log_sd, between_study_log_sd())
+
+
+def level_spread(profile: Profile) -> float | None:
+    """The 5th-95th percentile factor of a plasma level over patients: PK only."""
+    if profile.exposure_cv is None:
+        return None
+    return formulas.lognormal_spread(profile.exposure_cv, RANGE_Z)
+
+
+def _fitted_spread(quantity: str) -> float:
+    rows = read_table("pet_spread.csv")[1]
+    return next(float(r["value"]) for r in rows if r["quantity"] == quantity)
 
 
 @functools.cache
-def _spread(exposure_cv: float, extrapolated: bool) -> float:
-    sigma = math.log(formulas.lognormal_spread(exposure_cv, 1.0))
-    if extrapolated:
-        sigma = math.hypot(sigma, math.log(EXTRAPOLATED_K_FACTOR) / RANGE_Z)
-    return math.exp(RANGE_Z * sigma)
+def between_study_log_sd() -> float:
+    """omega of the PET fit (sert_cli/pet_fit.py), as shipped in pet_spread.csv."""
+    return _fitted_spread("between_study_log_sd")
+
+
+@functools.cache
+def plateau_sd(transporter: str) -> float:
+    """The SD of the reference plateau's estimate (0 where it is assumed, not estimated)."""
+    return _fitted_spread(f"plateau_sd_{transporter}")
+
+
+@functools.cache
+def _spread(exposure_cv: float, constant_log_sd: float, omega: float) -> float:
+    return formulas.range_spread(exposure_cv, constant_log_sd, omega, RANGE_Z)
 
 
 def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, list | None]:
@@ -460,12 +484,13 @@ def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, l
             ranges[transporter] = None
             continue
         emax = profile.emax.get(transporter, 1.0)
+        emax_sd = plateau_sd(transporter) if transporter in profile.emax else 0.0
 
-        def low(x, spread=spread, emax=emax):
-            return formulas.occupancy_from_load(x / spread, emax)
+        def low(x, spread=spread, emax=emax, emax_sd=emax_sd):
+            return formulas.occupancy_bounds(x, spread, emax, emax_sd, RANGE_Z)[0]
 
-        def high(x, spread=spread, emax=emax):
-            return formulas.occupancy_from_load(x * spread, emax)
+        def high(x, spread=spread, emax=emax, emax_sd=emax_sd):
+            return formulas.occupancy_bounds(x, spread, emax, emax_sd, RANGE_Z)[1]
 
         x = loads[transporter]
         if isinstance(x, tuple):

@@ -164,9 +164,15 @@ def _read_targets(
     r.mapping(value, where, (), TRANSPORTERS)
     k_nm, pet = {}, {}
     pet_keys = ("pet_ec50_plasma", "pet_emax", "pet_basis")
+    optional_pet_keys = ("pet_ec50_interval", "pet_note")
     for transporter, spec in value.items():
         here = where + (transporter,)
-        r.mapping(spec, here, (), ("ki", "kd", *pet_keys) if parent else ("ki", "kd"))
+        r.mapping(
+            spec,
+            here,
+            (),
+            ("ki", "kd", *pet_keys, *optional_pet_keys) if parent else ("ki", "kd"),
+        )
         kinds = [k for k in ("ki", "kd") if k in spec]
         if len(kinds) != 1:
             r.fail(here, "give exactly one of 'ki' or 'kd'")
@@ -193,8 +199,35 @@ def _read_targets(
                 f"unknown basis {basis!r}{did_you_mean(str(basis), PET_BASES)}"
                 f" (one of: {', '.join(PET_BASES)})",
             )
-        pet[transporter] = PetCalibration(ec50, emax, basis)
+        interval = None
+        if "pet_ec50_interval" in spec:
+            interval = _read_interval(
+                r, spec["pet_ec50_interval"], here + ("pet_ec50_interval",), molar_mass
+            )
+            if not interval[0] <= ec50 <= interval[1]:
+                r.fail(here + ("pet_ec50_interval",), "the interval must contain pet_ec50_plasma")
+        note = r.text(spec["pet_note"], here + ("pet_note",)) if "pet_note" in spec else ""
+        if basis == "assumed" and not note:
+            r.fail(here, "an assumed constant needs 'pet_note': what it rests on")
+        pet[transporter] = PetCalibration(ec50, emax, basis, interval, note)
     return k_nm, pet
+
+
+def _read_interval(r: _Reader, value, where: tuple, molar_mass: float) -> tuple[float, float]:
+    """[low, high] as concentrations; 'unbounded' for a side the data leave open."""
+    sides = r.sequence(value, where, min_len=2)
+    if len(sides) != 2:
+        r.fail(where, "give [low, high]")
+    bounds = []
+    for index, (side, open_value) in enumerate(zip(sides, (0.0, math.inf), strict=True)):
+        if side == "unbounded":
+            bounds.append(open_value)
+            continue
+        q = r.quantity(side, where + (index,), "concentration")
+        bounds.append(
+            q.value if q.dimension == "mass_concentration" else nm_to_ng_ml(q.value, molar_mass)
+        )
+    return bounds[0], bounds[1]
 
 
 def _read_fractions(r: _Reader, value, where: tuple) -> tuple[FractionMetabolized, ...]:

@@ -1,5 +1,6 @@
 """Drug profiles as typed, immutable values: what the schema builds and the science reads."""
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -24,9 +25,37 @@ class PetCalibration(NamedTuple):
     ec50_plasma_ng_ml: float
     emax: float
     basis: str  # one of PET_BASES
+    # the 95 % interval of the EC50 (0 or inf where the data leave a side open), if known
+    ec50_interval_ng_ml: tuple[float, float] | None = None
+    note: str = ""  # what an assumed constant rests on, said beside every answer
+
+    @property
+    def log_sd(self) -> float:
+        """The constant's uncertainty as a log-normal SD (docs/model.md section 14)."""
+        return formulas.constant_log_sd(self.ec50_plasma_ng_ml, self.ec50_interval_ng_ml)
+
+    @property
+    def words(self) -> str:
+        """The constant as every output names it: basis, value, interval, plateau, note."""
+        interval = ""
+        if self.ec50_interval_ng_ml is not None:
+            low, high = self.ec50_interval_ng_ml
+            interval = (
+                f", 95 % interval {low:.3g}-{high:.3g}"
+                if low > 0 and math.isfinite(high)
+                else ", 95 % interval open: the data do not bound it"
+            )
+        note = f": {self.note}" if self.note else ""
+        return (
+            f"PET {self.basis} (EC50 {self.ec50_plasma_ng_ml:.3g} ng/mL plasma{interval}, "
+            f"plateau {self.emax:.0%}){note}"
+        )
 
 
-PET_BASES = ("fitted", "published", "extrapolated")
+# fitted: bounded by PET data of the drug; assumed: rests on a range read from an abstract,
+# one point, or an interval the data leave open; extrapolated: no PET data of the drug;
+# published: a value from the literature, not refitted (user profiles)
+PET_BASES = ("fitted", "assumed", "extrapolated", "published")
 
 
 class FractionMetabolized(NamedTuple):
@@ -128,10 +157,7 @@ class Profile:
             )
             scale[transporter] = k_vivo / parent.k_nm[transporter]
             emax[transporter] = pet.emax
-            used[transporter] = (
-                f"PET {pet.basis} (EC50 {pet.ec50_plasma_ng_ml:.3g} ng/mL plasma, "
-                f"plateau {pet.emax:.0%})"
-            )
+            used[transporter] = pet.words
         moieties = [
             replace(m, k_nm={t: k * scale.get(t, 1.0) for t, k in m.k_nm.items()})
             for m in self.moieties

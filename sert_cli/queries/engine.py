@@ -642,8 +642,8 @@ def together(prepared: Prepared, load: float | None) -> list[str]:
             other_load, total, other_emax
         )
         said.append(
-            f"with {name} at its usual {usual_mg:g} mg ({alone:.1%} alone), the two together "
-            f"occupy about {both:.1%} of SERT at this dose"
+            f"with {name} at its usual {usual_mg:g} mg ({alone:.0%} alone), the two together "
+            f"occupy about {both:.0%} of SERT at this dose"
         )
     return said
 

@@ -462,7 +462,7 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
         )
     if sert[peak_day] > max(theta, matched) + 0.01:
         warnings.append(
-            f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.1%} on day "
+            f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.0%} on day "
             f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
         )
     fields = {

@@ -12,8 +12,8 @@ import math
 
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pk import formulas
-from sert_cli.pk.steady_state import exposure_spread
-from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES, PRIMARY_TRANSPORTER
+from sert_cli.pk.steady_state import level_spread
+from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES
 
 # A level this far outside the expected one, relative, is worth a word.
 LOW_RATIO, HIGH_RATIO = 0.5, 2.0
@@ -134,4 +134,5 @@ def implied_occupancy(profile, loads: dict, ratio: float) -> dict:
 
 
 def spread_of(profile):
-    return exposure_spread(profile, PRIMARY_TRANSPORTER)
+    """The 5th-95th percentile factor of the level over patients: PK only."""
+    return level_spread(profile)

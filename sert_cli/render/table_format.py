@@ -1,6 +1,7 @@
 """Rich tables for people. Imported only when the table format is asked for."""
 
 import os
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -47,10 +48,17 @@ def titled_table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = 
 
 
 def pct(value: float | None) -> str:
+    """Whole percent: the precision `sert validate` supports (held-out studies differ from
+    the model by 5-15 points); JSON and CSV keep every digit."""
     if value is None:
         return "n/a"
-    text = f"{value * 100:.1f} %"
-    return "> 99.9 %" if text == "100.0 %" else text  # occupancy never reaches 100 %
+    text = f"{value * 100:.0f} %"
+    return "> 99 %" if text == "100 %" else text  # occupancy never reaches 100 %
+
+
+def points(value: float) -> str:
+    """Percentage points, whole as occupancy is printed."""
+    return "under 1 point" if value < 0.5 else f"{value:.0f} points"
 
 
 def num(value: float) -> str:
@@ -197,7 +205,7 @@ def switch(console: Console, result) -> None:
         + (f"equivalent {num(exact)} mg, " if exact is not None else "")
         + f"take {num(new['recommended_dose_mg'])} mg (SERT "
         f"{pct(new['occupancy_at_recommended']['SERT'])}"
-        + ("" if new["target_reached"] else f", {short:.1f} points SHORT: the label maximum")
+        + ("" if new["target_reached"] else f", {points(short)} SHORT: the label maximum")
         + "); "
         + (
             f"a washout of {r['days']} days"
@@ -336,7 +344,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
         reached = pct(result.occupancy_at_recommended)
         if not result.target_reached:
             short = (query.target - result.occupancy_at_recommended) * 100
-            reached += f", {short:.1f} points SHORT of the target"
+            reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
     else:
         table.add_row("dose from marketed strengths", "none within the label maximum")
@@ -378,7 +386,7 @@ def dose_table(console: Console, result: results.GridResult) -> None:
             table.add_row(
                 num(dose_mg),
                 *(
-                    "above max" if result.above_label_max(dose_mg, i) else f"{row[i][t] * 100:.1f}"
+                    "above max" if result.above_label_max(dose_mg, i) else f"{row[i][t] * 100:.0f}"
                     for _, t, i in columns
                 ),
             )
@@ -494,12 +502,32 @@ def _pp(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _range_cell(bounds, observed: float) -> str:
+    if bounds is None:
+        return "-"
+    low, high = bounds
+    flag = "" if low <= observed <= high else "!"
+    return f"{low * 100:.0f}-{high * 100:.0f}{flag}"
+
+
 def validation(result: dict) -> None:
     console = _console()
     table = titled_table(
         "PET occupancy, observed vs predicted (%)",
-        ("study", "drug", "T", "mg/day", "when", "obs", "in vitro", "model", "left out", ""),
-        right=("mg/day", "when", "obs", "in vitro", "model", "left out"),
+        (
+            "study",
+            "drug",
+            "T",
+            "mg/day",
+            "when",
+            "obs",
+            "in vitro",
+            "model",
+            "left out",
+            "90 % range",
+            "",
+        ),
+        right=("mg/day", "when", "obs", "in vitro", "model", "left out", "90 % range"),
     )
     for r in result["points"]:
         when = (
@@ -517,6 +545,7 @@ def validation(result: dict) -> None:
             _pp(r["predicted_in_vitro"] * 100),
             _pp(None if r["predicted"] is None else r["predicted"] * 100),
             _pp(None if r["predicted_left_out"] is None else r["predicted_left_out"] * 100),
+            _range_cell(r["left_out_range"], r["observed"]),
             "" if r["status"] == "verified" else r["status"],
         )
     console.print(table)
@@ -538,8 +567,31 @@ def validation(result: dict) -> None:
         )
     console.print(drugs)
     model = result["model"]
-    plateaus = ", ".join(f"{t} {v:.1%}" for t, v in model["emax"].items())
-    console.print(f"PET plateau (Emax) fitted: {plateaus}.", markup=False)
+    plateaus = "; ".join(
+        f"{p['transporter']} {p['tracer']} {p['emax']:.1%}"
+        + next(
+            (
+                f" (95 % {i['interval'][0]:.1%}-{i['interval'][1]:.1%})"
+                for i in model["plateau_intervals"]
+                if (i["transporter"], i["tracer"]) == (p["transporter"], p["tracer"])
+            ),
+            " (assumed)",
+        )
+        for p in model["plateaus"]
+    )
+    console.print(
+        f"PET plateaus (Emax): {plateaus}. Between-study spread of the log load: "
+        f"{model['between_study_log_sd']:.2f}.",
+        markup=False,
+    )
+    cover = result["coverage"]["all"]
+    if cover["share"] is not None:
+        console.print(
+            f"Study means inside the 90 % range sert prints for patients, the study left out "
+            f"of the fit: {cover['inside']} of {cover['points']} ({cover['share']:.0%}; goal "
+            f"{cover['goal']:.0%}; '!' marks a point outside).",
+            markup=False,
+        )
     for name, s in result["summary"].items():
         console.print(
             f"{name.replace('_', ' ')}: {s['points']} points; MAE in vitro "
@@ -599,14 +651,36 @@ def validation(result: dict) -> None:
 def fit(result: dict) -> None:
     console = _console()
     for f in result["fits"]:
+        interval = f["pet_ec50_interval_ng_ml"]
+        interval_words = (
+            ""
+            if interval is None
+            else "; 95 % interval "
+            + "-".join("open" if v in (0, float("inf")) else f"{v:.3g}" for v in interval)
+        )
         console.print(
             f"{f['drug']} {f['transporter']}: EC50 {f['pet_ec50_plasma_ng_ml']:.4g} ng/mL "
-            f"(total plasma), plateau {f['pet_emax']:.1%}, {f['basis']} ({f['points']} points; "
-            f"MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro -> {_pp(f['mae_fitted_pp'])} pp "
-            f"fitted); profile has {f['profile_value_ng_ml']} ng/mL",
+            f"(total plasma{interval_words}), plateau {f['pet_emax']:.1%}, {f['kind']}: "
+            f"{f['basis']} ({f['points']} points; MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro "
+            f"-> {_pp(f['mae_fitted_pp'])} pp fitted); profile has {f['profile_value_ng_ml']} "
+            "ng/mL",
             markup=False,
         )
         console.print(f"  targets.{f['yaml']}", markup=False)
+
+
+def source_counts(records: list[dict], kinds: tuple[str, ...]) -> None:
+    console = _console()
+    table = titled_table(
+        "Sources of the shipped numbers, by file",
+        ("file", *kinds, "total"),
+        right=(*kinds, "total"),
+    )
+    for r in records:
+        table.add_row(Path(r["file"]).name, *(str(r[k]) for k in kinds), str(r["total"]))
+    totals = {k: sum(r[k] for r in records) for k in (*kinds, "total")}
+    table.add_row("all files", *(str(totals[k]) for k in kinds), str(totals["total"]))
+    console.print(table)
 
 
 def print_notes(notes, console: Console) -> None:
