@@ -6,7 +6,7 @@ import csv
 import io
 
 import pytest
-from conftest import sert, sert_json
+from conftest import SERT_PLATEAU, sert, sert_json
 
 from sert_cli.vocabulary import STATEMENT
 
@@ -17,7 +17,7 @@ def test_vortioxetine_is_answered_at_its_maximum_not_above_it():
     assert out["recommended_dose_mg"] == 20 and out["recommended_units_mg"] == [20.0]
     assert out["target_reached"] is False and out["exceeds_label_max"] is True
     short = (0.8 - out["occupancy_at_recommended"]) * 100
-    assert any(f"{short:.1f} points short" in w for w in out["warnings"])
+    assert any(f"{max(round(short), 1)} point(s) short" in w for w in out["warnings"])
 
 
 def test_a_recommended_dose_reaches_the_target_or_says_it_does_not():
@@ -53,7 +53,9 @@ def test_the_population_dose_for_90_percent_stays_within_the_label():
     assert out["dose_for_target_in_90pct_mg"] is None
     # CYP2D6 poor metabolizers among them have a 10 mg/day maximum
     assert any("within the label maximum of 10 mg/day" in w for w in out["warnings"])
-    fine = sert_json("population", "escitalopram", "--dose", "10", "--n", "2000")
+    fine = sert_json(
+        "population", "escitalopram", "--dose", "10", "--n", "2000", "--target", "0.7"
+    )
     assert fine["dose_for_target_in_90pct_mg"] * 24 / fine["interval_h"] <= fine["label_max_mg"]
 
 
@@ -178,14 +180,14 @@ def test_a_cross_taper_never_raises_the_drug_taken_now():
 
 def test_a_co_medicated_sert_inhibitor_adds_its_own_occupancy_to_the_answer():
     """escitalopram 10 mg with paroxetine (at its usual 20 mg): on the one PET scale (plateau
-    0.85 for both) the two compete, theta = 0.85 (x_a + x_b) / (1 + x_a + x_b), with each
-    x from its own occupancy alone, x = theta / (0.85 - theta)."""
+    E for both) the two compete, theta = E (x_a + x_b) / (1 + x_a + x_b), with each x from
+    its own occupancy alone, x = theta / (E - theta)."""
     out = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", "paroxetine")
     alone = sert_json("occupancy", "paroxetine", "--dose", "20")["occupancy"]["SERT"]
-    mine = out["occupancy"]["SERT"]
-    x_a, x_b = mine / (0.85 - mine), alone / (0.85 - alone)
-    both = 0.85 * (x_a + x_b) / (1 + x_a + x_b)
-    assert any(f"occupy about {both:.1%} of SERT at this dose" in w for w in out["warnings"])
+    mine, plateau = out["occupancy"]["SERT"], SERT_PLATEAU
+    x_a, x_b = mine / (plateau - mine), alone / (plateau - alone)
+    both = plateau * (x_a + x_b) / (1 + x_a + x_b)
+    assert any(f"occupy about {both:.0%} of SERT at this dose" in w for w in out["warnings"])
 
 
 def test_a_population_of_poor_metabolizers_is_computed_as_poor_metabolizers():
