@@ -1,6 +1,7 @@
 """The whole patient (issue 11): every phenotype, interactions through every enzyme, age,
 kidney and liver, and PharmCAT reports as PharmCAT writes them."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,144 @@ def test_a_group_s_columns_hold_each_result_s_record():
         columns = type(members[0]).columns(members)
         for row, answer in enumerate(members):
             assert row_of(columns, row) == answer.record(patient=False)
+
+
+# Sex and smoking (issue 22 item 3). Duloxetine's reference patient: CL/F 33.4 L/h, a
+# non-smoker of the sex-mixed cohort. Smoker: exposure x0.70 (Lobo 2009); female: x1.291 =
+# (1/0.6)^0.5, male: x0.7746 = 0.6^0.5 (the cohort taken as half women).
+DULOXETINE_CL_L_H = 33.4
+
+
+def test_duloxetine_female_smoker_against_the_reference():
+    reference = sert_json("occupancy", "duloxetine", "--dose", "60")
+    patient = sert_json("occupancy", "duloxetine", "--dose", "60", "--sex", "female", "--smoker")
+    # 60 mg / (33.4 L/h * 24 h) = 74.85 ng/mL; CL/F 33.4 / (1.291 * 0.70) = 36.959 L/h
+    assert reference["clearance_l_h"] == pytest.approx(33.4)
+    assert reference["css_plasma_ng_ml"] == pytest.approx(74.850, abs=1e-3)
+    assert reference["patient_factors"] == {}
+    assert patient["clearance_l_h"] == pytest.approx(36.959, abs=1e-3)
+    assert patient["css_plasma_ng_ml"] == pytest.approx(67.642, abs=1e-3)
+    assert patient["patient_factors"] == {"sex": "female", "smoker": True}
+    male = sert_json("occupancy", "duloxetine", "--dose", "60", "--sex", "m")
+    assert male["css_plasma_ng_ml"] == pytest.approx(57.979, abs=1e-3)  # 74.85 * 0.7746
+    assert male["patient_factors"] == {"sex": "male"}
+
+
+def test_the_assumed_line_names_the_factor_or_what_was_taken():
+    given = sert("occupancy", "duloxetine", "--dose", "60", "--smoker", env={"COLUMNS": "200"})
+    assert "smoker: duloxetine clearance x1.43 (Lobo 2009)" in given.stdout
+    assert "sex not given: the sex-mixed reference (half women assumed)" in given.stdout
+    unset = sert("occupancy", "fluvoxamine", "--dose", "100", env={"COLUMNS": "200"})
+    assert "smoking not given: computed as a non-smoker" in unset.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("occupancy", "duloxetine", "--dose", "60"),
+        ("dose", "duloxetine"),
+        ("table", "duloxetine"),
+        ("curve", "duloxetine"),
+        ("simulate", "duloxetine", "--dose", "60", "--days", "3"),
+        ("population", "duloxetine", "--dose", "60", "--n", "1000"),
+        ("taper", "duloxetine", "--from", "60"),
+        ("switch", "sertraline", "50", "duloxetine"),
+        ("tdm", "duloxetine", "--dose", "60", "--level", "50"),
+    ],
+    ids=lambda c: c[0],
+)
+def test_every_patient_command_takes_sex_and_smoking(command):
+    done = sert(*command, "--sex", "female", "--smoker", env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert "smoker: duloxetine clearance x1.43 (Lobo 2009)" in done.stdout
+    assert "female: duloxetine clearance x0.775" in done.stdout
+    out = sert_json(*command, "--sex", "female", "--smoker")
+    if isinstance(out, dict):  # table and curve give rows of numbers only, as for --age
+        assert out["patient_factors"] == {"sex": "female", "smoker": True}
+
+
+def test_fluvoxamine_smokers_clearance():
+    # the linear CL/F and Vmax divided by 0.609 (0.56 / 0.92 ng/mL per mg): 16.9 / 0.609
+    out = sert_json("occupancy", "fluvoxamine", "--dose", "100", "--smoker")
+    assert out["clearance_l_h"] == pytest.approx(27.750, abs=1e-3)
+    # the saturable fit makes the level at 100 mg/day fall more than 0.609-fold: solving
+    # 3.0533 mg/h = C (CL + Vmax / (Km + C)) gives 72.11 ng/mL, and 31.15 for a smoker
+    assert out["css_plasma_ng_ml"] == pytest.approx(31.147, abs=1e-2)
+    assert sert_json("occupancy", "fluvoxamine", "--dose", "100")[
+        "css_plasma_ng_ml"
+    ] == pytest.approx(72.109, abs=1e-2)
+
+
+def test_sex_changes_nothing_without_a_sourced_row():
+    alone = sert_json("occupancy", "fluvoxamine", "--dose", "100")["css_plasma_ng_ml"]
+    female = sert_json("occupancy", "fluvoxamine", "--dose", "100", "--sex", "female")
+    assert female["css_plasma_ng_ml"] == alone and female["patient_factors"] == {"sex": "female"}
+
+
+def test_smoking_as_a_co_medication_is_the_smoker_factor():
+    flag = sert_json("occupancy", "duloxetine", "--dose", "60", "--smoker")
+    comedication = sert_json("occupancy", "duloxetine", "--dose", "60", "--with", "tobacco")
+    assert comedication["css_plasma_ng_ml"] == flag["css_plasma_ng_ml"]
+    assert comedication["css_plasma_ng_ml"] == pytest.approx(74.850 * 0.70, abs=1e-3)
+    assert comedication["patient_factors"] == {"smoker": True}
+    assert comedication["comedications"] == []
+    # a drug without a measured smoker row: CYP1A2, FDA's moderate inducer (x2)
+    sertraline = sert_json("occupancy", "sertraline", "--dose", "50", "--smoker")
+    assert any("CYP1A2 activity x2: smoking" in n for n in sertraline["notes"])
+
+
+def test_duloxetine_tdm_at_60_mg_reads_a_patients_level_as_expected():
+    out = sert_json("tdm", "duloxetine", "--dose", "60", "--level", "50")
+    # trough at steady state, 60 mg once daily: 0.7 ng/mL per mg/d x 60 (Augustin 2018)
+    assert out["expected_level_ng_ml"] == pytest.approx(42.0, abs=0.01)
+    assert out["ratio_to_expected"] == pytest.approx(50 / 42.006, abs=1e-3)
+    assert "NM" in out["consistent_phenotypes"]["CYP2D6"]
+    assert "poor metaboli" not in out["interpretation"]
+    assert "within the model's 90 % range" in out["interpretation"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [(("--sex", "femal"), "--sex"), (("--sex", "other"), "--sex")],
+)
+def test_a_bad_sex_is_refused(args, field):
+    done = sert("dose", "duloxetine", *args)
+    assert done.returncode == 2 and done.stderr.startswith(f"sert: error: {field}")
+    assert done.stderr.count("\n") == 1
+
+
+def test_batch_reads_sex_and_smoker_with_errors_per_row():
+    rows = run_batch_text(
+        "id,drug,dose_mg,sex,smoker,with\n"
+        "1,duloxetine,60,female,yes,\n"
+        "2,duloxetine,60,,,\n"
+        "3,duloxetine,60,male,no,\n"
+        "4,duloxetine,60,x,,\n"
+        "5,duloxetine,60,,maybe,\n"
+        "6,duloxetine,60,,no,smoking\n"
+        "7,fluvoxamine,100,,1,\n"
+    )
+    assert float(rows["1"]["css_plasma_ng_ml"]) == pytest.approx(67.642, abs=1e-3)
+    assert "smoker=yes (female, smoker): duloxetine exposure x0.7" in rows["1"]["notes"]
+    assert float(rows["2"]["css_plasma_ng_ml"]) == pytest.approx(74.850, abs=1e-3)
+    assert float(rows["3"]["css_plasma_ng_ml"]) == pytest.approx(57.979, abs=1e-3)
+    assert "sex=male (male, non-smoker)" in rows["3"]["notes"]
+    assert rows["4"]["error"].startswith("column sex: 'x': female or male")
+    assert rows["5"]["error"].startswith("column smoker: 'maybe': yes or no")
+    assert rows["6"]["error"].startswith("column smoker:")
+    assert float(rows["7"]["clearance_l_h"]) == pytest.approx(27.750, abs=1e-3)
+
+
+def test_batch_json_lines_take_true_and_false():
+    done = sert(
+        "batch",
+        "-",
+        "--input-format",
+        "jsonl",
+        "--format",
+        "jsonl",
+        stdin='{"id": 1, "drug": "duloxetine", "dose_mg": 60, "smoker": true, "sex": "female"}\n',
+    )
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["patient_factors"] == {"sex": "female", "smoker": True}
+    assert row["css_plasma_ng_ml"] == pytest.approx(67.642, abs=1e-3)

@@ -68,11 +68,13 @@ REQUEST_COLUMNS = (
     "age",
     "crcl",
     "hepatic",
+    "sex",
+    "smoker",
     "level_ng_ml",
     "hours_after_dose",
 )
 TDM_COLUMN = "level_ng_ml"  # a row with a measured level is a `tdm` query
-PATIENT_COLUMNS = (*GENES, "with", "age", "crcl", "hepatic")
+PATIENT_COLUMNS = (*GENES, "with", "age", "crcl", "hepatic", "sex", "smoker")
 
 
 @dataclass
@@ -314,14 +316,15 @@ class Rows:
             w.strip() for w in re.split(r"[;|]", _text(cells.get("with"))) if w.strip()
         )
         found = Patient(
-            tuple(phenotypes),
-            tuple(genotypes),
-            comedications,
-            self.assume_nm,
-            None,
-            _number(cells.get("age"), "age"),
-            _number(cells.get("crcl"), "crcl"),
-            _text(cells.get("hepatic")) or None,
+            phenotypes=tuple(phenotypes),
+            genotypes=tuple(genotypes),
+            comedications=comedications,
+            assume_nm=self.assume_nm,
+            age_years=_number(cells.get("age"), "age"),
+            crcl_ml_min=_number(cells.get("crcl"), "crcl"),
+            hepatic=_text(cells.get("hepatic")) or None,
+            sex=_text(cells.get("sex")) or None,
+            smoker=_yes_no(cells.get("smoker"), "smoker"),
         )
         if len(self.patients) >= CACHE_LIMIT:
             self.patients.clear()
@@ -345,6 +348,22 @@ def _hashable(value):
 
 def _text(value) -> str:
     return "" if value is None else str(value).strip()
+
+
+YES = ("yes", "y", "true", "1", "smoker")
+NO = ("no", "n", "false", "0", "non-smoker", "nonsmoker")
+
+
+def _yes_no(value, field: str) -> bool | None:
+    """A cell as yes or no: JSON true and false as they are; empty is None (not given)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in YES or text in NO:
+        return text in YES
+    raise InputError(f"{str(value).strip()!r}: yes or no", field=field)
 
 
 def _number(value, field: str) -> float | None:

@@ -54,6 +54,8 @@ FLAGS = {
     "age": "--age",
     "crcl": "--crcl",
     "hepatic": "--hepatic",
+    "sex": "--sex",
+    "smoker": "--smoker",
     "patient": "the patient",
     "n": "--n",
     "seed": "--seed",

@@ -126,6 +126,23 @@ Hepatic = Annotated[
         help="Liver impairment (Child-Pugh A, B, C); the label's limits apply.",
     ),
 ]
+Sex = Annotated[
+    str | None,
+    typer.Option(
+        "--sex",
+        metavar="female|male",
+        help="The patient's sex, where a study measured its effect on exposure "
+        "[default: not known: the profile's mixed cohort].",
+    ),
+]
+Smoker = Annotated[
+    bool,
+    typer.Option(
+        "--smoker",
+        help="The patient smokes (tobacco induces CYP1A2: duloxetine, fluvoxamine) "
+        "[default: computed as a non-smoker].",
+    ),
+]
 AssumeNm = Annotated[
     bool,
     typer.Option(
@@ -169,7 +186,16 @@ def pairs(options: list[str] | None, flag: str, example: str) -> tuple[tuple[str
 
 
 def patient(
-    phenotype, genotype, with_, assume_nm, pharmcat=None, age=None, crcl=None, hepatic=None
+    phenotype,
+    genotype,
+    with_,
+    assume_nm,
+    pharmcat=None,
+    age=None,
+    crcl=None,
+    hepatic=None,
+    sex=None,
+    smoker=False,
 ) -> Patient:
     report = None
     if pharmcat is not None:
@@ -177,14 +203,16 @@ def patient(
 
         report = read(str(pharmcat))
     return Patient(
-        pairs(phenotype, "--phenotype", "CYP2C19=PM"),
-        pairs(genotype, "--genotype", "CYP2C19=*1/*17"),
-        tuple(with_ or ()),
-        assume_nm,
-        report,
-        age,
-        crcl,
-        hepatic,
+        phenotypes=pairs(phenotype, "--phenotype", "CYP2C19=PM"),
+        genotypes=pairs(genotype, "--genotype", "CYP2C19=*1/*17"),
+        comedications=tuple(with_ or ()),
+        assume_nm=assume_nm,
+        pharmcat=report,
+        age_years=age,
+        crcl_ml_min=crcl,
+        hepatic=hepatic,
+        sex=sex,
+        smoker=True if smoker else None,  # the flag unset: not given
     )
 
 
@@ -351,6 +379,8 @@ PATIENT_OPTIONS = (
     "age",
     "crcl",
     "hepatic",
+    "sex",
+    "smoker",
 )
 _BUNDLE = (
     ("phenotype", Phenotypes, None),
@@ -361,6 +391,8 @@ _BUNDLE = (
     ("age", Age, None),
     ("crcl", Crcl, None),
     ("hepatic", Hepatic, None),
+    ("sex", Sex, None),
+    ("smoker", Smoker, False),
     ("affinity", Affinity, AffinityChoice.pet),
     ("profiles_dir", ProfilesDir, None),
     ("fmt", Format, OutputFormat.table),

@@ -8,6 +8,7 @@ notes that say what was done and why.
 """
 
 import functools
+import re
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -59,6 +60,8 @@ class Patient(NamedTuple):
     age_years: float | None = None
     crcl_ml_min: float | None = None  # creatinine clearance
     hepatic: str | None = None  # none, mild, moderate, severe (Child-Pugh A, B, C)
+    sex: str | None = None  # female or male; None: not known (the profile's mixed cohort)
+    smoker: bool | None = None  # None: not given, computed as a non-smoker
 
     @property
     def given(self) -> bool:
@@ -70,6 +73,8 @@ class Patient(NamedTuple):
             or self.age_years is not None
             or self.crcl_ml_min is not None
             or self.hepatic not in (None, "none")
+            or self.sex is not None
+            or self.smoker
         )
 
 
@@ -97,7 +102,7 @@ class Prepared(NamedTuple):
     # genes whose phenotype a co-medication converts, for guidance and label limits
     functional_phenotypes: dict[str, str] = {}
     avoid: tuple[str, ...] = ()  # why the label says not to give the drug to this patient
-    factors: dict[str, object] = {}  # age, crcl, hepatic as given and checked
+    factors: dict[str, object] = {}  # age, crcl, hepatic, sex, smoker as given and checked
     # each moiety's CL/F for this patient and the step that computed it, and its saturable
     # (Vmax, Km) or None: the steady state of a batch group is computed over rows of many
     # patients, each with its own
@@ -281,9 +286,21 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
             notes.append(f"co-medication {name} given more than once; counted once")
         else:
             names.append(name)
+    if SMOKING in names:  # one number per drug: smoking is the patient factor smoker
+        if patient.smoker is False:
+            raise InputError(
+                "smoking is given as a co-medication and the patient as a non-smoker",
+                field="smoker",
+            )
+        names.remove(SMOKING)
+        notes.append("co-medication smoking: computed as the patient factor smoker")
+        patient = patient._replace(smoker=True)
     functional = dict(phenotypes)
     multipliers: dict[str, float] = {}
-    for name in names:
+    # a smoker, for a drug without a measured smoker row: smoking acts through CYP1A2
+    # with its FDA class, as a co-medication would (perpetrators.csv)
+    by_enzyme = [SMOKING] if patient.smoker and not _measured_smoking(profile.name) else []
+    for name in (*names, *by_enzyme):
         before = len(notes)
         profile = _apply_comedication(profile, name, functional, scores, multipliers, notes)
         steps += [
@@ -296,7 +313,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
             metabolites=tuple(replace(m, enzyme_activity=multipliers) for m in profile.metabolites),
         )
     profile = _apply_label_limits(profile, functional, names, notes)
-    profile, factor_warnings, avoid = _apply_patient_factors(profile, patient, notes)
+    profile, factor_warnings, avoid = _apply_patient_factors(profile, patient, notes, steps)
     used, warnings = _phenotypes_used(profile, phenotypes)
     # every moiety's clearance must compute, from the drug's own data or the class values
     clearances = tuple(moiety_clearance(moiety, used) for moiety in profile.moieties)
@@ -500,10 +517,18 @@ def _apply_label_limits(
 HEPATIC_LEVELS = {"none": "none", "mild": "mild", "moderate": "moderate", "severe": "severe"}
 HEPATIC_LEVELS |= {"a": "mild", "b": "moderate", "c": "severe", "child-pugh a": "mild"}
 HEPATIC_LEVELS |= {"child-pugh b": "moderate", "child-pugh c": "severe", "normal": "none"}
+SEXES = {"female": "female", "f": "female", "woman": "female", "male": "male", "m": "male"}
+SEXES |= {"man": "male"}
+SMOKING = "smoking"  # the co-medication name (perpetrators.csv) of the factor smoker
+# What a condition reads for a factor not given: sex unknown (the profile's mixed cohort),
+# smoking unknown (computed as a non-smoker: the rows for smokers are ratios to non-smokers)
+NOT_GIVEN = {"sex": "unknown", "smoker": "unknown"}
+FACTOR_STEP = "patient factor"  # the name of the steps patient_factors.csv's rows record
 
 
 def patient_factors(patient: Patient) -> dict[str, object]:
-    """Age, creatinine clearance and liver function, checked; errors name their field."""
+    """Age, creatinine clearance, liver function, sex and smoking, checked; errors name
+    their field."""
     found: dict[str, object] = {}
     for field, value, top in (
         ("age", patient.age_years, 130.0),
@@ -523,7 +548,36 @@ def patient_factors(patient: Patient) -> dict[str, object]:
                 field="hepatic",
             )
         found["hepatic"] = level
+    if patient.sex is not None:
+        written = patient.sex.strip().lower()
+        sex = SEXES.get(written)
+        if sex is None:
+            raise InputError(
+                f"{patient.sex!r}: female or male{did_you_mean(written, SEXES)}",
+                field="sex",
+            )
+        found["sex"] = sex
+    if patient.smoker is not None:
+        found["smoker"] = bool(patient.smoker)
     return found
+
+
+def _condition_values(factors: dict) -> dict:
+    """The factors as the conditions read them: smoker yes or no, and unknown for a sex or
+    smoking not given."""
+    values = {**NOT_GIVEN, **factors}
+    if isinstance(values["smoker"], bool):
+        values["smoker"] = "yes" if values["smoker"] else "no"
+    return values
+
+
+def _words(field: str, value) -> str:
+    """A factor in words: 'female', 'smoker', 'non-smoker', 'age 70', 'hepatic mild'."""
+    if field == "sex":
+        return str(value)
+    if field == "smoker":
+        return {"yes": "smoker", "no": "non-smoker"}.get(value, "smoking not known")
+    return f"{field} {value:g}" if isinstance(value, float) else f"{field} {value}"
 
 
 def _holds(condition: str, factors: dict) -> bool:
@@ -549,18 +603,34 @@ def _holds(condition: str, factors: dict) -> bool:
     return True
 
 
-def _apply_patient_factors(profile: Profile, patient: Patient, notes: list):
-    """The label's changes for age, kidney and liver (sert_cli/data/patient_factors.csv):
-    a lower maximum, a measured exposure change, an avoid, or a warning."""
-    factors = patient_factors(patient)
-    warnings, avoid = [], []
-    if not factors:
-        return profile, warnings, avoid
-    said = ", ".join(
-        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in factors.items()
+def _fields(condition: str) -> list[str]:
+    """The factors a condition reads: 'sex=female&smoker=yes' -> ['sex', 'smoker']."""
+    return [re.split(r"[<>=]", part, maxsplit=1)[0].strip() for part in condition.split("&")]
+
+
+@functools.cache
+def _factor_rows(drug: str) -> tuple[dict, ...]:
+    return tuple(row for row in _rows("patient_factors.csv") if row["drug"] == drug)
+
+
+def _measured_smoking(drug: str) -> bool:
+    """Whether patient_factors.csv has a measured exposure change in smokers of the drug."""
+    return any(
+        row["effect"] == "exposure_ratio" and "smoker" in _fields(row["condition"])
+        for row in _factor_rows(drug)
     )
-    for row in _rows("patient_factors.csv"):
-        if row["drug"] != profile.name or not _holds(row["condition"], factors):
+
+
+def _apply_patient_factors(profile: Profile, patient: Patient, notes: list, steps: list):
+    """The labels' and studies' changes for age, kidney, liver, sex and smoking
+    (sert_cli/data/patient_factors.csv): a lower maximum, a measured exposure change, an
+    avoid, a warning, or what is assumed of a factor not given."""
+    given = patient_factors(patient)
+    factors = _condition_values(given)
+    warnings, avoid = [], []
+    said = ", ".join(_words(k, v) for k, v in _condition_values(given).items() if k in given)
+    for row in _factor_rows(profile.name):
+        if not _holds(row["condition"], factors):
             continue
         effect, where = row["effect"], f"{row['condition']} ({said})"
         if effect == "max_daily_mg" and float(row["value"]) < profile.label_max_mg:
@@ -572,7 +642,33 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list):
         elif effect == "exposure_ratio":
             ratio = float(row["value"])
             notes.append(f"{where}: {profile.name} exposure x{ratio:g} (measured: {row['source']})")
+            who = ", ".join(_words(f, factors[f]) for f in _fields(row["condition"]))
+            # text, where given, is the short citation the "Assumed:" line names
+            assumes = (
+                f"{who}: {profile.name} clearance x{1 / ratio:.3g} ({row['text']})"
+                if row["text"]
+                else ""
+            )
+            steps.append(
+                Step(
+                    f"{FACTOR_STEP} {row['condition']}",
+                    "CL/F = CL/F / exposure ratio (each moiety's clearance of the parent)",
+                    (("exposure ratio", ratio, ""),),
+                    row["source"],
+                    assumes,
+                )
+            )
             profile = scaled_exposure(profile, ratio)
+        elif effect == "assume":
+            steps.append(
+                Step(
+                    f"{FACTOR_STEP} {row['condition']}",
+                    row["text"],
+                    (),
+                    row["source"],
+                    row["text"],
+                )
+            )
         elif effect == "avoid":
             avoid.append(f"{row['text']} ({row['source']})")
             warnings.append(f"the label says to avoid {profile.name} here: {row['text']}")

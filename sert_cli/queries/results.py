@@ -8,7 +8,7 @@ holds plain floats.
 import operator
 from typing import NamedTuple
 
-from sert_cli.pgx.patient import RECORD_FIELDS, Prepared
+from sert_cli.pgx.patient import FACTOR_STEP, RECORD_FIELDS, Prepared
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -182,6 +182,16 @@ def assumptions(steps: list[Step], phenotypes: dict[str, str]) -> list[str]:
     said = ["average steady-state concentration"]
     said += [s.assumes for s in steps if s.assumes and s.assumes not in said]
     said += [f"{g} {p}" for g, p in phenotypes.items()]
+    return said
+
+
+def factor_assumptions(steps: list[Step]) -> list[str]:
+    """What the patient factors assumed (sex, smoking: patient_factors.csv), for the commands
+    whose "Assumed:" line says nothing else."""
+    said: list[str] = []
+    for step in steps:
+        if step.name.startswith(FACTOR_STEP) and step.assumes and step.assumes not in said:
+            said.append(step.assumes)
     return said
 
 

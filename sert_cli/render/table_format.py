@@ -10,7 +10,12 @@ from rich.table import Table
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.profiles.types import Profile
 from sert_cli.queries import results
-from sert_cli.queries.results import assumptions, notable_transporters, steady_state_key
+from sert_cli.queries.results import (
+    assumptions,
+    factor_assumptions,
+    notable_transporters,
+    steady_state_key,
+)
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     STATEMENT,
@@ -84,6 +89,14 @@ def constants(profile: Profile) -> list[str]:
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     console.print("Assumed: " + "; ".join(notes) + ".", style="dim", markup=False)
+
+
+def _print_factor_assumptions(console: Console, result) -> None:
+    """The "Assumed:" line of a command that has no other: what the patient factors
+    assumed (sex, smoking), if anything."""
+    said = factor_assumptions(result.trace())
+    if said:
+        _print_assumptions(console, said)
 
 
 def headed_table(console: Console, heading: str) -> Table:
@@ -189,6 +202,7 @@ def taper(console: Console, result) -> None:
         for s in r["steps"]
         if "change" in s["formulation"]
     ]
+    _print_factor_assumptions(console, result)
     print_notes([*changes, *result.notes_], console)
 
 
@@ -237,6 +251,7 @@ def switch(console: Console, result) -> None:
                 *(pct(d["occupancy"][t]) for t in shown),
             )
     console.print(table)
+    _print_factor_assumptions(console, result)
     print_notes(result.notes_, console)
 
 
@@ -264,6 +279,7 @@ def tdm(console: Console, result) -> None:
         table.add_row(f"{transporter} occupancy implied", pct(value))
     console.print(table)
     console.print(f"Interpretation: {r['interpretation']}.", markup=False)
+    _print_factor_assumptions(console, result)
 
 
 def population(console: Console, result) -> None:
@@ -318,6 +334,7 @@ def population(console: Console, result) -> None:
         style="dim",
         markup=False,
     )
+    _print_factor_assumptions(console, result)
 
 
 def dose(console: Console, result: results.DoseResult) -> None:
@@ -483,6 +500,7 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
             draw(figure, width=width), markup=False, highlight=False, end="", soft_wrap=True
         )
         console.print()
+    _print_factor_assumptions(console, result)
 
 
 def curve(console: Console, result: results.GridResult) -> None:
@@ -495,6 +513,7 @@ def curve(console: Console, result: results.GridResult) -> None:
             draw(figure, width=width), markup=False, highlight=False, end="", soft_wrap=True
         )
         console.print()
+    _print_factor_assumptions(console, result)
     _print_assumptions(console, assumptions(result.trace(), {}))
 
 
