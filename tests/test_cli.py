@@ -58,7 +58,7 @@ def test_dose_above_label_is_flagged(examplamine_dir):
     x = 39 * 20 / (0.0468 * 20 * 24)
     assert out["occupancy_at_recommended"] == pytest.approx(x / (1 + x), rel=1e-9)
     assert any(
-        "not reached within the label" in w and "22.46 mg/day" in w and "points short" in w
+        "not reached within the label" in w and "22.46 mg/day" in w and "point(s) short" in w
         for w in out["warnings"]
     )
 

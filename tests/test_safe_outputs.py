@@ -53,9 +53,7 @@ def test_the_population_dose_for_90_percent_stays_within_the_label():
     assert out["dose_for_target_in_90pct_mg"] is None
     # CYP2D6 poor metabolizers among them have a 10 mg/day maximum
     assert any("within the label maximum of 10 mg/day" in w for w in out["warnings"])
-    fine = sert_json(
-        "population", "escitalopram", "--dose", "10", "--n", "2000", "--target", "0.7"
-    )
+    fine = sert_json("population", "escitalopram", "--dose", "10", "--n", "2000", "--target", "0.7")
     assert fine["dose_for_target_in_90pct_mg"] * 24 / fine["interval_h"] <= fine["label_max_mg"]
 
 

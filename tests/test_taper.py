@@ -19,11 +19,11 @@ def test_escitalopram_from_20_mg_in_10_point_steps(escitalopram):
     steps = escitalopram["steps"][:-1]
     doses = [s["dose_mg"] for s in steps]
     sert_occupancy = [s["occupancy"]["SERT"] for s in steps]
-    assert doses[:4] == [20, 10, 5, 2.5]  # the cap: a half each time
+    assert doses[:3] == [20, 10, 5]  # the cap: a half each time, while 10 points cut more
     assert all(b < a and b >= a * 0.5 - 1e-9 for a, b in pairwise(doses))
     # once gentler, a step is 10 points of occupancy (a measurable volume: within 2)
     assert all((a - b) * 100 <= 12 for a, b in pairwise(sert_occupancy))
-    assert min(doses) == pytest.approx(0.1) and 0.1 <= min(doses)
+    assert 0.1 <= min(doses) <= 0.5  # down to a measurable volume of the liquid
     assert all(s["formulation"]["kind"] in FORMULATION_KINDS for s in steps)
     assert all(s["formulation"]["description"] for s in steps)
     assert escitalopram["step_pp"] == 10

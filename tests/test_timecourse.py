@@ -283,10 +283,11 @@ def test_a_schedule_follows_the_dose_down():
     ends = [sert[t.index(d * 24.0)] for d in (13, 27, 55)]
     assert ends[0] > ends[1] > ends[2]
     assert [s["dose_mg"] for s in out["schedule"]] == [20.0, 10.0, 5.0]
-    # each step's end is near that dose's steady state (escitalopram settles in about a week)
+    # each step's end is near that dose's steady state (escitalopram settles in about a week);
+    # the ends are troughs (a dose is due), the steady state an average: within 5 points
     for dose, value in zip((20, 10, 5), ends, strict=True):
         steady = sert_json("occupancy", "escitalopram", "--dose", str(dose))["occupancy"]["SERT"]
-        assert value == pytest.approx(steady, abs=0.03)
+        assert steady - 0.05 <= value <= steady
 
 
 def test_a_schedule_file_is_the_same_schedule(tmp_path):

@@ -223,22 +223,48 @@ def test_a_recommended_strength_does_not_flip_on_noise():
 
 
 def test_ranges_cover_the_point_and_widen_for_extrapolated_constants():
-    """Issue 10: beside the point, the range of 90 % of patients of this phenotype."""
+    """Issue 10 and 22: beside the point, the range of 90 % of patients of this phenotype,
+    with PK, the constant's uncertainty and the between-study spread added (docs/model.md
+    section 14)."""
+    import math
+
+    from sert_cli.datafiles import read_table
+
     out = sert_json("occupancy", "escitalopram", "--dose", "10")
     low, high = out["occupancy_range"]["SERT"]
-    assert low < out["occupancy"]["SERT"] < high < SERT_PLATEAU + 0.05
-    # CV 51 %: sigma = sqrt(ln(1 + 0.51^2)) = 0.4806, spread exp(1.645 * 0.4806) = 2.205
+    assert low < out["occupancy"]["SERT"] < high
+    # by hand from the shipped numbers: CV 51 %, the EC50's 95 % interval, omega
+    pet = load_library(use_cache=False).profiles["escitalopram"].parent.pet["SERT"]
+    (lo, hi), ec50 = pet.ec50_interval_ng_ml, pet.ec50_plasma_ng_ml
+    sigma_k = max(math.log(ec50 / lo), math.log(hi / ec50)) / 1.96
+    rows = read_table("pet_spread.csv")[1]
+    omega = next(float(r["value"]) for r in rows if r["quantity"] == "between_study_log_sd")
+    sigma = math.sqrt(math.log(1 + 0.51**2) + sigma_k**2 + omega**2)
     dose = sert_json("dose", "escitalopram")
-    assert dose["dose_range_mg"][1] / dose["dose_mg"] == pytest.approx(2.205, rel=1e-3)
+    assert dose["dose_range_mg"][1] / dose["dose_mg"] == pytest.approx(
+        math.exp(1.645 * sigma), rel=1e-3
+    )
     assert dose["dose_range_mg"][0] * dose["dose_range_mg"][1] == pytest.approx(
         dose["dose_mg"] ** 2
     )
-    # levomilnacipran: CV 25 % (spread 1.49), its SERT constant extrapolated: wider
+    # the PK part alone would be exp(1.645 * 0.4806) = 2.205: the range is wider
+    assert dose["dose_range_mg"][1] / dose["dose_mg"] > 2.205 * 1.1
+    # levomilnacipran: CV 25 % (1.49 alone), its SERT constant extrapolated (3-fold): wider
     levomilnacipran = sert_json("dose", "levomilnacipran")
     spread = levomilnacipran["dose_range_mg"][1] / levomilnacipran["dose_mg"]
-    assert spread > 1.5 * 1.49
+    sigma = math.sqrt(math.log(1 + 0.25**2) + (math.log(3) / 1.645) ** 2 + omega**2)
+    assert spread == pytest.approx(math.exp(1.645 * sigma), rel=1e-3)
     # no sourced variability: no range, rather than an invented one
     assert sert_json("occupancy", "milnacipran", "--dose", "100")["occupancy_range"]["SERT"] is None
+
+
+def test_held_out_study_means_fall_inside_the_printed_ranges(report):
+    """Issue 22: the share of study means inside the 90 % range printed for patients under
+    the study's conditions, the study left out of the fit. The goal is 80 %; the value is
+    reported, and this guards it from falling further."""
+    cover = report["coverage"]["all"]
+    assert cover["points"] >= 30
+    assert cover["share"] >= 0.75, cover
 
 
 def test_fluvoxamine_levels_at_steady_state_are_nonlinear_and_in_range():

@@ -127,13 +127,14 @@ def practical_step(profile, wanted_mg: float, previous_mg: float, max_cut: float
 
 
 def _tenths_of_ml(wanted_mg, previous_mg, lowest, highest, mg_per_ml) -> int | None:
-    """Whole tenths of a mL for a step: nearest the wanted dose within [lowest, highest],
-    else the nearest below the previous dose whose cut is at most DEFAULT_MAX_CUT."""
+    """Whole tenths of a mL for a step: the wanted dose rounded up (a step never cuts more
+    than asked for) within [lowest, highest], else the nearest below the previous dose
+    whose cut is at most DEFAULT_MAX_CUT."""
     per_tenth = VOLUME_STEP_ML * mg_per_ml
     low = math.ceil(lowest / per_tenth - 1e-9)
     high = math.floor(highest / per_tenth + 1e-9)
     if 1 <= low <= high:
-        return min(max(round(wanted_mg / per_tenth), low), high)
+        return min(max(math.ceil(wanted_mg / per_tenth - 1e-9), low), high)
     below = math.ceil(previous_mg / per_tenth - 1e-9) - 1  # the largest under the previous
     if below >= 1 and below * per_tenth >= previous_mg * (1 - DEFAULT_MAX_CUT) * (1 - 1e-9):
         return below
