@@ -8,7 +8,8 @@ one of:
 - secondary: read in a copy, not at the primary source (the word SECONDARY, the data's
   convention for it);
 - derived: computed by sert or assumed (DERIVED, FITTED, ESTIMATED, EXTRAPOLATED,
-  ASSUMED): its inputs carry their own sources;
+  ASSUMED, first in the text, or anywhere in a text not marked SECONDARY): its inputs
+  carry their own sources;
 - primary: read at the label, SmPC or paper it cites.
 The markers are the data files' documented convention, so the counts are only as good
 as the marking; the README states the totals.
@@ -37,8 +38,12 @@ class SourceCounts:
 
 
 def kind_of(source: str, status: str = "") -> str:
+    """The kind of one source text (its first word decides where it names one: a value
+    DERIVED from secondary inputs is derived; its inputs are counted where they stand)."""
     if status == "unverified" or "UNVERIFIED" in source:
         return "unverified"
+    if source.lstrip().startswith(DERIVED_MARKS):
+        return "derived"
     if "SECONDARY" in source:
         return "secondary"
     if any(mark in source for mark in DERIVED_MARKS):

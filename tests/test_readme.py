@@ -7,13 +7,13 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import sert
+from conftest import sert, sert_json
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLE = re.compile(r"```\n\$ (sert [^\n]*)\n(.*?)\n```", re.S)
 # batch and profiles check read a file of the reader's own; phenotype's table is printed
 # wider than 80 columns and is cut there (issue 25 makes tables fit, then it joins)
-NEEDS_MORE = ("sert batch", "sert profiles check", "sert phenotype")
+NEEDS_MORE = ("sert batch", "sert profiles check mydrug", "sert phenotype")
 
 
 def examples() -> list[tuple[str, str]]:
@@ -32,3 +32,11 @@ def test_a_readme_example_prints_what_the_readme_shows(command, printed):
     lines = (done.stdout + done.stderr).rstrip("\n").split("\n")
     shown = "\n".join(line.rstrip() for line in lines)
     assert shown == printed
+
+
+def test_the_validation_tables_are_what_validate_prints():
+    """The README's validation tables are `sert validate`'s output (regenerate them with
+    `python tests/readme_tables.py` after a refit)."""
+    from readme_tables import current_block, tables
+
+    assert current_block() == tables(sert_json("validate"))

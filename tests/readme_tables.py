@@ -1,0 +1,116 @@
+"""The README's validation tables, made from `sert validate --format json`.
+
+tests/test_readme.py checks the README block between the markers equals what this makes
+from the live output, so the tables cannot go stale; after a refit, regenerate them with
+`python tests/readme_tables.py` (it rewrites the block in README.md).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- validate tables: start -->", "<!-- validate tables: end -->"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value * 100:.1f}"
+
+
+def _pp(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _when(row) -> str:
+    if row["regimen"] == "steady_state":
+        return "steady state"
+    last = "last " if row["regimen"] == "repeated" else ""
+    return f"{row['hours_after_last_dose']:g} h after {last}dose"
+
+
+def _range(row) -> str:
+    if row["left_out_range"] is None:
+        return "-"
+    low, high = row["left_out_range"]
+    inside = low <= row["observed"] <= high
+    return f"{low * 100:.0f}-{high * 100:.0f}" + ("" if inside else " (outside)")
+
+
+def tables(report: dict) -> str:
+    lines = [
+        "| study | drug | T | mg/day | when | tracer | observed % | model % | left out % "
+        "| left-out 90 % range | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["points"]:
+        lines.append(
+            f"| {r['study']} | {r['drug']} | {r['transporter']} | {r['dose_mg_day']:g} | "
+            f"{_when(r)} | {r['tracer']} | {_pct(r['observed'])} | {_pct(r['predicted'])} | "
+            f"{_pct(r['predicted_left_out'])} | {_range(r)} | {r['status']} |"
+        )
+    lines += [
+        "",
+        "| drug | T | kind | points | studies | MAE in vitro | MAE model | MAE left out |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in report["drugs"]:
+        lines.append(
+            f"| {d['drug']} | {d['transporter']} | {d['kind'].replace('_', ' ')} | "
+            f"{d['points']} | {', '.join(d['studies'])} | {_pp(d['mae_in_vitro_pp'])} | "
+            f"{_pp(d['mae_pp'])} | {_pp(d['mae_left_out_pp'])} |"
+        )
+    lines += [
+        "",
+        "| points | n | MAE in vitro (pp) | MAE model, in sample (pp) | left out: all (pp) "
+        "| left out: drug keeps another study (pp) | worst drug left out (pp) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in report["summary"].items():
+        lines.append(
+            f"| {name.replace('_', ' ')} | {s['points']} | {_pp(s['mae_in_vitro_pp'])} | "
+            f"{_pp(s['mae_pp'])} | {_pp(s['mae_left_out_pp'])} | "
+            f"{_pp(s['mae_left_out_own_drug_pp'])} ({s['points_left_out_own_drug']}) | "
+            f"{_pp(s['worst_drug_mae_left_out_pp'])} |"
+        )
+    model, cover = report["model"], report["coverage"]["all"]
+    intervals = {(i["transporter"], i["tracer"]): i["interval"] for i in model["plateau_intervals"]}
+    plateaus = "; ".join(
+        f"{p['transporter']} {p['tracer']} {p['emax']:.1%} "
+        + (
+            f"(95 % {intervals[key][0]:.1%}-{intervals[key][1]:.1%})"
+            if (key := (p["transporter"], p["tracer"])) in intervals
+            else "(assumed)"
+        )
+        for p in model["plateaus"]
+    )
+    lines += [
+        "",
+        f"Plateaus: {plateaus}. Between-study spread of the log load (omega): "
+        f"{model['between_study_log_sd']:.2f}. Study means inside the 90 % range printed for "
+        f"patients, the study left out: {cover['inside']} of {cover['points']} "
+        f"({cover['share']:.0%}; goal {cover['goal']:.0%}).",
+    ]
+    return "\n".join(lines)
+
+
+def current_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index(START) + len(START) : text.index(END)].strip("\n")
+
+
+def live_report() -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "sert_cli", "validate", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=README.parent,
+    )
+    return json.loads(done.stdout)
+
+
+if __name__ == "__main__":
+    text = README.read_text(encoding="utf-8")
+    before, after = text.split(START)[0], text.split(END)[1]
+    README.write_text(f"{before}{START}\n{tables(live_report())}\n{END}{after}", encoding="utf-8")
