@@ -121,3 +121,21 @@ def test_formation_is_a_metabolites(write_profile):
     )
     with pytest.raises(ProfileError, match="the parent is not formed"):
         load_profile_file(write_profile(text))
+
+
+# paroxetine.yaml: CL_lin 22 L/h, Vmax 0.487 mg/h, Km 0.472 ng/mL (Sindrup 1992 refit)
+def test_paroxetine_at_30_mg_matches_sindrup():
+    nm = sert_json("occupancy", "paroxetine", "--dose", "30", "--explain")
+    pm = sert_json("occupancy", "paroxetine", "--dose", "30", "-p", "CYP2D6=PM")
+    c = nm["css_plasma_ng_ml"] / 1000  # mg/L: the balance R = CL C + Vmax C / (Km + C)
+    assert 22 * c + 0.487 * c / (0.000472 + c) == pytest.approx(30 / 24, rel=1e-9)
+    assert nm["css_plasma_ng_ml"] == pytest.approx(34.98, rel=1e-3)
+    assert pm["css_plasma_ng_ml"] == pytest.approx(30 / 24 / 22 * 1000, rel=1e-12)  # 56.82
+    assert 1.6 <= pm["css_plasma_ng_ml"] / nm["css_plasma_ng_ml"] <= 2.2  # Sindrup 1.73-1.86
+    trough = sert_json("simulate", "paroxetine", "--dose", "30")["summary"]
+    assert 20 <= trough["steady_state_trough_ng_ml"] <= 35  # Sindrup: 26.7 ng/mL
+
+
+def test_paroxetine_taper_steps_fall_steadily():
+    doses = [s["dose_mg"] for s in sert_json("taper", "paroxetine", "--from", "20")["steps"]]
+    assert all(a > b for a, b in zip(doses, doses[1:], strict=False)), doses
