@@ -35,7 +35,7 @@ def random_rows(count: int) -> list[dict]:
     drugs = [
         ("escitalopram", "CYP2C19", ["PM", "IM", "NM", "RM", "UM"]),
         ("sertraline", "CYP2C19", ["PM", "IM", "NM", "UM"]),
-        ("venlafaxine", None, []),
+        ("venlafaxine", "CYP2D6", ["PM", "IM", "NM", "UM"]),  # ODV's formation too
         ("vortioxetine", "CYP2D6", ["PM", "IM", "NM", "UM"]),
         ("paroxetine", "CYP2D6", ["PM", "NM"]),
         ("fluoxetine", None, []),

@@ -9,7 +9,9 @@ from conftest import SERT_PLATEAU, sert, sert_json
 
 @pytest.fixture(scope="module")
 def paroxetine_to_sertraline():
-    return sert_json("switch", "paroxetine", "20", "sertraline")
+    # 40 mg: about 82 % SERT since the paroxetine refit to Sindrup 1992 (issue 22), the
+    # high-occupancy switch this module was written for (20 mg gave 81.7 % before it)
+    return sert_json("switch", "paroxetine", "40", "sertraline")
 
 
 def test_the_equivalent_dose_has_the_same_occupancy(paroxetine_to_sertraline):
@@ -122,7 +124,7 @@ def test_a_direct_switch_overlaps_the_old_drug_that_remains():
 
 
 def test_an_unreachable_occupancy_takes_the_label_maximum_and_says_so():
-    out = sert_json("switch", "paroxetine", "20", "vortioxetine")
+    out = sert_json("switch", "paroxetine", "30", "vortioxetine")  # 81 % SERT
     assert out["to"]["equivalent_dose_mg"] > 20  # the model's number, not a recommendation
     assert out["to"]["recommended_dose_mg"] == 20 and out["to"]["target_reached"] is False
     assert any("not reached within the label" in w for w in out["warnings"])

@@ -91,11 +91,6 @@ def test_exposure_ratios_match_the_clinical_data(report):
     assert all(any(v) for k, v in cells.items() if k[0] != "paroxetine"), cells
 
 
-@pytest.mark.xfail(
-    reason="issue 22: at the 30 mg/day Sindrup measured, the profile gives PM/NM 1.39 "
-    "against 1.86 (and 2.50 in Liao's cohort); the paroxetine refit is open",
-    strict=True,
-)
 def test_paroxetine_pm_ratio_matches_at_the_dose_it_was_measured_at(report):
     assert any(_ratio_cells(report)[("paroxetine", "CYP2D6", "PM")])
 
@@ -189,12 +184,30 @@ def test_every_profile_says_how_each_constant_was_found():
             assert c.basis != "assumed" or c.note, name  # an assumed constant says why
 
 
+# paroxetine's PK was refitted to Sindrup 1992 (issue 22); its PET constant is refitted
+# separately, so until then its fit does not reproduce the profile's EC50
+REFIT_PENDING = {("paroxetine", "SERT")}
+
+
 def test_fitted_constants_are_reproducible():
     library = load_library(use_cache=False)
     for result in fit(library)["fits"]:
+        if (result["drug"], result["transporter"]) in REFIT_PENDING:
+            continue
         assert result["pet_ec50_plasma_ng_ml"] == pytest.approx(
             result["profile_value_ng_ml"], rel=0.01
         ), (result["drug"], result["transporter"])
+
+
+@pytest.mark.xfail(
+    reason="issue 22: the paroxetine PK refit (Sindrup 1992) moved its PET fit to EC50 "
+    "0.65 ng/mL; the profile keeps 1.63 until the PET constants are refitted",
+    strict=True,
+)
+def test_paroxetine_pet_constant_is_refitted_after_its_pk():
+    library = load_library(use_cache=False)
+    (result,) = [r for r in fit(library, "paroxetine")["fits"] if r["transporter"] == "SERT"]
+    assert result["pet_ec50_plasma_ng_ml"] == pytest.approx(result["profile_value_ng_ml"], rel=0.01)
 
 
 def test_output_says_which_constant_and_scale_was_used():
@@ -275,14 +288,18 @@ def test_fluvoxamine_levels_at_steady_state_are_nonlinear_and_in_range():
 
 
 def test_paroxetine_single_dose_and_accumulation():
-    """Issue 10: one 20 mg dose peaks near 5.2 ng/mL (Shi 2012) and steady state is about 8
-    times the single-dose AUC (the label); within 30 %."""
-    single = sert_json("simulate", "paroxetine", "--dose", "20", "--doses", "1", "--until", "240")
-    daily = sert_json("occupancy", "paroxetine", "--dose", "20")
+    """Sindrup et al. 1992 (EMs, 30 mg): median AUC 550 nmol.h/L (181 ng.h/mL) after the
+    first dose, AUCss,tau 2550 nmol.h/L (35.0 ng/mL on average), 4.6-fold; within 30 %.
+    Issue 10 asked for a single 20 mg dose peaking near 5.25 ng/mL (Shi 2012, Chinese men)
+    and about 8-fold accumulation (the label, a SECONDARY quotation): the Western data the
+    profile is now fitted to give 3.1 ng/mL and 5.6-fold at 20 mg (issue 22)."""
+    single = sert_json("simulate", "paroxetine", "--dose", "30", "--doses", "1", "--until", "400")
+    daily = sert_json("occupancy", "paroxetine", "--dose", "30")
     concentrations, times = single["c_plasma_ng_ml"], single["t_h"]
     auc = sum(
         (a + b) / 2 * (t1 - t0)
         for a, b, t0, t1 in zip(concentrations, concentrations[1:], times, times[1:], strict=False)
     )
-    assert max(concentrations) == pytest.approx(5.25, rel=0.3)
-    assert daily["css_plasma_ng_ml"] * 24 / auc == pytest.approx(8.0, rel=0.3)
+    assert auc == pytest.approx(550 * 329.37 / 1000, rel=0.3)
+    assert daily["css_plasma_ng_ml"] == pytest.approx(2550 / 24 * 329.37 / 1000, rel=0.3)
+    assert daily["css_plasma_ng_ml"] * 24 / auc == pytest.approx(2550 / 550, rel=0.3)

@@ -15,7 +15,12 @@ from typing import NamedTuple
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pgx.phenotypes import check_gene, phenotype_code, phenotype_value
-from sert_cli.pk.steady_state import moiety_clearance, saturable_parameters
+from sert_cli.pk.steady_state import (
+    formation_changes,
+    profile_clearances,
+    saturable_parameters,
+    table_fm,
+)
 from sert_cli.profiles.types import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 from sert_cli.trace import Step
@@ -108,6 +113,9 @@ class Prepared(NamedTuple):
     # patients, each with its own
     clearances: tuple[tuple[float, Step], ...] = ()
     saturation: tuple[tuple[float, float] | None, ...] = ()
+    # each moiety's formation change (docs/model.md section 8; 1 unless it is a metabolite
+    # formed through a gene): its own elimination rate is its clearance times this
+    formation: tuple[float, ...] = ()
     # co-medications that are SERT inhibitors with a profile: (name, usual dose mg, SERT
     # occupancy alone, SERT load, plateau) at their usual dose, for the two together
     co_sert_inhibitors: tuple[tuple[str, float, float, float, float], ...] = ()
@@ -316,8 +324,9 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     profile, factor_warnings, avoid = _apply_patient_factors(profile, patient, notes, steps)
     used, warnings = _phenotypes_used(profile, phenotypes)
     # every moiety's clearance must compute, from the drug's own data or the class values
-    clearances = tuple(moiety_clearance(moiety, used) for moiety in profile.moieties)
+    clearances = profile_clearances(profile, used)
     saturation = tuple(saturable_parameters(moiety, used) for moiety in profile.moieties)
+    formation = formation_changes(profile, used)
     risks, risk_steps = serotonergic_risks(profile.name, names)
     steps += risk_steps
     warnings = risks + factor_warnings + warnings
@@ -339,6 +348,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         patient_factors(patient),
         clearances,
         saturation,
+        formation=formation,
     )
 
 
@@ -398,6 +408,12 @@ def _apply_comedication(
         if row["perpetrator"] == name and row["victim"] == profile.name:
             ratio = float(row["exposure_ratio"])
             verb = "raises" if ratio >= 1 else "lowers"
+            fm = _parent_fm(profile, row["enzyme"]) if row["enzyme"] else None
+            if fm:
+                _measured_enzyme_effect(
+                    profile, name, row, ratio, fm, functional, scores, multipliers, notes
+                )
+                return profile
             notes.append(
                 f"{name} {verb} {profile.name} exposure {ratio:g}-fold (measured: "
                 f"{row['source']}); this measured ratio is used instead of the enzyme classes"
@@ -423,6 +439,49 @@ def _apply_comedication(
         if effect == "inhibitor":
             _phenoconvert(enzyme, strength, name, functional, scores, notes)
     return profile
+
+
+def _parent_fm(profile: Profile, gene: str) -> float | None:
+    """The parent's fm of a gene (a fraction listed, or its measured table's), if any."""
+    parent = profile.parent
+    if parent.saturable is not None:
+        return None
+    for fraction in parent.fractions_metabolized:
+        if fraction.gene == gene:
+            return fraction.fm
+    if parent.phenotypes is not None and parent.phenotypes.gene == gene:
+        return table_fm(parent)
+    return None
+
+
+def _measured_enzyme_effect(
+    profile, name, row, ratio, fm, functional, scores, multipliers, notes
+) -> None:
+    """A measured ratio read as the co-medication's effect on one enzyme of the drug: the
+    activity m with 1/R = 1 + fm * (m - 1) (at least 0), which then acts wherever the
+    enzyme does, a metabolite's formation included (docs/model.md sections 2 and 8)."""
+    enzyme = row["enzyme"]
+    activity = max(0.0, 1.0 + (1.0 / ratio - 1.0) / fm)
+    multipliers[enzyme] = multipliers.get(enzyme, 1.0) * activity
+    verb = "raises" if ratio >= 1 else "lowers"
+    capped = (
+        f"; the measured ratio exceeds what fm {fm:g} allows, so the enzyme is taken as "
+        "fully inhibited"
+        if 1.0 + (1.0 / ratio - 1.0) / fm < 0
+        else ""
+    )
+    notes.append(
+        f"{name} {verb} {profile.name} exposure {ratio:g}-fold (measured: {row['source']}); "
+        f"read as {enzyme} activity x{activity:.3g} for {profile.name} "
+        f"(1/{ratio:g} = 1 + {fm:g} * (m - 1)), which acts wherever {enzyme} does{capped}"
+    )
+    for perpetrator in _rows("perpetrators.csv"):
+        if (
+            perpetrator["drug"] == name
+            and perpetrator["enzyme"] == enzyme
+            and perpetrator["effect"] == "inhibitor"
+        ):
+            _phenoconvert(enzyme, perpetrator["strength"], name, functional, scores, notes)
 
 
 def _phenoconvert(gene, strength, name, functional, scores, notes) -> None:

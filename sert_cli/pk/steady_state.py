@@ -92,11 +92,78 @@ def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str
     return found[0], f"DERIVED: class activity ({found[1]})"
 
 
-def moiety_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[float, Step]:
+def formation_change(
+    moiety: Moiety, phenotypes: Mapping[str, str], parent: Moiety | None
+) -> tuple[float, tuple]:
+    """f_formed(patient) / f_formed(NM) of a metabolite formed partly through one gene
+    (docs/model.md section 8), with the numbers that gave it: f_formed = CL_formation /
+    CL_parent, so the factor is [share * a * m + (1 - share)] / [CL_parent / CL_parent,NM],
+    a and m the gene's phenotype activity and co-medication multiplier, as the parent's
+    clearance uses them. 1 for a metabolite without a formation spec."""
+    if moiety.formation is None or parent is None:
+        return 1.0, ()
+    gene, share = moiety.formation
+    phenotype = phenotypes.get(gene, "NM")
+    activity = gene_activity(parent, gene, phenotype)[0]
+    multiplier = parent.enzyme_activity.get(gene, 1.0)
+    formation = share * activity * multiplier + (1.0 - share)
+    parent_change = moiety_clearance(parent, phenotypes)[0] / parent.apparent_clearance_l_h
+    values = (
+        (f"share {gene}", share, ""),
+        (f"a {gene} {phenotype}", activity, ""),
+        *(((f"m {gene}", multiplier, ""),) if multiplier != 1.0 else ()),
+        ("CL_form/CL_form,NM", formation, ""),
+        ("CL_parent/CL_parent,NM", parent_change, ""),
+    )
+    return formation / parent_change, values
+
+
+def profile_clearances(profile: Profile, phenotypes: Mapping[str, str]) -> tuple:
+    """(CL/F, step) of every moiety of the profile for these phenotypes: a metabolite's per
+    parent dose, its formation included."""
+    return tuple(
+        moiety_clearance(m, phenotypes, None if m is profile.parent else profile.parent)
+        for m in profile.moieties
+    )
+
+
+def formation_changes(profile: Profile, phenotypes: Mapping[str, str]) -> tuple[float, ...]:
+    """formation_change of every moiety (1 for the parent and unformed metabolites)."""
+    return tuple(
+        formation_change(m, phenotypes, None if m is profile.parent else profile.parent)[0]
+        for m in profile.moieties
+    )
+
+
+def moiety_clearance(
+    moiety: Moiety, phenotypes: Mapping[str, str], parent: Moiety | None = None
+) -> tuple[float, Step]:
     """CL/F for the patient: CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g), with a_g the
     phenotype's activity (measured for the drug where published, else the class value) and
     m_g the co-medications' effect on the enzyme (docs/model.md section 2). A measured
     table without an fm for its gene gives that phenotype's CL/F directly."""
+    clearance, step = _elimination_clearance(moiety, phenotypes)
+    change, values = formation_change(moiety, phenotypes, parent)
+    if not values:
+        return clearance, step
+    result = clearance / change
+    step = step._replace(
+        formula=step.formula + "; per parent dose: CL_m = CL_m,own / f, f = (share * a * m "
+        "+ 1 - share) / (CL_parent / CL_parent,NM)",
+        values=(
+            *step.values[:-1],
+            ("CL_m,own", clearance, "L/h"),
+            *values,
+            ("f", change, ""),
+            ("CL/F", result, "L/h"),
+        ),
+        source=step.source + "; " + model_section(8),
+    )
+    return result, step
+
+
+def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tuple[float, Step]:
+    """The moiety's own CL/F from its phenotypes and co-medications (section 2)."""
     table = moiety.phenotypes
     clearance = moiety.apparent_clearance_l_h
     fm = {f.gene: f.fm for f in moiety.fractions_metabolized}
@@ -287,12 +354,14 @@ def moiety_shares(profile: Profile, levels, loads) -> dict[str, dict[str, object
     }
 
 
-def _moiety_pk(moiety: Moiety, index: int, phenotypes, clearances, saturation) -> tuple:
+def _moiety_pk(
+    moiety: Moiety, index: int, phenotypes, clearances, saturation, parent: Moiety | None = None
+) -> tuple:
     """(CL/F, the step that computed it or None, saturable (Vmax, Km) or None) of the
     profile's moiety `index`: given (a batch group's, see steady_state), else computed from
-    the phenotypes."""
+    the phenotypes (a metabolite's with its `parent`)."""
     if clearances is None:
-        clearance, step = moiety_clearance(moiety, phenotypes)
+        clearance, step = moiety_clearance(moiety, phenotypes, parent)
     else:
         clearance, step = clearances[index], None
     if saturation is None:
@@ -307,16 +376,19 @@ def steady_state(
     phenotypes: Mapping[str, str],
     clearances=None,
     saturation=None,
+    formation=None,
 ) -> SteadyState:
     """Every moiety's average steady-state levels, the loads, the occupancy, and the time
     to reach it; dose_mg is a float or a numpy array. Each moiety's CL/F and saturable
     (Vmax, Km) are computed from the phenotypes, or given (`clearances`, `saturation`:
-    floats or arrays beside the doses, for rows of several patients); the caller then
-    holds the clearance steps."""
+    floats or arrays beside the doses, for rows of several patients; `formation`: each
+    moiety's formation change beside them, for the metabolites' own elimination rates);
+    the caller then holds the clearance steps."""
     steps, levels, half_lives = [], [], []
     for index, moiety in enumerate(profile.moieties):
+        parent = None if index == 0 else profile.parent
         clearance, clearance_step, saturable = _moiety_pk(
-            moiety, index, phenotypes, clearances, saturation
+            moiety, index, phenotypes, clearances, saturation, parent
         )
         if clearance_step is not None:
             steps.append(clearance_step)
@@ -343,7 +415,13 @@ def steady_state(
         ]
         if moiety.volume_l:
             # the clearance at steady state: a saturable moiety's is the dose rate over Css
-            effective = clearance
+            # a formed metabolite leaves at its own rate, whatever was formed: its clearance
+            # per parent dose times its formation change (a batch group's, row by row)
+            effective = clearance * (
+                formation[index]
+                if formation is not None
+                else formation_change(moiety, phenotypes, parent)[0]
+            )
             if saturable is not None:
                 effective = dose_mg * profile.salt_factor / interval_h / css_mg_l
             if moiety.hepatic_blood_flow_l_h:  # the oral clearance is intrinsic: systemic
@@ -501,9 +579,17 @@ def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, l
 
 
 def load_per_mg(
-    profile: Profile, transporter: str, interval_h: float, phenotypes, clearances, saturation
+    profile: Profile,
+    transporter: str,
+    interval_h: float,
+    phenotypes,
+    clearances,
+    saturation,
+    formation=None,
 ) -> float:
-    loads = steady_state(profile, 1.0, interval_h, phenotypes, clearances, saturation).loads
+    loads = steady_state(
+        profile, 1.0, interval_h, phenotypes, clearances, saturation, formation
+    ).loads
     if transporter not in loads:
         raise ModelError(
             f"{profile.name}'s profile gives no affinity for {transporter}, so no "
@@ -521,11 +607,15 @@ def dose_for_load(
     phenotypes,
     clearances=None,
     saturation=None,
+    formation=None,
 ) -> tuple[object, Step]:
     """Section 5: the dose whose steady-state load is x*; load_target a float or an array
-    (and `clearances`, `saturation` as steady_state takes them). Closed form for linear
-    clearance and for a saturable parent alone; else bisection (for one patient)."""
-    per_mg = load_per_mg(profile, transporter, interval_h, phenotypes, clearances, saturation)
+    (and `clearances`, `saturation`, `formation` as steady_state takes them). Closed form
+    for linear clearance and for a saturable parent alone; else bisection (for one
+    patient)."""
+    per_mg = load_per_mg(
+        profile, transporter, interval_h, phenotypes, clearances, saturation, formation
+    )
     parent = profile.parent
     clearance, _, saturable = _moiety_pk(parent, 0, phenotypes, clearances, saturation)
     if saturable is not None and not profile.metabolites:

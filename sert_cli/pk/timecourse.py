@@ -21,9 +21,10 @@ from sert_cli.pk import formulas
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     check_resolvable,
+    formation_changes,
     levels_from_parent_equivalent,
-    moiety_clearance,
     occupancy_of_loads,
+    profile_clearances,
     saturable_parameters,
     transporter_loads,
 )
@@ -117,12 +118,22 @@ class Regimen:
     phenotypes: Mapping[str, str]
 
     def clearances(self) -> list[float]:
-        return [moiety_clearance(m, self.phenotypes)[0] for m in self.profile.moieties]
+        """CL/F of every moiety, a metabolite's per parent dose (steady_state's)."""
+        return [cl for cl, _ in profile_clearances(self.profile, self.phenotypes)]
+
+    def formation(self) -> tuple[float, ...]:
+        """Each moiety's formation change (docs/model.md section 8): what is formed of a
+        metabolite scales by it, not the rate at which it leaves."""
+        return formation_changes(self.profile, self.phenotypes)
+
+    def own_clearances(self) -> list[float]:
+        """The clearances that set the elimination rates: a formed metabolite's own."""
+        return [cl * f for cl, f in zip(self.clearances(), self.formation(), strict=True)]
 
     def elimination_rates(self) -> list[float]:
         return [
             formulas.elimination_rate_per_h(cl, _volume(m))
-            for m, cl in zip(self.profile.moieties, self.clearances(), strict=True)
+            for m, cl in zip(self.profile.moieties, self.own_clearances(), strict=True)
         ]
 
     def longest_half_life_h(self) -> float:
@@ -139,9 +150,12 @@ class Regimen:
         ka = _absorption_rate(parent)
         k_parent, *k_metabolites = self.elimination_rates()
         out = []
-        for moiety, k in zip(self.profile.moieties, [k_parent, *k_metabolites], strict=True):
+        for moiety, k, formed in zip(
+            self.profile.moieties, [k_parent, *k_metabolites], self.formation(), strict=True
+        ):
             rates = [ka, k] if moiety is parent else [ka, k_parent, k]
-            plasma = chain_response(rates, _volume(moiety))
+            # what is formed scales the whole curve: the area is dose / (CL_own / f)
+            plasma = chain_response(rates, _volume(moiety) / formed)
             brain = plasma
             if moiety.brain_equilibration_half_life_h:
                 brain = delayed(
@@ -233,7 +247,7 @@ def _ode_system(regimen: Regimen):
     moieties = profile.moieties
     ka = _absorption_rate(profile.parent)
     volumes = [_volume(m) for m in moieties]
-    clearances = regimen.clearances()
+    clearances = regimen.own_clearances()  # formation is for linear parents only (schema)
     vmax, km = saturable_parameters(profile.parent, regimen.phenotypes)
     k_metabolites = [cl / v for cl, v in zip(clearances[1:], volumes[1:], strict=True)]
     ke0 = [

@@ -12,6 +12,7 @@ from sert_cli.pgx.phenotypes import check_phenotype_for_gene
 from sert_cli.pk import formulas
 from sert_cli.profiles.types import (
     PET_BASES,
+    Formation,
     FractionMetabolized,
     Moiety,
     PetCalibration,
@@ -153,6 +154,7 @@ PK_KEYS = (
     "phenotypes",
     "exposure_cv",
     "first_pass",
+    "formation",
 )
 
 
@@ -426,6 +428,18 @@ def _read_moiety(
     fractions = _read_fractions(
         r, pk.get("fractions_metabolized", []), pk_where + ("fractions_metabolized",)
     )
+    formation = None
+    if "formation" in pk:
+        here = pk_where + ("formation",)
+        spec = r.mapping(pk["formation"], here, ("gene", "share"))
+        if not where:
+            r.fail(here, "formation describes a metabolite; the parent is not formed")
+        gene = r.text(spec["gene"], here + ("gene",))
+        if gene not in GENES:
+            r.fail(
+                here + ("gene",), f"'{gene}' is not a gene sert knows{did_you_mean(gene, GENES)}"
+            )
+        formation = Formation(gene, r.fraction(spec["share"], here + ("share",)))
     moiety = Moiety(
         name,
         molar_mass,
@@ -442,6 +456,7 @@ def _read_moiety(
         pet,
         fractions,
         hepatic_blood_flow_l_h=hepatic_flow,
+        formation=formation,
     )
     if phenotypes is not None and fractions:
         from sert_cli.pk.steady_state import table_fm
@@ -549,6 +564,8 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         moiety, _ = _read_moiety(
             r, item, where, m_name, m_mass, ("apparent_clearance", "fraction_unbound")
         )
+        if moiety.formation is not None:
+            _check_formation(r, parent, moiety, where + ("pk", "formation"))
         metabolites.append(moiety)
     if not any(m.k_nm for m in [parent, *metabolites]):
         r.fail(("targets",), "no affinity given for any transporter (SERT or NET)")
@@ -587,6 +604,23 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         scored_mg=scored,
         oral_liquids=tuple(liquids),
     ).with_affinity("in-vitro")
+
+
+def _check_formation(r: _Reader, parent: Moiety, metabolite: Moiety, where: tuple) -> None:
+    """A metabolite formed through a gene needs a parent whose clearance runs through that
+    gene, linearly: the parent's clearance change is part of the formation arithmetic."""
+    gene = metabolite.formation.gene
+    if parent.saturable is not None:
+        r.fail(where, "formation needs a parent with linear clearance (the parent saturates)")
+    carried = {f.gene for f in parent.fractions_metabolized}
+    if parent.phenotypes is not None:
+        carried.add(parent.phenotypes.gene)
+    if gene not in carried:
+        r.fail(
+            where + ("gene",),
+            f"the parent's clearance has no {gene} part (pk.fractions_metabolized or "
+            "pk.phenotypes), so its formation cannot run through it",
+        )
 
 
 def _read_therapeutic_range(r: _Reader, value) -> tuple[tuple[float, float] | None, str]:

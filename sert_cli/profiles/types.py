@@ -68,6 +68,16 @@ class FractionMetabolized(NamedTuple):
     activity: Mapping[str, float] = {}
 
 
+class Formation(NamedTuple):
+    """How a metabolite is formed (docs/model.md section 8): the share of its formation
+    clearance in NMs without interacting drugs that runs through one gene. The patient's
+    activity a and co-medication multiplier m of that gene then change the formation
+    clearance by share * a * m + (1 - share), exactly as they change the parent's."""
+
+    gene: str
+    share: float
+
+
 @dataclass(frozen=True)
 class Moiety:
     """A parent drug or an active metabolite: what reaches the brain and binds.
@@ -94,6 +104,9 @@ class Moiety:
     # with a saturable first pass (docs/model.md section 7): the liver's blood flow, and
     # volume_l is then the systemic volume, not V/F
     hepatic_blood_flow_l_h: float | None = None
+    # a metabolite formed partly through one gene: its apparent clearance per parent dose
+    # then follows the patient's parent clearance and formation (docs/model.md section 8)
+    formation: Formation | None = None
     # enzyme -> multiplier of its activity from the patient's co-medications (inhibitors
     # below 1, inducers above); set by the patient layer, never by a profile
     enzyme_activity: Mapping[str, float] = field(default_factory=dict)

@@ -675,9 +675,10 @@ def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list
 
 
 def _patient_pk(patients: list[Prepared]) -> tuple:
-    """(phenotypes, clearances, saturation) as steady_state takes them over the rows, each
-    row its patient's: a float where they all have the same (as the rows of one patient
-    do), else an array; the first row's phenotypes (one patient's, where they matter)."""
+    """(phenotypes, clearances, saturation, formation) as steady_state takes them over the
+    rows, each row its patient's: a float where they all have the same (as the rows of one
+    patient do), else an array; the first row's phenotypes (one patient's, where they
+    matter)."""
 
     def column(values: list):
         return values[0] if values.count(values[0]) == len(values) else _vector(values)
@@ -695,7 +696,8 @@ def _patient_pk(patients: list[Prepared]) -> tuple:
         )
         for m, pair in enumerate(first.saturation)
     ]
-    return first.phenotypes, clearances, saturation
+    formation = [column([p.formation[m] for p in patients]) for m in range(len(first.formation))]
+    return first.phenotypes, clearances, saturation, formation or None
 
 
 def _interval(query, prepared: Prepared) -> float:

@@ -306,6 +306,7 @@ class DoseResult(NamedTuple):
             prepared.phenotypes,
             [clearance for clearance, _ in prepared.clearances],
             prepared.saturation,
+            prepared.formation or None,
         )
 
     def trace(self) -> list[Step]:

@@ -231,6 +231,7 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
                 prepared.phenotypes,
                 [clearance for clearance, _ in prepared.clearances],
                 prepared.saturation,
+                prepared.formation or None,
             )[0]
         # down to the patient's label maximum as fast as the largest cut allows
         wanted = max(min(wanted, cap), dose * (1 - max_cut))
