@@ -34,9 +34,10 @@ def test_the_schedule_runs_by_day_and_ends_on_the_new_drug_alone(paroxetine_to_s
     # a cross-taper: the old dose never rises, the new one never falls
     assert all(a["from_dose_mg"] >= b["from_dose_mg"] for a, b in pairwise(days))
     assert all(a["to_dose_mg"] <= b["to_dose_mg"] for a, b in pairwise(days))
-    # at the end the combined occupancy is the new drug's own steady state
+    # at the end the combined occupancy is the new drug's own steady state: the schedule's
+    # is at trough, the steady state an average, so a little below it
     alone = paroxetine_to_sertraline["to"]["occupancy_at_recommended"]["SERT"]
-    assert days[-1]["occupancy"]["SERT"] == pytest.approx(alone, abs=0.01)
+    assert alone - 0.02 <= days[-1]["occupancy"]["SERT"] <= alone
 
 
 def test_both_drugs_are_on_the_same_pet_scale(paroxetine_to_sertraline):
