@@ -57,3 +57,17 @@ def test_a_batch_row_with_a_level_is_the_tdm_query():
     assert rows["c"]["query"] == "occupancy"
     assert rows["d"]["error"].startswith("column dose_mg")
     assert done.returncode == 1
+
+
+def test_a_level_above_the_laboratory_alert_level_is_said():
+    """AGNP 2017 (as laboratory catalogues give it, SECONDARY): sertraline's alert level is
+    300 ng/mL; a level at or above it is named, one below it is not."""
+    high = sert_json("tdm", "sertraline", "--dose", "200", "--level", "350")
+    assert high["alert_level_ng_ml"] == 300
+    assert any("alert level of 300 ng/mL" in w for w in high["warnings"])
+    fine = sert_json("tdm", "sertraline", "--dose", "200", "--level", "120")
+    assert not any("alert level" in w for w in fine["warnings"])
+    # no alert level given: none invented
+    assert (
+        sert_json("tdm", "duloxetine", "--dose", "60", "--level", "50")["alert_level_ng_ml"] is None
+    )

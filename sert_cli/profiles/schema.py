@@ -623,12 +623,15 @@ def _check_formation(r: _Reader, parent: Moiety, metabolite: Moiety, where: tupl
         )
 
 
-def _read_therapeutic_range(r: _Reader, value) -> tuple[tuple[float, float] | None, str]:
-    """The plasma reference range (AGNP consensus), of the parent or the active moiety."""
+def _read_therapeutic_range(
+    r: _Reader, value
+) -> tuple[tuple[float, float] | None, str, float | None]:
+    """The plasma reference range (AGNP consensus), of the parent or the active moiety, and
+    the laboratory alert level above which the consensus asks for action, if given."""
     if value is None:
-        return None, "parent"
+        return None, "parent", None
     where = ("therapeutic_range",)
-    r.mapping(value, where, ("range",), ("of",))
+    r.mapping(value, where, ("range",), ("of", "alert"))
     bounds = r.sequence(value["range"], where + ("range",), min_len=2)
     if len(bounds) != 2:
         r.fail(where + ("range",), "expected [low, high] plasma concentrations")
@@ -641,7 +644,12 @@ def _read_therapeutic_range(r: _Reader, value) -> tuple[tuple[float, float] | No
     of = value.get("of", "parent")
     if of not in ("parent", "active_moiety"):
         r.fail(where + ("of",), "'of' is 'parent' or 'active_moiety' (parent + metabolites)")
-    return (low, high), of
+    alert = None
+    if "alert" in value:
+        alert = r.quantity(value["alert"], where + ("alert",), "mass_concentration").value
+        if alert <= high:
+            r.fail(where + ("alert",), "the alert level must lie above the range")
+    return (low, high), of, alert
 
 
 def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:

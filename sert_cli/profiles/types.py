@@ -132,6 +132,7 @@ class Profile:
     raw: Mapping = field(default_factory=dict, compare=False, repr=False)
     therapeutic_range_ng_ml: tuple[float, float] | None = None
     therapeutic_range_of: str = "parent"  # or "active_moiety": parent + metabolites, ng/mL
+    therapeutic_alert_ng_ml: float | None = None  # the laboratory alert level (AGNP), if given
     min_dose_occupancy_note: str = ""
     affinity: Mapping[str, str] = field(default_factory=dict)  # transporter -> constant used
     emax: Mapping[str, float] = field(default_factory=dict)  # transporter -> plateau (PET scale)

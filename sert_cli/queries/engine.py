@@ -590,7 +590,18 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         consistent[gene] = hits
     clearance = moiety_clearance(profile.parent, prepared.phenotypes)[0]
     reference = profile.therapeutic_range_ng_ml
-    warnings = list(prepared.warnings) + stopped
+    alert = profile.therapeutic_alert_ng_ml
+    above_alert = (
+        [
+            f"the level, {level:g} ng/mL ({profile.therapeutic_range_of.replace('_', ' ')}), is "
+            f"at or above the laboratory alert level of {alert:g} ng/mL "
+            "(AGNP consensus; its source in the profile, therapeutic_range.alert): the consensus "
+            "asks for a check of tolerability and the dose"
+        ]
+        if alert is not None and level >= alert
+        else []
+    )
+    warnings = list(prepared.warnings) + stopped + above_alert
     fields = {
         "dose_mg": dose,
         "interval_h": interval,
@@ -605,7 +616,7 @@ def _tdm_result(query, prepared: Prepared, interval: float):
         "consistent_phenotypes": consistent,
         "reference_range_ng_ml": list(reference) if reference else None,
         "reference_source": source_of(profile, "therapeutic_range") if reference else None,
-        "alert_level_ng_ml": None,
+        "alert_level_ng_ml": profile.therapeutic_alert_ng_ml,
         "occupancy_at_expected": occupancy,
         "occupancy_implied": tdm.implied_occupancy(profile, loads, ratio),
         "level_vs_reference": tdm.position(level, reference),

@@ -275,6 +275,8 @@ def tdm(console: Console, result) -> None:
     if r["reference_range_ng_ml"]:
         low, high = r["reference_range_ng_ml"]
         table.add_row("reference range", f"{num(low)}-{num(high)} ng/mL")
+    if r["alert_level_ng_ml"]:
+        table.add_row("laboratory alert level", f"{num(r['alert_level_ng_ml'])} ng/mL")
     for transporter, value in r["occupancy_implied"].items():
         table.add_row(f"{transporter} occupancy implied", pct(value))
     console.print(table)
