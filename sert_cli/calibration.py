@@ -316,7 +316,7 @@ def fit_points(
         if extrapolated is not None:
             scale[key] = extrapolated
             kind[key] = "extrapolated"
-            basis[key] = "extrapolated"
+            basis[key] = _extrapolation_note(transporter)
     return Fit(
         plateau=plateau,
         plateau_interval=plateau_interval,
@@ -382,6 +382,15 @@ def _mae_pp(pairs) -> float | None:
     return (sum(abs(p - o) for p, o in pairs) / len(pairs) * 100) if pairs else None
 
 
+class LeftOut(NamedTuple):
+    """A point predicted with its own study left out of the fit."""
+
+    occupancy: float
+    basis: str
+    kind: str  # fitted, assumed or extrapolated, in the fit without the study
+    patient_range: tuple[float, float] | None
+
+
 def _calibration(library: Library, with_left_out: bool = True):
     """Every point, its in vitro load, the in-sample fit, and each point's prediction
     with its own study left out of the fit: (occupancy, basis, its 90 % range)."""
@@ -412,10 +421,11 @@ def _calibration(library: Library, with_left_out: bool = True):
         loso = fit_points(rest, loads, wanted, intervals="wald")
         for p in counted:
             if p.study == study and (p.drug, p.transporter) in loso.scale:
-                left_out[p] = (
-                    loso.occupancy(p, loads[p]),
-                    loso.basis[(p.drug, p.transporter)],
-                    _patient_range(library.get(p.drug), p, loads[p], loso),
+                left_out[p] = LeftOut(
+                    occupancy=loso.occupancy(p, loads[p]),
+                    basis=loso.basis[(p.drug, p.transporter)],
+                    kind=loso.kind[(p.drug, p.transporter)],
+                    patient_range=_patient_range(library.get(p.drug), p, loads[p], loso),
                 )
     return points, loads, in_sample, left_out
 
@@ -440,6 +450,7 @@ def validate(library: Library) -> dict:
         shipped = library.get(p.drug).with_affinity("pet")
         has_pet = p.transporter in shipped.emax
         key = (p.drug, p.transporter)
+        held = left_out.get(p)
         rows.append(
             {
                 "study": p.study,
@@ -462,9 +473,10 @@ def validate(library: Library) -> dict:
                 "predicted_in_sample": in_sample.occupancy(p, loads[p])
                 if key in in_sample.scale
                 else None,
-                "predicted_left_out": left_out.get(p, (None,))[0],
-                "left_out_basis": left_out.get(p, (None, None))[1],
-                "left_out_range": left_out.get(p, (None, None, None))[2],
+                "predicted_left_out": held.occupancy if held else None,
+                "left_out_basis": held.basis if held else None,
+                "left_out_kind": held.kind if held else None,
+                "left_out_range": held.patient_range if held else None,
                 "status": p.status,
                 "source": p.source,
             }
@@ -506,7 +518,7 @@ def validate(library: Library) -> dict:
                 ),
                 default=None,
             )
-            kept = [r for r in group if r["left_out_basis"] not in (None, "extrapolated")]
+            kept = [r for r in group if r["left_out_kind"] not in (None, "extrapolated")]
             summary[f"{transporter}_{kind}"] = {
                 "points": len(group),
                 **_errors(group),
@@ -712,6 +724,8 @@ def fit(library: Library, drug: str | None = None) -> dict:
             yaml_fields += [f"pet_emax: {emax:.3f}", f"pet_basis: {kind}"]
             if kind == "assumed":
                 yaml_fields.append(f'pet_note: "{in_sample.basis[key]}"')
+            elif kind == "extrapolated":  # how, in every output
+                yaml_fields.append(f'pet_note: "{_extrapolation_note(transporter)}"')
             plateau_words = (
                 f"ESTIMATED jointly with every drug's constant from all {tracer} points: "
                 f"{emax:.3f} (95 % profile-likelihood interval {emax_interval[0]:.3f}-"
@@ -765,6 +779,15 @@ def fit(library: Library, drug: str | None = None) -> dict:
         "plateau_sd": {t: in_sample.plateau_sd(t) for t in REFERENCE_TRACER},
         "fits": results,
     }
+
+
+def _extrapolation_note(transporter: str) -> str:
+    if transporter == PRIMARY_TRANSPORTER:
+        return "no PET of its own: the fitted drugs' median occupancy at their label minimum"
+    return (
+        f"no {transporter} PET of its own: its in vitro K times milnacipran's in vivo/in vitro "
+        "ratio (Nogami 2013)"
+    )
 
 
 def _extrapolation_words(transporter: str) -> str:
