@@ -141,7 +141,8 @@ class Fit:
     transporter), each with its 95 % profile-likelihood interval; what each constant rests
     on (`basis`, words) and its kind: fitted (bounded by the data), assumed (a range from an
     abstract, one point, or an interval the data leave open) or extrapolated (no points);
-    omega, the between-study spread of the log load the model does not explain."""
+    omega_between and omega_within, the spread of the log load the model does not explain,
+    shared by a study's points and beyond them."""
 
     plateau: dict[tuple[str, str], float]
     plateau_interval: dict[tuple[str, str], tuple[float, float] | None]
@@ -149,7 +150,13 @@ class Fit:
     scale_interval: dict[tuple[str, str], tuple[float, float]]
     basis: dict[tuple[str, str], str]
     kind: dict[tuple[str, str], str]
-    omega: float
+    omega_between: float
+    omega_within: float
+
+    @property
+    def omega(self) -> float:
+        """The whole PD spread of the log load the model leaves unexplained."""
+        return math.hypot(self.omega_between, self.omega_within)
 
     @property
     def emax(self) -> dict[str, float]:
@@ -163,15 +170,9 @@ class Fit:
         emax = self.plateau.get(point.scale, self.emax.get(point.transporter, 1.0))
         return formulas.occupancy_from_load(load_in_vitro / self.scale[key], emax)
 
-    def plateau_sd(self, transporter: str, tracer: str | None = None) -> float:
-        """The SD of a plateau's estimate from its 95 % interval; 0 if assumed."""
-        interval = self.plateau_interval.get((transporter, tracer or REFERENCE_TRACER[transporter]))
-        return 0.0 if interval is None else (interval[1] - interval[0]) / (2 * 1.96)
-
     def log_scale_sd(self, key: tuple[str, str]) -> float:
-        """The uncertainty of a constant as a log-normal SD (formulas.constant_log_sd)."""
-        if self.kind.get(key) == "extrapolated":
-            return formulas.constant_log_sd(self.scale[key], None)
+        """The uncertainty of a constant as a log-normal SD (formulas.constant_log_sd);
+        an extrapolated constant has no interval."""
         return formulas.constant_log_sd(self.scale[key], self.scale_interval.get(key))
 
 
@@ -228,6 +229,20 @@ def _rests_on(used: list[PetPoint]) -> tuple[str, str]:
     return "fitted", f"fitted to {counts} point(s) of {studies}"
 
 
+def _with_study_error(scale: float, interval, omega: float, studies: int):
+    """The profile interval widened by the error a study shares across its points, which
+    the likelihood cannot tell from the constant of a drug seen in few studies: omega /
+    sqrt(k) for k studies, added in quadrature on the log scale to each bounded side."""
+    extra = 1.96 * omega / math.sqrt(studies)
+    low, high = interval
+    return (
+        scale * math.exp(-math.hypot(math.log(scale / low), extra)) if low > 0 else 0.0,
+        scale * math.exp(math.hypot(math.log(high / scale), extra))
+        if math.isfinite(high)
+        else math.inf,
+    )
+
+
 def _range_words(point: PetPoint) -> str:
     low, high = point.range
     when = (
@@ -239,13 +254,17 @@ def _range_words(point: PetPoint) -> str:
 
 
 def fit_points(
-    points: list[PetPoint], loads: dict[PetPoint, float], wanted, intervals: str = "profile"
+    points: list[PetPoint],
+    loads: dict[PetPoint, float],
+    wanted,
+    profiled_drugs: frozenset[str] | None = None,
 ) -> Fit:
     """The joint maximum-likelihood fit (sert_cli/pet_fit.py) over every counted point of
     every kind, each computed at its own time after the dose: one K scale per drug and
     transporter, the plateau of every tracer pet_plateaus.csv does not assume, and the
-    spread between studies. `wanted` maps the (drug, transporter) pairs that need a scale
-    to what extrapolation needs when no point of theirs is in `points`."""
+    spread between and within studies. `wanted` maps the (drug, transporter) pairs that
+    need a scale to what extrapolation needs when no point of theirs is in `points`;
+    `profiled_drugs` limits the profile-likelihood intervals to those drugs (None: all)."""
     from sert_cli import pet_fit
 
     pairs = sorted({(p.drug, p.transporter) for p in points})
@@ -253,9 +272,11 @@ def fit_points(
     fixed = published_plateaus()
     free = sorted({p.scale for p in points} - set(fixed))
     errors = _standard_errors(points)
+    studies = sorted({p.study for p in points})
     observations = [
         pet_fit.Observation(
             pair=index[(p.drug, p.transporter)],
+            study=studies.index(p.study),
             plateau=None if p.scale in fixed else free.index(p.scale),
             fixed_plateau=fixed.get(p.scale, 1.0),
             load_in_vitro=loads[p],
@@ -270,9 +291,24 @@ def fit_points(
         )
         for k in pairs
     ]
-    result = pet_fit.estimate(observations, len(pairs), len(free), start, intervals)
+    profiled = (
+        None
+        if profiled_drugs is None
+        else frozenset(i for (drug, _), i in index.items() if drug in profiled_drugs)
+    )
+    result = pet_fit.estimate(observations, len(pairs), len(free), start, profiled)
     scale = {key: math.exp(result.log_scale[i]) for key, i in index.items()}
-    scale_interval = {key: result.scale_interval[i] for key, i in index.items()}
+    omega = math.hypot(result.omega_between, result.omega_within)
+    scale_interval = {
+        key: _with_study_error(
+            scale[key],
+            result.scale_interval[i],
+            omega,
+            len({p.study for p in points if (p.drug, p.transporter) == key}),
+        )
+        for key, i in index.items()
+        if not math.isnan(result.scale_interval[i][0])
+    }
     plateau = {**fixed, **{key: result.plateau[i] for i, key in enumerate(free)}}
     plateau_interval = dict.fromkeys(fixed)
     plateau_interval |= {key: result.plateau_interval[i] for i, key in enumerate(free)}
@@ -324,7 +360,8 @@ def fit_points(
         scale_interval=scale_interval,
         basis=basis,
         kind=kind,
-        omega=result.omega,
+        omega_between=result.omega_between,
+        omega_within=result.omega_within,
     )
 
 
@@ -389,6 +426,7 @@ class LeftOut(NamedTuple):
     basis: str
     kind: str  # fitted, assumed or extrapolated, in the fit without the study
     patient_range: tuple[float, float] | None
+    study_mean_range: tuple[float, float] | None
 
 
 def _calibration(library: Library, with_left_out: bool = True):
@@ -418,29 +456,42 @@ def _calibration(library: Library, with_left_out: bool = True):
     studies = sorted({p.study for p in counted}) if with_left_out else []
     for study in studies:
         rest = [p for p in counted if p.study != study]
-        loso = fit_points(rest, loads, wanted, intervals="wald")
+        loso = fit_points(
+            rest, loads, wanted, frozenset(p.drug for p in counted if p.study == study)
+        )
         for p in counted:
             if p.study == study and (p.drug, p.transporter) in loso.scale:
+                patient_range, mean_range = _held_out_ranges(library.get(p.drug), p, loads[p], loso)
                 left_out[p] = LeftOut(
                     occupancy=loso.occupancy(p, loads[p]),
                     basis=loso.basis[(p.drug, p.transporter)],
                     kind=loso.kind[(p.drug, p.transporter)],
-                    patient_range=_patient_range(library.get(p.drug), p, loads[p], loso),
+                    patient_range=patient_range,
+                    study_mean_range=mean_range,
                 )
     return points, loads, in_sample, left_out
 
 
-def _patient_range(profile: Profile, point: PetPoint, load_in_vitro: float, fit: Fit):
-    """The 90 % range sert would print for patients under the point's conditions, from a
-    fit: PK spread, the constant's uncertainty and the between-study spread (omega), as in
-    steady_state.exposure_spread; None where the profile has no sourced PK variability."""
+def _held_out_ranges(profile: Profile, point: PetPoint, load_in_vitro: float, fit: Fit):
+    """Two 90 % ranges for a held-out point, from the fit without its study: the one sert
+    prints for patients (PK spread, the constant's uncertainty and the PD spread omega,
+    steady_state.exposure_spread), and the stricter one for the mean of a study of n
+    subjects (their PK spread averages: CV / sqrt(n)). None without a sourced PK CV."""
     key = (point.drug, point.transporter)
     if profile.exposure_cv is None:
-        return None
-    spread = formulas.range_spread(profile.exposure_cv, fit.log_scale_sd(key), fit.omega, RANGE_Z)
+        return None, None
     emax = fit.plateau.get(point.scale, fit.emax.get(point.transporter, 1.0))
-    emax_sd = fit.plateau_sd(*point.scale) if point.scale in fit.plateau else 0.0
-    return formulas.occupancy_bounds(load_in_vitro / fit.scale[key], spread, emax, emax_sd, RANGE_Z)
+    x = load_in_vitro / fit.scale[key]
+    ranges = []
+    for cv in (profile.exposure_cv, profile.exposure_cv / math.sqrt(point.n or 1)):
+        spread = formulas.range_spread(cv, fit.log_scale_sd(key), fit.omega, RANGE_Z)
+        ranges.append(
+            (
+                formulas.occupancy_from_load(x / spread, emax),
+                formulas.occupancy_from_load(x * spread, emax),
+            )
+        )
+    return tuple(ranges)
 
 
 def validate(library: Library) -> dict:
@@ -477,6 +528,7 @@ def validate(library: Library) -> dict:
                 "left_out_basis": held.basis if held else None,
                 "left_out_kind": held.kind if held else None,
                 "left_out_range": held.patient_range if held else None,
+                "left_out_study_mean_range": held.study_mean_range if held else None,
                 "status": p.status,
                 "source": p.source,
             }
@@ -536,7 +588,8 @@ def validate(library: Library) -> dict:
                 for (t, tracer), v in sorted(in_sample.plateau_interval.items())
                 if v is not None
             ],
-            "between_study_log_sd": in_sample.omega,
+            "between_study_log_sd": in_sample.omega_between,
+            "within_study_log_sd": in_sample.omega_within,
             "reference_tracer": REFERENCE_TRACER,
             "emax": in_sample.emax,
             "plateaus": [
@@ -561,7 +614,8 @@ COVERAGE_GOAL = 0.80
 
 def coverage(rows: list[dict]) -> dict:
     """The share of study means inside the 90 % range sert prints for patients under the
-    study's conditions, the study left out of the fit (issue 22: goal 80 %); by transporter
+    study's conditions, the study left out of the fit (issue 22: goal 80 %), and inside the
+    stricter range for a study's mean (its subjects' PK spread averaged); by transporter
     and overall, over the counted points whose drug has a sourced PK spread."""
     result = {}
     for transporter in ("SERT", "NET", None):
@@ -572,13 +626,15 @@ def coverage(rows: list[dict]) -> dict:
             and r["left_out_range"] is not None
             and (transporter is None or r["transporter"] == transporter)
         ]
-        inside = [
-            r for r in group if r["left_out_range"][0] <= r["observed"] <= r["left_out_range"][1]
-        ]
+
+        def inside(field, group=group):
+            return [r for r in group if r[field][0] <= r["observed"] <= r[field][1]]
+
         result[transporter or "all"] = {
             "points": len(group),
-            "inside": len(inside),
-            "share": len(inside) / len(group) if group else None,
+            "inside": len(inside("left_out_range")),
+            "share": len(inside("left_out_range")) / len(group) if group else None,
+            "inside_study_mean_range": len(inside("left_out_study_mean_range")),
             "goal": COVERAGE_GOAL,
         }
     return result
@@ -722,10 +778,9 @@ def fit(library: Library, drug: str | None = None) -> dict:
                 ]
                 yaml_fields.append(f"pet_ec50_interval: [{sides[0]}, {sides[1]}]")
             yaml_fields += [f"pet_emax: {emax:.3f}", f"pet_basis: {kind}"]
-            if kind == "assumed":
-                yaml_fields.append(f'pet_note: "{in_sample.basis[key]}"')
-            elif kind == "extrapolated":  # how, in every output
-                yaml_fields.append(f'pet_note: "{_extrapolation_note(transporter)}"')
+            note = _note(kind, in_sample.basis[key], chosen, transporter)
+            if note:  # what the constant rests on, in every output
+                yaml_fields.append(f'pet_note: "{note}"')
             plateau_words = (
                 f"ESTIMATED jointly with every drug's constant from all {tracer} points: "
                 f"{emax:.3f} (95 % profile-likelihood interval {emax_interval[0]:.3f}-"
@@ -741,7 +796,7 @@ def fit(library: Library, drug: str | None = None) -> dict:
                     "pet_ec50_interval_ng_ml": ec50_interval,
                     "pet_emax": emax,
                     "pet_emax_interval": emax_interval,
-                    "between_study_log_sd": in_sample.omega,
+                    "pd_log_sd": in_sample.omega,
                     "kind": kind,
                     "basis": in_sample.basis[key],
                     "points": len(chosen),
@@ -775,10 +830,28 @@ def fit(library: Library, drug: str | None = None) -> dict:
     return {
         "drug": drug,
         "emax": in_sample.emax,
-        "between_study_log_sd": in_sample.omega,
-        "plateau_sd": {t: in_sample.plateau_sd(t) for t in REFERENCE_TRACER},
+        "between_study_log_sd": in_sample.omega_between,
+        "within_study_log_sd": in_sample.omega_within,
         "fits": results,
     }
+
+
+def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> str:
+    """What every output says beside a constant: an assumed one, what it rests on; an
+    extrapolated one, how; a fitted one, only what limits it (one study, a plateau
+    assumed for its tracer)."""
+    if kind == "assumed":
+        return basis
+    if kind == "extrapolated":
+        return _extrapolation_note(transporter)
+    limits = []
+    studies = sorted({p.study for p in chosen})
+    if len(studies) == 1:
+        limits.append(f"one study ({studies[0]})")
+    assumed = sorted({p.scale[1] for p in chosen if p.scale in published_plateaus()})
+    if assumed:
+        limits.append(f"on a plateau assumed for {', '.join(assumed)} (one drug on it)")
+    return "; ".join(limits)
 
 
 def _extrapolation_note(transporter: str) -> str:

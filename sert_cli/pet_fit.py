@@ -1,23 +1,28 @@
 """The PET-scale estimate (docs/model.md section 9): one plateau per tracer, one in vivo
-constant per drug and transporter, and the spread between studies, fitted jointly by
-maximum likelihood to every usable point, with profile-likelihood intervals.
+constant per drug and transporter, and the spread the model does not explain, fitted
+jointly by maximum likelihood to every usable point, with profile-likelihood intervals.
 
 Why a likelihood and not least squares: most points sit close to the plateau, where a
-point says little about the EC50. The model puts the unexplained variation where it acts,
-on the log of the transporter load (a study's patients bind more or less than the model
-says, by a factor exp(eta), eta ~ N(0, omega^2)), plus each study's own sampling error.
-Linearised, a point's variance is
+point says little about the EC50. The unexplained variation acts on the log of the
+transporter load: a study's subjects bind more or less than the model says by a factor
+exp(b), shared by all of the study's points (b ~ N(0, omega_b^2): tracer, region,
+population, method), and each point by a further exp(w) (w ~ N(0, omega_w^2): what the
+model misses within a study), plus the point's own sampling error se_i. Linearised, with
+s_i = d theta / d ln x = Emax x / (1 + x)^2, a study's points are jointly normal:
 
-    var_i = (d theta / d ln x)^2 * omega^2 + se_i^2,   d theta / d ln x = Emax * x / (1 + x)^2,
+    cov(y_i, y_j) = s_i s_j omega_b^2 + [i = j] (s_i^2 omega_w^2 + se_i^2)
 
-so a point near the plateau (small slope) weighs on the plateau and barely on the EC50, and
-a point in the steep part pins the EC50. The fit's parameters are the log K scales
-(in vivo / in vitro), the free plateaus and log omega; a parameter's 95 % interval is where
-the profile of -2 log-likelihood rises by 3.84 (it may be unbounded on one side: the data
-then do not bound it, and every output says the constant is assumed).
+so a point near the plateau (small slope) weighs on the plateau and barely on the EC50, a
+point on the steep part pins the EC50, and several points of one study count as one study
+where they share its error. Each study's block is a diagonal plus a rank-one term, so its
+determinant and inverse are closed-form (Sherman-Morrison). The parameters are the log K
+scales (in vivo / in vitro), the free plateaus and log omega_b, log omega_w; a parameter's
+95 % interval is where the profile of -2 log-likelihood rises by 3.84 (it may be open on a
+side: the data then do not bound it, and every output says the constant is assumed).
 
 Loads are computed once with the in vitro constants; the load is proportional to 1/scale,
-so the fit itself only rescales them. scipy loads here only: only `sert validate` fits.
+so the fit itself only rescales them. scipy loads here only: only `sert validate` and
+`make refit` fit.
 """
 
 import math
@@ -39,6 +44,7 @@ class Observation:
     the in vitro constants, the observed occupancy (fraction) and its standard error."""
 
     pair: int  # index of the (drug, transporter) constant
+    study: int  # index of the study: its points share the study's error
     plateau: int | None  # index of the free plateau, None if fixed
     fixed_plateau: float
     load_in_vitro: float
@@ -50,7 +56,8 @@ class Observation:
 class Estimate:
     log_scale: tuple[float, ...]
     plateau: tuple[float, ...]
-    omega: float
+    omega_between: float  # SD of the log load shared by a study's points
+    omega_within: float  # SD of the log load of a point beyond its study's
     neg_log_likelihood: float
     # 95 % profile-likelihood intervals; math.inf / 0 where the data do not bound a side
     scale_interval: tuple[tuple[float, float], ...]
@@ -59,11 +66,15 @@ class Estimate:
 
 class Problem:
     """The likelihood of a set of observations, as arrays. Parameters are one vector, or
-    rows of vectors (evaluated at once: the curvature needs hundreds)."""
+    rows of vectors (evaluated at once: a gradient needs two per parameter)."""
 
     def __init__(self, observations: list[Observation], pairs: int, plateaus: int):
         self.pairs, self.plateaus = pairs, plateaus
         self.pair_of = np.array([o.pair for o in observations], dtype=int)
+        studies = sorted({o.study for o in observations})
+        self.study_matrix = np.array(
+            [[1.0 if o.study == k else 0.0 for k in studies] for o in observations]
+        )
         self.is_free = np.array([o.plateau is not None for o in observations])
         self.plateau_of = pairs + np.array([o.plateau or 0 for o in observations], dtype=int)
         self.fixed = np.array([o.fixed_plateau for o in observations])
@@ -81,11 +92,21 @@ class Problem:
         return emax * x / (1 + x), emax * x / (1 + x) ** 2
 
     def neg_log_likelihood(self, params):
+        params = np.asarray(params)
         predicted, slope = self.predict(params)
-        omega2 = np.exp(2 * np.asarray(params)[..., -1:])
-        variance = slope**2 * omega2 + self.se2
+        between2 = np.exp(2 * params[..., -2:-1])
+        within2 = np.exp(2 * params[..., -1:])
+        diagonal = slope**2 * within2 + self.se2
         residual = self.observed - predicted
-        return 0.5 * np.sum(np.log(variance) + residual**2 / variance, axis=-1)
+        # per study: sum s^2/D, sum s r/D (Sherman-Morrison for D + omega_b^2 s s^T)
+        ss = (slope**2 / diagonal) @ self.study_matrix
+        sr = (slope * residual / diagonal) @ self.study_matrix
+        rank_one = 1 + between2 * ss
+        log_det = np.sum(np.log(diagonal), axis=-1) + np.sum(np.log(rank_one), axis=-1)
+        quadratic = np.sum(residual**2 / diagonal, axis=-1) - np.sum(
+            between2 * sr**2 / rank_one, axis=-1
+        )
+        return 0.5 * (log_det + quadratic)
 
     def gradient(self, params, free=None):
         """Central differences over the parameters (`free`: only those), in one evaluation."""
@@ -101,7 +122,9 @@ class Problem:
 
     def bounds(self):
         return (
-            [LOG_SCALE_BOUNDS] * self.pairs + [PLATEAU_BOUNDS] * self.plateaus + [LOG_OMEGA_BOUNDS]
+            [LOG_SCALE_BOUNDS] * self.pairs
+            + [PLATEAU_BOUNDS] * self.plateaus
+            + [LOG_OMEGA_BOUNDS] * 2
         )
 
 
@@ -165,79 +188,44 @@ def _profile_bound(problem, best, best_nll, index, direction, step, limit):
         previous = value
 
 
-def _wald_intervals(problem: Problem, best) -> list[tuple[float, float]]:
-    """95 % intervals from the curvature at the estimate (cheap; for the leave-one-study-out
-    fits): +-1.96 SE, SE from the inverse of a finite-difference Hessian; a parameter the
-    data do not pin (flat or on a bound) gets an open interval."""
-    size, h = len(best), 1e-3
-    best = np.asarray(best, dtype=float)
-    offsets = np.array([(h, h), (h, -h), (-h, h), (-h, -h)])
-    index_pairs = [(i, j) for i in range(size) for j in range(i, size)]
-    shifted = np.repeat(best[None, :], 4 * len(index_pairs), axis=0)
-    for k, (i, j) in enumerate(index_pairs):
-        rows = slice(4 * k, 4 * k + 4)
-        shifted[rows, i] += offsets[:, 0]
-        shifted[rows, j] += offsets[:, 1]
-    values = problem.neg_log_likelihood(shifted).reshape(-1, 4)
-    hessian = np.zeros((size, size))
-    for (i, j), (pp, pm, mp, mm) in zip(index_pairs, values, strict=True):
-        hessian[i, j] = hessian[j, i] = (pp - pm - mp + mm) / (4 * h * h)
-    try:
-        variance = np.diag(np.linalg.inv(hessian))
-    except np.linalg.LinAlgError:
-        variance = np.full(size, math.inf)
-    intervals = []
-    for value, var in zip(best, variance, strict=True):
-        half = 1.96 * math.sqrt(var) if var > 0 and math.isfinite(var) else math.inf
-        intervals.append((value - half, value + half))
-    return intervals
-
-
 def estimate(
     observations: list[Observation],
     pairs: int,
     plateaus: int,
     start_log_scale,
-    intervals: str = "profile",
+    profiled: frozenset[int] | None = None,
 ) -> Estimate:
-    """The maximum-likelihood estimate with 95 % intervals: "profile" (profile likelihood,
-    for the shipped constants) or "wald" (curvature, for the many refits of validation)."""
+    """The maximum-likelihood estimate with 95 % profile-likelihood intervals for the
+    plateaus and for the constants in `profiled` (None: every constant; the refits of
+    leave-one-study-out need only the left-out study's); the others get (nan, nan)."""
     problem = Problem(observations, pairs, plateaus)
-    start = list(start_log_scale) + [0.85] * plateaus + [math.log(0.5)]
+    start = list(start_log_scale) + [0.85] * plateaus + [math.log(0.3)] * 2
     best, best_nll = _minimize(problem, start)
-    scale_interval, plateau_interval = [], []
-    if intervals == "wald":
-        wald = _wald_intervals(problem, best)
-        for (low, high), value in zip(wald[:pairs], best[:pairs], strict=True):
-            open_ = high - value > PROFILE_REACH  # as the profile: beyond x1000, unbounded
-            scale_interval.append((0.0, math.inf) if open_ else (math.exp(low), math.exp(high)))
-        plateau_interval = [
-            (max(low, PLATEAU_BOUNDS[0]), min(high, PLATEAU_BOUNDS[1]))
-            for low, high in wald[pairs : pairs + plateaus]
-        ]
-    elif intervals == "profile":
-        for i in range(pairs):
-            low = _profile_bound(problem, best, best_nll, i, -1, PROFILE_STEP, PROFILE_REACH)
-            high = _profile_bound(problem, best, best_nll, i, +1, PROFILE_STEP, PROFILE_REACH)
-            scale_interval.append(
-                (
-                    0.0 if low is None else math.exp(low),
-                    math.inf if high is None else math.exp(high),
-                )
+    scale_interval = []
+    for i in range(pairs):
+        if profiled is not None and i not in profiled:
+            scale_interval.append((math.nan, math.nan))
+            continue
+        low = _profile_bound(problem, best, best_nll, i, -1, PROFILE_STEP, PROFILE_REACH)
+        high = _profile_bound(problem, best, best_nll, i, +1, PROFILE_STEP, PROFILE_REACH)
+        scale_interval.append(
+            (0.0 if low is None else math.exp(low), math.inf if high is None else math.exp(high))
+        )
+    plateau_interval = []
+    for j in range(plateaus):
+        i = pairs + j
+        low = _profile_bound(problem, best, best_nll, i, -1, 0.02, 1.0)
+        high = _profile_bound(problem, best, best_nll, i, +1, 0.02, 1.0)
+        plateau_interval.append(
+            (
+                PLATEAU_BOUNDS[0] if low is None else low,
+                PLATEAU_BOUNDS[1] if high is None else high,
             )
-        for j in range(plateaus):
-            i = pairs + j
-            low = _profile_bound(problem, best, best_nll, i, -1, 0.02, 1.0)
-            high = _profile_bound(problem, best, best_nll, i, +1, 0.02, 1.0)
-            plateau_interval.append(
-                (
-                    PLATEAU_BOUNDS[0] if low is None else low,
-                    PLATEAU_BOUNDS[1] if high is None else high,
-                )
-            )
+        )
     return Estimate(
         tuple(float(v) for v in best[:pairs]),
         tuple(float(v) for v in best[pairs : pairs + plateaus]),
+        math.exp(best[-2]),
         math.exp(best[-1]),
         float(best_nll),
         tuple(scale_interval),

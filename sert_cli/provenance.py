@@ -8,8 +8,8 @@ one of:
 - secondary: read in a copy, not at the primary source (the word SECONDARY, the data's
   convention for it);
 - derived: computed by sert or assumed (DERIVED, FITTED, ESTIMATED, EXTRAPOLATED,
-  ASSUMED, first in the text, or anywhere in a text not marked SECONDARY): its inputs
-  carry their own sources;
+  ASSUMED, COMPUTED first in the text, or those words or 'assumption' anywhere in a text
+  not marked SECONDARY): its inputs carry their own sources;
 - primary: read at the label, SmPC or paper it cites.
 The markers are the data files' documented convention, so the counts are only as good
 as the marking; the README states the totals.
@@ -21,7 +21,9 @@ from pathlib import Path
 from sert_cli.datafiles import DATA, read_table
 
 KINDS = ("primary", "secondary", "derived", "unverified")
-DERIVED_MARKS = ("DERIVED", "FITTED", "ESTIMATED", "EXTRAPOLATED", "ASSUMED")
+DERIVED_MARKS = ("DERIVED", "FITTED", "ESTIMATED", "EXTRAPOLATED", "ASSUMED", "COMPUTED")
+# the same in running text: an assumption or a computation, not a reading
+DERIVED_WORDS = ("assumed", "assumption", "computed", "derived")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def kind_of(source: str, status: str = "") -> str:
         return "derived"
     if "SECONDARY" in source:
         return "secondary"
-    if any(mark in source for mark in DERIVED_MARKS):
+    lowered = source.lower()
+    if any(mark in source for mark in DERIVED_MARKS) or any(w in lowered for w in DERIVED_WORDS):
         return "derived"
     return "primary"
 

@@ -25,25 +25,17 @@ def _targets_line(line: str, fields: list[str]) -> str:
 SPREAD_FILE = Path(__file__).resolve().parent / "data" / "pet_spread.csv"
 
 
-def write_spread(omega: float, plateau_sd: dict[str, float]) -> None:
+def write_spread(between: float, within: float) -> None:
     SPREAD_FILE.write_text(
-        "# The between-study spread of the log transporter load that the PET fit leaves\n"
-        "# unexplained (omega, sert_cli/pet_fit.py): PD variability and model error, added to\n"
-        "# PK and constant uncertainty in every occupancy and dose range. Written by make refit.\n"
+        "# The spread of the log transporter load that the PET fit leaves unexplained\n"
+        "# (sert_cli/pet_fit.py): shared by a study's points (between) and beyond them\n"
+        "# (within). Their sum, the PD spread, is added to PK and to the constant's\n"
+        "# uncertainty in every occupancy and dose range. Written by make refit.\n"
         "quantity,value,source\n"
-        f'between_study_log_sd,{omega:.3f},"ESTIMATED by maximum likelihood jointly with the '
-        "PET constants and plateaus over sert_cli/data/pet_occupancy.csv (sert validate --fit "
-        'all)"\n'
         + "".join(
-            f'plateau_sd_{transporter},{sd:.4f},"'
-            + (
-                "ESTIMATED: the SD of the reference plateau, its 95 % profile-likelihood "
-                "interval / 3.92 "
-                '(sert validate --fit all)"\n'
-                if sd
-                else 'ASSUMED plateau, not estimated: no SD (see pet_plateaus.csv)"\n'
-            )
-            for transporter, sd in sorted(plateau_sd.items())
+            f'{name},{value:.3f},"ESTIMATED by maximum likelihood jointly with the PET '
+            'constants and plateaus over sert_cli/data/pet_occupancy.csv (sert validate --fit all)"\n'
+            for name, value in (("between_study_log_sd", between), ("within_study_log_sd", within))
         )
     )
 
@@ -51,7 +43,7 @@ def write_spread(omega: float, plateau_sd: dict[str, float]) -> None:
 def refit(directory: Path) -> list[Path]:
     library = load_library(use_cache=False)
     result = fit(library)
-    write_spread(result["between_study_log_sd"], result["plateau_sd"])
+    write_spread(result["between_study_log_sd"], result["within_study_log_sd"])
     results = result["fits"]
     changed = []
     for path in sorted(directory.glob("*.yaml")):

@@ -84,12 +84,24 @@ def tables(report: dict) -> str:
         )
         for p in model["plateaus"]
     )
+    outside = [
+        f"{r['study']} {r['drug']} {r['dose_mg_day']:g} mg/day {_when(r)} "
+        f"({r['observed'] * 100:.1f} % against {_range(r).split(' ')[0]})"
+        for r in report["points"]
+        if r["left_out_range"] is not None
+        and not r["left_out_range"][0] <= r["observed"] <= r["left_out_range"][1]
+    ]
     lines += [
         "",
-        f"Plateaus: {plateaus}. Between-study spread of the log load (omega): "
-        f"{model['between_study_log_sd']:.2f}. Study means inside the 90 % range printed for "
-        f"patients, the study left out: {cover['inside']} of {cover['points']} "
-        f"({cover['share']:.0%}; goal {cover['goal']:.0%}).",
+        f"Plateaus: {plateaus}. Spread of the log load the model leaves unexplained: "
+        f"between studies {model['between_study_log_sd']:.2f}, within "
+        f"{model['within_study_log_sd']:.2f}. Study means inside the 90 % range printed "
+        f"for patients, the study left out: {cover['inside']} of {cover['points']} "
+        f"({cover['share']:.0%}; goal {cover['goal']:.0%}); inside the narrower range for a "
+        f"study's mean (its subjects' PK spread averaged): "
+        f"{cover['inside_study_mean_range']} of {cover['points']}. Outside: "
+        + "; ".join(outside)
+        + ".",
     ]
     return "\n".join(lines)
 

@@ -7,9 +7,10 @@ import pytest
 from sert_cli import pet_fit
 
 
-def _observation(pair, load, observed, se=0.02, plateau=0):
+def _observation(pair, load, observed, se=0.02, plateau=0, study=None):
     return pet_fit.Observation(
         pair=pair,
+        study=pair if study is None else study,
         plateau=plateau,
         fixed_plateau=1.0,
         load_in_vitro=load,
@@ -44,13 +45,14 @@ def test_one_point_with_a_fixed_plateau_is_solved_by_hand():
     the scale is the load / 4."""
     observation = pet_fit.Observation(
         pair=0,
+        study=0,
         plateau=None,
         fixed_plateau=0.85,
         load_in_vitro=10.0,
         observed=0.68,
         standard_error=0.03,
     )
-    estimate = pet_fit.estimate([observation, observation], 1, 0, [0.0], intervals="none")
+    estimate = pet_fit.estimate([observation, observation], 1, 0, [0.0], profiled=frozenset())
     assert math.exp(estimate.log_scale[0]) == pytest.approx(10.0 / 4, rel=1e-3)
 
 
@@ -75,16 +77,19 @@ def test_a_wider_sampling_error_widens_the_interval():
     assert interval(0.05) > interval(0.01) > 1
 
 
-def test_profile_and_curvature_intervals_agree_where_the_likelihood_is_regular():
-    observations = [
-        _observation(pair, load, _theta(load, scale, 0.86) + noise, se=0.03)
-        for pair, scale in ((0, 2.0), (1, 0.5))
-        for load, noise in zip(
-            (0.5 * scale, scale, 2 * scale, 10 * scale), (0.02, -0.01, 0.01, -0.02), strict=True
-        )
-    ]
-    profile = pet_fit.estimate(observations, 2, 1, [0.0, 0.0], intervals="profile")
-    wald = pet_fit.estimate(observations, 2, 1, [0.0, 0.0], intervals="wald")
-    for (pl, ph), (wl, wh) in zip(profile.scale_interval, wald.scale_interval, strict=True):
-        assert wl == pytest.approx(pl, rel=0.15)
-        assert wh == pytest.approx(ph, rel=0.15)
+def test_a_study_that_misses_on_every_point_counts_as_one_study():
+    """Four drugs, each seen in two studies; in one study of each, every point of its drug
+    binds as if its load were a third of the model's (a shared factor of 3). The likelihood gives that to the study, shared by
+    its points (omega_between), not to each point alone (omega_within)."""
+    observations = []
+    for pair, scale in enumerate((0.5, 1.0, 2.0, 4.0)):
+        for load in (0.5 * scale, scale, 2 * scale):
+            observations.append(
+                _observation(pair, load, _theta(load, scale, 0.86), se=0.01, study=2 * pair)
+            )
+            observations.append(
+                _observation(pair, 3 * load, _theta(load, scale, 0.86), se=0.01, study=2 * pair + 1)
+            )
+    estimate = pet_fit.estimate(observations, 4, 1, [0.0] * 4, profiled=frozenset())
+    assert estimate.omega_between > 0.3
+    assert estimate.omega_within < 0.1

@@ -235,7 +235,11 @@ def test_ranges_cover_the_point_and_widen_for_extrapolated_constants():
     (lo, hi), ec50 = pet.ec50_interval_ng_ml, pet.ec50_plasma_ng_ml
     sigma_k = max(math.log(ec50 / lo), math.log(hi / ec50)) / 1.96
     rows = read_table("pet_spread.csv")[1]
-    omega = next(float(r["value"]) for r in rows if r["quantity"] == "between_study_log_sd")
+    between, within = (
+        next(float(r["value"]) for r in rows if r["quantity"] == f"{part}_study_log_sd")
+        for part in ("between", "within")
+    )
+    omega = math.hypot(between, within)
     sigma = math.sqrt(math.log(1 + 0.51**2) + sigma_k**2 + omega**2)
     dose = sert_json("dose", "escitalopram")
     assert dose["dose_range_mg"][1] / dose["dose_mg"] == pytest.approx(

@@ -159,23 +159,12 @@ def constant_log_sd(value, interval) -> float:
     )
 
 
-def range_spread(exposure_cv, constant_log_sd, between_study_log_sd, z):
-    """The factor between the median patient's load and the z-th percentile's, where three
-    independent log-normal spreads add: PK (from the CV of exposure), the uncertainty of
-    the in vivo constant, and the PD spread between studies the model does not explain."""
+def range_spread(exposure_cv, constant_log_sd, pd_log_sd, z):
+    """The factor between the median load and its z-th percentile, where three independent
+    log-normal spreads add: PK (from the CV of exposure), the uncertainty of the in vivo
+    constant, and the PD spread the PET fit does not explain."""
     pk = math.log(1.0 + exposure_cv * exposure_cv)
-    return math.exp(z * math.sqrt(pk + constant_log_sd**2 + between_study_log_sd**2))
-
-
-def occupancy_bounds(load, spread, emax, emax_sd, z):
-    """The z-percentile range of occupancy: the load spread by `spread` either way, and the
-    plateau's own uncertainty (SD emax_sd) added on the occupancy scale by the delta method,
-    sqrt(a^2 + (z * emax_sd * theta / Emax)^2) for each side's distance a."""
-    middle = occupancy_from_load(load, emax)
-    plateau = z * emax_sd * middle / emax
-    low = middle - ((middle - occupancy_from_load(load / spread, emax)) ** 2 + plateau**2) ** 0.5
-    high = middle + ((occupancy_from_load(load * spread, emax) - middle) ** 2 + plateau**2) ** 0.5
-    return max(low, 0.0) if isinstance(low, float) else low.clip(0.0), high
+    return math.exp(z * math.sqrt(pk + constant_log_sd**2 + pd_log_sd**2))
 
 
 def systemic_clearance_l_h(hepatic_blood_flow_l_h, intrinsic_clearance_l_h):

@@ -508,18 +508,29 @@ def check_resolvable(occupancies) -> None:
 
 
 def exposure_spread(profile: Profile, transporter: str) -> float | None:
-    """The factor by which a 5th or 95th percentile patient's load differs from the median
-    (docs/model.md section 14). Three log-normal spreads add: between-patient PK (the
-    profile's sourced CV of exposure), the uncertainty of the in vivo constant (its 95 %
-    interval from the PET fit; an extrapolated constant or an open side, the assumed
-    EXTRAPOLATED_K_FACTOR) and the between-study spread of PD the fit leaves unexplained
-    (pet_spread.csv), on the PET scale only. None without a sourced CV: no invented range."""
+    """The factor by which the 5th or 95th percentile of the load differs from the median
+    (docs/model.md section 14), for a patient whose constant is known only as well as the
+    PET fit knows it. Three log-normal spreads add: between-patient PK (the profile's
+    sourced CV of exposure), the PD spread the PET fit leaves unexplained (pet_spread.csv)
+    and the uncertainty of the in vivo constant (its 95 % interval; an extrapolated
+    constant or an open side, the assumed EXTRAPOLATED_K_FACTOR). On the binding scale, PK
+    only. None without a sourced CV: no invented range."""
+    return _spread_of(profile, transporter, with_constant=True)
+
+
+def patient_spread(profile: Profile, transporter: str) -> float | None:
+    """Between patients only (PK and PD): what `population` draws each patient from; the
+    constant's uncertainty is one number for all of them, not a spread between them."""
+    return _spread_of(profile, transporter, with_constant=False)
+
+
+def _spread_of(profile: Profile, transporter: str, with_constant: bool) -> float | None:
     if profile.exposure_cv is None:
         return None
     pet = profile.parent.pet.get(transporter)
     if transporter not in profile.emax or pet is None:  # binding scale: PK only
         return formulas.lognormal_spread(profile.exposure_cv, RANGE_Z)
-    return _spread(profile.exposure_cv, pet.log_sd, between_study_log_sd())
+    return _spread(profile.exposure_cv, pet.log_sd if with_constant else 0.0, pd_log_sd())
 
 
 def level_spread(profile: Profile) -> float | None:
@@ -529,21 +540,12 @@ def level_spread(profile: Profile) -> float | None:
     return formulas.lognormal_spread(profile.exposure_cv, RANGE_Z)
 
 
-def _fitted_spread(quantity: str) -> float:
+@functools.cache
+def pd_log_sd() -> float:
+    """The PD spread of the log load the PET fit leaves unexplained (sert_cli/pet_fit.py):
+    between and within studies together, as shipped in pet_spread.csv."""
     rows = read_table("pet_spread.csv")[1]
-    return next(float(r["value"]) for r in rows if r["quantity"] == quantity)
-
-
-@functools.cache
-def between_study_log_sd() -> float:
-    """omega of the PET fit (sert_cli/pet_fit.py), as shipped in pet_spread.csv."""
-    return _fitted_spread("between_study_log_sd")
-
-
-@functools.cache
-def plateau_sd(transporter: str) -> float:
-    """The SD of the reference plateau's estimate (0 where it is assumed, not estimated)."""
-    return _fitted_spread(f"plateau_sd_{transporter}")
+    return math.hypot(*(float(r["value"]) for r in rows if r["quantity"].endswith("_log_sd")))
 
 
 @functools.cache
@@ -562,13 +564,12 @@ def occupancy_range(profile: Profile, loads: Mapping[str, float]) -> dict[str, l
             ranges[transporter] = None
             continue
         emax = profile.emax.get(transporter, 1.0)
-        emax_sd = plateau_sd(transporter) if transporter in profile.emax else 0.0
 
-        def low(x, spread=spread, emax=emax, emax_sd=emax_sd):
-            return formulas.occupancy_bounds(x, spread, emax, emax_sd, RANGE_Z)[0]
+        def low(x, spread=spread, emax=emax):
+            return formulas.occupancy_from_load(x / spread, emax)
 
-        def high(x, spread=spread, emax=emax, emax_sd=emax_sd):
-            return formulas.occupancy_bounds(x, spread, emax, emax_sd, RANGE_Z)[1]
+        def high(x, spread=spread, emax=emax):
+            return formulas.occupancy_from_load(x * spread, emax)
 
         x = loads[transporter]
         if isinstance(x, tuple):

@@ -40,11 +40,11 @@ class PetCalibration(NamedTuple):
         interval = ""
         if self.ec50_interval_ng_ml is not None:
             low, high = self.ec50_interval_ng_ml
-            interval = (
-                f", 95 % interval {low:.3g}-{high:.3g}"
-                if low > 0 and math.isfinite(high)
-                else ", 95 % interval open: the data do not bound it"
+            sides = (
+                f"{low:.3g}" if low > 0 else "open",
+                f"{high:.3g}" if math.isfinite(high) else "open",
             )
+            interval = f", 95 % interval {sides[0]}-{sides[1]}"
         note = f": {self.note}" if self.note else ""
         return (
             f"PET {self.basis} (EC50 {self.ec50_plasma_ng_ml:.3g} ng/mL plasma{interval}, "

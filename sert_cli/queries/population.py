@@ -17,7 +17,7 @@ from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pk import formulas
 from sert_cli.pk.dosing import label_cap_mg
-from sert_cli.pk.steady_state import RANGE_Z, exposure_spread, steady_state
+from sert_cli.pk.steady_state import RANGE_Z, patient_spread, steady_state
 from sert_cli.suggest import did_you_mean
 from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
 
@@ -92,7 +92,7 @@ def simulate_population(
         for t in TRANSPORTERS:
             loads[t].append(state.loads.get(t))
     shown = [t for t in TRANSPORTERS if all(x is not None for x in loads[t])]
-    spread = {t: exposure_spread(profile, t) for t in shown}
+    spread = {t: patient_spread(profile, t) for t in shown}
     sigma = {t: (math.log(spread[t]) / RANGE_Z if spread[t] else 0.0) for t in shown}
     rng = np.random.default_rng(seed)
     counts = {t: np.zeros(HISTOGRAM_BINS, dtype=np.int64) for t in shown}

@@ -63,7 +63,9 @@ def pct(value: float | None) -> str:
 
 def points(value: float) -> str:
     """Percentage points, whole as occupancy is printed."""
-    return "under 1 point" if value < 0.5 else f"{value:.0f} points"
+    if value < 0.5:
+        return "under 1 point"
+    return "1 point" if round(value) == 1 else f"{value:.0f} points"
 
 
 def num(value: float) -> str:
@@ -151,7 +153,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
         spread = record["occupancy_range"][transporter]
         if spread is not None:
             table.add_row(
-                "  90 % of patients",
+                "  90 % range (patients, model)",
                 f"{pct(spread[0])}–{pct(spread[1])}",
                 *([""] * (len(levels) - 1)),
             )
@@ -353,7 +355,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
     )
     spread = result.dose_range_mg()
     if spread is not None:
-        table.add_row("  for 90 % of patients", f"{num(spread[0])}–{num(spread[1])} mg")
+        table.add_row("  90 % range (patients, model)", f"{spread[0]:.2g}–{spread[1]:.2g} mg")
     if result.recommended_dose_mg is not None:
         units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
         table.add_row(
@@ -523,12 +525,21 @@ def _pp(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _range_cell(bounds, observed: float) -> str:
-    if bounds is None:
-        return "-"
-    low, high = bounds
-    flag = "" if low <= observed <= high else "!"
-    return f"{low * 100:.0f}-{high * 100:.0f}{flag}"
+def _range_cell(bounds) -> str:
+    return "-" if bounds is None else f"{bounds[0] * 100:.0f}-{bounds[1] * 100:.0f}"
+
+
+def _status_cell(row) -> str:
+    """The point's status, and 'outside' where it falls outside its held-out range."""
+    words = [] if row["status"] == "verified" else [row["status"]]
+    bounds = row["left_out_range"]
+    if bounds is not None and not bounds[0] <= row["observed"] <= bounds[1]:
+        words.append("outside")
+    return ", ".join(words)
+
+
+def _whole(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}"
 
 
 def validation(result: dict) -> None:
@@ -562,12 +573,12 @@ def validation(result: dict) -> None:
             r["transporter"],
             num(r["dose_mg_day"]),
             when,
-            _pp(r["observed"] * 100),
-            _pp(r["predicted_in_vitro"] * 100),
-            _pp(None if r["predicted"] is None else r["predicted"] * 100),
-            _pp(None if r["predicted_left_out"] is None else r["predicted_left_out"] * 100),
-            _range_cell(r["left_out_range"], r["observed"]),
-            "" if r["status"] == "verified" else r["status"],
+            _whole(r["observed"]),
+            _whole(r["predicted_in_vitro"]),
+            _whole(r["predicted"]),
+            _whole(r["predicted_left_out"]),
+            _range_cell(r["left_out_range"]),
+            _status_cell(r),
         )
     console.print(table)
     drugs = titled_table(
@@ -589,10 +600,10 @@ def validation(result: dict) -> None:
     console.print(drugs)
     model = result["model"]
     plateaus = "; ".join(
-        f"{p['transporter']} {p['tracer']} {p['emax']:.1%}"
+        f"{p['transporter']} {p['tracer']} {p['emax']:.0%}"
         + next(
             (
-                f" (95 % {i['interval'][0]:.1%}-{i['interval'][1]:.1%})"
+                f" (95 % {i['interval'][0]:.0%}-{i['interval'][1]:.0%})"
                 for i in model["plateau_intervals"]
                 if (i["transporter"], i["tracer"]) == (p["transporter"], p["tracer"])
             ),
@@ -601,8 +612,9 @@ def validation(result: dict) -> None:
         for p in model["plateaus"]
     )
     console.print(
-        f"PET plateaus (Emax): {plateaus}. Between-study spread of the log load: "
-        f"{model['between_study_log_sd']:.2f}.",
+        f"PET plateaus (Emax): {plateaus}. Spread of the log load the model leaves "
+        f"unexplained: between studies {model['between_study_log_sd']:.2f}, within "
+        f"{model['within_study_log_sd']:.2f}.",
         markup=False,
     )
     cover = result["coverage"]["all"]
@@ -610,7 +622,8 @@ def validation(result: dict) -> None:
         console.print(
             f"Study means inside the 90 % range sert prints for patients, the study left out "
             f"of the fit: {cover['inside']} of {cover['points']} ({cover['share']:.0%}; goal "
-            f"{cover['goal']:.0%}; '!' marks a point outside).",
+            f"{cover['goal']:.0%}; 'outside' marks the others); inside the narrower range "
+            f"for a study's mean: {cover['inside_study_mean_range']}.",
             markup=False,
         )
     for name, s in result["summary"].items():
@@ -681,7 +694,7 @@ def fit(result: dict) -> None:
         )
         console.print(
             f"{f['drug']} {f['transporter']}: EC50 {f['pet_ec50_plasma_ng_ml']:.4g} ng/mL "
-            f"(total plasma{interval_words}), plateau {f['pet_emax']:.1%}, {f['kind']}: "
+            f"(total plasma{interval_words}), plateau {f['pet_emax']:.0%}, {f['kind']}: "
             f"{f['basis']} ({f['points']} points; MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro "
             f"-> {_pp(f['mae_fitted_pp'])} pp fitted); profile has {f['profile_value_ng_ml']} "
             "ng/mL",
