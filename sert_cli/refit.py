@@ -34,7 +34,8 @@ def write_spread(between: float, within: float) -> None:
         "quantity,value,source\n"
         + "".join(
             f'{name},{value:.3f},"ESTIMATED by maximum likelihood jointly with the PET '
-            'constants and plateaus over sert_cli/data/pet_occupancy.csv (sert validate --fit all)"\n'
+            "constants and plateaus over sert_cli/data/pet_occupancy.csv "
+            '(sert validate --fit all)"\n'
             for name, value in (("between_study_log_sd", between), ("within_study_log_sd", within))
         )
     )

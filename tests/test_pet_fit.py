@@ -79,8 +79,9 @@ def test_a_wider_sampling_error_widens_the_interval():
 
 def test_a_study_that_misses_on_every_point_counts_as_one_study():
     """Four drugs, each seen in two studies; in one study of each, every point of its drug
-    binds as if its load were a third of the model's (a shared factor of 3). The likelihood gives that to the study, shared by
-    its points (omega_between), not to each point alone (omega_within)."""
+    binds as if its load were a third of the model's (a shared factor of 3). The likelihood
+    gives that to the study, shared by its points (omega_between), not to each point alone
+    (omega_within)."""
     observations = []
     for pair, scale in enumerate((0.5, 1.0, 2.0, 4.0)):
         for load in (0.5 * scale, scale, 2 * scale):
