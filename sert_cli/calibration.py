@@ -345,7 +345,6 @@ def fit_points(
                 basis[(parent, transporter)]
                 .replace("fitted to", "is fitted to")
                 .replace("assumed ", "is assumed ", 1)
-                .replace("rests on", "rests on", 1)
             )
             continue
         extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
