@@ -291,3 +291,21 @@ def test_paroxetine_single_dose_and_accumulation():
     assert auc == pytest.approx(550 * 329.37 / 1000, rel=0.3)
     assert daily["css_plasma_ng_ml"] == pytest.approx(2550 / 24 * 329.37 / 1000, rel=0.3)
     assert daily["css_plasma_ng_ml"] * 24 / auc == pytest.approx(2550 / 550, rel=0.3)
+
+
+def test_fluvoxamine_cyp2d6_effect_fades_with_dose():
+    """Issue 22: CYP2D6 is in fluvoxamine's clearance, as its saturable path. A poor
+    metabolizer lacks it: about 6-fold the exposure at low concentration (Carrillo 1996:
+    'fivefold lower oral clearance' after one 50 mg dose), fading as the path saturates
+    (Watanabe 2008: a genotype effect at 50 mg/day, none at 100-200 mg/day)."""
+
+    def level(dose, phenotype):
+        out = sert_json("occupancy", "fluvoxamine", "--dose", dose, "-p", f"CYP2D6={phenotype}")
+        return out["css_plasma_ng_ml"]
+
+    ratios = [level(d, "PM") / level(d, "NM") for d in ("25", "100", "300")]
+    assert ratios[0] > ratios[1] > ratios[2] > 1
+    assert ratios[0] == pytest.approx((16.9 + 2.57 / 0.0289) / 16.9, rel=0.35)  # ~6 at low C
+    # a CYP2D6 inhibitor acts on the same path
+    inhibited = sert_json("occupancy", "fluvoxamine", "--dose", "100", "--with", "paroxetine")
+    assert inhibited["css_plasma_ng_ml"] > level("100", "NM") * 1.3
