@@ -18,7 +18,6 @@ PET_KEYS = re.compile(r",\s*pet_[a-z0-9_]+:.*$")
 def _targets_line(line: str, fields: list[str]) -> str:
     """`  SERT: {ki: 1 nM, pet_...}` -> the same line with the fit's PET fields."""
     head = PET_KEYS.sub("", line.rstrip().rstrip("}"))
-    head = re.sub(r",\s*pet_.*$", "", head)
     return f"{head}, {', '.join(fields)}}}"
 
 

@@ -525,11 +525,9 @@ def patient_spread(profile: Profile, transporter: str) -> float | None:
 
 
 def _spread_of(profile: Profile, transporter: str, with_constant: bool) -> float | None:
-    if profile.exposure_cv is None:
-        return None
     pet = profile.parent.pet.get(transporter)
-    if transporter not in profile.emax or pet is None:  # binding scale: PK only
-        return formulas.lognormal_spread(profile.exposure_cv, RANGE_Z)
+    if profile.exposure_cv is None or transporter not in profile.emax or pet is None:
+        return level_spread(profile)  # binding scale: PK only (None without a CV)
     return _spread(profile.exposure_cv, pet.log_sd if with_constant else 0.0, pd_log_sd())
 
 
