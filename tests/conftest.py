@@ -285,11 +285,11 @@ def dose_for_target(profile, target=0.8, transporter="SERT", interval_h=None, re
 
 
 def run_batch_text(text: str, *args: str) -> dict[str, dict]:
-    """`sert batch -` on CSV text: the output rows by their id column."""
+    """`sert batch - --fields all` on CSV text: the output rows by their id column."""
     import csv
     import io
 
-    done = sert("batch", "-", *args, stdin=text)
+    done = sert("batch", "-", "--fields", "all", *args, stdin=text)
     return {row["id"]: row for row in csv.DictReader(io.StringIO(done.stdout))}
 
 

@@ -227,21 +227,18 @@ def test_a_group_of_many_patients_gives_each_its_own_answer():
     assert len(clearances) >= 7  # (a CYP2D6 PM too: a minor pathway)
 
 
-def test_a_group_s_columns_hold_each_result_s_record():
-    """Batch turns a group's numbers to text a column at a time (results.columns): row i
-    of the columns is result i's own record, for groups of many patients."""
+def test_a_result_s_key_record_is_its_record_s():
+    """Batch's default columns come from key_record(): each of its fields is the record's,
+    for groups of many patients."""
     from sert_cli.queries.engine import Engine
-    from sert_cli.queries.results import row_of
 
     answers = Engine(load_library()).answer_many(_queries_of_many_patients())
-    groups: dict = {}
+    kinds = set()
     for answer in answers:
-        groups.setdefault(answer.column_group(), []).append(answer)
-    assert max(map(len, groups.values())) >= 18
-    for members in groups.values():
-        columns = type(members[0]).columns(members)
-        for row, answer in enumerate(members):
-            assert row_of(columns, row) == answer.record(patient=False)
+        record, key = answer.record(), answer.key_record()
+        assert key == {k: record[k] for k in key}
+        kinds.add(answer.query.kind)
+    assert kinds == {"occupancy", "dose"}
 
 
 # Sex and smoking (issue 22 item 3). Duloxetine's reference patient: CL/F 33.4 L/h, a
@@ -378,6 +375,8 @@ def test_batch_json_lines_take_true_and_false():
         "jsonl",
         "--format",
         "jsonl",
+        "--fields",
+        "all",
         stdin='{"id": 1, "drug": "duloxetine", "dose_mg": 60, "smoker": true, "sex": "female"}\n',
     )
     (row,) = [json.loads(line) for line in done.stdout.splitlines()]

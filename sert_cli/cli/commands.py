@@ -12,6 +12,7 @@ from sert_cli.cli.app import (
     command,
     emit,
     emit_records,
+    printable,
     profiles_library,
     reports_errors,
 )
@@ -428,7 +429,7 @@ def batch(
     input_path: Annotated[
         str,
         typer.Argument(metavar="INPUT", help="CSV or JSON-lines file of queries, or - for stdin."),
-    ],
+    ] = "",
     output: Annotated[
         str | None,
         typer.Option(
@@ -439,11 +440,34 @@ def batch(
         ),
     ] = None,
     input_format: Annotated[
-        str, typer.Option("--input-format", metavar="csv|jsonl", help="Format of INPUT.")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--input-format",
+            metavar="csv|jsonl",
+            help="Format of INPUT [default: from its name (.csv, .jsonl, .ndjson); csv for -].",
+        ),
+    ] = None,
     output_format: Annotated[
         str, typer.Option("--format", "-f", metavar="csv|jsonl|json", help="Output format.")
     ] = "csv",
+    fields: Annotated[
+        str,
+        typer.Option(
+            "--fields",
+            metavar="key|all|list|NAME,...",
+            help="Result columns: key (the default set), all (the single command's whole "
+            "record), a comma list of field names, or list (print them with units and exit).",
+        ),
+    ] = "key",
+    carry: Annotated[
+        str,
+        typer.Option(
+            "--carry",
+            metavar="all|none|COLUMN,...",
+            help="Input columns copied into each output row; a column named here is carried "
+            "unread even if it looks like a field.",
+        ),
+    ] = "all",
     strict: Annotated[
         bool,
         typer.Option(
@@ -457,8 +481,8 @@ def batch(
             "-j",
             min=1,
             metavar="N",
-            help="Processes that share a file's chunks: faster where most rows are distinct"
-            " requests, on N CPUs; each keeps its own caches (memory grows with N).",
+            hidden=True,
+            help="No longer used: one process (a note says so when N > 1).",
         ),
     ] = 1,
     assume_nm: AssumeNm = False,
@@ -467,28 +491,46 @@ def batch(
 ) -> None:
     """Many queries in one run: one row per query, results streamed out.
 
-    Columns: drug (required); dose_mg (given: occupancy; empty: the dose for target);
+    Columns read: drug (required); dose_mg (given: occupancy; empty: the dose for target);
     target (default 0.8); transporter (default SERT); interval_h; with (co-medications,
     separated by ;); one column per gene (CYP2C19, CYP2D6, ...) holding a phenotype or a
-    diplotype. Any other column passes through. Exit 1 if any row failed, 0 if none did.
+    diplotype; age, crcl, hepatic, sex, smoker; level_ng_ml and hours_after_dose (tdm).
+    Cells take units as the single commands do (10 mg, 12 h). A column that looks like one
+    of these but is not stops the run (exit 2) unless --carry names it; any other column is
+    carried through. Exit 1 if any row failed, 0 if none did.
     """
-    from sert_cli.batch.run import RowError, run
+    from sert_cli.batch import output as batch_output
 
+    if fields.strip().lower() == "list":
+        sys.stdout.write(batch_output.field_list())
+        return
+    if not input_path:
+        raise InputError("missing INPUT: a CSV or JSON-lines file, or - for stdin")
+    from sert_cli.batch.run import Options, RowError, run
+
+    if jobs > 1:
+        sys.stderr.write(
+            "sert batch: --jobs is no longer used: one process answers the rows (README)\n"
+        )
     try:
         summary = run(
             profiles_library(profiles_dir),
-            input_path,
-            output,
-            input_format.lower(),
-            output_format.lower(),
-            strict,
-            affinity,
-            assume_nm,
-            progress=input_path != "-",
-            jobs=jobs,
+            Options(
+                input_path=input_path,
+                output_path=output,
+                input_format=input_format,
+                output_format=output_format.lower(),
+                fields=fields,
+                carry=carry,
+                strict=strict,
+                affinity=affinity,
+                assume_nm=assume_nm,
+                progress=input_path != "-",
+            ),
+            say=lambda line: sys.stderr.write(printable(line) + "\n"),
         )
     except RowError as exc:
-        sys.stderr.write(f"sert: error: {exc} (--strict)\n")
+        sys.stderr.write(f"sert: error: {printable(str(exc))} (--strict)\n")
         raise typer.Exit(1) from None
     sys.stderr.write(summary.line() + "\n")
     if summary.errors:
