@@ -372,6 +372,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = 100_000 if args.quick and args.rows == 1_000_000 else args.rows
     startup_runs = args.startup_runs or (11 if args.quick else 21)
+    if not Path(SERT).exists():
+        sys.exit(f"no {SERT}: run with the Python sert is installed in (make bench does)")
     import typer
 
     print(
