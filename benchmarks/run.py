@@ -1,5 +1,7 @@
-"""`make bench`: sert's start-up and batch speed, each as a ratio to a floor measured in
-the same run, with the same Python, from nothing outside the repository.
+"""`make bench`: sert's start-up and batch speed, each as a ratio to a floor.
+
+Every floor is built and measured in the same run, with the same Python, from nothing
+outside the repository.
 
     python benchmarks/run.py [--rows N | --quick] [--runs R] [--startup-runs S] [--jobs J]
 
