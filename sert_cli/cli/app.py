@@ -1,18 +1,17 @@
-"""The Typer app: settings, the registry of commands, error wording, output, and `main`.
+"""The Typer app: its settings, `build_app` (the commands, from the registry in common.py),
+and `main`.
 
 Only the command the command line names is built (Typer builds a click command for each
 registered function at every start, and a single query should not pay for eleven).
 """
 
-import functools
 import gc
-import os
 import sys
 
 import typer
 
 from sert_cli import __version__
-from sert_cli.errors import SertError
+from sert_cli.cli.common import COMMANDS, PROFILE_COMMANDS, quiet_stdout
 
 DISCLAIMER = "Educational and research tool: not medical advice, not for prescribing."  # --help
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -33,137 +32,6 @@ PROFILES_SETTINGS = {
     "rich_markup_mode": None,
     "context_settings": CONTEXT,
 }
-COMMANDS: dict[str, object] = {}  # name -> function, registered on the app by build_app
-PROFILE_COMMANDS: dict[str, object] = {}
-# How the command line calls each query field in its messages.
-FLAGS = {
-    "dose_mg": "--dose",
-    "doses_mg": "--doses",
-    "interval_h": "--interval",
-    "target": "--target",
-    "transporter": "--transporter",
-    "with": "--with",
-    "drug": "DRUG",
-    "affinity": "--affinity",
-    "doses": "--doses",
-    "days": "--days",
-    "until_h": "--until",
-    "step_h": "--step",
-    "assume_nm": "--assume-nm",
-    "pharmcat": "--pharmcat",
-    "age": "--age",
-    "crcl": "--crcl",
-    "hepatic": "--hepatic",
-    "sex": "--sex",
-    "smoker": "--smoker",
-    "patient": "the patient",
-    "n": "--n",
-    "seed": "--seed",
-    "ancestry": "--ancestry",
-    "level": "--level",
-    "hours_after_dose": "--hours-after-dose",
-    "from_dose_mg": "--from",
-    "step_pp": "--step",
-    "fraction": "--fraction",
-    "weeks": "--weeks",
-    "to_drug": "TO_DRUG",
-    "strategy": "--strategy",
-    "max_cut": "--max-cut",
-}
-
-
-def command(name: str | None = None, group: dict | None = None):
-    """Collect a command; build_app registers only what the command line needs."""
-
-    def collect(function):
-        (COMMANDS if group is None else group)[name or function.__name__] = function
-        return function
-
-    return collect
-
-
-def flag_namer(options: dict):
-    """Name a query field as the option it was typed in: a gene by the --phenotype or
-    --genotype value that named it."""
-
-    def name(field: str) -> str:
-        for flag in ("genotype", "phenotype"):
-            for typed in options.get(flag) or ():
-                if typed.partition("=")[0].strip().upper() == field:
-                    return f"--{flag} {typed}"
-        if options.get("pharmcat") and field.startswith("CYP"):
-            return f"--pharmcat {options['pharmcat']} ({field})"
-        return FLAGS.get(field, field)
-
-    return name
-
-
-def reports_errors(function):
-    """User errors end as one line on stderr and their exit status, never a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except SertError as exc:
-            message = printable(exc.worded(flag_namer(kwargs)))
-            sys.stderr.write(f"sert: error: {message}\n")
-            raise typer.Exit(exc.exit_code) from None
-        except BrokenPipeError:  # the reader stopped reading: not an error of ours
-            quiet_stdout()
-            raise typer.Exit(0) from None
-
-    return wrapper
-
-
-def printable(text: str) -> str:
-    """Text a user typed, made safe to echo: control characters (terminal escapes, new
-    lines) are written as escapes, so an error stays one harmless line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def profiles_library(profiles_dir: str | None):
-    from sert_cli.profiles.library import load_library
-
-    library = load_library(profiles_dir)
-    for alias, (path, bundled) in library.taken_aliases.items():
-        sys.stderr.write(
-            f"note: the alias '{printable(alias)}' in {printable(path)} already names the "
-            f"bundled {bundled}, which keeps it\n"
-        )
-    return library
-
-
-def emit(fmt, result, explain: bool = False) -> None:
-    """A query result in the chosen format: every renderer takes the result itself."""
-    if fmt == "json":
-        from sert_cli.render.json_format import render
-
-        sys.stdout.write(render(result.record(explain)))
-    elif fmt == "csv":
-        from sert_cli.render.csv_format import render
-
-        sys.stdout.write(render(result.rows()))
-    else:
-        from sert_cli.render.table_format import draw
-
-        draw(result, explain)
-
-
-def emit_records(fmt, data, draw) -> None:
-    """Plain records (profiles, phenotypes, validation) in the chosen format."""
-    if fmt == "json":
-        from sert_cli.render.json_format import render
-
-        sys.stdout.write(render(data))
-    elif fmt == "csv":
-        from sert_cli.render.csv_format import render
-
-        sys.stdout.write(render(data if isinstance(data, list) else [data]))
-    else:
-        draw()
 
 
 def _version(value: bool) -> None:
@@ -252,9 +120,3 @@ def _say(line: str) -> None:
         sys.stderr.flush()
     except OSError:
         pass
-
-
-def quiet_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sert_cli.cli.app import (
+from sert_cli.cli.common import (
     PROFILE_COMMANDS,
     command,
     emit,

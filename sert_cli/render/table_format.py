@@ -7,8 +7,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from sert_cli.model.profile import Profile
 from sert_cli.profiles.library import bundled_profiles_dir
-from sert_cli.profiles.types import Profile
 from sert_cli.queries import results
 from sert_cli.queries.results import (
     assumptions,
