@@ -280,3 +280,43 @@ def test_folders_import_only_folders_below_them():
     ]
     assert not upward, f"imports that go up or sideways: {upward}"
     assert set(FOLDER_LEVELS) == {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+
+
+# --- the environment (issue 24): what the process gives the command line, read once -----
+
+
+def test_the_environment_reads_width_and_colour_from_streams_and_variables():
+    import io
+    import os
+
+    from sert_cli.cli.environment import DEFAULT_WIDTH_COLUMNS, Environment
+
+    out = io.StringIO()
+    plain = Environment.of(None, out, out, {})
+    assert (plain.stdout_isatty, plain.width_columns, plain.colour) == (
+        False,
+        DEFAULT_WIDTH_COLUMNS,
+        False,
+    )
+    assert Environment.of(None, out, out, {"COLUMNS": "60"}).width_columns == 60
+    assert Environment.of(None, out, out, {"COLUMNS": "0"}).width_columns == DEFAULT_WIDTH_COLUMNS
+    assert Environment.of(None, out, out, {"FORCE_COLOR": "1"}).colour
+    assert not Environment.of(None, out, out, {"FORCE_COLOR": "1", "NO_COLOR": "1"}).colour
+    main_fd, terminal_fd = os.openpty()
+    with open(terminal_fd, "w", encoding="utf-8") as terminal:
+        on_terminal = Environment.of(None, terminal, out, {"TERM": "xterm"})
+        assert on_terminal.stdout_isatty and on_terminal.colour and not on_terminal.stderr_colour
+        assert not Environment.of(None, terminal, out, {"TERM": "dumb"}).colour
+        assert not Environment.of(None, terminal, out, {"NO_COLOR": "1"}).colour
+    os.close(main_fd)
+
+
+def test_an_in_process_run_writes_only_to_its_environment(capsys):
+    streams = sys.stdin, sys.stdout, sys.stderr
+    done = sert("occupancy", "escitalopram", "10")
+    assert done.returncode == 0 and "SERT" in done.stdout
+    assert (sys.stdin, sys.stdout, sys.stderr) == streams  # main() put them back
+    assert capsys.readouterr() == ("", "")  # nothing reached the process's own streams
+    done = sert("occupancy", "escitalopram", "--dose", "10 h")  # an error, and help
+    assert done.stderr.startswith("sert: error: --dose") and "Usage:" in sert("-h").stdout
+    assert capsys.readouterr() == ("", "")

@@ -11,7 +11,8 @@ import sys
 import typer
 
 from sert_cli import __version__
-from sert_cli.cli.common import COMMANDS, PROFILE_COMMANDS, quiet_stdout
+from sert_cli.cli.common import COMMANDS, PROFILE_COMMANDS, RUNNING_IN, environment, quiet_stdout
+from sert_cli.cli.environment import Environment
 
 DISCLAIMER = "Educational and research tool: not medical advice, not for prescribing."  # --help
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -36,7 +37,7 @@ PROFILES_SETTINGS = {
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"sert {__version__}\n")
+        environment().stdout.write(f"sert {__version__}\n")
         raise typer.Exit()
 
 
@@ -66,14 +67,29 @@ def build_app(argv: list[str]) -> typer.Typer:
     return app
 
 
-def main() -> None:
-    """Run the command; a reader that closes the pipe early ends it quietly with status 0,
-    the same every time (README "Exit codes"). Output that cannot be written (a full disk,
-    a closed stdout) is one line on stderr and status 2, never a traceback."""
-    if sys.stdout is None:  # started with stdout closed: nowhere to put the data
-        _say("sert: error: cannot write the output: standard output is closed")
+def main(env: Environment | None = None) -> None:
+    """Run the command in env: by default the process's own, read once here; a test gives its
+    own streams and terminal. A reader that closes the pipe early ends it quietly with
+    status 0, the same every time (README "Exit codes"). Output that cannot be written (a
+    full disk, a closed stdout) is one line on stderr and status 2, never a traceback."""
+    env = env or Environment.of_process()
+    if env.stdout is None:  # started with stdout closed: nowhere to put the data
+        _say(env, "sert: error: cannot write the output: standard output is closed")
         sys.exit(2)
-    _prepare_streams()
+    _prepare_streams(env)
+    running = RUNNING_IN.set(env)
+    # What writes without asking sert (Typer's help and usage errors, batch's descriptors)
+    # uses sys's streams: while sert runs, they are the environment's.
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = env.stdin, env.stdout, env.stderr
+    try:
+        _run(env)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        RUNNING_IN.reset(running)
+
+
+def _run(env: Environment) -> None:
     try:
         app = build_app(sys.argv[1:])
         # what start-up made lives to the end: the collector skips it (cli/launch.py)
@@ -81,42 +97,42 @@ def main() -> None:
         gc.enable()
         app()
     except BrokenPipeError:
-        quiet_stdout()
+        quiet_stdout(env.stdout)
         sys.exit(0)
     except OSError as exc:  # writing the output failed
-        quiet_stdout()
-        _say(f"sert: error: cannot write the output: {exc.strerror or exc}")
+        quiet_stdout(env.stdout)
+        _say(env, f"sert: error: cannot write the output: {exc.strerror or exc}")
         sys.exit(2)
     except SystemExit as exit_:
         try:
-            sys.stdout.flush()
+            env.stdout.flush()
         except BrokenPipeError:
-            quiet_stdout()
+            quiet_stdout(env.stdout)
             sys.exit(0)
         except OSError as exc:
-            quiet_stdout()
-            _say(f"sert: error: cannot write the output: {exc.strerror or exc}")
+            quiet_stdout(env.stdout)
+            _say(env, f"sert: error: cannot write the output: {exc.strerror or exc}")
             sys.exit(2)
         raise exit_ from None
 
 
-def _prepare_streams() -> None:
+def _prepare_streams(env: Environment) -> None:
     """What the environment could break before a line is written: an encoding that cannot
     hold the output (escaped instead, which JSON reads as the same text), and numpy's
     floating point warnings (results are checked for finiteness instead)."""
     import warnings
 
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (env.stdout, env.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     warnings.filterwarnings("ignore", category=RuntimeWarning)
 
 
-def _say(line: str) -> None:
-    if sys.stderr is None:
+def _say(env: Environment, line: str) -> None:
+    if env.stderr is None:
         return
     try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        env.stderr.write(line + "\n")
+        env.stderr.flush()
     except OSError:
         pass

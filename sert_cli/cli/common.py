@@ -1,5 +1,5 @@
 """What every command shares: the registry the commands are collected in, error wording,
-the profile library with its notes, and output in the chosen format.
+the profile library with its notes, the environment, and output in the chosen format.
 
 The commands import only this (and options.py); app.py imports the commands and builds
 the Typer app from the registry, so nothing imports the module that imports it.
@@ -7,12 +7,16 @@ the Typer app from the registry, so nothing imports the module that imports it.
 
 import functools
 import os
-import sys
+from contextvars import ContextVar
 
 import typer
 
+from sert_cli.cli.environment import Environment
 from sert_cli.errors import SertError
 
+# The environment main() runs in: set by main() for the length of a run (Typer calls the
+# commands, so it cannot hand them an argument of its own); read through environment().
+RUNNING_IN: ContextVar[Environment] = ContextVar("RUNNING_IN")
 COMMANDS: dict[str, object] = {}  # name -> function, registered on the app by build_app
 PROFILE_COMMANDS: dict[str, object] = {}
 # How the command line calls each query field in its messages.
@@ -87,7 +91,7 @@ def reports_errors(function):
             return function(*args, **kwargs)
         except SertError as exc:
             message = printable(exc.worded(flag_namer(kwargs)))
-            sys.stderr.write(f"sert: error: {message}\n")
+            environment().stderr.write(f"sert: error: {message}\n")
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:  # the reader stopped reading: not an error of ours
             quiet_stdout()
@@ -109,44 +113,53 @@ def profiles_library(profiles_dir: str | None):
 
     library = load_library(profiles_dir)
     for alias, (path, bundled) in library.taken_aliases.items():
-        sys.stderr.write(
+        environment().stderr.write(
             f"note: the alias '{printable(alias)}' in {printable(path)} already names the "
             f"bundled {bundled}, which keeps it\n"
         )
     return library
 
 
+def environment() -> Environment:
+    """The environment of this run: main()'s, else (the app built and called without main,
+    as Typer's test runner does) the process's streams as they are now."""
+    return RUNNING_IN.get(None) or Environment.of_process()
+
+
 def emit(fmt, result, explain: bool = False) -> None:
     """A query result in the chosen format: every renderer takes the result itself."""
+    env = environment()
     if fmt == "json":
         from sert_cli.render.json_format import render
 
-        sys.stdout.write(render(result.record(explain)))
+        env.stdout.write(render(result.record(explain)))
     elif fmt == "csv":
         from sert_cli.render.csv_format import render
 
-        sys.stdout.write(render(result.rows()))
+        env.stdout.write(render(result.rows()))
     else:
         from sert_cli.render.table_format import draw
 
-        draw(result, explain)
+        draw(result, explain, env)
 
 
 def emit_records(fmt, data, draw) -> None:
-    """Plain records (profiles, phenotypes, validation) in the chosen format."""
+    """Plain records (profiles, phenotypes, validation) in the chosen format; a table is
+    draw(env)."""
+    env = environment()
     if fmt == "json":
         from sert_cli.render.json_format import render
 
-        sys.stdout.write(render(data))
+        env.stdout.write(render(data))
     elif fmt == "csv":
         from sert_cli.render.csv_format import render
 
-        sys.stdout.write(render(data if isinstance(data, list) else [data]))
+        env.stdout.write(render(data if isinstance(data, list) else [data]))
     else:
-        draw()
+        draw(env)
 
 
-def quiet_stdout() -> None:
+def quiet_stdout(stdout=None) -> None:
     """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, (stdout or environment().stdout).fileno())
