@@ -21,7 +21,7 @@ import numpy as np
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
 from sert_cli.pk.steady_state import steady_state, transporter_loads
 from sert_cli.pk.timecourse import Regimen
 from sert_cli.profiles.library import Library

@@ -11,7 +11,6 @@ import io
 import operator
 import os
 import stat
-import sys
 import tempfile
 from typing import NamedTuple
 
@@ -196,17 +195,17 @@ class JsonOutput:
             self.out.write("]\n" if self.first else "\n]\n")
 
 
-def open_output(output_path: str | None):
+def open_output(output_path: str | None, stdout):
     """(text stream, (temporary, final) or None): stdout, or a temporary file beside the
     file --output names, renamed over it at the end: through a symlink to its target,
     keeping an existing file's mode (and owner, as root); anything but a regular file, or
     one that cannot be written, is refused."""
     if output_path is None or output_path == "-":
-        sys.stdout.flush()
+        stdout.flush()
         try:  # a large buffer of its own over the descriptor, when there is one
-            binary = open(sys.stdout.fileno(), "wb", OUTPUT_BUFFER, closefd=False)  # noqa: SIM115
+            binary = open(stdout.fileno(), "wb", OUTPUT_BUFFER, closefd=False)  # noqa: SIM115
         except (AttributeError, OSError, ValueError):
-            return sys.stdout, None
+            return stdout, None
         return _text(binary), None
     if not output_path.strip():
         raise InputError("--output: the path is empty")

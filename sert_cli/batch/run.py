@@ -56,9 +56,10 @@ class Options:
     progress: bool = False
 
 
-def run(library: Library, options: Options, say=None) -> Summary:
+def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
     """Answer every row of the input; `say` takes the one-line notes for stderr (the
-    command makes them safe to print)."""
+    command makes them safe to print); the lines go to `stdout` (the process's by default)
+    unless options.output_path names a file."""
     say = say or (lambda line: sys.stderr.write(line + "\n"))
     output.check_format(options.output_format)
     input_format = source.input_format_of(options.input_path, options.input_format)
@@ -80,7 +81,7 @@ def run(library: Library, options: Options, say=None) -> Summary:
         used = {gene for profile in library.profiles.values() for gene in profile.genes}
         genes = tuple(g for g in GENES if g in used or g in terms.reads)
         chosen = output.select(options.fields, kinds, genes)
-        out, tmp = output.open_output(options.output_path)
+        out, tmp = output.open_output(options.output_path, stdout or sys.stdout)
         writer = output.make_output(options.output_format, out, header, terms.carried, chosen)
         if terms.unread:  # (said once the run can no longer fail before its first row)
             say("sert batch: carried, not read: " + ", ".join(terms.unread))

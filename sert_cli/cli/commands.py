@@ -1,17 +1,17 @@
 """The `sert` commands: parse what was typed into query values, answer them with the one
 query engine, render the result. No science here."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sert_cli.cli.app import (
+from sert_cli.cli.common import (
     PROFILE_COMMANDS,
     command,
     emit,
     emit_records,
+    environment,
     printable,
     profiles_library,
     reports_errors,
@@ -415,10 +415,10 @@ def phenotype(
 
     records = [translate(gene, d).record() for d in diplotypes]
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.phenotypes(records)
+        table_format.phenotypes(records, env)
 
     emit_records(fmt, records, draw)
 
@@ -501,15 +501,16 @@ def batch(
     """
     from sert_cli.batch import output as batch_output
 
+    env = environment()
     if fields.strip().lower() == "list":
-        sys.stdout.write(batch_output.field_list())
+        env.stdout.write(batch_output.field_list())
         return
     if not input_path:
         raise InputError("missing INPUT: a CSV or JSON-lines file, or - for stdin")
     from sert_cli.batch.run import Options, RowError, run
 
     if jobs > 1:
-        sys.stderr.write(
+        env.stderr.write(
             "sert batch: --jobs is no longer used: one process answers the rows (README)\n"
         )
     try:
@@ -527,12 +528,13 @@ def batch(
                 assume_nm=assume_nm,
                 progress=input_path != "-",
             ),
-            say=lambda line: sys.stderr.write(printable(line) + "\n"),
+            say=lambda line: env.stderr.write(printable(line) + "\n"),
+            stdout=env.stdout,
         )
     except RowError as exc:
-        sys.stderr.write(f"sert: error: {printable(str(exc))} (--strict)\n")
+        env.stderr.write(f"sert: error: {printable(str(exc))} (--strict)\n")
         raise typer.Exit(1) from None
-    sys.stderr.write(summary.line() + "\n")
+    env.stderr.write(summary.line() + "\n")
     if summary.errors:
         raise typer.Exit(1)
 
@@ -559,19 +561,19 @@ def validate(
     if fit is not None:
         result = validation.fit(library, None if fit == "all" else fit)
 
-        def draw_fit():
+        def draw_fit(env):
             from sert_cli.render import table_format
 
-            table_format.fit(result)
+            table_format.fit(result, env)
 
         emit_records(fmt, result["fits"] if fmt is OutputFormat.csv else result, draw_fit)
         return
     result = validation.validate(library)
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.validation(result)
+        table_format.validation(result, env)
 
     emit_records(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
 
@@ -596,10 +598,10 @@ def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.t
         for p in profiles
     ]
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.profile_list(profiles, library.overrides)
+        table_format.profile_list(profiles, library.overrides, env)
 
     emit_records(fmt, records, draw)
 
@@ -614,13 +616,13 @@ def profiles_show(
     profile = library.get(drug)
     overridden = library.overrides.get(profile.name)
     if overridden:
-        sys.stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
+        environment().stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
     sources = [{"field": f, "source": s} for f, s in profile.sources]
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"))
+        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"), env)
 
     if fmt is OutputFormat.csv:
         emit_records(fmt, sources, draw)
@@ -654,10 +656,10 @@ def _source_counts(files: list[Path] | None, fmt: OutputFormat) -> None:
         for c in counts
     ]
 
-    def draw():
+    def draw(env):
         from sert_cli.render.table_format import source_counts
 
-        source_counts(records, provenance.KINDS)
+        source_counts(records, provenance.KINDS, env)
 
     emit_records(fmt, records, draw)
 
@@ -718,22 +720,22 @@ def profiles_check(
             )
     bad = [r for r in results if not r["valid"]]
 
-    def draw():
+    def draw(env):
         for r in results:
             if r["valid"]:
-                sys.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+                env.stdout.write(f"ok: {r['file']} ({r['name']})\n")
             if r["unsourced_fields"]:
-                sys.stderr.write(
+                env.stderr.write(
                     f"warning: {r['file']}: numbers without a source: "
                     f"{', '.join(r['unsourced_fields'])}\n"
                 )
         for r in bad:
-            sys.stderr.write(f"sert: error: {r['error']}\n")
+            env.stderr.write(f"sert: error: {r['error']}\n")
 
     emit_records(fmt, results, draw)
     if bad:
         if fmt is not OutputFormat.table:
-            sys.stderr.write(
+            environment().stderr.write(
                 f"sert: error: {len(bad)} invalid profile(s): {', '.join(r['file'] for r in bad)}\n"
             )
         raise typer.Exit(2)

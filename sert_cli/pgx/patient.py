@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
+from sert_cli.model.profile import PhenotypeTable, Profile
 from sert_cli.pgx.phenotypes import check_gene, phenotype_code, phenotype_value
 from sert_cli.pk.steady_state import (
     formation_changes,
@@ -21,7 +22,6 @@ from sert_cli.pk.steady_state import (
     saturable_parameters,
     table_fm,
 )
-from sert_cli.profiles.types import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (

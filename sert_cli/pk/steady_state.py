@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import ModelError
-from sert_cli.pk import formulas
-from sert_cli.profiles.types import Moiety, Profile
+from sert_cli.model import formulas
+from sert_cli.model.profile import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
 from sert_cli.vocabulary import (

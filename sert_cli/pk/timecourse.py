@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
+from sert_cli.model.profile import Moiety, Profile
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     check_resolvable,
@@ -31,7 +32,6 @@ from sert_cli.pk.steady_state import (
 from sert_cli.pk.steady_state import (
     steady_state as average_steady_state,
 )
-from sert_cli.profiles.types import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import HOURS_PER_DAY, PRIMARY_TRANSPORTER
 

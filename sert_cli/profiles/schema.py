@@ -8,9 +8,8 @@ import re
 from collections.abc import Mapping
 
 from sert_cli.errors import ProfileError
-from sert_cli.pgx.phenotypes import check_phenotype_for_gene
-from sert_cli.pk import formulas
-from sert_cli.profiles.types import (
+from sert_cli.model import formulas
+from sert_cli.model.profile import (
     PET_BASES,
     Formation,
     FractionMetabolized,
@@ -21,7 +20,7 @@ from sert_cli.profiles.types import (
 )
 from sert_cli.suggest import did_you_mean
 from sert_cli.units import check_positive_finite, ng_ml_to_nm, nm_to_ng_ml, parse_quantity
-from sert_cli.vocabulary import GENES, PHENOTYPES, TRANSPORTERS
+from sert_cli.vocabulary import GENES, PHENOTYPES, TRANSPORTERS, check_phenotype_for_gene
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")

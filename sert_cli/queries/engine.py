@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from sert_cli.errors import InputError, ModelError, SertError
+from sert_cli.model import formulas
+from sert_cli.model.profile import Profile
 from sert_cli.pgx.patient import Patient, Prepared, label_maximum_for, prepare, serotonergic
-from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     below_label,
@@ -32,7 +33,6 @@ from sert_cli.pk.steady_state import (
     steady_state,
 )
 from sert_cli.profiles.library import Library
-from sert_cli.profiles.types import Profile
 from sert_cli.queries.results import (
     DoseResult,
     GridResult,

@@ -15,7 +15,7 @@ from itertools import product
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
 from sert_cli.pk.dosing import label_cap_mg
 from sert_cli.pk.steady_state import RANGE_Z, patient_spread, steady_state
 from sert_cli.suggest import did_you_mean

@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from sert_cli.errors import InputError, ModelError
+from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared
-from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     check_dose_taken_now,

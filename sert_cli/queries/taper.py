@@ -12,8 +12,8 @@ measured is no step, and the plan ends with an explicit stop.
 import math
 
 from sert_cli.errors import InputError
+from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared
-from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     check_dose_taken_now,

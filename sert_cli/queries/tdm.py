@@ -11,7 +11,7 @@ those whose 90 % range holds it.
 import math
 
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
 from sert_cli.pk.steady_state import level_spread
 from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES
 

@@ -1,6 +1,6 @@
 """The charts of `simulate` and `curve`, as Figure specs for either renderer."""
 
-from sert_cli.profiles.types import Profile
+from sert_cli.model.profile import Profile
 from sert_cli.render.figure import Figure, Series
 from sert_cli.vocabulary import (
     DEFAULT_TARGET,
