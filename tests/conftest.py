@@ -22,6 +22,10 @@ import sert_cli
 os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
 os.environ["TERMINAL_WIDTH"] = "120"
 os.environ.pop("SERT_PROFILES_DIR", None)
+# One BLAS thread: numpy's threads only contend on a busy 2-core machine (`validate`'s fit
+# took minutes of wall time with them under load, seconds without).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 EXAMPLAMINE = """\
 schema: 1
