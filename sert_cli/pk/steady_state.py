@@ -307,12 +307,12 @@ def levels_from_parent_equivalent(
         brain_nm = ng_ml_to_nm(mg_l_to_ng_ml(brain_mg_l), profile.parent.molar_mass_g_mol)
         brain_cu_plasma = formulas.unbound_concentration(brain_nm, moiety.fraction_unbound)
     return MoietyLevels(
-        moiety.name,
-        clearance_l_h,
-        nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol),
-        css_nm,
-        cu_plasma,
-        formulas.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain),
+        name=moiety.name,
+        clearance_l_h=clearance_l_h,
+        css_plasma_ng_ml=nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol),
+        css_plasma_nm=css_nm,
+        cu_plasma_nm=cu_plasma,
+        cu_brain_nm=formulas.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain),
     )
 
 
@@ -472,12 +472,12 @@ def steady_state(
             )
         )
     return SteadyState(
-        tuple(levels),
-        loads,
-        occupancy,
-        moiety_shares(profile, levels, loads),
-        times,
-        tuple(steps),
+        levels=tuple(levels),
+        loads=loads,
+        occupancy=occupancy,
+        shares=moiety_shares(profile, levels, loads),
+        time_to_steady_state_h=times,
+        steps=tuple(steps),
     )
 
 
