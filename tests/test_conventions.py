@@ -222,3 +222,46 @@ def test_wide_records_are_built_with_keywords():
                     found.append(f"{path}:{node.lineno}: {name} with {len(node.args)} by position")
     assert not found, "name the fields:\n" + "\n".join(found)
     assert exempted == EXEMPT, f"stale exemptions: {EXEMPT - exempted}"
+
+
+def _imports_of_package() -> dict[str, set[str]]:
+    """module -> the sert_cli modules it imports, at the top or inside a function."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted((root / "sert_cli").rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found = graph.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found.update(n for n in names if n.startswith("sert_cli"))
+    return {m: {n for n in names if n in graph and n != m} for m, names in graph.items()}
+
+
+def test_the_engine_and_its_workflows_import_nothing_that_imports_them_back():
+    """The engine dispatches to the workflow modules (queries/*.py), which take the engine
+    as a parameter: no cycle through sert_cli.queries, lazy imports included."""
+    graph = _imports_of_package()
+    cycles = []
+    for start in (m for m in graph if m.startswith("sert_cli.queries")):
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            module, path = stack.pop()
+            for nxt in graph[module]:
+                if nxt == start:
+                    cycles.append(" -> ".join((*path, start)))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, (*path, nxt)))
+    assert not cycles, "\n".join(cycles)
+    assert "sert_cli.queries.engine" not in {
+        n for m, names in graph.items() if m.startswith("sert_cli.queries.") for n in names
+    }
