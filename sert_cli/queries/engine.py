@@ -143,6 +143,8 @@ class Engine:
         )
 
     def answer_many(self, queries: Iterable) -> list:
+        """Each query's result or its error (returned, not raised), in order: a workflow
+        kind goes to its module, steady-state kinds join their group, computed together."""
         queries = list(queries)
         answers: list = [None] * len(queries)
         patients: list = [None] * len(queries)
