@@ -227,6 +227,26 @@ def test_a_group_of_many_patients_gives_each_its_own_answer():
     assert len(clearances) >= 7  # (a CYP2D6 PM too: a minor pathway)
 
 
+def test_the_engine_keeps_the_most_recently_used_patients(monkeypatch):
+    """The prepared-patient cache is bounded and drops the least recently used patient
+    first, so a batch's returning patient stays prepared while the cache stays flat."""
+    from sert_cli.pgx.patient import Patient
+    from sert_cli.queries import engine as engine_module
+    from sert_cli.queries.engine import Engine
+
+    monkeypatch.setattr(engine_module, "CONTEXT_LIMIT", 3)
+    engine = Engine(load_library())
+    patients = [Patient(phenotypes=(("CYP2C19", p),)) for p in ("PM", "IM", "NM", "UM")]
+    first = engine.prepared("escitalopram", "pet", patients[0])
+    for patient in patients[1:3]:
+        engine.prepared("escitalopram", "pet", patient)
+    assert engine.prepared("escitalopram", "pet", patients[0]) is first  # used again: kept
+    engine.prepared("escitalopram", "pet", patients[3])  # full: IM, the oldest, goes
+    kept = [key[2] for key in engine.contexts]
+    assert len(kept) == 3 and patients[1] not in kept and patients[0] in kept
+    assert engine.prepared("escitalopram", "pet", patients[0]) is first
+
+
 def test_a_result_s_key_record_is_its_record_s():
     """Batch's default columns come from key_record(): each of its fields is the record's,
     for groups of many patients."""

@@ -16,6 +16,21 @@ EXAMPLE = re.compile(r"```\n\$ (sert [^\n]*)\n(.*?)\n```", re.S)
 NEEDS_MORE = ("sert batch", "sert profiles check mydrug", "sert phenotype")
 
 
+# A ```python block followed by a ```text block: the code is run and prints the text.
+PYTHON_EXAMPLE = re.compile(r"```python\n(.*?)\n```\n\n```text\n(.*?)\n```", re.S)
+
+
+def python_output(code: str) -> str:
+    """What a README Python example prints, lines stripped of trailing blanks."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    return "\n".join(line.rstrip() for line in printed.getvalue().rstrip("\n").split("\n"))
+
+
 def examples() -> list[tuple[str, str]]:
     found = EXAMPLE.findall(README.read_text(encoding="utf-8"))
     return [(c, out) for c, out in found if "|" not in c and not c.startswith(NEEDS_MORE)]
@@ -40,3 +55,10 @@ def test_the_validation_tables_are_what_validate_prints():
     from readme_tables import current_block, tables
 
     assert current_block() == tables(sert_json("validate"))
+
+
+def test_the_readme_python_examples_print_what_the_readme_shows():
+    found = PYTHON_EXAMPLE.findall(README.read_text(encoding="utf-8"))
+    assert found, "the README's 'Use it from Python' example is missing"
+    for code, printed in found:
+        assert python_output(code) == printed

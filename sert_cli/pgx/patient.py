@@ -335,19 +335,19 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     if patient.pharmcat is not None:
         warnings += _compare_with_pharmcat(profile.name, guidance, patient.pharmcat, notes)
     return Prepared(
-        profile,
-        used,
-        tuple(results),
-        tuple(notes),
-        tuple(guidance),
-        tuple(names),
-        tuple(steps),
-        tuple(warnings),
-        {g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
-        tuple(avoid),
-        patient_factors(patient),
-        clearances,
-        saturation,
+        profile=profile,
+        phenotypes=used,
+        genotypes=tuple(results),
+        notes=tuple(notes),
+        guidance=tuple(guidance),
+        comedications=tuple(names),
+        steps=tuple(steps),
+        warnings=tuple(warnings),
+        functional_phenotypes={g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
+        avoid=tuple(avoid),
+        factors=patient_factors(patient),
+        clearances=clearances,
+        saturation=saturation,
         formation=formation,
     )
 

@@ -153,7 +153,7 @@ class OccupancyResult(NamedTuple):
     def moiety_levels(self) -> list[MoietyLevels]:
         i = self.index
         return [
-            MoietyLevels(lv.name, *(at(getattr(lv, f), i) for f in lv._fields[1:]))
+            MoietyLevels(**{f: at(getattr(lv, f), i) for f in lv._fields})
             for lv in self.state.levels
         ]
 
