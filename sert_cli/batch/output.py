@@ -12,6 +12,7 @@ import operator
 import os
 import stat
 import tempfile
+from collections import OrderedDict
 from typing import NamedTuple
 
 from sert_cli import fields as catalogue
@@ -22,6 +23,8 @@ from sert_cli.suggest import did_you_mean
 
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
 OUTPUT_BUFFER = 1 << 20
+# Encoded answers kept for the requests met most recently: about 40 MB at full width.
+KEPT_REQUESTS = 30_000
 
 
 class Selection(NamedTuple):
@@ -87,11 +90,60 @@ def record_of(result, whole: bool) -> dict:
     return result.key_record()
 
 
-class CsvOutput:
+def values_of(records: list[dict], column: catalogue.Column) -> list:
+    """A column's values over records (None where a record lacks it)."""
+    if column.key is None:
+        return [record.get(column.stem) for record in records]
+    key = column.key
+    return [
+        value.get(key) if type(value) is dict else None
+        for value in (record.get(column.stem) for record in records)
+    ]
+
+
+class Output:
+    """What both formats share: each distinct request's encoded answer, an Entry, made
+    once a chunk and kept for the KEPT_REQUESTS requests met most recently (a realistic
+    batch asks many things again, far apart in the file)."""
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict[object, Entry] = OrderedDict()
+
+    def unknown(self, keys) -> list:
+        """The requests whose entry is not kept (those kept are now the most recent)."""
+        kept, missing = self.kept, []
+        for key in keys:
+            if key in kept:
+                kept.move_to_end(key)
+            else:
+                missing.append(key)
+        return missing
+
+    def entries(self, keys: list, answers: dict) -> list["Entry"]:
+        """Each row's entry: the answers of the chunk's new requests encoded and kept,
+        the others as kept (all of them among the most recent: KEPT_REQUESTS >= a
+        chunk's rows)."""
+        self.kept.update(self.encode(answers))
+        while len(self.kept) > KEPT_REQUESTS:
+            self.kept.popitem(last=False)
+        return list(map(self.kept.__getitem__, keys))
+
+
+class Entry(NamedTuple):
+    """A request's encoded answer: its error's message (None: computed) and its text (CSV:
+    the result's cells; JSON: the carried cells shown and the result's part of the line)."""
+
+    error: str | None
+    text: tuple
+
+
+class CsvOutput(Output):
     """The header once, then each chunk's lines: the carried input cells (formula-safe)
-    and the result's cells, turned to text once per distinct request of the chunk."""
+    and the result's cells, turned to text a column at a time over the chunk's new
+    requests."""
 
     def __init__(self, out, header: tuple[str, ...], carried: tuple[int, ...], chosen: Selection):
+        super().__init__()
         self.out, self.carried, self.chosen = out, carried, chosen
         names = [c.name for c in chosen.columns]
         self.merged = {  # carried position -> the result column it shows
@@ -106,23 +158,25 @@ class CsvOutput:
         self.write_rows = csv_format.writer(out).writerows
         self.write_rows([[*(header[i] for i in carried), *(names[n] for n in self.tail)]])
 
-    def cells(self, found) -> tuple:
-        """A result's cells, or an error's: empty result cells (None where a carried
-        column keeps its input) and the message."""
-        if isinstance(found, str):
-            return (*self.failed, csv_format.cell(found))
-        record = record_of(found, self.chosen.whole_record)
-        values = []
-        for column in self.chosen.columns[:-1]:
-            value = record.get(column.stem)
-            if column.key is not None:
-                value = value.get(column.key) if isinstance(value, dict) else None
-            values.append(csv_format.cell(value))
-        return (*values, "")
+    def encode(self, answers: dict) -> dict:
+        computed = [key for key, found in answers.items() if not isinstance(found, str)]
+        records = [record_of(answers[key], self.chosen.whole_record) for key in computed]
+        columns = [
+            csv_format.text_column(values_of(records, column))
+            for column in self.chosen.columns[:-1]
+        ]
+        no_error = [""] * len(computed)
+        made = {
+            key: Entry(None, cells)
+            for key, cells in zip(computed, zip(*columns, no_error, strict=True), strict=True)
+        }
+        for key, found in answers.items():
+            if isinstance(found, str):
+                made[key] = Entry(found, (*self.failed, csv_format.cell(found)))
+        return made
 
-    def write(self, rows: list, keys: list, answers: dict) -> None:
-        texts = {key: self.cells(found) for key, found in answers.items()}
-        result_columns = list(zip(*map(texts.__getitem__, keys), strict=True))
+    def write(self, rows: list, entries: list[Entry]) -> None:
+        result_columns = list(zip(*(entry.text for entry in entries), strict=True))
         columns = [
             csv_format.safe_column(list(map(operator.itemgetter(i), rows))) for i in self.carried
         ]
@@ -138,12 +192,13 @@ class CsvOutput:
         pass
 
 
-class JsonOutput:
+class JsonOutput(Output):
     """JSON lines (or one array): the carried input values (their JSON types kept), then
     the result's fields as its record has them (pruned to those asked for), then `error`;
     on a computed row a carried key named like a result field gives way to the result."""
 
     def __init__(self, out, header, carried, chosen: Selection, as_array: bool):
+        super().__init__()
         self.out, self.carried, self.chosen, self.as_array = out, carried, chosen, as_array
         self.names = [compact(header[i]) + ": " for i in carried]
         self.stems: dict[str, set | None] = {}
@@ -158,10 +213,13 @@ class JsonOutput:
         if as_array:
             out.write("[")
 
-    def fragment(self, found) -> tuple[tuple[int, ...], str]:
-        """(the carried cells the line shows, the result's part of the line)."""
+    def encode(self, answers: dict) -> dict:
+        return {key: self.fragment(found) for key, found in answers.items()}
+
+    def fragment(self, found) -> Entry:
+        """The carried cells a line shows, and the result's part of the line."""
         if isinstance(found, str):
-            return self.every, '"error": ' + compact(found)
+            return Entry(found, (self.every, '"error": ' + compact(found)))
         record = record_of(found, self.chosen.whole_record)
         pruned = {}
         for stem, keys in self.stems.items():
@@ -172,14 +230,12 @@ class JsonOutput:
                 pruned[stem] = value
         pruned["error"] = None
         shown = tuple(p for p in self.every if self.header[self.carried[p]] not in pruned)
-        return shown, compact(pruned)[1:-1]
+        return Entry(None, (shown, compact(pruned)[1:-1]))
 
-    def write(self, rows: list, keys: list, answers: dict) -> None:
-        parts = {key: self.fragment(found) for key, found in answers.items()}
+    def write(self, rows: list, entries: list[Entry]) -> None:
         carried = [list(map(compact, map(operator.itemgetter(i), rows))) for i in self.carried]
         lines = []
-        for n, key in enumerate(keys):
-            shown, fragment = parts[key]
+        for n, (_, (shown, fragment)) in enumerate(entries):
             cells = [self.names[i] + carried[i][n] for i in shown]
             cells.append(fragment)
             lines.append("{" + ", ".join(cells) + "}")

@@ -21,6 +21,10 @@ from sert_cli.queries.engine import Engine
 from sert_cli.vocabulary import GENES
 
 
+class Unreadable(int):
+    """The key of a line that could not be read: its row number (never a request's)."""
+
+
 class RowError(Exception):
     """A bad row under --strict."""
 
@@ -124,16 +128,16 @@ def _stream(engine: Engine, asked: requests.Requests, writer, chunks, options, r
         for rows, problems in chunks:
             keys = list(map(asked.key, rows))
             for index in problems:  # an unreadable line: its own error, in its place
-                keys[index] = ("\0unreadable", index)
-            answers = answer(
-                engine, asked, dict.fromkeys(k for k in keys if k[:1] != ("\0unreadable",))
-            )
-            answers.update({("\0unreadable", i): why for i, why in problems.items()})
-            failed = [n for n, key in enumerate(keys) if isinstance(answers[key], str)]
+                keys[index] = Unreadable(summary.read + index)
+            asking = writer.unknown(dict.fromkeys(keys))
+            answers = answer(engine, asked, [k for k in asking if type(k) is not Unreadable])
+            answers.update({k: problems[k - summary.read] for k in asking if type(k) is Unreadable})
+            entries = writer.entries(keys, answers)
+            failed = [n for n, entry in enumerate(entries) if entry.error is not None]
             if failed and options.strict:
                 first = failed[0]
-                raise RowError(f"row {summary.read + first + 1}: {answers[keys[first]]}")
-            writer.write(rows, keys, answers)
+                raise RowError(f"row {summary.read + first + 1}: {entries[first].error}")
+            writer.write(rows, entries)
             summary.read += len(rows)
             summary.errors += len(failed)
             summary.computed += len(rows) - len(failed)

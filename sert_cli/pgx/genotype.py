@@ -111,7 +111,10 @@ def _call(gene: str, written: str) -> AlleleCall:
     return AlleleCall(name, function, value * count, at_least and value > 0)
 
 
+@functools.lru_cache(maxsize=4096)
 def translate(gene: str, diplotype: str) -> GenotypeResult:
+    """CPIC's phenotype of a diplotype (an immutable result, the same for every patient who
+    has it: kept for the diplotypes met most recently)."""
     gene = gene.strip().upper()
     if gene not in GENOTYPED_GENES:
         raise InputError(

@@ -7,6 +7,7 @@ drug's queries, as numpy arrays with each row's own CL/F and Vmax. Errors name q
 fields, never command-line flags.
 """
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from importlib import import_module
@@ -24,6 +25,7 @@ from sert_cli.pk.dosing import (
     shortfall_text,
 )
 from sert_cli.pk.steady_state import (
+    SteadyState,
     check_finite,
     check_resolvable,
     dose_for_load,
@@ -182,18 +184,19 @@ class Engine:
         profile, interval = patients[0].profile, key[1]
         doses = vector([float(q.dose_mg) for q in group])
         state = as_lists(steady_state(profile, doses, interval, *_patient_pk(patients)))
+        checked = _all_resolvable(state)  # (else each row is checked on its own)
         for i, (query, slot, prepared) in enumerate(zip(group, members, patients, strict=True)):
             profile = prepared.profile
             try:
-                occupancy = [at(v, i) for v in state.occupancy.values()]
-                check_finite(
-                    profile,
-                    [
-                        at(state.levels[0].css_plasma_ng_ml, i),
-                        *(at(v, i) for v in state.loads.values()),
-                    ],
-                )
-                check_resolvable(occupancy)
+                if not checked:
+                    check_finite(
+                        profile,
+                        [
+                            at(state.levels[0].css_plasma_ng_ml, i),
+                            *(at(v, i) for v in state.loads.values()),
+                        ],
+                    )
+                    check_resolvable([at(v, i) for v in state.occupancy.values()])
             except SertError as exc:
                 answers[slot] = _held(exc)
                 continue
@@ -336,6 +339,19 @@ def together(prepared: Prepared, load: float | None) -> list[str]:
             f"occupy about {both:.0%} of SERT at this dose"
         )
     return said
+
+
+def _all_resolvable(state: SteadyState) -> bool:
+    """Whether every row of a group's state is finite and below 100 % occupancy, found
+    a column at a time (a sum is finite only if every term is; the largest occupancy
+    below 1): then no row needs its own check_finite and check_resolvable."""
+    for column in (state.levels[0].css_plasma_ng_ml, *state.loads.values()):
+        if not math.isfinite(sum(column) if type(column) is list else column):
+            return False
+    for column in state.occupancy.values():
+        if column is not None and (max(column) if type(column) is list else column) >= 1.0:
+            return False
+    return True
 
 
 def _held(exc: SertError) -> SertError:
