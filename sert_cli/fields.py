@@ -84,3 +84,33 @@ def columns_of(field: Field, genes: tuple[str, ...]) -> list[Column]:
     return [
         Column(f"{field.stem}_{key}", field.stem, key) for key in keys_of(field.placeholder, genes)
     ]
+
+
+def markdown() -> str:
+    """docs/fields.md, as `sert batch --fields list` says it (written from the catalogue:
+    `python -c 'from sert_cli import fields; print(fields.markdown(), end="")' >
+    docs/fields.md`)."""
+    lines = [
+        "<!-- written from sert_cli/data/fields.csv by sert_cli.fields.markdown(); "
+        "tests/test_batch.py checks it -->",
+        "# Result fields",
+        "",
+        "The fields of `sert occupancy`, `sert dose` and `sert tdm` (JSON and CSV), which are",
+        "also the columns `sert batch --fields` chooses from. In CSV, `{transporter}` is one",
+        "column per transporter (`occupancy_SERT`, `occupancy_NET`), `{gene}` one per gene the",
+        "profiles use (`phenotypes_CYP2C19`), `{factor}` one per patient factor (age, crcl,",
+        "hepatic, sex, smoker); in JSON each is an object keyed by them. A list, and a field of",
+        "type object, is JSON text in one CSV cell; booleans are `true`/`false`; an empty cell",
+        "(JSON null) means not computed for the row. Default: the columns batch writes when",
+        "`--fields` is not given (`--fields key`); `--fields all` writes every field of the",
+        "queries in the input.",
+        "",
+        "| field | unit | type | queries | default | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in catalogue():
+        lines.append(
+            f"| `{f.name}` | {f.unit} | {f.type} | {', '.join(f.queries)} | "
+            f"{'yes' if f.key else ''} | {f.meaning} |"
+        )
+    return "\n".join(lines) + "\n"

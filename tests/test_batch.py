@@ -9,6 +9,7 @@ import re
 import pytest
 from conftest import LEVELS_OFF, sert, sert_json
 
+from sert_cli.errors import SertError
 from sert_cli.pgx.patient import Patient
 from sert_cli.profiles.library import load_library
 from sert_cli.queries.engine import answer
@@ -379,3 +380,197 @@ def test_jobs_is_said_to_be_unused():
     done = run_batch(to_csv(random_rows(5)), "--jobs", "2")
     assert done.returncode == 0 and len(rows_of(done)) == 5
     assert "--jobs is no longer used" in done.stderr
+
+
+# --- the contract (issue 24 item 1) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "hint"),
+    [
+        ("Drug,dose_mg", "did you mean 'drug'? names are exact"),
+        ("drug,dose_mgs", "'dose_mgs' (did you mean 'dose_mg'?)"),
+        ("drug,dose_mg,CYP2C19_activity", "it names CYP2C19"),
+        ("drug,dose_mg,cyp2d6 score", "it names CYP2D6"),
+        ("drug,dose_mg,comedicatons", "did you mean 'comedications'?"),
+    ],
+)
+def test_a_column_that_looks_like_a_field_stops_the_run(header, hint):
+    done = run_batch(f"{header}\nsertraline,50\n")
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert hint in done.stderr and "--carry" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_carry_names_a_column_to_pass_it_through_unread():
+    done = run_batch("drug,dose_mg,dose_mgs\nsertraline,50,x\n", "--carry", "dose_mgs")
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(done)
+    assert list(row)[0] == "dose_mgs" and row["dose_mgs"] == "x"  # only what --carry names
+    assert float(row["dose_mg"]) == 50.0 and row["query"] == "occupancy"
+    refused = run_batch("drug,dose_mg\nsertraline,50\n", "--carry", "dose_mgs")
+    assert refused.returncode == 2 and "not a column of the input" in refused.stderr
+
+
+def test_aliases_are_read_and_other_columns_carried_and_named_once():
+    """The issue's first example: `drug,dose` is an occupancy query at that dose."""
+    text = "drug,dose,comedication,age_years,CYP2C19_genotype,site\nsertraline,50,omeprazole,70,*2/*2,A\n"
+    done = run_batch(text)
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(done)
+    assert row["query"] == "occupancy" and float(row["dose_mg"]) == 50.0
+    assert row["phenotypes_CYP2C19"] == "PM" and row["site"] == "A"
+    assert done.stderr.count("carried, not read: site\n") == 1
+    single = sert_json(
+        "occupancy",
+        "sertraline",
+        "--dose",
+        "50",
+        "--with",
+        "omeprazole",
+        "--age",
+        "70",
+        "--genotype",
+        "CYP2C19=*2/*2",
+    )
+    assert float(row["occupancy_SERT"]) == pytest.approx(single["occupancy"]["SERT"], rel=1e-12)
+
+
+def test_carry_none_and_a_list_choose_the_input_columns():
+    text = "id,drug,dose_mg,site\n1,escitalopram,10,A\n"
+    none = rows_of(run_batch(text, "--carry", "none"))[0]
+    assert "id" not in none and "site" not in none and none["drug"] == "escitalopram"
+    some = rows_of(run_batch(text, "--carry", "site,id"))[0]
+    assert list(some)[:2] == ["id", "site"]  # in the input's order
+
+
+@pytest.mark.parametrize(
+    ("cells", "same_as"),
+    [
+        ("10 mg,,", "10,,"),
+        ("0.01 g,,", "10,,"),
+        ("10,12 h,", "10,12,"),
+        ("10,0.5 days,60 mL/min", "10,12,60"),
+    ],
+)
+def test_cells_take_the_units_the_single_commands_take(cells, same_as):
+    header = "drug,dose_mg,interval_h,crcl\n"
+    with_units = rows_of(run_batch(f"{header}escitalopram,{cells}\n"))[0]
+    plain = rows_of(run_batch(f"{header}escitalopram,{same_as}\n"))[0]
+    assert with_units["error"] == "" and with_units["occupancy_SERT"] == plain["occupancy_SERT"]
+    wrong = rows_of(run_batch(f"{header}escitalopram,10 h,,\n"))[0]
+    assert "'h' is a unit of time, expected mass" in wrong["error"]
+
+
+def test_csv_cells_hold_no_python_syntax():
+    done = run_batch(
+        "id,drug,dose_mg,target,CYP2D6\n1,vortioxetine,,0.85,*1/*4\n", "--fields", "all"
+    )
+    (row,) = rows_of(done)
+    assert row["target_reached"] == "false" and row["exceeds_label_max"] in ("true", "false")
+    assert json.loads(row["recommended_units_mg"]) == [20.0]  # one 20 mg tablet
+    assert json.loads(row["genotypes"])[0]["diplotype"] == "*1/*4"
+    assert json.loads(row["guidance"])[0]["assumed"] in (True, False)
+    text = done.stdout
+    assert not re.search(r"\b(True|False|None)\b|\[\{'|': ", text), text
+
+
+def test_json_lines_are_known_by_their_name_and_pointed_to_otherwise(tmp_path):
+    line = '{"id": 1, "drug": "escitalopram", "dose_mg": 10}\n'
+    for name in ("in.jsonl", "in.ndjson"):
+        done = run_batch(line, tmp_path=tmp_path, name=name)
+        assert done.returncode == 0 and rows_of(done)[0]["id"] == "1", done.stderr
+    as_json = run_batch(line, tmp_path=tmp_path, name="in.json")
+    assert as_json.returncode == 2 and "--input-format jsonl" in as_json.stderr
+    piped = run_batch(line)  # standard input: CSV unless told
+    assert piped.returncode == 2 and "--input-format jsonl" in piped.stderr
+    assert run_batch(line, "--input-format", "jsonl").returncode == 0
+
+
+def test_a_later_json_line_with_a_key_the_first_lacks_is_its_row_s_error():
+    text = (
+        '{"id": 1, "drug": "escitalopram", "dose_mg": 10}\n'
+        '{"id": 2, "drug": "escitalopram", "dose_mg": 10, "note": "x"}\n'
+        '{"id": 3, "drug": "escitalopram", "target": 0.7}\n'
+    )
+    done = run_batch(text, "--input-format", "jsonl", "--format", "jsonl")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[0]["error"] is None and "key 'note' is not in the first line" in rows[1]["error"]
+    assert rows[2]["query"] == "dose" and rows[2]["target"] == 0.7  # a field: read anywhere
+
+
+# --- output columns on request (issue 24 item 2) ------------------------------------------
+
+
+def test_fields_choose_the_result_columns_in_order_with_error_last():
+    text = "id,drug,dose_mg\n1,escitalopram,10\n"
+    done = run_batch(text, "--fields", "css_plasma_ng_ml,occupancy_sert")
+    assert done.stdout.splitlines()[0] == "id,drug,dose_mg,css_plasma_ng_ml,occupancy_SERT,error"
+    row = rows_of(done)[0]
+    single = sert_json("occupancy", "escitalopram", "--dose", "10")
+    assert float(row["css_plasma_ng_ml"]) == single["css_plasma_ng_ml"]
+    as_json = json.loads(run_batch(text, "--fields", "occupancy", "--format", "jsonl").stdout)
+    assert as_json == {"id": "1", "occupancy": single["occupancy"], "error": None} | {
+        "drug": "escitalopram",
+        "dose_mg": "10",
+    }
+    wrong = run_batch(text, "--fields", "occupancy_SERTT")
+    assert wrong.returncode == 2 and "did you mean 'occupancy_{transporter}'" in wrong.stderr
+
+
+def test_the_default_columns_are_the_key_ones():
+    done = run_batch("id,drug,dose_mg,target\n1,escitalopram,10,\n2,escitalopram,,0.8\n")
+    header = done.stdout.splitlines()[0].split(",")
+    assert header[:4] == ["id", "drug", "dose_mg", "target"]
+    assert {"query", "occupancy_SERT", "occupancy_NET", "recommended_dose_mg"} <= set(header)
+    assert {"recommended_units_mg", "target_reached", "phenotypes_CYP2C19", "warnings"} <= set(
+        header
+    )
+    assert header[-1] == "error" and "guidance" not in header and len(header) < 30
+    occupancy, dose = rows_of(done)
+    single = sert_json("dose", "escitalopram")
+    assert float(dose["dose_mg"]) == single["dose_mg"]
+    assert float(dose["recommended_dose_mg"]) == single["recommended_dose_mg"]
+    assert occupancy["recommended_dose_mg"] == "" and dose["occupancy_SERT"] == ""
+
+
+def test_fields_list_prints_every_field_with_its_unit_and_docs_have_them_all():
+    from pathlib import Path
+
+    from sert_cli import fields
+
+    done = sert("batch", "--fields", "list")
+    listed = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert done.returncode == 0 and [r["field"] for r in listed] == [
+        f.name for f in fields.catalogue()
+    ]
+    assert {r["field"]: r["unit"] for r in listed}["css_plasma_ng_ml"] == "ng/mL"
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "fields.md").read_text()
+    assert docs == fields.markdown(), "regenerate docs/fields.md (see its first line)"
+
+
+def test_every_record_field_is_in_the_catalogue():
+    """What the single commands' records hold, for patients of every kind, is a catalogue
+    field (so --fields all loses nothing and every column is documented)."""
+    from sert_cli import fields
+    from sert_cli.queries.values import TdmQuery
+
+    names = {f.stem for f in fields.catalogue()}
+    library = load_library()
+    patients = [
+        Patient(),
+        Patient(genotypes=(("CYP2D6", "*4/*4"),), comedications=("bupropion",)),
+        Patient(age_years=70, crcl_ml_min=40, hepatic="mild", sex="female", smoker=True),
+    ]
+    for profile in library.profiles.values():
+        for patient in patients:
+            for query in (
+                OccupancyQuery(profile.name, profile.label_min_mg, patient=patient),
+                DoseQuery(profile.name, 0.6, patient=patient),
+                TdmQuery(profile.name, profile.label_min_mg, 10.0, patient=patient),
+            ):
+                try:
+                    record = answer(query, library).record()
+                except SertError:  # a patient the label rules out: no record to check
+                    continue
+                assert set(record) <= names, (query, set(record) - names)

@@ -178,7 +178,7 @@ class CsvOutput(Output):
     def write(self, rows: list, entries: list[Entry]) -> None:
         result_columns = list(zip(*(entry.text for entry in entries), strict=True))
         columns = [
-            csv_format.safe_column(list(map(operator.itemgetter(i), rows))) for i in self.carried
+            csv_format.text_column(list(map(operator.itemgetter(i), rows))) for i in self.carried
         ]
         for position, n in self.merged.items():
             columns[position] = [
