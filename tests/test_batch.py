@@ -414,7 +414,10 @@ def test_carry_names_a_column_to_pass_it_through_unread():
 
 def test_aliases_are_read_and_other_columns_carried_and_named_once():
     """The issue's first example: `drug,dose` is an occupancy query at that dose."""
-    text = "drug,dose,comedication,age_years,CYP2C19_genotype,site\nsertraline,50,omeprazole,70,*2/*2,A\n"
+    text = (
+        "drug,dose,comedication,age_years,CYP2C19_genotype,site\n"
+        "sertraline,50,omeprazole,70,*2/*2,A\n"
+    )
     done = run_batch(text)
     assert done.returncode == 0, done.stderr
     (row,) = rows_of(done)
