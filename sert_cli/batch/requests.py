@@ -103,7 +103,7 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
         carried = tuple(range(present))
     else:
         carried = tuple(i for i, name in enumerate(header[:present]) if name in named)
-    unread_carried = tuple(n for n in unread if header.index(n) in carried)
+    unread_carried = tuple(n for n in unread if header.index(n) in carried and n not in named)
     return Contract(tuple(header), reads, carried, unread_carried)
 
 
