@@ -8,13 +8,13 @@ notes that say what was done and why.
 """
 
 import functools
+import operator
 import re
-from dataclasses import replace
 from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.model.profile import PhenotypeTable, Profile
+from sert_cli.model.profile import PhenotypeTable, Profile, changed
 from sert_cli.pgx.phenotypes import check_gene, phenotype_code, phenotype_value
 from sert_cli.pk.steady_state import (
     formation_changes,
@@ -315,10 +315,10 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
             Step(f"co-medication {name}", note, (), INTERACTION_TABLES) for note in notes[before:]
         ]
     if multipliers:
-        profile = replace(
+        profile = changed(
             profile,
-            parent=replace(profile.parent, enzyme_activity=multipliers),
-            metabolites=tuple(replace(m, enzyme_activity=multipliers) for m in profile.metabolites),
+            parent=changed(profile.parent, enzyme_activity=multipliers),
+            metabolites=tuple(changed(m, enzyme_activity=multipliers) for m in profile.metabolites),
         )
     profile = _apply_label_limits(profile, functional, names, notes)
     profile, factor_warnings, avoid = _apply_patient_factors(profile, patient, notes, steps)
@@ -521,13 +521,13 @@ def scaled_exposure(profile: Profile, ratio: float) -> Profile:
     saturable = (
         None if parent.saturable is None else (parent.saturable[0] / ratio, parent.saturable[1])
     )
-    parent = replace(
+    parent = changed(
         parent,
         apparent_clearance_l_h=parent.apparent_clearance_l_h / ratio,
         phenotypes=table,
         saturable=saturable,
     )
-    return replace(profile, parent=parent)
+    return changed(profile, parent=parent)
 
 
 def label_maximum_for(profile: Profile, phenotypes: dict) -> float:
@@ -538,22 +538,11 @@ def label_maximum_for(profile: Profile, phenotypes: dict) -> float:
 def _apply_label_limits(
     profile: Profile, phenotypes: dict, comedications: list[str], notes: list
 ) -> Profile:
-    inhibited = {
-        row["enzyme"]
-        for row in _rows("perpetrators.csv")
-        if row["drug"] in comedications and row["effect"] == "inhibitor"
-    }
+    inhibited = _inhibited_enzymes(tuple(comedications))
     # a co-medication measured to raise this drug's exposure counts as inhibiting its
     # metabolism, for the label's "or another inhibitor" limits (Celexa names cimetidine)
-    raised = any(
-        row["perpetrator"] in comedications
-        and row["victim"] == profile.name
-        and float(row["exposure_ratio"]) > 1
-        for row in _rows("interactions.csv")
-    )
-    for row in _rows("label_limits.csv"):
-        if row["drug"] != profile.name:
-            continue
+    raised = any(name in _raisers_of(profile.name) for name in comedications)
+    for row in _label_limit_rows(profile.name):
         gene, limit = row["gene"], float(row["max_daily_mg"])
         applies = phenotypes.get(gene) == row["phenotype"]
         if not applies and row["also_with_inhibitor"] == "yes" and (gene in inhibited or raised):
@@ -569,8 +558,33 @@ def _apply_label_limits(
                 f"the maximum daily dose is {limit:g} mg, not {profile.label_max_mg:g} "
                 f"mg ({source})"
             )
-            profile = replace(profile, label_max_mg=limit, label_max_source=source)
+            profile = changed(profile, label_max_mg=limit, label_max_source=source)
     return profile
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _inhibited_enzymes(comedications: tuple[str, ...]) -> frozenset[str]:
+    """The enzymes these co-medications inhibit (perpetrators.csv)."""
+    return frozenset(
+        row["enzyme"]
+        for row in _rows("perpetrators.csv")
+        if row["drug"] in comedications and row["effect"] == "inhibitor"
+    )
+
+
+@functools.cache
+def _raisers_of(drug: str) -> frozenset[str]:
+    """The co-medications measured to raise the drug's exposure (interactions.csv)."""
+    return frozenset(
+        row["perpetrator"]
+        for row in _rows("interactions.csv")
+        if row["victim"] == drug and float(row["exposure_ratio"]) > 1
+    )
+
+
+@functools.cache
+def _label_limit_rows(drug: str) -> tuple[dict, ...]:
+    return tuple(row for row in _rows("label_limits.csv") if row["drug"] == drug)
 
 
 HEPATIC_LEVELS = {"none": "none", "mild": "mild", "moderate": "moderate", "severe": "severe"}
@@ -641,25 +655,37 @@ def _words(field: str, value) -> str:
 
 def _holds(condition: str, factors: dict) -> bool:
     """'age>=65', 'crcl>=30&crcl<60', 'hepatic=mild|moderate' against the patient."""
+    for name, op, bound in _parsed(condition):
+        value = factors.get(name)
+        if value is None:
+            return False
+        if op == "=":
+            if value not in bound:
+                return False
+        elif not _COMPARE[op](value, bound):
+            return False
+    return True
+
+
+_COMPARE = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+@functools.cache
+def _parsed(condition: str) -> tuple[tuple[str, str, object], ...]:
+    """A condition's parts: (factor, operator, bound): a number, or for '=' the values."""
+    parts = []
     for part in condition.split("&"):
         for op in (">=", "<=", ">", "<", "="):
             name, sep, bound = part.partition(op)
             if sep:
                 break
-        value = factors.get(name.strip())
-        if value is None:
-            return False
-        if op == "=":
-            if value not in bound.split("|"):
-                return False
-        elif not {
-            ">=": value >= float(bound),
-            "<=": value <= float(bound),
-            ">": value > float(bound),
-            "<": value < float(bound),
-        }[op]:
-            return False
-    return True
+        parts.append((name.strip(), op, tuple(bound.split("|")) if op == "=" else float(bound)))
+    return tuple(parts)
 
 
 def _fields(condition: str) -> list[str]:
@@ -697,7 +723,7 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list, step
             source = f"label maximum for {where}: {row['source']}"
             was = profile.label_max_mg
             notes.append(f"the maximum daily dose is {limit:g} mg, not {was:g} mg ({source})")
-            profile = replace(profile, label_max_mg=limit, label_max_source=source)
+            profile = changed(profile, label_max_mg=limit, label_max_source=source)
         elif effect == "exposure_ratio":
             ratio = float(row["value"])
             notes.append(f"{where}: {profile.name} exposure x{ratio:g} (measured: {row['source']})")
