@@ -6,10 +6,8 @@ a wrong number printed as if it were right.
 """
 
 import json
-import os
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import EXAMPLAMINE, LEVELS_OFF, sert
@@ -119,24 +117,6 @@ def test_bad_profiles_are_refused_with_file_line_and_field(tmp_path, case, text,
     result = invoke("profiles", "check", str(path))
     assert result.exit_code == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1
-
-
-def run_bounded(args: list[str]):
-    """Run the real command; return (CompletedProcess-like, seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sert_cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        out, err = process.communicate(timeout=20)
-    finally:
-        process.kill()
-    seconds = time.perf_counter() - started
-    _, _, usage = os.wait4(process.pid, os.WNOHANG) if False else (0, 0, None)
-    return process.returncode, out, err, seconds
 
 
 @pytest.mark.parametrize("case", ["billion laughs", "50 MB", "binary", "latin-1"])

@@ -112,6 +112,7 @@ def test_a_tablet_step_is_made_by_the_tablets_it_names(escitalopram):
 
 def test_the_liquid_gives_the_volume_of_the_exact_dose():
     steps = sert_json("taper", "escitalopram", "--from", "10", "--liquid")["steps"]
+    assert len(steps) > 5 and steps[-1]["formulation"]["kind"] == "stop"
     for s in steps[:-1]:
         assert s["formulation"]["kind"] == "liquid"
         volume_ml = float(s["formulation"]["description"].split(" mL")[0])
