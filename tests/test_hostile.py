@@ -6,11 +6,8 @@ a wrong number printed as if it were right.
 """
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
-import time
 
 import pytest
 from conftest import EXAMPLAMINE, LEVELS_OFF, sert
@@ -138,33 +135,19 @@ def test_big_and_binary_files_finish_fast_and_small(tmp_path, case):
         path.write_bytes(bytes(range(256)) * 1000)
     else:
         path.write_bytes("name: caf\xe9\n".encode("latin-1"))
-    returncode, seconds, peak_mb, stderr = run_measured("profiles", "check", str(path))
-    assert returncode == 2, stderr
-    assert seconds < 2.0 and peak_mb < 200, (seconds, peak_mb)
-    assert stderr.count("\n") == 1 and "Traceback" not in stderr
-
-
-def run_measured(*args: str, timeout: float = 60):
-    """The real command as a process of its own (its peak memory is the measure):
-    (exit status, seconds, peak RSS in MB, stderr), read from the process's own rusage."""
-    with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sert_cli", *args], stdout=subprocess.DEVNULL, stderr=err
-        )
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - started > timeout:
-                process.kill()
-                process.wait()
-                pytest.fail(f"sert {' '.join(args)} ran past {timeout} s")
-            time.sleep(0.005)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        err.seek(0)
-        return process.returncode, seconds, usage.ru_maxrss / 1024, err.read().decode()
+    code = (
+        f"import resource, subprocess, sys, time; t = time.perf_counter(); "
+        f"p = subprocess.run([sys.executable, '-m', 'sert_cli', 'profiles', 'check', "
+        f"{str(path)!r}], capture_output=True, text=True); "
+        f"print(p.returncode, time.perf_counter() - t, "
+        f"resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); "
+        f"sys.stderr.write(p.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    returncode, seconds, peak_mb = done.stdout.split()
+    assert returncode == "2", done.stderr
+    assert float(seconds) < 2.0 and float(peak_mb) < 200, (seconds, peak_mb)
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
 def test_two_profiles_one_name_and_bad_folders(tmp_path):
