@@ -135,6 +135,8 @@ def test_big_and_binary_files_finish_fast_and_small(tmp_path, case):
         path.write_bytes(bytes(range(256)) * 1000)
     else:
         path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    # A small Python between pytest and sert: a child's ru_maxrss counts what it had before
+    # exec, and a child forked from pytest (hundreds of MB) would report pytest's size.
     code = (
         f"import resource, subprocess, sys, time; t = time.perf_counter(); "
         f"p = subprocess.run([sys.executable, '-m', 'sert_cli', 'profiles', 'check', "
