@@ -165,3 +165,27 @@ def test_curve_chart_spans_twice_the_label_maximum_with_every_phenotype():
     for phenotype in ("PM", "IM", "NM", "RM", "UM"):
         assert f"CYP2C19 {phenotype} CYP2D6 NM" in text
     assert "80% target" in text and "label minimum" in text and "label maximum" in text
+
+
+CHANGING_REGIMENS = [
+    # (arguments, doses taken: 14 + 14 daily; 10 daily with day 3 missed)
+    (("escitalopram", "--schedule", "20mg x14d, 10mg x14d"), 28),
+    (("paroxetine", "--dose", "20", "--days", "10", "--missed", "3"), 9),
+]
+
+
+@pytest.mark.parametrize(("args", "taken"), CHANGING_REGIMENS)
+def test_a_changing_regimen_counts_its_doses(args, taken):
+    assert sert_json("simulate", *args)["summary"]["doses_taken"] == taken
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: simulate --schedule/--missed in table format ends in a KeyError traceback "
+    "(render/table_format.py reads steady_state_peak_ng_ml, which a schedule's summary lacks)",
+)
+@pytest.mark.parametrize(("args", "taken"), CHANGING_REGIMENS)
+def test_a_changing_regimen_in_the_simulate_table(args, taken):
+    done = sert("simulate", *args, env=WIDE)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"{taken} doses" in done.stdout.splitlines()[0]
