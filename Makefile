@@ -26,8 +26,9 @@ demo: install
 	$(BIN)/sert occupancy escitalopram --dose 10
 	$(BIN)/sert dose escitalopram --phenotype CYP2C19=PM
 
+# make bench BENCH_ARGS=--quick: 100,000 batch rows instead of a million (see --help).
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 fuzz: install
 	SERT_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_fuzz.py

@@ -21,7 +21,7 @@ import numpy as np
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
 from sert_cli.pk.steady_state import steady_state, transporter_loads
 from sert_cli.pk.timecourse import Regimen
 from sert_cli.profiles.library import Library
@@ -98,21 +98,25 @@ def pet_points() -> list[PetPoint]:
     for row in read_table("pet_occupancy.csv")[1]:
         points.append(
             PetPoint(
-                row["study"],
-                row["drug"],
-                row["transporter"],
-                float(row["dose_mg_day"]),
-                float(row["occupancy_pct"]) / 100.0,
-                float(row["sd_pct"]) / 100.0 if row["sd_pct"] else None,
-                tuple(float(v) for v in row["range_pct"].split("-")) if row["range_pct"] else None,
-                int(row["n"]) if row["n"] else None,
-                row["regimen"],
-                int(row["doses"] or 0),
-                float(row["hours_after_last_dose"]) if row["hours_after_last_dose"] else None,
-                row["population"],
-                row["tracer"],
-                row["status"],
-                row["source"],
+                study=row["study"],
+                drug=row["drug"],
+                transporter=row["transporter"],
+                dose_mg_day=float(row["dose_mg_day"]),
+                occupancy=float(row["occupancy_pct"]) / 100.0,
+                sd=float(row["sd_pct"]) / 100.0 if row["sd_pct"] else None,
+                range=tuple(float(v) for v in row["range_pct"].split("-"))
+                if row["range_pct"]
+                else None,
+                n=int(row["n"]) if row["n"] else None,
+                regimen=row["regimen"],
+                doses=int(row["doses"] or 0),
+                hours_after_last_dose=float(row["hours_after_last_dose"])
+                if row["hours_after_last_dose"]
+                else None,
+                population=row["population"],
+                tracer=row["tracer"],
+                status=row["status"],
+                source=row["source"],
             )
         )
     return points

@@ -223,11 +223,11 @@ def estimate(
             )
         )
     return Estimate(
-        tuple(float(v) for v in best[:pairs]),
-        tuple(float(v) for v in best[pairs : pairs + plateaus]),
-        math.exp(best[-2]),
-        math.exp(best[-1]),
-        float(best_nll),
-        tuple(scale_interval),
-        tuple(plateau_interval),
+        log_scale=tuple(float(v) for v in best[:pairs]),
+        plateau=tuple(float(v) for v in best[pairs : pairs + plateaus]),
+        omega_between=math.exp(best[-2]),
+        omega_within=math.exp(best[-1]),
+        neg_log_likelihood=float(best_nll),
+        scale_interval=tuple(scale_interval),
+        plateau_interval=tuple(plateau_interval),
     )

@@ -123,3 +123,34 @@ def nm_to_ng_ml(conc_nm, molar_mass_g_mol):
 def mg_l_to_ng_ml(conc_mg_l):
     """1 mg/L = 1000 ng/mL."""
     return conc_mg_l * 1000.0
+
+
+_PLAIN_NUMBER = re.compile(
+    r"\s*[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)\s*\Z", re.IGNORECASE
+)
+# What a plain number means where a cell or option may also carry a unit.
+PLAIN_UNIT = {"mass": "mg", "time": "h", "concentration": "ng/mL", "crcl": "mL/min"}
+
+
+def read_amount(value, dimension: str | None) -> tuple[float, str | None]:
+    """(number, dimension) of a cell or option value: a number as it is (in the unit
+    PLAIN_UNIT gives), or text with a unit of `dimension` converted to the internal unit
+    ('0.01 g' -> 10 mg; '117 nmol/L' -> 117, molar); 'crcl' takes a flow, in mL/min.
+    Raises ValueError with a message fit for the user."""
+    plain = {"concentration": "mass_concentration"}.get(dimension, dimension)
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, (int, float)):
+        return float(value), plain
+    text = str(value).strip()
+    if _PLAIN_NUMBER.match(text):
+        return float(text), plain
+    if dimension is None:
+        raise ValueError(f"{text!r} is not a number")
+    if dimension == "crcl":
+        match = _QUANTITY.match(text)
+        if match and match[2] == "mL/min":  # as written: no round trip through L/h
+            return check_positive_finite(float(match[1])), "crcl"
+        return parse_quantity(text, "flow").value / UNITS["flow"]["mL/min"], "crcl"
+    quantity = parse_quantity(text, dimension)
+    return quantity.value, quantity.dimension

@@ -1,7 +1,10 @@
-"""The words and defaults every layer shares: transporters, genes, phenotypes, the target.
+"""The words and defaults every layer shares: transporters, genes, phenotypes, the target,
+and the check of a phenotype word against a gene.
 
 One home, so the science, the renderers, batch and the command line cannot drift apart.
 """
+
+from sert_cli.suggest import did_you_mean
 
 TRANSPORTERS = ("SERT", "NET")
 # SERT is the transporter the 80 % rule is about (docs/model.md section 6): the default
@@ -68,3 +71,16 @@ CPIC_TERMS = {
 GENES_WITH_RM = ("CYP2C19", "CYP2B6")
 # Genes whose diplotypes sert translates (allele tables in sert_cli/data/cpic/).
 GENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
+
+
+def check_phenotype_for_gene(gene: str, phenotype: str) -> None:
+    """A phenotype code is a word of the vocabulary and one CPIC defines for the gene: here,
+    below both the profiles (their phenotype tables) and the patient (its values), which
+    must agree. A ValueError: each caller words it as its own field."""
+    if phenotype not in PHENOTYPES:
+        raise ValueError(
+            f"unknown phenotype '{phenotype}'{did_you_mean(phenotype, PHENOTYPES)}"
+            f" (one of {', '.join(PHENOTYPES)}, or CPIC's terms such as 'Poor Metabolizer')"
+        )
+    if phenotype == "RM" and gene not in GENES_WITH_RM:
+        raise ValueError(f"CPIC defines no rapid metabolizer (RM) for {gene}")

@@ -22,6 +22,10 @@ import sert_cli
 os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
 os.environ["TERMINAL_WIDTH"] = "120"
 os.environ.pop("SERT_PROFILES_DIR", None)
+# One BLAS thread: numpy's threads only contend on a busy 2-core machine (`validate`'s fit
+# took minutes of wall time with them under load, seconds without).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 EXAMPLAMINE = """\
 schema: 1
@@ -131,19 +135,20 @@ def _time_out(_number, _frame):
 
 
 def _run_in_process(args, env, stdin, timeout) -> subprocess.CompletedProcess:
-    """main() with sys.argv, the standard streams, os.environ and __main__ as
-    `python -m sert_cli` has them, and every global main() and the command change (the
-    collector, warning filters, signal handlers, the excepthook) put back afterwards.
+    """main() given an Environment of its own streams, with sys.argv, os.environ and
+    __main__ as `python -m sert_cli` has them, and every global main() and the command
+    change (the collector, warning filters, signal handlers, the excepthook) put back
+    afterwards.
 
     The streams are temporary files, so that a descriptor exists as it does for a pipe
     (batch writes to the descriptor and splices workers' output into it). The warning
     filters inside are pytest's (errors) plus what main() adds, so a warning the program
     lets escape fails the test rather than being printed."""
     from sert_cli.cli.app import main
+    from sert_cli.cli.environment import Environment
 
     encoding = locale.getpreferredencoding(False)  # as the process and subprocess.run use
     saved_environ = dict(os.environ)
-    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
     saved_argv, saved_main, saved_hook = sys.argv, sys.modules["__main__"], sys.excepthook
     saved_signals = {
         n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM)
@@ -169,28 +174,27 @@ def _run_in_process(args, env, stdin, timeout) -> subprocess.CompletedProcess:
             os.environ.update(env or {})
             sys.argv = [SERT_MAIN, *args]
             sys.modules["__main__"] = _MAIN  # click names the program from it
-            sys.stdin, sys.stdout, sys.stderr = streams
             signal.signal(signal.SIGALRM, _time_out)
             signal.setitimer(signal.ITIMER_REAL, timeout)
             gc.disable()  # as cli/launch.py leaves it for main()
             try:
-                main()
+                main(Environment.of(*streams, os.environ))
                 returncode = 0
             except SystemExit as exit_:
-                returncode = _exit_status(exit_.code)
+                returncode = _exit_status(exit_.code, streams[2])
             except (KeyboardInterrupt, _TimedOut):
                 raise
             except BaseException:  # what the interpreter does with an uncaught exception
-                sys.excepthook(*sys.exc_info())
+                with contextlib.redirect_stderr(streams[2]):  # the hook writes to sys.stderr
+                    sys.excepthook(*sys.exc_info())
                 returncode = 1
             signal.setitimer(signal.ITIMER_REAL, 0)
-            for stream in (sys.stdout, sys.stderr):
+            for stream in streams[1:]:
                 stream.flush()
         except _TimedOut:
             raise subprocess.TimeoutExpired([*SERT, *args], timeout) from None
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            sys.stdin, sys.stdout, sys.stderr = saved_streams
             for stream in streams:
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
@@ -214,13 +218,13 @@ _MAIN = types.ModuleType("__main__")
 _MAIN.__file__, _MAIN.__package__ = SERT_MAIN, "sert_cli"
 
 
-def _exit_status(code) -> int:
-    """The status the interpreter ends with for SystemExit(code)."""
+def _exit_status(code, stderr) -> int:
+    """The status the interpreter ends with for SystemExit(code) (and what it writes)."""
     if code is None:
         return 0
     if isinstance(code, int):
         return code
-    sys.stderr.write(f"{code}\n")
+    stderr.write(f"{code}\n")
     return 1
 
 
@@ -285,11 +289,11 @@ def dose_for_target(profile, target=0.8, transporter="SERT", interval_h=None, re
 
 
 def run_batch_text(text: str, *args: str) -> dict[str, dict]:
-    """`sert batch -` on CSV text: the output rows by their id column."""
+    """`sert batch - --fields all` on CSV text: the output rows by their id column."""
     import csv
     import io
 
-    done = sert("batch", "-", *args, stdin=text)
+    done = sert("batch", "-", "--fields", "all", *args, stdin=text)
     return {row["id"]: row for row in csv.DictReader(io.StringIO(done.stdout))}
 
 

@@ -1,5 +1,6 @@
 """Rewrite the output under each README `$ sert ...` example with what the command prints
-at 80 columns (what tests/test_readme.py compares). Run after a change that moves numbers:
+at 80 columns, and the ```text block under each ```python example with what the code
+prints (what tests/test_readme.py compares). Run after a change that moves numbers:
 `python tests/readme_examples.py`, then read the diff."""
 
 import os
@@ -8,7 +9,7 @@ import shlex
 import subprocess
 import sys
 
-from test_readme import EXAMPLE, NEEDS_MORE, README
+from test_readme import EXAMPLE, NEEDS_MORE, PYTHON_EXAMPLE, README
 
 
 def output(command: str) -> str:
@@ -32,5 +33,19 @@ def rewrite(match: re.Match) -> str:
     return f"```\n$ {command}\n{output(command)}\n```"
 
 
+def rewrite_python(match: re.Match) -> str:
+    """The code run from the repository's root (its sert_cli), in a fresh interpreter."""
+    code = match.group(1)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=README.parent
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"a README Python example fails:\n{done.stderr}")
+    lines = done.stdout.rstrip("\n").split("\n")
+    printed = "\n".join(line.rstrip() for line in lines)
+    return f"```python\n{code}\n```\n\n```text\n{printed}\n```"
+
+
 if __name__ == "__main__":
-    README.write_text(EXAMPLE.sub(rewrite, README.read_text(encoding="utf-8")), encoding="utf-8")
+    text = EXAMPLE.sub(rewrite, README.read_text(encoding="utf-8"))
+    README.write_text(PYTHON_EXAMPLE.sub(rewrite_python, text), encoding="utf-8")

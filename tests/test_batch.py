@@ -9,11 +9,12 @@ import re
 import pytest
 from conftest import LEVELS_OFF, sert, sert_json
 
+from sert_cli.errors import SertError
 from sert_cli.pgx.patient import Patient
 from sert_cli.profiles.library import load_library
 from sert_cli.queries.engine import answer
 from sert_cli.queries.values import DoseQuery, OccupancyQuery
-from sert_cli.render.csv_format import flatten
+from sert_cli.render.csv_format import cell, flatten
 
 HEADER = "id,drug,dose_mg,target,CYP2C19,CYP2D6\n"
 
@@ -85,43 +86,13 @@ def assert_same(batch_value, single_value, where):
         assert batch_value == single_value, where
 
 
-def test_results_of_one_shape_differ_only_in_their_numbers():
-    """Batch encodes a shape's fields once for all its results (queries.results.per_row),
-    so results whose shape() is equal must agree on every one of them; only the numbers
-    (and warnings) differ."""
-    from sert_cli.errors import SertError
-    from sert_cli.queries.engine import Engine
-    from sert_cli.queries.results import per_row
-
-    rng = random.Random(3)
-    withs = ["", "omeprazole", "bupropion"]
-    queries = []
-    for row in random_rows(400):
-        query = single_query(row)
-        with_ = rng.choice(withs)
-        patient = query.patient._replace(comedications=(with_,) if with_ else ())
-        queries.append(query._replace(patient=patient))
-    answers = Engine(load_library()).answer_many(queries)
-    shapes: dict = {}
-    for answer_ in answers:
-        if isinstance(answer_, SertError):
-            continue
-        record = answer_.record()
-        fixed = {k: v for k, v in record.items() if k in answer_.SHAPE_FIELDS}
-        assert shapes.setdefault(answer_.shape(), fixed) == fixed
-        numbers = per_row(answer_)
-        assert list(numbers) == [k for k in record if k not in answer_.SHAPE_FIELDS]
-        assert all(numbers[k] == record[k] for k in numbers)
-    assert len(shapes) < len(answers) / 3  # results share shapes
-
-
 def test_batch_equals_single_queries_to_1e_12():
     """Every field of every row's record, JSON and CSV, equals the single query's."""
     rows = random_rows(300)
-    done = run_batch(to_csv(rows), "--format", "jsonl")
+    done = run_batch(to_csv(rows), "--format", "jsonl", "--fields", "all")
     assert done.returncode == 0, done.stderr
     results = [json.loads(line) for line in done.stdout.splitlines()]
-    as_csv = rows_of(run_batch(to_csv(rows)))
+    as_csv = rows_of(run_batch(to_csv(rows), "--fields", "all"))
     assert len(results) == len(rows) == len(as_csv)
     library = load_library()
     for row, result, cells in zip(rows, results, as_csv, strict=True):
@@ -131,11 +102,10 @@ def test_batch_equals_single_queries_to_1e_12():
         flat = flatten(single)
         assert set(flat) <= set(cells), set(flat) - set(cells)
         for key, value in flat.items():
-            text = "" if value is None else str(value)
             if isinstance(value, float):
                 assert float(cells[key]) == pytest.approx(value, rel=1e-12), (row["id"], key)
             else:
-                assert cells[key] == text, (row["id"], key)
+                assert cells[key] == cell(value), (row["id"], key)
 
 
 def test_batch_csv_has_every_column_of_the_single_command():
@@ -145,7 +115,7 @@ def test_batch_csv_has_every_column_of_the_single_command():
         text = (
             "drug,dose_mg\nvenlafaxine,75\n" if args[0] == "occupancy" else "drug\nescitalopram\n"
         )
-        batch_header = rows_of(run_batch(text))[0].keys()
+        batch_header = rows_of(run_batch(text, "--fields", "all"))[0].keys()
         assert set(header) <= set(batch_header), set(header) - set(batch_header)
 
 
@@ -206,7 +176,7 @@ def test_bad_rows_are_reported_and_the_rest_computed():
     expected = {
         "2": "unknown drug 'prozacc'",
         "3": "column dose_mg: must be a positive",
-        "4": "column dose_mg: 'abc' is not a number",
+        "4": "column dose_mg: cannot read 'abc' as a quantity such as '10 mg'",
         "5": "between 0 and 1",
         "6": "did you mean 0.8",
         "7": "unknown phenotype 'XM'",
@@ -267,7 +237,7 @@ def test_formula_cells_are_defused_and_columns_pass_through():
         "+3,escitalopram,10,-x\n"
     )
     rows = rows_of(run_batch(text))
-    assert [r["id"] for r in rows] == ["'=1+1", "'@SUM(A1)", "'+3"]
+    assert [r["id"] for r in rows] == ["'=1+1", "'@SUM(A1)", "+3"]  # a number stays one
     assert rows[0]["note"] == "hello, world" and rows[1]["note"] == "two\nlines"
     assert rows[2]["note"] == "'-x"
 
@@ -327,7 +297,7 @@ def test_jsonl_in_json_out_with_genotypes_and_comedications():
         '{"id": 2, "drug": "vortioxetine", "dose_mg": 10, "with": "paroxetine"}\n'
         "not json\n"
     )
-    done = run_batch(text, "--input-format", "jsonl", "--format", "json")
+    done = run_batch(text, "--input-format", "jsonl", "--format", "json", "--fields", "all")
     assert done.returncode == 1
     records = json.loads(done.stdout)
     assert [r["phenotypes"] for r in records[:2]] == [{"CYP2D6": "PM"}, {"CYP2D6": "NM"}]
@@ -372,24 +342,6 @@ def test_hostile_rows_each_get_their_error():
     assert rows["8"]["error"] == ""  # a short line is padded with empty cells
 
 
-def test_fast_csv_encoding_equals_the_csv_module():
-    import random
-
-    from sert_cli.batch.run import CsvOutput
-    from sert_cli.render.csv_format import safe_cell
-
-    rng = random.Random(3)
-    alphabet = ["a", ",", '"', "\n", "\r", "\t", "=", "-", "+", "@", " ", "'"]
-    for _ in range(5000):
-        cells = [
-            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
-            for _ in range(rng.randint(1, 5))
-        ]
-        expected = io.StringIO()
-        csv.writer(expected, lineterminator="\r\n").writerow([safe_cell(c) for c in cells])
-        assert CsvOutput.encode(cells) == expected.getvalue()[:-2], cells
-
-
 def _rows_in_chunks(count: int) -> list[dict]:
     """Rows wide enough (300 pass-through columns) that a few thousand make several
     chunks, with bad rows and cells a spreadsheet or a CSV reader could trip on."""
@@ -408,44 +360,220 @@ def _summary(done) -> str:
     return re.sub(r"[\d,]+ rows/s", "", done.stderr)  # (without the rate)
 
 
-@pytest.mark.parametrize("output_format", ["csv", "jsonl", "json"])
-def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path, output_format):
-    text = to_csv(_rows_in_chunks(3_000))
-    one = run_batch(text, "--format", output_format, tmp_path=tmp_path)
-    assert one.returncode == 1 and one.stdout
-    for jobs in ("2", "3"):
-        many = run_batch(text, "--format", output_format, "--jobs", jobs, tmp_path=tmp_path)
-        assert many.stdout == one.stdout
-        assert (many.returncode, _summary(many)) == (one.returncode, _summary(one))
-
-
-def test_jobs_stop_at_the_same_row_under_strict(tmp_path):
+def test_rows_over_several_chunks_keep_their_order_errors_and_strict_row(tmp_path):
+    """Wide rows (300 carried columns) make several chunks: every row is written in its
+    place, bad ones with their error, and --strict names the row in the third chunk."""
     rows = _rows_in_chunks(3_000)
-    for row in rows:  # the only bad row is in the third chunk
+    done = run_batch(to_csv(rows), "--carry", "all", tmp_path=tmp_path)
+    out = rows_of(done)
+    assert done.returncode == 1 and [r["id"] for r in out] == [r["id"] for r in rows]
+    assert out[97]["note_0"] == "'" + rows[97]["note_0"]
+    assert out[211]["error"].startswith("unknown drug 'nosuchdrug'")
+    assert out[2_400]["error"].startswith("column dose_mg: cannot read 'ten'")
+    for row in rows:
         row["drug"] = row["drug"].replace("nosuchdrug", "escitalopram")
-    text = to_csv(rows)
-    one = run_batch(text, "--strict", tmp_path=tmp_path)
-    many = run_batch(text, "--strict", "--jobs", "2", tmp_path=tmp_path)
-    assert one.returncode == many.returncode == 1
-    assert "row 2401: column dose_mg: 'ten' is not a number" in one.stderr
-    assert many.stderr == one.stderr
-    assert one.stdout.startswith(many.stdout.splitlines()[0])
+    strict = run_batch(to_csv(rows), "--strict", tmp_path=tmp_path)
+    assert strict.returncode == 1 and "row 2401: column dose_mg: cannot read 'ten'" in strict.stderr
 
 
-def test_jobs_read_standard_input_in_one_process():
+def test_jobs_is_said_to_be_unused():
     done = run_batch(to_csv(random_rows(5)), "--jobs", "2")
-    assert done.returncode == 0
-    assert "--jobs needs a file; one process reads this input" in done.stderr
-    assert len(rows_of(done)) == 5
+    assert done.returncode == 0 and len(rows_of(done)) == 5
+    assert "--jobs is no longer used" in done.stderr
 
 
-def test_jobs_read_json_lines_input_as_one_process_does(tmp_path):
-    """A worker keeps its own handle on the file open to the last chunk (JSON lines are
-    read to the end while the last chunk is made), and JSON types survive."""
-    rows = _rows_in_chunks(3_000)
-    text = "".join(json.dumps({**row, "id": int(row["id"])}) + "\n" for row in rows)
-    args = ("--input-format", "jsonl", "--format", "jsonl")
-    one = run_batch(text, *args, tmp_path=tmp_path, name="in.jsonl")
-    many = run_batch(text, *args, "--jobs", "2", tmp_path=tmp_path, name="in.jsonl")
-    assert many.stdout == one.stdout and many.returncode == one.returncode == 1
-    assert json.loads(many.stdout.splitlines()[-1])["id"] == 2_999
+# --- the contract (issue 24 item 1) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "hint"),
+    [
+        ("Drug,dose_mg", "did you mean 'drug'? names are exact"),
+        ("drug,dose_mgs", "'dose_mgs' (did you mean 'dose_mg'?)"),
+        ("drug,dose_mg,CYP2C19_activity", "it names CYP2C19"),
+        ("drug,dose_mg,cyp2d6 score", "it names CYP2D6"),
+        ("drug,dose_mg,comedicatons", "did you mean 'comedications'?"),
+    ],
+)
+def test_a_column_that_looks_like_a_field_stops_the_run(header, hint):
+    done = run_batch(f"{header}\nsertraline,50\n")
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert hint in done.stderr and "--carry" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_carry_names_a_column_to_pass_it_through_unread():
+    done = run_batch("drug,dose_mg,dose_mgs\nsertraline,50,x\n", "--carry", "dose_mgs")
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(done)
+    assert list(row)[0] == "dose_mgs" and row["dose_mgs"] == "x"  # only what --carry names
+    assert float(row["dose_mg"]) == 50.0 and row["query"] == "occupancy"
+    refused = run_batch("drug,dose_mg\nsertraline,50\n", "--carry", "dose_mgs")
+    assert refused.returncode == 2 and "not a column of the input" in refused.stderr
+
+
+def test_aliases_are_read_and_other_columns_carried_and_named_once():
+    """The issue's first example: `drug,dose` is an occupancy query at that dose."""
+    text = (
+        "drug,dose,comedication,age_years,CYP2C19_genotype,site\n"
+        "sertraline,50,omeprazole,70,*2/*2,A\n"
+    )
+    done = run_batch(text)
+    assert done.returncode == 0, done.stderr
+    (row,) = rows_of(done)
+    assert row["query"] == "occupancy" and float(row["dose_mg"]) == 50.0
+    assert row["phenotypes_CYP2C19"] == "PM" and row["site"] == "A"
+    assert done.stderr.count("carried, not read: site\n") == 1
+    single = sert_json(
+        "occupancy",
+        "sertraline",
+        "--dose",
+        "50",
+        "--with",
+        "omeprazole",
+        "--age",
+        "70",
+        "--genotype",
+        "CYP2C19=*2/*2",
+    )
+    assert float(row["occupancy_SERT"]) == pytest.approx(single["occupancy"]["SERT"], rel=1e-12)
+
+
+def test_carry_none_and_a_list_choose_the_input_columns():
+    text = "id,drug,dose_mg,site\n1,escitalopram,10,A\n"
+    none = rows_of(run_batch(text, "--carry", "none"))[0]
+    assert "id" not in none and "site" not in none and none["drug"] == "escitalopram"
+    some = rows_of(run_batch(text, "--carry", "site,id"))[0]
+    assert list(some)[:2] == ["id", "site"]  # in the input's order
+
+
+@pytest.mark.parametrize(
+    ("cells", "same_as"),
+    [
+        ("10 mg,,", "10,,"),
+        ("0.01 g,,", "10,,"),
+        ("10,12 h,", "10,12,"),
+        ("10,0.5 days,60 mL/min", "10,12,60"),
+    ],
+)
+def test_cells_take_the_units_the_single_commands_take(cells, same_as):
+    header = "drug,dose_mg,interval_h,crcl\n"
+    with_units = rows_of(run_batch(f"{header}escitalopram,{cells}\n"))[0]
+    plain = rows_of(run_batch(f"{header}escitalopram,{same_as}\n"))[0]
+    assert with_units["error"] == "" and with_units["occupancy_SERT"] == plain["occupancy_SERT"]
+    wrong = rows_of(run_batch(f"{header}escitalopram,10 h,,\n"))[0]
+    assert "'h' is a unit of time, expected mass" in wrong["error"]
+
+
+def test_csv_cells_hold_no_python_syntax():
+    done = run_batch(
+        "id,drug,dose_mg,target,CYP2D6\n1,vortioxetine,,0.85,*1/*4\n", "--fields", "all"
+    )
+    (row,) = rows_of(done)
+    assert row["target_reached"] == "false" and row["exceeds_label_max"] in ("true", "false")
+    assert json.loads(row["recommended_units_mg"]) == [20.0]  # one 20 mg tablet
+    assert json.loads(row["genotypes"])[0]["diplotype"] == "*1/*4"
+    assert json.loads(row["guidance"])[0]["assumed"] in (True, False)
+    text = done.stdout
+    assert not re.search(r"\b(True|False|None)\b|\[\{'|': ", text), text
+
+
+def test_json_lines_are_known_by_their_name_and_pointed_to_otherwise(tmp_path):
+    line = '{"id": 1, "drug": "escitalopram", "dose_mg": 10}\n'
+    for name in ("in.jsonl", "in.ndjson"):
+        done = run_batch(line, tmp_path=tmp_path, name=name)
+        assert done.returncode == 0 and rows_of(done)[0]["id"] == "1", done.stderr
+    as_json = run_batch(line, tmp_path=tmp_path, name="in.json")
+    assert as_json.returncode == 2 and "--input-format jsonl" in as_json.stderr
+    piped = run_batch(line)  # standard input: CSV unless told
+    assert piped.returncode == 2 and "--input-format jsonl" in piped.stderr
+    assert run_batch(line, "--input-format", "jsonl").returncode == 0
+
+
+def test_a_later_json_line_with_a_key_the_first_lacks_is_its_row_s_error():
+    text = (
+        '{"id": 1, "drug": "escitalopram", "dose_mg": 10}\n'
+        '{"id": 2, "drug": "escitalopram", "dose_mg": 10, "note": "x"}\n'
+        '{"id": 3, "drug": "escitalopram", "target": 0.7}\n'
+    )
+    done = run_batch(text, "--input-format", "jsonl", "--format", "jsonl")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[0]["error"] is None and "key 'note' is not in the first line" in rows[1]["error"]
+    assert rows[2]["query"] == "dose" and rows[2]["target"] == 0.7  # a field: read anywhere
+
+
+# --- output columns on request (issue 24 item 2) ------------------------------------------
+
+
+def test_fields_choose_the_result_columns_in_order_with_error_last():
+    text = "id,drug,dose_mg\n1,escitalopram,10\n"
+    done = run_batch(text, "--fields", "css_plasma_ng_ml,occupancy_sert")
+    assert done.stdout.splitlines()[0] == "id,drug,dose_mg,css_plasma_ng_ml,occupancy_SERT,error"
+    row = rows_of(done)[0]
+    single = sert_json("occupancy", "escitalopram", "--dose", "10")
+    assert float(row["css_plasma_ng_ml"]) == single["css_plasma_ng_ml"]
+    as_json = json.loads(run_batch(text, "--fields", "occupancy", "--format", "jsonl").stdout)
+    assert as_json == {"id": "1", "occupancy": single["occupancy"], "error": None} | {
+        "drug": "escitalopram",
+        "dose_mg": "10",
+    }
+    wrong = run_batch(text, "--fields", "occupancy_SERTT")
+    assert wrong.returncode == 2 and "did you mean 'occupancy_{transporter}'" in wrong.stderr
+
+
+def test_the_default_columns_are_the_key_ones():
+    done = run_batch("id,drug,dose_mg,target\n1,escitalopram,10,\n2,escitalopram,,0.8\n")
+    header = done.stdout.splitlines()[0].split(",")
+    assert header[:4] == ["id", "drug", "dose_mg", "target"]
+    assert {"query", "occupancy_SERT", "occupancy_NET", "recommended_dose_mg"} <= set(header)
+    assert {"recommended_units_mg", "target_reached", "phenotypes_CYP2C19", "warnings"} <= set(
+        header
+    )
+    assert header[-1] == "error" and "guidance" not in header and len(header) < 30
+    occupancy, dose = rows_of(done)
+    single = sert_json("dose", "escitalopram")
+    assert float(dose["dose_mg"]) == single["dose_mg"]
+    assert float(dose["recommended_dose_mg"]) == single["recommended_dose_mg"]
+    assert occupancy["recommended_dose_mg"] == "" and dose["occupancy_SERT"] == ""
+
+
+def test_fields_list_prints_every_field_with_its_unit_and_docs_have_them_all():
+    from pathlib import Path
+
+    from sert_cli import fields
+
+    done = sert("batch", "--fields", "list")
+    listed = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert done.returncode == 0 and [r["field"] for r in listed] == [
+        f.name for f in fields.catalogue()
+    ]
+    assert {r["field"]: r["unit"] for r in listed}["css_plasma_ng_ml"] == "ng/mL"
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "fields.md").read_text()
+    assert docs == fields.markdown(), "regenerate docs/fields.md (see its first line)"
+
+
+def test_every_record_field_is_in_the_catalogue():
+    """What the single commands' records hold, for patients of every kind, is a catalogue
+    field (so --fields all loses nothing and every column is documented)."""
+    from sert_cli import fields
+    from sert_cli.queries.values import TdmQuery
+
+    names = {f.stem for f in fields.catalogue()}
+    library = load_library()
+    patients = [
+        Patient(),
+        Patient(genotypes=(("CYP2D6", "*4/*4"),), comedications=("bupropion",)),
+        Patient(age_years=70, crcl_ml_min=40, hepatic="mild", sex="female", smoker=True),
+    ]
+    for profile in library.profiles.values():
+        for patient in patients:
+            for query in (
+                OccupancyQuery(profile.name, profile.label_min_mg, patient=patient),
+                DoseQuery(profile.name, 0.6, patient=patient),
+                TdmQuery(profile.name, profile.label_min_mg, 10.0, patient=patient),
+            ):
+                try:
+                    record = answer(query, library).record()
+                except SertError:  # a patient the label rules out: no record to check
+                    continue
+                assert set(record) <= names, (query, set(record) - names)

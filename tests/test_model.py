@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
 
 

@@ -227,21 +227,38 @@ def test_a_group_of_many_patients_gives_each_its_own_answer():
     assert len(clearances) >= 7  # (a CYP2D6 PM too: a minor pathway)
 
 
-def test_a_group_s_columns_hold_each_result_s_record():
-    """Batch turns a group's numbers to text a column at a time (results.columns): row i
-    of the columns is result i's own record, for groups of many patients."""
+def test_the_engine_keeps_the_most_recently_used_patients(monkeypatch):
+    """The prepared-patient cache is bounded and drops the least recently used patient
+    first, so a batch's returning patient stays prepared while the cache stays flat."""
+    from sert_cli.pgx.patient import Patient
+    from sert_cli.queries import engine as engine_module
     from sert_cli.queries.engine import Engine
-    from sert_cli.queries.results import row_of
+
+    monkeypatch.setattr(engine_module, "CONTEXT_LIMIT", 3)
+    engine = Engine(load_library())
+    patients = [Patient(phenotypes=(("CYP2C19", p),)) for p in ("PM", "IM", "NM", "UM")]
+    first = engine.prepared("escitalopram", "pet", patients[0])
+    for patient in patients[1:3]:
+        engine.prepared("escitalopram", "pet", patient)
+    assert engine.prepared("escitalopram", "pet", patients[0]) is first  # used again: kept
+    engine.prepared("escitalopram", "pet", patients[3])  # full: IM, the oldest, goes
+    kept = [key[2] for key in engine.contexts]
+    assert len(kept) == 3 and patients[1] not in kept and patients[0] in kept
+    assert engine.prepared("escitalopram", "pet", patients[0]) is first
+
+
+def test_a_result_s_key_record_is_its_record_s():
+    """Batch's default columns come from key_record(): each of its fields is the record's,
+    for groups of many patients."""
+    from sert_cli.queries.engine import Engine
 
     answers = Engine(load_library()).answer_many(_queries_of_many_patients())
-    groups: dict = {}
+    kinds = set()
     for answer in answers:
-        groups.setdefault(answer.column_group(), []).append(answer)
-    assert max(map(len, groups.values())) >= 18
-    for members in groups.values():
-        columns = type(members[0]).columns(members)
-        for row, answer in enumerate(members):
-            assert row_of(columns, row) == answer.record(patient=False)
+        record, key = answer.record(), answer.key_record()
+        assert key == {k: record[k] for k in key}
+        kinds.add(answer.query.kind)
+    assert kinds == {"occupancy", "dose"}
 
 
 # Sex and smoking (issue 22 item 3). Duloxetine's reference patient: CL/F 33.4 L/h, a
@@ -378,6 +395,8 @@ def test_batch_json_lines_take_true_and_false():
         "jsonl",
         "--format",
         "jsonl",
+        "--fields",
+        "all",
         stdin='{"id": 1, "drug": "duloxetine", "dose_mg": 60, "smoker": true, "sex": "female"}\n',
     )
     (row,) = [json.loads(line) for line in done.stdout.splitlines()]

@@ -217,7 +217,7 @@ def test_label_limit_for_the_phenotype_is_flagged_in_every_format():
     assert any("CYP2C19 poor metabolizers" in w and "FDA" in w for w in said)
     assert any("not reached within the label" in w for w in out["warnings"])
     rows = list(csv.DictReader(io.StringIO(sert(*args, "--format", "csv").stdout)))
-    assert rows[0]["exceeds_label_max"] == "True" and rows[0]["target_reached"] == "False"
+    assert rows[0]["exceeds_label_max"] == "true" and rows[0]["target_reached"] == "false"
     table = sert(*args)
     assert "YES" in table.stdout and "poor metabolizers" in table.stdout + table.stderr
 

@@ -345,7 +345,7 @@ def test_numpy_warnings_never_abort_a_batch():
 
 
 def test_thousands_of_columns_stay_in_small_chunks(tmp_path):
-    from sert_cli.batch.run import CHUNK_CELLS, _csv_chunks
+    from sert_cli.batch.source import CHUNK_CELLS, _csv_chunks
 
     width = 10_003
     rows = [[str(i), "escitalopram", "10", *(["v"] * (width - 3))] for i in range(200)]

@@ -44,7 +44,7 @@ def test_a_batch_row_with_a_level_is_the_tdm_query():
         "c,escitalopram,10,,,PM\n"
         "d,escitalopram,,38,,\n"
     )
-    done = sert("batch", "-", "--format", "jsonl", stdin=text)
+    done = sert("batch", "-", "--format", "jsonl", "--fields", "all", stdin=text)
     rows = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
     single = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "38")
     assert rows["a"]["query"] == "tdm"

@@ -1,17 +1,18 @@
 """The `sert` commands: parse what was typed into query values, answer them with the one
 query engine, render the result. No science here."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sert_cli.cli.app import (
+from sert_cli.cli.common import (
     PROFILE_COMMANDS,
     command,
     emit,
     emit_records,
+    environment,
+    printable,
     profiles_library,
     reports_errors,
 )
@@ -414,10 +415,10 @@ def phenotype(
 
     records = [translate(gene, d).record() for d in diplotypes]
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.phenotypes(records)
+        table_format.phenotypes(records, env)
 
     emit_records(fmt, records, draw)
 
@@ -428,7 +429,7 @@ def batch(
     input_path: Annotated[
         str,
         typer.Argument(metavar="INPUT", help="CSV or JSON-lines file of queries, or - for stdin."),
-    ],
+    ] = "",
     output: Annotated[
         str | None,
         typer.Option(
@@ -439,11 +440,34 @@ def batch(
         ),
     ] = None,
     input_format: Annotated[
-        str, typer.Option("--input-format", metavar="csv|jsonl", help="Format of INPUT.")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--input-format",
+            metavar="csv|jsonl",
+            help="Format of INPUT [default: from its name (.csv, .jsonl, .ndjson); csv for -].",
+        ),
+    ] = None,
     output_format: Annotated[
         str, typer.Option("--format", "-f", metavar="csv|jsonl|json", help="Output format.")
     ] = "csv",
+    fields: Annotated[
+        str,
+        typer.Option(
+            "--fields",
+            metavar="key|all|list|NAME,...",
+            help="Result columns: key (the default set), all (the single command's whole "
+            "record), a comma list of field names, or list (print them with units and exit).",
+        ),
+    ] = "key",
+    carry: Annotated[
+        str,
+        typer.Option(
+            "--carry",
+            metavar="all|none|COLUMN,...",
+            help="Input columns copied into each output row; a column named here is carried "
+            "unread even if it looks like a field.",
+        ),
+    ] = "all",
     strict: Annotated[
         bool,
         typer.Option(
@@ -457,8 +481,8 @@ def batch(
             "-j",
             min=1,
             metavar="N",
-            help="Processes that share a file's chunks: faster where most rows are distinct"
-            " requests, on N CPUs; each keeps its own caches (memory grows with N).",
+            hidden=True,
+            help="No longer used: one process (a note says so when N > 1).",
         ),
     ] = 1,
     assume_nm: AssumeNm = False,
@@ -467,30 +491,50 @@ def batch(
 ) -> None:
     """Many queries in one run: one row per query, results streamed out.
 
-    Columns: drug (required); dose_mg (given: occupancy; empty: the dose for target);
+    Columns read: drug (required); dose_mg (given: occupancy; empty: the dose for target);
     target (default 0.8); transporter (default SERT); interval_h; with (co-medications,
     separated by ;); one column per gene (CYP2C19, CYP2D6, ...) holding a phenotype or a
-    diplotype. Any other column passes through. Exit 1 if any row failed, 0 if none did.
+    diplotype; age, crcl, hepatic, sex, smoker; level_ng_ml and hours_after_dose (tdm).
+    Cells take units as the single commands do (10 mg, 12 h). A column that looks like one
+    of these but is not stops the run (exit 2) unless --carry names it; any other column is
+    carried through. Exit 1 if any row failed, 0 if none did.
     """
-    from sert_cli.batch.run import RowError, run
+    from sert_cli.batch import output as batch_output
 
+    env = environment()
+    if fields.strip().lower() == "list":
+        env.stdout.write(batch_output.field_list())
+        return
+    if not input_path:
+        raise InputError("missing INPUT: a CSV or JSON-lines file, or - for stdin")
+    from sert_cli.batch.run import Options, RowError, run
+
+    if jobs > 1:
+        env.stderr.write(
+            "sert batch: --jobs is no longer used: one process answers the rows (README)\n"
+        )
     try:
         summary = run(
             profiles_library(profiles_dir),
-            input_path,
-            output,
-            input_format.lower(),
-            output_format.lower(),
-            strict,
-            affinity,
-            assume_nm,
-            progress=input_path != "-",
-            jobs=jobs,
+            Options(
+                input_path=input_path,
+                output_path=output,
+                input_format=input_format,
+                output_format=output_format.lower(),
+                fields=fields,
+                carry=carry,
+                strict=strict,
+                affinity=affinity,
+                assume_nm=assume_nm,
+                progress=input_path != "-",
+            ),
+            say=lambda line: env.stderr.write(printable(line) + "\n"),
+            stdout=env.stdout,
         )
     except RowError as exc:
-        sys.stderr.write(f"sert: error: {exc} (--strict)\n")
+        env.stderr.write(f"sert: error: {printable(str(exc))} (--strict)\n")
         raise typer.Exit(1) from None
-    sys.stderr.write(summary.line() + "\n")
+    env.stderr.write(summary.line() + "\n")
     if summary.errors:
         raise typer.Exit(1)
 
@@ -517,19 +561,19 @@ def validate(
     if fit is not None:
         result = validation.fit(library, None if fit == "all" else fit)
 
-        def draw_fit():
+        def draw_fit(env):
             from sert_cli.render import table_format
 
-            table_format.fit(result)
+            table_format.fit(result, env)
 
         emit_records(fmt, result["fits"] if fmt is OutputFormat.csv else result, draw_fit)
         return
     result = validation.validate(library)
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.validation(result)
+        table_format.validation(result, env)
 
     emit_records(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
 
@@ -554,10 +598,10 @@ def profiles_list(profiles_dir: ProfilesDir = None, fmt: Format = OutputFormat.t
         for p in profiles
     ]
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.profile_list(profiles, library.overrides)
+        table_format.profile_list(profiles, library.overrides, env)
 
     emit_records(fmt, records, draw)
 
@@ -572,13 +616,13 @@ def profiles_show(
     profile = library.get(drug)
     overridden = library.overrides.get(profile.name)
     if overridden:
-        sys.stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
+        environment().stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
     sources = [{"field": f, "source": s} for f, s in profile.sources]
 
-    def draw():
+    def draw(env):
         from sert_cli.render import table_format
 
-        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"))
+        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"), env)
 
     if fmt is OutputFormat.csv:
         emit_records(fmt, sources, draw)
@@ -612,10 +656,10 @@ def _source_counts(files: list[Path] | None, fmt: OutputFormat) -> None:
         for c in counts
     ]
 
-    def draw():
+    def draw(env):
         from sert_cli.render.table_format import source_counts
 
-        source_counts(records, provenance.KINDS)
+        source_counts(records, provenance.KINDS, env)
 
     emit_records(fmt, records, draw)
 
@@ -676,22 +720,22 @@ def profiles_check(
             )
     bad = [r for r in results if not r["valid"]]
 
-    def draw():
+    def draw(env):
         for r in results:
             if r["valid"]:
-                sys.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+                env.stdout.write(f"ok: {r['file']} ({r['name']})\n")
             if r["unsourced_fields"]:
-                sys.stderr.write(
+                env.stderr.write(
                     f"warning: {r['file']}: numbers without a source: "
                     f"{', '.join(r['unsourced_fields'])}\n"
                 )
         for r in bad:
-            sys.stderr.write(f"sert: error: {r['error']}\n")
+            env.stderr.write(f"sert: error: {r['error']}\n")
 
     emit_records(fmt, results, draw)
     if bad:
         if fmt is not OutputFormat.table:
-            sys.stderr.write(
+            environment().stderr.write(
                 f"sert: error: {len(bad)} invalid profile(s): {', '.join(r['file'] for r in bad)}\n"
             )
         raise typer.Exit(2)

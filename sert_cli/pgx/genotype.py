@@ -111,7 +111,10 @@ def _call(gene: str, written: str) -> AlleleCall:
     return AlleleCall(name, function, value * count, at_least and value > 0)
 
 
+@functools.lru_cache(maxsize=4096)
 def translate(gene: str, diplotype: str) -> GenotypeResult:
+    """CPIC's phenotype of a diplotype (an immutable result, the same for every patient who
+    has it: kept for the diplotypes met most recently)."""
     gene = gene.strip().upper()
     if gene not in GENOTYPED_GENES:
         raise InputError(
@@ -137,12 +140,28 @@ def translate(gene: str, diplotype: str) -> GenotypeResult:
 
 def _by_activity_score(gene, name, calls, version) -> GenotypeResult:
     if any(c.activity_value is None for c in calls):
-        return GenotypeResult(gene, name, None, False, INDETERMINATE, INDETERMINATE, calls, version)
+        return GenotypeResult(
+            gene=gene,
+            diplotype=name,
+            activity_score=None,
+            activity_score_at_least=False,
+            phenotype=INDETERMINATE,
+            cpic_phenotype=INDETERMINATE,
+            alleles=calls,
+            cpic_data_version=version,
+        )
     score = sum(c.activity_value for c in calls)
     at_least = any(c.activity_value_at_least for c in calls)
     phenotype = activity_score_phenotype(score, at_least)
     return GenotypeResult(
-        gene, name, score, at_least, phenotype, CPIC_TERMS[phenotype], calls, version
+        gene=gene,
+        diplotype=name,
+        activity_score=score,
+        activity_score_at_least=at_least,
+        phenotype=phenotype,
+        cpic_phenotype=CPIC_TERMS[phenotype],
+        alleles=calls,
+        cpic_data_version=version,
     )
 
 
@@ -171,7 +190,25 @@ def activity_score_phenotype(score: float, at_least: bool = False) -> str:
 def _by_function_pair(gene, name, calls, version) -> GenotypeResult:
     codes = [_function_codes().get(c.function) for c in calls]
     if None in codes:
-        return GenotypeResult(gene, name, None, False, INDETERMINATE, INDETERMINATE, calls, version)
+        return GenotypeResult(
+            gene=gene,
+            diplotype=name,
+            activity_score=None,
+            activity_score_at_least=False,
+            phenotype=INDETERMINATE,
+            cpic_phenotype=INDETERMINATE,
+            alleles=calls,
+            cpic_data_version=version,
+        )
     phenotype, likely = _pair_rules()[(gene, "".join(sorted(codes)))]
     term = ("Likely " if likely else "") + CPIC_TERMS[phenotype]
-    return GenotypeResult(gene, name, None, False, phenotype, term, calls, version)
+    return GenotypeResult(
+        gene=gene,
+        diplotype=name,
+        activity_score=None,
+        activity_score_at_least=False,
+        phenotype=phenotype,
+        cpic_phenotype=term,
+        alleles=calls,
+        cpic_data_version=version,
+    )

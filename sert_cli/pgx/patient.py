@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
+from sert_cli.model.profile import PhenotypeTable, Profile
 from sert_cli.pgx.phenotypes import check_gene, phenotype_code, phenotype_value
 from sert_cli.pk.steady_state import (
     formation_changes,
@@ -21,7 +22,6 @@ from sert_cli.pk.steady_state import (
     saturable_parameters,
     table_fm,
 )
-from sert_cli.profiles.types import PhenotypeTable, Profile
 from sert_cli.suggest import did_you_mean
 from sert_cli.trace import Step
 from sert_cli.vocabulary import (
@@ -335,19 +335,19 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     if patient.pharmcat is not None:
         warnings += _compare_with_pharmcat(profile.name, guidance, patient.pharmcat, notes)
     return Prepared(
-        profile,
-        used,
-        tuple(results),
-        tuple(notes),
-        tuple(guidance),
-        tuple(names),
-        tuple(steps),
-        tuple(warnings),
-        {g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
-        tuple(avoid),
-        patient_factors(patient),
-        clearances,
-        saturation,
+        profile=profile,
+        phenotypes=used,
+        genotypes=tuple(results),
+        notes=tuple(notes),
+        guidance=tuple(guidance),
+        comedications=tuple(names),
+        steps=tuple(steps),
+        warnings=tuple(warnings),
+        functional_phenotypes={g: p for g, p in functional.items() if phenotypes.get(g, "NM") != p},
+        avoid=tuple(avoid),
+        factors=patient_factors(patient),
+        clearances=clearances,
+        saturation=saturation,
         formation=formation,
     )
 

@@ -84,7 +84,14 @@ def read(path: str) -> PharmcatReport:
     calls = tuple(_call(path, gene, genes.get(gene)) for gene in GENOTYPED_GENES)
     versions = {r.get("phenotypeVersion") for r in genes.values() if isinstance(r, dict)} - {None}
     data_version = data.get("dataVersion") or (min(versions) if versions else None)
-    return PharmcatReport(path, kind, data.get("pharmcatVersion"), data_version, calls, _cpic(data))
+    return PharmcatReport(
+        path=path,
+        kind=kind,
+        pharmcat_version=data.get("pharmcatVersion"),
+        data_version=data_version,
+        calls=calls,
+        cpic=_cpic(data),
+    )
 
 
 def _call(path: str, gene: str, report) -> PharmcatCall:

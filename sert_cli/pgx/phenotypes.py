@@ -3,17 +3,12 @@ section 2). Errors name the gene as their field."""
 
 from sert_cli.errors import InputError
 from sert_cli.suggest import did_you_mean
-from sert_cli.vocabulary import GENES, GENES_WITH_RM, INDETERMINATE, PHENOTYPE_WORDS, PHENOTYPES
-
-
-def check_phenotype_for_gene(gene: str, phenotype: str) -> None:
-    if phenotype not in PHENOTYPES:
-        raise ValueError(
-            f"unknown phenotype '{phenotype}'{did_you_mean(phenotype, PHENOTYPES)}"
-            f" (one of {', '.join(PHENOTYPES)}, or CPIC's terms such as 'Poor Metabolizer')"
-        )
-    if phenotype == "RM" and gene not in GENES_WITH_RM:
-        raise ValueError(f"CPIC defines no rapid metabolizer (RM) for {gene}")
+from sert_cli.vocabulary import (
+    GENES,
+    INDETERMINATE,
+    PHENOTYPE_WORDS,
+    check_phenotype_for_gene,
+)
 
 
 def check_gene(gene: str, field: str) -> str:

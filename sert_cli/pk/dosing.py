@@ -5,7 +5,7 @@ import functools
 from math import ceil, gcd, isfinite
 
 from sert_cli.errors import InputError
-from sert_cli.profiles.types import Profile
+from sert_cli.model.profile import Profile
 from sert_cli.vocabulary import HOURS_PER_DAY
 
 # Beyond this many units of the smallest strength a "recommended dose" means nothing.

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import ModelError
-from sert_cli.pk import formulas
-from sert_cli.profiles.types import Moiety, Profile
+from sert_cli.model import formulas
+from sert_cli.model.profile import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
 from sert_cli.vocabulary import (
@@ -67,21 +67,22 @@ def table_fm(moiety: Moiety) -> float | None:
     return None
 
 
-def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str]:
-    """a_g of a phenotype for this moiety: the profile's own (measured or listed) value,
-    else the class value (derived), else a ModelError."""
+def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str, bool]:
+    """(a_g of a phenotype for this moiety, where it comes from, whether it is derived):
+    the profile's own (measured or listed) value, else the class value (derived), else a
+    ModelError. The flag, not the text, says derived: the text is for readers."""
     table = moiety.phenotypes
     if table is not None and table.gene == gene:
         if table.saturable_vmax_mg_h is not None and phenotype in table.saturable_vmax_mg_h:
-            nm = table.saturable_vmax_mg_h["NM"]
-            return table.saturable_vmax_mg_h[phenotype] / nm, "measured (the profile's table)"
+            ratio = table.saturable_vmax_mg_h[phenotype] / table.saturable_vmax_mg_h["NM"]
+            return ratio, "measured (the profile's table)", False
         fm = table_fm(moiety)
         if phenotype in table.apparent_clearance_l_h and fm:
             ratio = table.apparent_clearance_l_h[phenotype] / table.apparent_clearance_l_h["NM"]
-            return (ratio - 1.0 + fm) / fm, "measured (the profile's table)"
+            return (ratio - 1.0 + fm) / fm, "measured (the profile's table)", False
     for fraction in moiety.fractions_metabolized:
         if fraction.gene == gene and phenotype in fraction.activity:
-            return fraction.activity[phenotype], "the profile's activity table"
+            return fraction.activity[phenotype], "the profile's activity table", False
     found = class_activity(gene, phenotype)
     if found is None:
         raise ModelError(
@@ -89,7 +90,7 @@ def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str
             "phenotype_activity.csv)",
             field=gene,
         )
-    return found[0], f"DERIVED: class activity ({found[1]})"
+    return found[0], f"DERIVED: class activity ({found[1]})", True
 
 
 def formation_change(
@@ -192,8 +193,8 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
     activity, multiplier, derived, sources = {}, {}, [], [model_section(2)]
     for gene in fm:
         phenotype = phenotypes.get(gene, "NM")
-        activity[gene], how_found = gene_activity(moiety, gene, phenotype)
-        if how_found.startswith("DERIVED"):
+        activity[gene], how_found, is_derived = gene_activity(moiety, gene, phenotype)
+        if is_derived:
             derived.append(f"{gene} {phenotype} activity {activity[gene]:g} DERIVED (class value)")
             sources.append(f"{gene} {phenotype}: {how_found}")
         multiplier[gene] = moiety.enzyme_activity.get(gene, 1.0)
@@ -224,7 +225,7 @@ def saturable_parameters(
     vmax, km = moiety.saturable
     if table is None or table.saturable_vmax_mg_h is None:
         return vmax, km
-    activity, _ = gene_activity(moiety, table.gene, phenotypes.get(table.gene, "NM"))
+    activity = gene_activity(moiety, table.gene, phenotypes.get(table.gene, "NM"))[0]
     return vmax * activity * moiety.enzyme_activity.get(table.gene, 1.0), km
 
 
@@ -307,12 +308,12 @@ def levels_from_parent_equivalent(
         brain_nm = ng_ml_to_nm(mg_l_to_ng_ml(brain_mg_l), profile.parent.molar_mass_g_mol)
         brain_cu_plasma = formulas.unbound_concentration(brain_nm, moiety.fraction_unbound)
     return MoietyLevels(
-        moiety.name,
-        clearance_l_h,
-        nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol),
-        css_nm,
-        cu_plasma,
-        formulas.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain),
+        name=moiety.name,
+        clearance_l_h=clearance_l_h,
+        css_plasma_ng_ml=nm_to_ng_ml(css_nm, moiety.molar_mass_g_mol),
+        css_plasma_nm=css_nm,
+        cu_plasma_nm=cu_plasma,
+        cu_brain_nm=formulas.brain_unbound_concentration(brain_cu_plasma, moiety.kp_uu_brain),
     )
 
 
@@ -472,12 +473,12 @@ def steady_state(
             )
         )
     return SteadyState(
-        tuple(levels),
-        loads,
-        occupancy,
-        moiety_shares(profile, levels, loads),
-        times,
-        tuple(steps),
+        levels=tuple(levels),
+        loads=loads,
+        occupancy=occupancy,
+        shares=moiety_shares(profile, levels, loads),
+        time_to_steady_state_h=times,
+        steps=tuple(steps),
     )
 
 

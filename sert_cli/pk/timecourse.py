@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
+from sert_cli.model.profile import Moiety, Profile
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     check_resolvable,
@@ -31,7 +32,6 @@ from sert_cli.pk.steady_state import (
 from sert_cli.pk.steady_state import (
     steady_state as average_steady_state,
 )
-from sert_cli.profiles.types import Moiety, Profile
 from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import HOURS_PER_DAY, PRIMARY_TRANSPORTER
 
@@ -709,16 +709,16 @@ def simulate(
         *(s for s in average.steps if s.name == "time to steady state"),
     )
     return Simulation(
-        profile.name,
-        dose_mg,
-        interval_h,
-        doses,
-        dict(phenotypes),
-        t_h,
-        levels,
-        occupancy,
-        summary,
-        steps,
+        drug=profile.name,
+        dose_mg=dose_mg,
+        interval_h=interval_h,
+        doses=doses,
+        phenotypes=dict(phenotypes),
+        t_h=t_h,
+        levels=levels,
+        occupancy=occupancy,
+        summary=summary,
+        steps=steps,
     )
 
 
@@ -854,16 +854,16 @@ def simulate_schedule(
         model_section(10),
     )
     return Simulation(
-        profile.name,
-        float(amounts[0]),
-        schedule[0][2],
-        int(times.size),
-        dict(phenotypes),
-        t_h,
-        levels,
-        occupancy,
-        summary,
-        (step,),
-        tuple(schedule),
-        tuple(missed_days),
+        drug=profile.name,
+        dose_mg=float(amounts[0]),
+        interval_h=schedule[0][2],
+        doses=int(times.size),
+        phenotypes=dict(phenotypes),
+        t_h=t_h,
+        levels=levels,
+        occupancy=occupancy,
+        summary=summary,
+        steps=(step,),
+        schedule=tuple(schedule),
+        missed_days=tuple(missed_days),
     )

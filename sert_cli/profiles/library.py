@@ -20,9 +20,9 @@ from sert_cli.suggest import did_you_mean
 MAX_PROFILE_BYTES = 1 << 20
 PROFILE_SUFFIXES = (".yaml", ".yml")
 _HERE = Path(__file__).resolve().parent
-_VALIDATOR_STAMP = ":".join(
-    [__version__, *(str(_HERE.joinpath(f).stat().st_mtime_ns) for f in ("schema.py", "types.py"))]
-)
+# what builds a cached profile: the schema and the types it builds
+_VALIDATOR_FILES = (_HERE / "schema.py", _HERE.parent / "model" / "profile.py")
+_VALIDATOR_STAMP = ":".join([__version__, *(str(f.stat().st_mtime_ns) for f in _VALIDATOR_FILES)])
 
 
 def bundled_profiles_dir() -> Path:

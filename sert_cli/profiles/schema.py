@@ -8,9 +8,8 @@ import re
 from collections.abc import Mapping
 
 from sert_cli.errors import ProfileError
-from sert_cli.pgx.phenotypes import check_phenotype_for_gene
-from sert_cli.pk import formulas
-from sert_cli.profiles.types import (
+from sert_cli.model import formulas
+from sert_cli.model.profile import (
     PET_BASES,
     Formation,
     FractionMetabolized,
@@ -21,7 +20,7 @@ from sert_cli.profiles.types import (
 )
 from sert_cli.suggest import did_you_mean
 from sert_cli.units import check_positive_finite, ng_ml_to_nm, nm_to_ng_ml, parse_quantity
-from sert_cli.vocabulary import GENES, PHENOTYPES, TRANSPORTERS
+from sert_cli.vocabulary import GENES, PHENOTYPES, TRANSPORTERS, check_phenotype_for_gene
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -441,20 +440,20 @@ def _read_moiety(
             )
         formation = Formation(gene, r.fraction(spec["share"], here + ("share",)))
     moiety = Moiety(
-        name,
-        molar_mass,
-        cl_f,
-        fu,
-        kp_uu,
-        k_nm,
-        half_life,
-        phenotypes,
-        volume,
-        ka,
-        brain_half_life,
-        saturable,
-        pet,
-        fractions,
+        name=name,
+        molar_mass_g_mol=molar_mass,
+        apparent_clearance_l_h=cl_f,
+        fraction_unbound=fu,
+        kp_uu_brain=kp_uu,
+        k_nm=k_nm,
+        half_life_h=half_life,
+        phenotypes=phenotypes,
+        volume_l=volume,
+        absorption_rate_per_h=ka,
+        brain_equilibration_half_life_h=brain_half_life,
+        saturable=saturable,
+        pet=pet,
+        fractions_metabolized=fractions,
         hepatic_blood_flow_l_h=hepatic_flow,
         formation=formation,
     )
@@ -576,25 +575,30 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
             r.fail(("sources", key), f"'{key}' names no field of this profile")
     notes = r.text(data["notes"], ("notes",)) if "notes" in data else ""
     drug_class = r.text(data["class"], ("class",)) if "class" in data else ""
+    therapeutic_range, range_of, alert = _read_therapeutic_range(r, data.get("therapeutic_range"))
     return Profile(
-        name,
-        drug_class,
-        aliases,
-        interval_h,
-        label_min,
-        label_max,
-        strengths,
-        parent,
-        tuple(metabolites),
-        salt_factor,
-        dose_basis,
-        bioavailability,
-        sources,
-        notes,
-        path,
-        data,
-        *_read_therapeutic_range(r, data.get("therapeutic_range")),
-        r.text(data["min_dose_occupancy_note"], ("min_dose_occupancy_note",))
+        name=name,
+        drug_class=drug_class,
+        aliases=aliases,
+        interval_h=interval_h,
+        label_min_mg=label_min,
+        label_max_mg=label_max,
+        strengths_mg=strengths,
+        parent=parent,
+        metabolites=tuple(metabolites),
+        salt_factor=salt_factor,
+        dose_basis=dose_basis,
+        bioavailability=bioavailability,
+        sources=sources,
+        notes=notes,
+        path=path,
+        raw=data,
+        therapeutic_range_ng_ml=therapeutic_range,
+        therapeutic_range_of=range_of,
+        therapeutic_alert_ng_ml=alert,
+        min_dose_occupancy_note=r.text(
+            data["min_dose_occupancy_note"], ("min_dose_occupancy_note",)
+        )
         if "min_dose_occupancy_note" in data
         else "",
         exposure_cv=r.number(data["pk"]["exposure_cv"], ("pk", "exposure_cv"), upper=5.0)

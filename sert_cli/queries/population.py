@@ -11,14 +11,19 @@ percentiles are exact to its bin width; a seed gives the same output to the last
 """
 
 import math
+from dataclasses import replace
 from itertools import product
 
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
+from sert_cli.pgx.patient import Prepared, label_maximum_for
 from sert_cli.pk.dosing import label_cap_mg
 from sert_cli.pk.steady_state import RANGE_Z, patient_spread, steady_state
+from sert_cli.queries.results import PopulationResult, source_of
+from sert_cli.queries.values import PopulationQuery, check_target, check_transporter, positive
 from sert_cli.suggest import did_you_mean
+from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
 
 MAX_PATIENTS = 10_000_000
@@ -218,3 +223,90 @@ def dose_for_share(
 
 def daily(dose_mg: float, interval_h: float) -> float:
     return dose_mg * HOURS_PER_DAY / interval_h
+
+
+def answer_population(
+    engine, query: PopulationQuery, prepared: Prepared, interval: float
+) -> PopulationResult:
+    """The population query's answer (the engine dispatches here; no further queries)."""
+    dose = positive(query.dose_mg, "dose_mg", "mg")
+    target = check_target(query.target)
+    transporter = check_transporter(query.transporter)
+    check_size(query.n, query.seed)
+    group = ancestry_group(query.ancestry)
+    profile = prepared.profile
+    given = dict(prepared.phenotypes) if query.patient.given else {}
+    genes = [g for g in prepared.phenotypes if g not in dict(query.patient.phenotypes)]
+    genes = [g for g in genes if g not in {gene for gene, _ in query.patient.genotypes}]
+    fixed = {g: p for g, p in prepared.phenotypes.items() if g not in genes}
+    numbers = simulate_population(
+        profile, genes, group, dose, interval, query.n, query.seed, target, transporter, fixed
+    )
+    if given:  # the phenotypes the patient options fixed stay fixed for every patient
+        for row in numbers["by_phenotype"]:
+            row["phenotypes"] = {
+                **{g: given[g] for g in given if g not in genes},
+                **row["phenotypes"],
+            }
+    sigma = numbers["sigma"].get(transporter, 0.0)
+    # no dose above the lowest maximum any of these patients has (a phenotype's label
+    # limit: citalopram's 20 mg/day in CYP2C19 poor metabolizers)
+    lowest = min(
+        label_maximum_for(profile, phenotypes_of(fixed, genes, combo))
+        for combo in numbers["combos"]
+    )
+    capped = profile if lowest >= profile.label_max_mg else replace(profile, label_max_mg=lowest)
+    numbers = {**numbers, "label_max_mg": capped.label_max_mg}
+    dose_for_share_mg, share_at_max = dose_for_share(
+        capped,
+        genes,
+        numbers["combos"],
+        numbers["weights"],
+        sigma,
+        interval,
+        target,
+        transporter,
+        fixed,
+    )
+    warnings = list(prepared.warnings)
+    if prepared.avoid:
+        dose_for_share_mg = None
+        warnings.append(
+            f"no dose for 90 %: the label says to avoid {profile.name} for this patient: "
+            + "; ".join(prepared.avoid)
+        )
+    elif dose_for_share_mg is None:
+        warnings.append(
+            f"no dose within the label maximum of {capped.label_max_mg:g} mg/day brings 90 % "
+            f"of these patients to {target:.0%} {transporter} occupancy: at the maximum "
+            f"{share_at_max:.1%} reach it"
+        )
+    variability = {}
+    if profile.exposure_cv is not None:
+        variability["exposure"] = {
+            "cv": profile.exposure_cv,
+            "source": source_of(profile, "pk.exposure_cv"),
+        }
+    else:
+        warnings.append(
+            f"{profile.name}'s profile has no sourced between-patient variability: patients "
+            "differ only by phenotype"
+        )
+    step = Step(
+        "virtual patients",
+        "phenotypes drawn from CPIC frequencies; load = L(phenotypes) * exp(sigma * z), "
+        "z ~ N(0, 1); share at the target = sum_c w_c Phi(ln(L_c / x*) / sigma)",
+        (("n", query.n, ""), ("seed", query.seed, ""), ("sigma", sigma, "")),
+        model_section(15),
+    )
+    return PopulationResult(
+        query=query,
+        prepared=prepared,
+        interval_h=interval,
+        group=group,
+        numbers=numbers,
+        dose_for_share_mg=dose_for_share_mg,
+        variability=variability,
+        warnings=tuple(warnings),
+        steps=(step,),
+    )

@@ -5,10 +5,9 @@ A result computed in a batch group points into the group's arrays (`index`); its
 holds plain floats.
 """
 
-import operator
 from typing import NamedTuple
 
-from sert_cli.pgx.patient import FACTOR_STEP, RECORD_FIELDS, Prepared
+from sert_cli.pgx.patient import FACTOR_STEP, Prepared
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -46,56 +45,6 @@ def source_of(profile, field: str) -> str:
     return f"{profile.name}'s profile"
 
 
-class Column(tuple):
-    """One field's values over the results of a batch group, row by row: the per-row leaf
-    of a `columns()` record (any other value there is the same for every row)."""
-
-    __slots__ = ()
-
-
-def row_of(value, row: int):
-    """Row `row` of a `columns()` record: each Column's value, the rest as it is."""
-    kind = type(value)
-    if kind is Column:
-        return value[row]
-    if kind is dict:
-        return {k: row_of(v, row) for k, v in value.items()}
-    if kind is list:
-        return [row_of(v, row) for v in value]
-    return value
-
-
-def _picker(rows: list[int]):
-    """value -> the rows' values as a Column (a group's list: the engine keeps a group's
-    state as lists), or the value shared by the group."""
-    get = operator.itemgetter(*rows) if len(rows) > 1 else lambda v: (v[rows[0]],)
-
-    def pick(value):
-        return Column(get(value)) if isinstance(value, list) else value
-
-    return pick
-
-
-def _moiety_columns(state: SteadyState, pick) -> list[dict]:
-    """Each moiety's levels (parent first): name, clearance and concentrations."""
-    return [
-        {"name": lv.name, **{f: pick(getattr(lv, f)) for f in lv._fields[1:]}}
-        for lv in state.levels
-    ]
-
-
-def _column_of(results, field: str) -> Column:
-    return Column(map(operator.attrgetter(field), results))
-
-
-def _closing_columns(results) -> dict:
-    """The constants and warnings that end a steady-state record, as columns."""
-    return {
-        "affinity": dict(results[0].prepared.profile.affinity),
-        "warnings": Column(list(r.warnings) for r in results),
-    }
-
-
 def _finished(result, record: dict, explain: bool, patient: bool) -> dict:
     """The patient's fields (unless told not to) and the trace when asked for."""
     if patient:
@@ -105,33 +54,12 @@ def _finished(result, record: dict, explain: bool, patient: bool) -> dict:
     return record
 
 
-def _own_row_record(result, explain: bool = False, patient: bool = True) -> dict:
-    """A result's record: the one row of its own columns(), the patient and the trace."""
-    return _finished(result, row_of(result.columns((result,)), 0), explain, patient)
-
-
 def _closed(result, record: dict, explain: bool, patient: bool = True) -> dict:
     """The fields every steady-state record ends with: constants, warnings, the patient
     (unless told not to), and the trace when asked for."""
-    record.update(row_of(_closing_columns((result,)), 0))
+    record["affinity"] = dict(result.prepared.profile.affinity)
+    record["warnings"] = list(result.warnings)
     return _finished(result, record, explain, patient)
-
-
-# The record fields that a result's `shape()` fixes: results of one shape differ only in
-# the others (their numbers), so a batch encodes these once per shape.
-_SHAPE_FIELDS = frozenset(
-    {"query", "drug", "interval_h", "phenotypes", "label_min_mg", "label_max_mg", "affinity"}
-    | {"statement"}  # the same text in every row
-    | set(RECORD_FIELDS)
-)
-
-
-def per_row(result, record: dict | None = None) -> dict:
-    """The fields of a result's record (given, if made already) that its shape does not
-    fix, in record order (the patient's fields are fixed)."""
-    if record is None:
-        record = result.record(patient=False)
-    return {k: v for k, v in record.items() if k not in result.SHAPE_FIELDS}
 
 
 def _drug_name(result) -> str:
@@ -196,6 +124,9 @@ def factor_assumptions(steps: list[Step]) -> list[str]:
 
 
 class OccupancyResult(NamedTuple):
+    """The steady state at one dose. Computed in a group of the engine, it points into the
+    group's lists (`index`); its record holds plain floats."""
+
     query: object  # OccupancyQuery
     prepared: Prepared
     interval_h: float
@@ -220,63 +151,62 @@ class OccupancyResult(NamedTuple):
         return self.moiety_levels()[1:]
 
     def moiety_levels(self) -> list[MoietyLevels]:
-        return [MoietyLevels(**lv) for lv in self.levels()]
+        i = self.index
+        return [
+            MoietyLevels(**{f: at(getattr(lv, f), i) for f in lv._fields})
+            for lv in self.state.levels
+        ]
 
     def levels(self) -> list[dict]:
-        return row_of(_moiety_columns(self.state, _picker([self.index])), 0)
+        return [lv._asdict() for lv in self.moiety_levels()]
 
     def trace(self) -> list[Step]:
         return _patient_trace(self.prepared, self.state.steps, self.index)
 
-    SHAPE_FIELDS = _SHAPE_FIELDS
-
-    def shape(self) -> tuple:
-        """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
-        return "occupancy", id(self.prepared), self.interval_h
-
-    def column_group(self) -> tuple:
-        """The results that columns() takes together: those of one state."""
-        return "occupancy", id(self.state)
-
     rows = _record_as_row
 
-    @staticmethod
-    def columns(results) -> dict:
-        """The record (but the patient's fields) of results that share one group's
-        state, per-row fields as Columns; `record()` is the one row of its own."""
-        first = results[0]
-        state, profile, interval = first.state, first.prepared.profile, first.interval_h
-        pick = _picker([r.index for r in results])
-        doses = Column(r.query.dose_mg for r in results)
-        parent, *metabolites = _moiety_columns(state, pick)
-        prepared = [r.prepared for r in results]
+    def key_record(self) -> dict:
+        """The fields a script needs most (batch's default columns), as record() has them."""
         return {
             "query": "occupancy",
+            "drug": self.prepared.profile.name,
+            "dose_mg": self.query.dose_mg,
+            "interval_h": self.interval_h,
+            "phenotypes": dict(self.prepared.phenotypes),
+            "occupancy": self.occupancy,
+            "warnings": list(self.warnings),
+        }
+
+    def record(self, explain: bool = False, patient: bool = True) -> dict:
+        state, profile, i = self.state, self.prepared.profile, self.index
+        parent, *metabolites = self.levels()
+        del parent["name"]
+        occupancy = self.occupancy
+        record = {
+            "query": "occupancy",
             "drug": profile.name,
-            "dose_mg": doses,
-            "interval_h": interval,
-            "daily_dose_mg": Column(dose * HOURS_PER_DAY / interval for dose in doses),
-            "phenotypes": Column(dict(p.phenotypes) for p in prepared),
-            **{k: v for k, v in parent.items() if k != "name"},
+            "dose_mg": self.query.dose_mg,
+            "interval_h": self.interval_h,
+            "daily_dose_mg": self.query.dose_mg * HOURS_PER_DAY / self.interval_h,
+            "phenotypes": dict(self.prepared.phenotypes),
+            **parent,
             "metabolites": metabolites,
-            "occupancy": {t: pick(v) for t, v in state.occupancy.items()},
+            "occupancy": occupancy,
             "occupancy_by_moiety": {
-                t: {name: pick(v) for name, v in shares.items()}
+                t: {name: at(v, i) for name, v in shares.items()}
                 for t, shares in state.shares.items()
             },
             "occupancy_range": occupancy_range(
-                profile, {t: pick(v) for t, v in state.loads.items()}
+                profile, {t: at(v, i) for t, v in state.loads.items()}
             ),
             **{
-                steady_state_key(f): pick(state.time_to_steady_state_h[f])
+                steady_state_key(f): at(state.time_to_steady_state_h[f], i)
                 for f in STEADY_STATE_FRACTIONS
             },
-            "label_min_mg": Column(p.profile.label_min_mg for p in prepared),
-            "label_max_mg": Column(p.profile.label_max_mg for p in prepared),
-            **_closing_columns(results),
+            "label_min_mg": profile.label_min_mg,
+            "label_max_mg": profile.label_max_mg,
         }
-
-    record = _own_row_record
+        return _closed(self, record, explain, patient)
 
 
 class DoseResult(NamedTuple):
@@ -350,55 +280,50 @@ class DoseResult(NamedTuple):
     def dose_range_mg(self) -> list[float] | None:
         """The exact dose for a 95th and a 5th percentile patient of exposure (linear in
         exposure: an approximation for saturable clearance)."""
-        return row_of(self.columns((self,)), 0)["dose_range_mg"]
-
-    SHAPE_FIELDS = _SHAPE_FIELDS | {"transporter"}
-
-    def shape(self) -> tuple:
-        """What fixes every field of the record but the numbers (SHAPE_FIELDS)."""
-        return "dose", id(self.prepared), self.interval_h, self.query.transporter
-
-    def column_group(self) -> tuple:
-        """The results that columns() takes together: one drug, scale, interval and
-        transporter."""
-        q = self.query
-        return "dose", self.drug, q.affinity, self.interval_h, q.transporter
+        spread = exposure_spread(self.prepared.profile, self.query.transporter)
+        return None if spread is None else [self.dose_mg / spread, self.dose_mg * spread]
 
     rows = _record_as_row
 
-    @staticmethod
-    def columns(results) -> dict:
-        """The record (but the patient's fields) of results of one drug, interval and
-        transporter, per-row fields as Columns; `record()` is the one row of its own."""
-        first = results[0]
-        interval, transporter = first.interval_h, first.query.transporter
-        doses = _column_of(results, "dose_mg")
-        spread = exposure_spread(first.prepared.profile, transporter)
-        prepared = [r.prepared for r in results]
+    def key_record(self) -> dict:
+        """The fields a script needs most (batch's default columns), as record() has them."""
         return {
             "query": "dose",
-            "drug": first.drug,
-            "target": Column(r.query.target for r in results),
-            "transporter": transporter,
-            "interval_h": interval,
-            "phenotypes": Column(dict(p.phenotypes) for p in prepared),
-            "dose_mg": doses,
-            "daily_dose_mg": Column(dose * HOURS_PER_DAY / interval for dose in doses),
-            "recommended_dose_mg": _column_of(results, "recommended_dose_mg"),
-            "recommended_units_mg": Column(list(r.recommended_units_mg) for r in results),
-            "occupancy_at_recommended": _column_of(results, "occupancy_at_recommended"),
-            "target_reached": _column_of(results, "target_reached"),
-            "dose_range_mg": None
-            if spread is None
-            else [Column(d / spread for d in doses), Column(d * spread for d in doses)],
-            "label_min_mg": Column(p.profile.label_min_mg for p in prepared),
-            "label_max_mg": Column(p.profile.label_max_mg for p in prepared),
-            "exceeds_label_max": _column_of(results, "exceeds_label_max"),
-            "statement": STATEMENT,
-            **_closing_columns(results),
+            "drug": self.prepared.profile.name,
+            "target": self.query.target,
+            "transporter": self.query.transporter,
+            "interval_h": self.interval_h,
+            "phenotypes": dict(self.prepared.phenotypes),
+            "dose_mg": self.dose_mg,
+            "recommended_dose_mg": self.recommended_dose_mg,
+            "recommended_units_mg": list(self.recommended_units_mg),
+            "occupancy_at_recommended": self.occupancy_at_recommended,
+            "target_reached": self.target_reached,
+            "warnings": list(self.warnings),
         }
 
-    record = _own_row_record
+    def record(self, explain: bool = False, patient: bool = True) -> dict:
+        profile = self.prepared.profile
+        record = {
+            "query": "dose",
+            "drug": profile.name,
+            "target": self.query.target,
+            "transporter": self.query.transporter,
+            "interval_h": self.interval_h,
+            "phenotypes": dict(self.prepared.phenotypes),
+            "dose_mg": self.dose_mg,
+            "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
+            "recommended_dose_mg": self.recommended_dose_mg,
+            "recommended_units_mg": list(self.recommended_units_mg),
+            "occupancy_at_recommended": self.occupancy_at_recommended,
+            "target_reached": self.target_reached,
+            "dose_range_mg": self.dose_range_mg(),
+            "label_min_mg": profile.label_min_mg,
+            "label_max_mg": profile.label_max_mg,
+            "exceeds_label_max": self.exceeds_label_max,
+            "statement": STATEMENT,
+        }
+        return _closed(self, record, explain, patient)
 
 
 class GridResult(NamedTuple):

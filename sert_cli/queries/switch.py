@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from sert_cli.errors import InputError, ModelError
+from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared
-from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     check_dose_taken_now,
@@ -250,8 +250,8 @@ def exposure_ratios(engine, drug: str, dose_mg: float, patient, perpetrator: str
     if perpetrator not in known_comedications() or perpetrator in patient.comedications:
         return None
     both = patient._replace(comedications=(*patient.comedications, perpetrator))
-    alone = engine.answer(OccupancyQuery(drug, dose_mg, None, patient, affinity))
-    with_it = engine.answer(OccupancyQuery(drug, dose_mg, None, both, affinity))
+    alone = engine.answer(OccupancyQuery(drug, dose_mg, patient=patient, affinity=affinity))
+    with_it = engine.answer(OccupancyQuery(drug, dose_mg, patient=both, affinity=affinity))
     ratios = tuple(
         w.css_plasma_ng_ml / a.css_plasma_ng_ml
         for w, a in zip(with_it.moiety_levels(), alone.moiety_levels(), strict=True)
@@ -287,13 +287,21 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
     old = prepared.profile
     dose = positive(query.dose_mg, "dose_mg", "mg")
     check_dose_taken_now(old, dose, interval, "dose_mg")
-    before = engine.answer(OccupancyQuery(query.drug, dose, interval, own, affinity))
+    before = engine.answer(
+        OccupancyQuery(query.drug, dose, interval_h=interval, patient=own, affinity=affinity)
+    )
     theta = before.occupancy[PRIMARY_TRANSPORTER]
     pieces = unit_pieces(new)
     warnings = list(prepared.warnings) + [w for w in target.warnings if w not in prepared.warnings]
     try:
         exact = engine.answer(
-            DoseQuery(query.to_drug, theta, PRIMARY_TRANSPORTER, None, patient, affinity)
+            DoseQuery(
+                drug=query.to_drug,
+                target=theta,
+                transporter=PRIMARY_TRANSPORTER,
+                patient=patient,
+                affinity=affinity,
+            )
         ).dose_mg
     except ModelError:  # theta at or above the new drug's plateau
         exact = None
@@ -308,7 +316,9 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             field="patient",
         )
     practical, units = made
-    after = engine.answer(OccupancyQuery(query.to_drug, practical, None, patient, affinity))
+    after = engine.answer(
+        OccupancyQuery(query.to_drug, practical, patient=patient, affinity=affinity)
+    )
     matched = after.occupancy[PRIMARY_TRANSPORTER]
     matched_within_label = matched >= theta - 1e-12
     if not matched_within_label:

@@ -12,8 +12,8 @@ measured is no step, and the plan ends with an explicit stop.
 import math
 
 from sert_cli.errors import InputError
+from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared
-from sert_cli.pk import formulas
 from sert_cli.pk.dosing import (
     above_label,
     check_dose_taken_now,
@@ -200,7 +200,13 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
     def at_dose(dose_mg: float):
         # one at a time: a batch of one stays in floats, so a taper needs no numpy
         return engine.answer(
-            OccupancyQuery(query.drug, dose_mg, interval, query.patient, query.affinity)
+            OccupancyQuery(
+                query.drug,
+                dose_mg,
+                interval_h=interval,
+                patient=query.patient,
+                affinity=query.affinity,
+            )
         )
 
     daily = per_day(interval)
@@ -326,5 +332,11 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
         model_section(18),
     )
     return TaperResult(
-        query, prepared, interval, tuple(steps), tuple(warnings), notes, (trace_step,)
+        query=query,
+        prepared=prepared,
+        interval_h=interval,
+        steps_=tuple(steps),
+        warnings=tuple(warnings),
+        notes_=notes,
+        steps=(trace_step,),
     )

@@ -10,9 +10,13 @@ those whose 90 % range holds it.
 
 import math
 
-from sert_cli.errors import InputError, ModelError
-from sert_cli.pk import formulas
-from sert_cli.pk.steady_state import level_spread
+from sert_cli.errors import InputError, ModelError, SertError
+from sert_cli.model import formulas
+from sert_cli.pgx.patient import Prepared
+from sert_cli.pk.steady_state import level_spread, moiety_clearance
+from sert_cli.queries.results import TdmResult, source_of
+from sert_cli.queries.values import TdmQuery, positive
+from sert_cli.trace import Step, model_section
 from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES
 
 # A level this far outside the expected one, relative, is worth a word.
@@ -136,3 +140,99 @@ def implied_occupancy(profile, loads: dict, ratio: float) -> dict:
 def spread_of(profile):
     """The 5th-95th percentile factor of the level over patients: PK only."""
     return level_spread(profile)
+
+
+def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> TdmResult:
+    """The TDM query's answer (the engine dispatches here; no further queries)."""
+    profile = prepared.profile
+    dose = positive(query.dose_mg, "dose_mg", "mg")
+    level = check_level(positive(query.level_ng_ml, "level", "ng/mL"))
+    after = interval if query.hours_after_dose is None else query.hours_after_dose
+    if not math.isfinite(after) or not 0 <= after <= MAX_HOURS_AFTER_DOSE:
+        raise InputError(
+            f"must be from 0 to {MAX_HOURS_AFTER_DOSE:g} hours", field="hours_after_dose"
+        )
+    expected_level, loads, occupancy = expected(profile, prepared.phenotypes, dose, interval, after)
+    stopped = (
+        [
+            f"the sample was taken {after:g} h after the last dose, longer than the "
+            f"{interval:g} h interval: the expected level assumes no dose since (doses stopped "
+            "or missed)"
+        ]
+        if after > interval
+        else []
+    )
+    ratio = level / expected_level
+    spread = spread_of(profile)
+    expected_range = (expected_level / spread, expected_level * spread) if spread else None
+    consistent = {}
+    for gene in prepared.phenotypes:
+        hits = []
+        for phenotype in gene_phenotypes(profile, gene):
+            try:
+                other = expected(
+                    profile, {**prepared.phenotypes, gene: phenotype}, dose, interval, after
+                )[0]
+            except SertError:
+                continue
+            low, high = (other / spread, other * spread) if spread else (other, other)
+            if low <= level <= high:
+                hits.append(phenotype)
+        consistent[gene] = hits
+    clearance = moiety_clearance(profile.parent, prepared.phenotypes)[0]
+    reference = profile.therapeutic_range_ng_ml
+    alert = profile.therapeutic_alert_ng_ml
+    above_alert = (
+        [
+            f"the level, {level:g} ng/mL ({profile.therapeutic_range_of.replace('_', ' ')}), is "
+            f"at or above the laboratory alert level of {alert:g} ng/mL "
+            "(AGNP consensus; its source in the profile, therapeutic_range.alert): the consensus "
+            "asks for a check of tolerability and the dose"
+        ]
+        if alert is not None and level >= alert
+        else []
+    )
+    warnings = list(prepared.warnings) + stopped + above_alert
+    fields = {
+        "dose_mg": dose,
+        "interval_h": interval,
+        "hours_after_dose": after,
+        "level_ng_ml": level,
+        "level_of": profile.therapeutic_range_of.replace("_", " "),
+        "expected_level_ng_ml": expected_level,
+        "expected_range_ng_ml": list(expected_range) if expected_range else None,
+        "ratio_to_expected": ratio,
+        "implied_clearance_l_h": clearance / ratio,
+        "phenotypes": dict(prepared.phenotypes),
+        "consistent_phenotypes": consistent,
+        "reference_range_ng_ml": list(reference) if reference else None,
+        "reference_source": source_of(profile, "therapeutic_range") if reference else None,
+        "alert_level_ng_ml": profile.therapeutic_alert_ng_ml,
+        "occupancy_at_expected": occupancy,
+        "occupancy_implied": implied_occupancy(profile, loads, ratio),
+        "level_vs_reference": position(level, reference),
+        "expected_vs_reference": position(expected_level, reference),
+        "interpretation": interpret(
+            ratio,
+            query.patient.given,
+            level,
+            expected_level,
+            expected_range,
+            reference,
+        ),
+    }
+    step = Step(
+        "level against the model",
+        "expected = steady-state level at t after a dose; ratio = measured / expected; "
+        "implied CL = CL * expected / measured; 90 % range = expected x/ spread",
+        (("expected", expected_level, "ng/mL"), ("ratio", ratio, ""), ("t", after, "h")),
+        model_section(17),
+    )
+    return TdmResult(
+        query=query,
+        prepared=prepared,
+        interval_h=interval,
+        fields=fields,
+        warnings=tuple(warnings),
+        steps=(step,),
+    )

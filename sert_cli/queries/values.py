@@ -9,7 +9,12 @@ from typing import NamedTuple
 
 from sert_cli.errors import InputError
 from sert_cli.pgx.patient import Patient
-from sert_cli.vocabulary import DEFAULT_AFFINITY, DEFAULT_TARGET, PRIMARY_TRANSPORTER
+from sert_cli.vocabulary import (
+    DEFAULT_AFFINITY,
+    DEFAULT_TARGET,
+    PRIMARY_TRANSPORTER,
+    TRANSPORTERS,
+)
 
 NO_PATIENT = Patient()
 
@@ -135,3 +140,28 @@ def positive(value, field: str, what: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"must be a positive number of {what} (got {value:g})", field=field)
     return float(value)
+
+
+def check_target(target) -> float:
+    """A target occupancy: a fraction strictly between 0 and 1 (a percentage is named)."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)):
+        raise InputError(f"must be a fraction between 0 and 1 (got {target!r})", field="target")
+    if not math.isfinite(target) or not 0 < target < 1:
+        hint = ""
+        if 1 < target < 100:
+            hint = f"; did you mean {target / 100:g} ({target:g} %)?"
+        elif target == 1:
+            hint = "; 100 % occupancy is reached only at infinite concentration"
+        raise InputError(
+            f"must be a fraction between 0 and 1, exclusive (got {target:g}){hint}",
+            field="target",
+        )
+    return float(target)
+
+
+def check_transporter(transporter: str) -> str:
+    """SERT or NET, whatever the case it is written in."""
+    name = str(transporter).strip().upper()
+    if name not in TRANSPORTERS:
+        raise InputError(f"must be one of {', '.join(TRANSPORTERS)}", field="transporter")
+    return name

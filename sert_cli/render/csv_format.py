@@ -1,46 +1,101 @@
-"""CSV: one row per record, nested fields flattened as parent_child, lists joined by '; '."""
+"""CSV, the one encoder of every command and of batch: a row per record; an object spread
+over columns parent_key (`occupancy_SERT`) unless the field catalogue keeps it in one cell
+(sert_cli/fields.py); a list, and such an object, as JSON text; booleans `true`/`false`;
+null as an empty cell. Text a spreadsheet would run as a formula gets a leading `'`.
+"""
 
 import csv
 import io
+import json
+import re
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A cell that begins like a formula but is a number is left as it is ("-0.5").
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+_FORMULA_START = re.compile(r"(?:^|\n)[=+\-@\t\r]")
+LINE_END = "\n"
 
 
 def flatten(record: dict, prefix: str = "") -> dict:
+    """Column name -> value (not yet text) of a record, in record order: an object spreads
+    over columns parent_key, except one the field catalogue keeps in one cell."""
+    from sert_cli.fields import one_cell
+
     flat: dict = {}
     for key, value in record.items():
         name = prefix + str(key)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not one_cell(name):
             flat.update(flatten(value, name + "_"))
-        elif isinstance(value, list):
-            flat[name] = "; ".join(map(item_text, value))
         else:
-            flat[name] = "" if value is None else value
+            flat[name] = value
     return flat
 
 
-def item_text(item) -> str:
-    """A list item in one cell: a record as key=value pairs."""
-    if isinstance(item, dict):
-        return ", ".join([f"{k}={x}" for k, x in item.items()])
-    return str(item)
+def cell(value) -> str:
+    """One value's text: numbers as Python writes them in full, JSON text for lists and
+    objects, true/false, "" for null, formula-safe text."""
+    kind = type(value)
+    if kind is str:
+        return safe_text(value)
+    if kind is float or kind is int:
+        return repr(value)
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
-def safe_cell(value):
-    """Text that a spreadsheet would run as a formula is prefixed with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+def text_column(values: list) -> list[str]:
+    """cell() of each value of a column, a column at a time: floats and texts at C speed;
+    a list encoded once per distinct list of the column (warnings repeat row after row)."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return list(map(float.__repr__, values))
+    if kinds == {str}:
+        return safe_column(values)
+    texts, encoded = [], {}
+    for value in values:
+        if type(value) is list:
+            try:
+                key = tuple(value)
+                text = encoded.get(key)
+                if text is None:
+                    text = encoded[key] = cell(value)
+            except TypeError:  # (items that are objects)
+                text = cell(value)
+            texts.append(text)
+        else:
+            texts.append(cell(value))
+    return texts
+
+
+def safe_text(text: str) -> str:
+    if text.startswith(FORMULA_PREFIXES) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def safe_column(texts: list[str]) -> list[str]:
+    """A column of texts from the input, formula-safe (one search over the column where,
+    as almost always, no cell needs it)."""
+    if _FORMULA_START.search("\n".join(texts)) is None:
+        return texts
+    return list(map(safe_text, texts))
+
+
+def writer(stream):
+    """The csv module's writer as every sert CSV is written (minimal quoting, \\n lines)."""
+    return csv.writer(stream, lineterminator=LINE_END)
 
 
 def render(records: list[dict]) -> str:
     rows = [flatten(r) for r in records]
-    header: list[str] = []
+    header: dict[str, None] = {}
     for row in rows:
-        header += [k for k in row if k not in header]
+        header.update(dict.fromkeys(row))
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: safe_cell(v) for k, v in row.items()})
+    write = writer(out)
+    write.writerow(header)
+    write.writerows([cell(row.get(name)) for name in header] for row in rows)
     return out.getvalue()

@@ -1,6 +1,6 @@
 """The charts of `simulate` and `curve`, as Figure specs for either renderer."""
 
-from sert_cli.profiles.types import Profile
+from sert_cli.model.profile import Profile
 from sert_cli.render.figure import Figure, Series
 from sert_cli.vocabulary import (
     DEFAULT_TARGET,
@@ -40,10 +40,10 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
         layer = record["adaptation"]
         adaptation = [
             Figure(
-                f"5-HT1A autoreceptor adaptation (hypothesis, rat-derived): {subject}",
-                "days after the first dose",
-                "% of baseline",
-                [
+                title=f"5-HT1A autoreceptor adaptation (hypothesis, rat-derived): {subject}",
+                x_label="days after the first dose",
+                y_label="% of baseline",
+                series=[
                     Series(
                         name.replace("_", " "), days, [v * 100 for v in _thin(layer[key], stride)]
                     )
@@ -52,29 +52,29 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
                         ("raphe firing", "firing_rate"),
                     )
                 ],
-                (0.0, 100.0),
-                [],
-                [(last_dose_days, "last dose")],
+                y_range=(0.0, 100.0),
+                hlines=[],
+                vlines=[(last_dose_days, "last dose")],
             )
         ]
     return [
         Figure(
-            f"Transporter occupancy: {subject}",
-            "days after the first dose",
-            "occupancy, %",
-            occupancy,
-            (0.0, 100.0),
-            [(DEFAULT_TARGET * 100, f"{DEFAULT_TARGET:.0%} target")],
-            [(last_dose_days, "last dose")],
+            title=f"Transporter occupancy: {subject}",
+            x_label="days after the first dose",
+            y_label="occupancy, %",
+            series=occupancy,
+            y_range=(0.0, 100.0),
+            hlines=[(DEFAULT_TARGET * 100, f"{DEFAULT_TARGET:.0%} target")],
+            vlines=[(last_dose_days, "last dose")],
         ),
         Figure(
-            f"Total plasma concentration: {subject}",
-            "days after the first dose",
-            "plasma, ng/mL",
-            concentration,
-            None,
-            [],
-            [(last_dose_days, "last dose")],
+            title=f"Total plasma concentration: {subject}",
+            x_label="days after the first dose",
+            y_label="plasma, ng/mL",
+            series=concentration,
+            y_range=None,
+            hlines=[],
+            vlines=[(last_dose_days, "last dose")],
         ),
         *adaptation,
     ]
@@ -102,14 +102,16 @@ def population_figure(record: dict) -> Figure:
     transporter = record["transporter"]
     bands = record["histogram_5pp"][transporter]
     return Figure(
-        f"{record['drug']} {record['dose_mg']:g} mg every {record['interval_h']:g} h: "
+        title=f"{record['drug']} {record['dose_mg']:g} mg every {record['interval_h']:g} h: "
         f"{record['n']:,} virtual patients, {record['ancestry']}",
-        f"{transporter} occupancy, % (5-point bands)",
-        "share of patients, %",
-        [Series("patients", [5 * i + 2.5 for i in range(len(bands))], [b * 100 for b in bands])],
-        None,
-        [],
-        [(record["target"] * 100, f"{record['target']:.0%} target")],
+        x_label=f"{transporter} occupancy, % (5-point bands)",
+        y_label="share of patients, %",
+        series=[
+            Series("patients", [5 * i + 2.5 for i in range(len(bands))], [b * 100 for b in bands])
+        ],
+        y_range=None,
+        hlines=[],
+        vlines=[(record["target"] * 100, f"{record['target']:.0%} target")],
     )
 
 
@@ -124,14 +126,14 @@ def curve_figure(table, profile: Profile, transporter: str, target: float | None
     ]
     per_dose = table.interval_h / HOURS_PER_DAY
     return Figure(
-        f"{profile.name}: steady-state {transporter} occupancy by dose, every "
+        title=f"{profile.name}: steady-state {transporter} occupancy by dose, every "
         f"{table.interval_h:g} h",
-        "dose per administration, mg",
-        f"{transporter} occupancy, %",
-        series,
-        (0.0, 100.0),
-        [] if target is None else [(target * 100, f"{target:.0%} target")],
-        [
+        x_label="dose per administration, mg",
+        y_label=f"{transporter} occupancy, %",
+        series=series,
+        y_range=(0.0, 100.0),
+        hlines=[] if target is None else [(target * 100, f"{target:.0%} target")],
+        vlines=[
             (profile.label_min_mg * per_dose, "label minimum"),
             (profile.label_range_max_mg * per_dose, "label maximum"),
             *(

@@ -1,6 +1,7 @@
-"""JSON: full precision, no NaN, keys in the documented order. Objects and lists take a
-line per item (two spaces a level), except a list of numbers, which stays on one line: a
-time series of thousands of points is one line, encoded by the C encoder."""
+"""JSON, the one encoder of every command and of batch: full precision, no NaN, keys in the
+documented order. A command's output takes a line per item (two spaces a level), except a
+list of numbers, which stays on one line: a time series of thousands of points is one line,
+encoded by the C encoder. A batch line is compact."""
 
 import json
 
@@ -29,3 +30,8 @@ def _key(key) -> str:
 
 def _plain(value) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
+def compact(value) -> str:
+    """One line of JSON (a batch line, or a value inside a CSV cell's JSON)."""
+    return _plain(value)

@@ -1,14 +1,17 @@
-"""Rich tables for people. Imported only when the table format is asked for."""
+"""Rich tables for people. Imported only when the table format is asked for.
 
-import os
+Each entry point takes the command line's environment (`sert_cli/cli/environment.py`, read
+by attribute: stdout, stderr, width_columns, colour, stderr_colour): where to draw, how
+wide, and whether in colour."""
+
 from pathlib import Path
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from sert_cli.model.profile import Profile
 from sert_cli.profiles.library import bundled_profiles_dir
-from sert_cli.profiles.types import Profile
 from sert_cli.queries import results
 from sert_cli.queries.results import (
     assumptions,
@@ -23,10 +26,17 @@ from sert_cli.vocabulary import (
 )
 
 
-def _console(stderr: bool = False) -> Console:
-    """NO_COLOR (any value) turns off every style, bold and dim included (no-color.org)."""
-    plain = bool(os.environ.get("NO_COLOR"))
-    console = Console(stderr=stderr, highlight=False, **({"color_system": None} if plain else {}))
+def _console(env, stderr: bool = False) -> Console:
+    """A console on the environment's stdout (or stderr), at its width. Without colour (not
+    a terminal, NO_COLOR, TERM=dumb) no style is written at all, bold and dim included."""
+    colour = env.stderr_colour if stderr else env.colour
+    console = Console(
+        file=env.stderr if stderr else env.stdout,
+        width=env.width_columns,
+        force_terminal=colour,
+        color_system="auto" if colour else None,
+        highlight=False,
+    )
     console.on_broken_pipe = _reader_gone  # Rich's own exits 1; the CLI decides (README)
     return console
 
@@ -35,14 +45,14 @@ def _reader_gone() -> None:
     raise BrokenPipeError
 
 
-def draw(result, explain: bool = False) -> None:
+def draw(result, explain: bool, env) -> None:
     """The people's view of any query result."""
-    console = _console()
+    console = _console(env)
     render = RENDERERS.get(type(result))
     if render is None:  # a grid: `curve` or `table`
         render = curve if result.query.span == "curve" else dose_table
     render(console, result)
-    patient_extras(console, result, explain)
+    patient_extras(console, result, explain, _console(env, stderr=True))
 
 
 def titled_table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) -> Table:
@@ -76,8 +86,7 @@ def phenotype_text(phenotypes: dict[str, str]) -> str:
     return ", ".join(f"{g} {p}" for g, p in phenotypes.items()) or "no CYP data in profile"
 
 
-def print_warnings(warnings: list[str]) -> None:
-    err = _console(stderr=True)
+def print_warnings(warnings: list[str], err: Console) -> None:
     for warning in warnings:
         err.print(f"[bold yellow]warning:[/] {warning}", markup=True)
 
@@ -423,7 +432,7 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     _print_assumptions(console, assumptions(result.trace(), {}) + [label])
 
 
-def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
+def profile_list(profiles: list[Profile], overrides: dict[str, str], env) -> None:
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("drug", "class", "genes", "label mg/day", "from"):
         table.add_column(name)
@@ -437,14 +446,14 @@ def profile_list(profiles: list[Profile], overrides: dict[str, str]) -> None:
             f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
             origin + (" (overrides bundled)" if p.name in overrides else ""),
         )
-    _console().print(table)
+    _console(env).print(table)
 
 
-def profile_show(text: str) -> None:
+def profile_show(text: str, env) -> None:
     from rich.syntax import Syntax
 
-    console = _console()
-    if not console.is_terminal or console.color_system is None:
+    console = _console(env)
+    if not env.colour:
         console.file.write(text)  # byte for byte: `profiles show X > x.yaml` round-trips
         return
     width = max(len(line) for line in text.splitlines() or [""]) + 8
@@ -542,8 +551,8 @@ def _whole(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}"
 
 
-def validation(result: dict) -> None:
-    console = _console()
+def validation(result: dict, env) -> None:
+    console = _console(env)
     table = titled_table(
         "PET occupancy, observed vs predicted (%)",
         (
@@ -682,8 +691,8 @@ def validation(result: dict) -> None:
     console.print(rule)
 
 
-def fit(result: dict) -> None:
-    console = _console()
+def fit(result: dict, env) -> None:
+    console = _console(env)
     for f in result["fits"]:
         interval = f["pet_ec50_interval_ng_ml"]
         interval_words = (
@@ -703,8 +712,8 @@ def fit(result: dict) -> None:
         console.print(f"  targets.{f['yaml']}", markup=False)
 
 
-def source_counts(records: list[dict], kinds: tuple[str, ...]) -> None:
-    console = _console()
+def source_counts(records: list[dict], kinds: tuple[str, ...], env) -> None:
+    console = _console(env)
     table = titled_table(
         "Sources of the shipped numbers, by file",
         ("file", *kinds, "total"),
@@ -722,7 +731,7 @@ def print_notes(notes, console: Console) -> None:
         console.print(f"Note: {note}", style="dim", markup=False)
 
 
-def patient_extras(console: Console, result, explain: bool) -> None:
+def patient_extras(console: Console, result, explain: bool, err: Console) -> None:
     """What the patient layer did, guideline advice, the --explain trace, then warnings."""
     prepared = result.prepared
     print_notes(prepared.notes, console)
@@ -742,10 +751,10 @@ def patient_extras(console: Console, result, explain: bool) -> None:
                 console.print(f"   {step.numbers()}", markup=False)
             console.print(f"   source: {step.source}", style="dim", markup=False)
     console.print(f"{STATEMENT[0].upper()}{STATEMENT[1:]}.", style="dim", markup=False)
-    print_warnings(result.warnings)
+    print_warnings(result.warnings, err)
 
 
-def phenotypes(records: list[dict]) -> None:
+def phenotypes(records: list[dict], env) -> None:
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("gene", "diplotype", "activity score", "phenotype", "CPIC term", "alleles"):
         table.add_column(name)
@@ -763,9 +772,10 @@ def phenotypes(records: list[dict]) -> None:
         table.add_row(
             r["gene"], r["diplotype"], score, r["phenotype"], r["cpic_phenotype"], alleles
         )
-    _console().print(table)
+    console = _console(env)
+    console.print(table)
     if records:
-        _console().print(
+        console.print(
             f"CPIC data version {records[0]['cpic_data_version']}", style="dim", markup=False
         )
 

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from sert_cli.pk import formulas
+from sert_cli.model import formulas
 from sert_cli.units import ng_ml_to_nm
 from sert_cli.vocabulary import TRANSPORTERS
 

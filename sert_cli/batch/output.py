@@ -1,0 +1,314 @@
+"""Batch output: the columns a script asked for (`--fields`, `--carry`), written a chunk at
+a time as whole columns of text by the encoders every command uses (render/csv_format,
+render/json_format), to stdout or atomically to a file.
+
+A line is the row's carried input cells, then its result's fields. A carried column named
+like a result field holds the result on a computed row and the input on a failed one.
+"""
+
+import contextlib
+import io
+import operator
+import os
+import stat
+import tempfile
+from collections import OrderedDict
+from typing import NamedTuple
+
+from sert_cli import fields as catalogue
+from sert_cli.errors import InputError
+from sert_cli.render import csv_format
+from sert_cli.render.json_format import compact
+from sert_cli.suggest import did_you_mean
+
+OUTPUT_FORMATS = ("csv", "jsonl", "json")
+OUTPUT_BUFFER = 1 << 20
+# Encoded answers kept for the requests met most recently: about 40 MB at full width.
+KEPT_REQUESTS = 30_000
+
+
+class Selection(NamedTuple):
+    """The result columns asked for, in order (`error` last), and whether a result's whole
+    record is needed (False: its key_record() holds them all)."""
+
+    columns: tuple[catalogue.Column, ...]
+    whole_record: bool
+
+
+def select(spec: str, kinds: tuple[str, ...], genes: tuple[str, ...]) -> Selection:
+    """--fields: key (the default columns), all, or a comma list of field names (a spread
+    field by its stem, `occupancy`, or one of its columns, `occupancy_SERT`; `key` and
+    `all` may be among them). Names are matched without regard to case."""
+    every = catalogue.catalogue()
+    by_name: dict[str, list[catalogue.Column]] = {}
+    for field in every:
+        columns = catalogue.columns_of(field, genes)
+        for name in {field.name, field.stem}:
+            by_name.setdefault(name.lower(), []).extend(columns)
+        for column in columns:
+            by_name.setdefault(column.name.lower(), []).append(column)
+    chosen: dict[catalogue.Column, None] = {}
+    for word in (w.strip() for w in spec.split(",")):
+        if not word:
+            continue
+        if word in ("key", "all"):
+            for field in every:
+                wanted = field.key if word == "key" else True
+                if wanted and set(field.queries) & set(kinds):
+                    chosen.update(dict.fromkeys(catalogue.columns_of(field, genes)))
+        elif word.lower() in by_name:
+            chosen.update(dict.fromkeys(by_name[word.lower()]))
+        else:
+            names = [f.name for f in every] + ["key", "all", "list"]
+            raise InputError(
+                f"--fields: no field {word!r}{did_you_mean(word, names)} "
+                "(`sert batch --fields list` lists them)"
+            )
+    error = catalogue.Column("error", "error", None)
+    chosen.pop(error, None)
+    columns = (*chosen, error)
+    key_stems = {f.stem for f in every if f.key}
+    return Selection(columns, any(c.stem not in key_stems for c in columns))
+
+
+def field_list() -> str:
+    """The catalogue as `--fields list` prints it: a CSV of name, unit, type, queries,
+    default and meaning."""
+    out = io.StringIO()
+    write = csv_format.writer(out)
+    write.writerow(["field", "unit", "type", "queries", "default", "meaning"])
+    for f in catalogue.catalogue():
+        write.writerow(
+            [f.name, f.unit, f.type, " ".join(f.queries), "yes" if f.key else "", f.meaning]
+        )
+    return out.getvalue()
+
+
+def record_of(result, whole: bool) -> dict:
+    if whole or not hasattr(result, "key_record"):
+        return result.record()
+    return result.key_record()
+
+
+def values_of(records: list[dict], column: catalogue.Column) -> list:
+    """A column's values over records (None where a record lacks it)."""
+    if column.key is None:
+        return [record.get(column.stem) for record in records]
+    key = column.key
+    return [
+        value.get(key) if type(value) is dict else None
+        for value in (record.get(column.stem) for record in records)
+    ]
+
+
+class Output:
+    """What both formats share: each distinct request's encoded answer, an Entry, made
+    once a chunk and kept for the KEPT_REQUESTS requests met most recently (a realistic
+    batch asks many things again, far apart in the file)."""
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict[object, Entry] = OrderedDict()
+
+    def unknown(self, keys) -> list:
+        """The requests whose entry is not kept (those kept are now the most recent)."""
+        kept, missing = self.kept, []
+        for key in keys:
+            if key in kept:
+                kept.move_to_end(key)
+            else:
+                missing.append(key)
+        return missing
+
+    def entries(self, keys: list, answers: dict) -> list["Entry"]:
+        """Each row's entry: the answers of the chunk's new requests encoded and kept,
+        the others as kept (all of them among the most recent: KEPT_REQUESTS >= a
+        chunk's rows)."""
+        self.kept.update(self.encode(answers))
+        while len(self.kept) > KEPT_REQUESTS:
+            self.kept.popitem(last=False)
+        return list(map(self.kept.__getitem__, keys))
+
+
+class Entry(NamedTuple):
+    """A request's encoded answer: its error's message (None: computed) and its text (CSV:
+    the result's cells; JSON: the carried cells shown and the result's part of the line)."""
+
+    error: str | None
+    text: tuple
+
+
+class CsvOutput(Output):
+    """The header once, then each chunk's lines: the carried input cells (formula-safe)
+    and the result's cells, turned to text a column at a time over the chunk's new
+    requests."""
+
+    def __init__(self, out, header: tuple[str, ...], carried: tuple[int, ...], chosen: Selection):
+        super().__init__()
+        self.out, self.carried, self.chosen = out, carried, chosen
+        names = [c.name for c in chosen.columns]
+        self.merged = {  # carried position -> the result column it shows
+            position: names.index(header[i])
+            for position, i in enumerate(carried)
+            if header[i] in names
+        }
+        kept = set(self.merged.values())
+        self.tail = [n for n in range(len(names)) if n not in kept]
+        # a failed row's result cells: empty, or None where a carried column keeps its input
+        self.failed = tuple(None if n in kept else "" for n in range(len(names) - 1))
+        self.write_rows = csv_format.writer(out).writerows
+        self.write_rows([[*(header[i] for i in carried), *(names[n] for n in self.tail)]])
+
+    def encode(self, answers: dict) -> dict:
+        computed = [key for key, found in answers.items() if not isinstance(found, str)]
+        records = [record_of(answers[key], self.chosen.whole_record) for key in computed]
+        columns = [
+            csv_format.text_column(values_of(records, column))
+            for column in self.chosen.columns[:-1]
+        ]
+        no_error = [""] * len(computed)
+        made = {
+            key: Entry(None, cells)
+            for key, cells in zip(computed, zip(*columns, no_error, strict=True), strict=True)
+        }
+        for key, found in answers.items():
+            if isinstance(found, str):
+                made[key] = Entry(found, (*self.failed, csv_format.cell(found)))
+        return made
+
+    def write(self, rows: list, entries: list[Entry]) -> None:
+        result_columns = list(zip(*(entry.text for entry in entries), strict=True))
+        columns = [
+            csv_format.text_column(list(map(operator.itemgetter(i), rows))) for i in self.carried
+        ]
+        for position, n in self.merged.items():
+            columns[position] = [
+                given if shown is None else shown
+                for shown, given in zip(result_columns[n], columns[position], strict=True)
+            ]
+        columns += [result_columns[n] for n in self.tail]
+        self.write_rows(zip(*columns, strict=True))
+
+    def close(self) -> None:
+        pass
+
+
+class JsonOutput(Output):
+    """JSON lines (or one array): the carried input values (their JSON types kept), then
+    the result's fields as its record has them (pruned to those asked for), then `error`;
+    on a computed row a carried key named like a result field gives way to the result."""
+
+    def __init__(self, out, header, carried, chosen: Selection, as_array: bool):
+        super().__init__()
+        self.out, self.carried, self.chosen, self.as_array = out, carried, chosen, as_array
+        self.names = [compact(header[i]) + ": " for i in carried]
+        self.stems: dict[str, set | None] = {}
+        for column in chosen.columns:
+            if column.key is None:
+                self.stems[column.stem] = None
+            elif self.stems.get(column.stem, set()) is not None:
+                self.stems.setdefault(column.stem, set()).add(column.key)
+        self.header = header
+        self.every = tuple(range(len(carried)))
+        self.first = True
+        if as_array:
+            out.write("[")
+
+    def encode(self, answers: dict) -> dict:
+        return {key: self.fragment(found) for key, found in answers.items()}
+
+    def fragment(self, found) -> Entry:
+        """The carried cells a line shows, and the result's part of the line."""
+        if isinstance(found, str):
+            return Entry(found, (self.every, '"error": ' + compact(found)))
+        record = record_of(found, self.chosen.whole_record)
+        pruned = {}
+        for stem, keys in self.stems.items():
+            if stem in record:
+                value = record[stem]
+                if keys is not None and isinstance(value, dict):
+                    value = {k: v for k, v in value.items() if k in keys}
+                pruned[stem] = value
+        pruned["error"] = None
+        shown = tuple(p for p in self.every if self.header[self.carried[p]] not in pruned)
+        return Entry(None, (shown, compact(pruned)[1:-1]))
+
+    def write(self, rows: list, entries: list[Entry]) -> None:
+        carried = [list(map(compact, map(operator.itemgetter(i), rows))) for i in self.carried]
+        lines = []
+        for n, (_, (shown, fragment)) in enumerate(entries):
+            cells = [self.names[i] + carried[i][n] for i in shown]
+            cells.append(fragment)
+            lines.append("{" + ", ".join(cells) + "}")
+        if self.as_array:
+            if lines:
+                self.out.write(("\n" if self.first else ",\n") + ",\n".join(lines))
+                self.first = False
+        else:
+            self.out.write("\n".join(lines) + "\n" if lines else "")
+
+    def close(self) -> None:
+        if self.as_array:
+            self.out.write("]\n" if self.first else "\n]\n")
+
+
+def open_output(output_path: str | None, stdout):
+    """(text stream, (temporary, final) or None): stdout, or a temporary file beside the
+    file --output names, renamed over it at the end: through a symlink to its target,
+    keeping an existing file's mode (and owner, as root); anything but a regular file, or
+    one that cannot be written, is refused."""
+    if output_path is None or output_path == "-":
+        stdout.flush()
+        try:  # a large buffer of its own over the descriptor, when there is one
+            binary = open(stdout.fileno(), "wb", OUTPUT_BUFFER, closefd=False)  # noqa: SIM115
+        except (AttributeError, OSError, ValueError):
+            return stdout, None
+        return _text(binary), None
+    if not output_path.strip():
+        raise InputError("--output: the path is empty")
+    real = os.path.realpath(output_path)
+    try:
+        existing = os.stat(real)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise InputError(f"--output {output_path}: {exc.strerror or exc}") from None
+    if existing is not None:
+        if not stat.S_ISREG(existing.st_mode):
+            raise InputError(
+                f"--output {output_path}: not a regular file; sert replaces only regular files"
+                " (for a device or a pipe, redirect standard output instead)"
+            )
+        if not os.access(real, os.W_OK):
+            raise InputError(f"--output {output_path}: the file is not writable")
+    folder = os.path.dirname(real)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sert-batch-", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(
+            f"--output {output_path}: cannot write there ({exc.strerror or exc})"
+        ) from None
+    if existing is not None:
+        os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+        if os.geteuid() == 0:
+            with contextlib.suppress(OSError):
+                os.chown(tmp, existing.st_uid, existing.st_gid)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
+    return _text(os.fdopen(fd, "wb", OUTPUT_BUFFER)), (tmp, real)
+
+
+def _text(binary) -> io.TextIOWrapper:
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="")
+
+
+def check_format(output_format: str) -> None:
+    if output_format not in OUTPUT_FORMATS:
+        raise InputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)} for batch")
+
+
+def make_output(output_format: str, out, header, carried, chosen: Selection):
+    if output_format == "csv":
+        return CsvOutput(out, header, carried, chosen)
+    return JsonOutput(out, header, carried, chosen, as_array=output_format == "json")

@@ -1,0 +1,329 @@
+"""Batch requests: which input columns are read (the contract), and a row's cells as a
+query value.
+
+A column is read if its name is a request field, a documented alias of one, or a gene.
+A column that looks like one but is not (another case, a near miss, a gene name inside it)
+stops the run before any row is computed, unless --carry names it; any other column is
+carried through unread and named once on stderr.
+"""
+
+import difflib
+import operator
+import re
+from collections import OrderedDict
+from typing import NamedTuple
+
+from sert_cli.errors import InputError, SertError
+from sert_cli.pgx.patient import Patient
+from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
+from sert_cli.units import read_amount
+from sert_cli.vocabulary import GENES
+
+# The request fields, in the order of a request's key, and the unit each cell is read in.
+FIELDS = {
+    "drug": None,
+    "dose_mg": "mass",
+    "target": None,
+    "transporter": None,
+    "interval_h": "time",
+    "with": None,
+    "age": None,
+    "crcl": "crcl",
+    "hepatic": None,
+    "sex": None,
+    "smoker": None,
+    "level_ng_ml": "concentration",
+    "hours_after_dose": "time",
+}
+ALIASES = {
+    "dose": "dose_mg",
+    "target_occupancy": "target",
+    "interval": "interval_h",
+    "comedication": "with",
+    "comedications": "with",
+    "co_medication": "with",
+    "co_medications": "with",
+    "age_years": "age",
+    "crcl_ml_min": "crcl",
+    "creatinine_clearance": "crcl",
+    "smoking": "smoker",
+    "level": "level_ng_ml",
+    "time_after_dose_h": "hours_after_dose",
+}
+GENE_SUFFIXES = ("genotype", "diplotype", "phenotype")  # CYP2C19_genotype reads as CYP2C19
+PATIENT_FIELDS = (*GENES, "with", "age", "crcl", "hepatic", "sex", "smoker")
+NEAR_MISS = 0.8  # difflib ratio at which an unknown column is taken for a misspelt field
+PATIENTS_KEPT = 20_000  # patients parsed, least recently used dropped first
+
+
+class Contract(NamedTuple):
+    """How a header is read: field -> its column, the columns carried to the output, and
+    the carried columns no field reads (named once on stderr)."""
+
+    header: tuple[str, ...]
+    reads: dict[str, int]
+    carried: tuple[int, ...]
+    unread: tuple[str, ...]
+
+
+def contract(header: list[str], carry: str = "all", present: int | None = None) -> Contract:
+    """The contract of a header, or an InputError (exit 2) naming every column that looks
+    like a field but is not one, or a --carry name that is not a column. Only the first
+    `present` columns are the input's own (JSON lines: the first line's keys); the others
+    are request fields read where a line has them, never carried."""
+    present = len(header) if present is None else present
+    named = _carry_names(carry, header)
+    reads: dict[str, int] = {}
+    suspect, unread = [], []
+    for index, name in enumerate(header):
+        field = field_of(name)
+        if field is not None:
+            if field in reads:
+                raise InputError(
+                    f"columns {header[reads[field]]!r} and {name!r} both give {field}: keep one"
+                )
+            reads[field] = index
+        elif name in named:
+            unread.append(name)
+        else:
+            hint = _looks_like_a_field(name)
+            if hint is None:
+                unread.append(name)
+            else:
+                suspect.append(f"{name!r} ({hint})")
+    if suspect:
+        raise InputError(
+            "columns that look like fields sert batch reads, but are not: "
+            + "; ".join(suspect)
+            + " (to pass a column through unread, name it in --carry)"
+        )
+    if "drug" not in reads:
+        raise InputError(f"the input has no 'drug' column (columns: {', '.join(header)})")
+    if carry == "all":
+        carried = tuple(range(present))
+    else:
+        carried = tuple(i for i, name in enumerate(header[:present]) if name in named)
+    unread_carried = tuple(n for n in unread if header.index(n) in carried and n not in named)
+    return Contract(tuple(header), reads, carried, unread_carried)
+
+
+def field_of(name: str) -> str | None:
+    """The request field a column gives (None: not one): its name, an alias, a gene, or a
+    gene with _genotype, _diplotype or _phenotype."""
+    if name in FIELDS:
+        return name
+    if name in ALIASES:
+        return ALIASES[name]
+    gene, _, suffix = name.partition("_")
+    if gene in GENES and suffix in ("", *GENE_SUFFIXES):
+        return gene
+    return None
+
+
+def _looks_like_a_field(name: str) -> str | None:
+    """Why an unknown column looks like a field (another case, a near miss, a gene name
+    inside it), or None."""
+    known = [*FIELDS, *ALIASES, *GENES]
+    lowered = name.strip().lower()
+    for field in known:
+        if field.lower() == lowered:
+            return f"did you mean {field!r}? names are exact"
+    for gene in GENES:
+        if gene.lower() in lowered.replace("-", "").replace(" ", ""):
+            return (
+                f"it names {gene}: a gene column is {gene!r} (or {gene}_genotype), holding "
+                "a phenotype or a diplotype"
+            )
+    close = difflib.get_close_matches(lowered, [f.lower() for f in known], n=1, cutoff=NEAR_MISS)
+    if close:
+        field = next(f for f in known if f.lower() == close[0])
+        return f"did you mean {field!r}?"
+    return None
+
+
+def _carry_names(carry: str, header: list[str]) -> set[str]:
+    if carry in ("all", "none"):
+        return set()
+    names = [n.strip() for n in carry.split(",") if n.strip()]
+    for name in names:
+        if name not in header:
+            from sert_cli.suggest import did_you_mean
+
+            raise InputError(
+                f"--carry {name!r}: not a column of the input{did_you_mean(name, header)}"
+            )
+    return set(names)
+
+
+class Requests:
+    """Rows' cells as query values: the read cells of a row are its request's key; each
+    distinct patient is parsed once (the last PATIENTS_KEPT kept)."""
+
+    def __init__(self, terms: Contract, affinity: str, assume_nm: bool, typed: bool, library):
+        self.terms, self.affinity, self.assume_nm, self.typed = terms, affinity, assume_nm, typed
+        self.library = library
+        self.fields = tuple(terms.reads)
+        self.indices = tuple(terms.reads.values())
+        self.patient_positions = tuple(
+            n for n, field in enumerate(self.fields) if field in PATIENT_FIELDS
+        )
+        self.patients: OrderedDict[tuple, Patient | SertError] = OrderedDict()
+        # the read cells of a row as a tuple, at C speed
+        getter = operator.itemgetter(*self.indices)
+        self._cells = getter if len(self.indices) > 1 else lambda row: (getter(row),)
+
+    def key(self, row: list) -> tuple:
+        """A row's request: its read cells (JSON values that are not text or numbers keep
+        their place as an error)."""
+        cells = self._cells(row)
+        if self.typed:
+            return tuple(map(_hashable, cells))
+        return cells
+
+    def column_of(self, field: str) -> str:
+        """A field as batch names it: its column, or the option that set it."""
+        if field == "assume_nm":
+            return "--assume-nm"
+        if field == "patient":
+            return "the patient's columns"
+        if field == "level":
+            field = "level_ng_ml"
+        index = self.terms.reads.get(field)
+        return f"column {field if index is None else self.terms.header[index]}"
+
+    def query(self, key: tuple):
+        cells = dict(zip(self.fields, key, strict=True))
+        for field, value in cells.items():
+            if isinstance(value, _Unreadable):
+                raise InputError("expected text or a number", field=field)
+        drug = _text(cells.get("drug"))
+        if not drug:
+            raise InputError("missing drug", field="drug")
+        patient = self.patient(cells, tuple(key[n] for n in self.patient_positions))
+        interval = _amount(cells.get("interval_h"), "interval_h", "time")
+        dose = _amount(cells.get("dose_mg"), "dose_mg", "mass")
+        if _text(cells.get("level_ng_ml")):
+            if dose is None:
+                raise InputError("a measured level needs the dose taken", field="dose_mg")
+            level = self.level_ng_ml(cells["level_ng_ml"], drug)
+            after = _amount(cells.get("hours_after_dose"), "hours_after_dose", "time")
+            return TdmQuery(
+                drug=drug,
+                dose_mg=dose,
+                level_ng_ml=level,
+                hours_after_dose=after,
+                interval_h=interval,
+                patient=patient,
+                affinity=self.affinity,
+            )
+        if dose is not None:
+            return OccupancyQuery(
+                drug=drug,
+                dose_mg=dose,
+                interval_h=interval,
+                patient=patient,
+                affinity=self.affinity,
+            )
+        target = _amount(cells.get("target"), "target", None)
+        transporter = _text(cells.get("transporter"))
+        return DoseQuery(
+            drug=drug,
+            **({} if target is None else {"target": target}),
+            **({"transporter": transporter} if transporter else {}),
+            interval_h=interval,
+            patient=patient,
+            affinity=self.affinity,
+        )
+
+    def level_ng_ml(self, value, drug: str) -> float:
+        """A level in ng/mL; a molar one (nmol/L) through the drug's molar mass."""
+        try:
+            amount, dimension = read_amount(value, "concentration")
+        except ValueError as exc:
+            raise InputError(str(exc), field="level_ng_ml") from None
+        if dimension == "molar_concentration":
+            from sert_cli.units import nm_to_ng_ml
+
+            molar_mass = self.library.get(drug).parent.molar_mass_g_mol
+            return nm_to_ng_ml(amount, molar_mass)
+        return amount
+
+    def patient(self, cells: dict, key: tuple) -> Patient:
+        """The patient of a row's cells (key: its patient cells), parsed once for all the
+        rows that share them."""
+        found = self.patients.get(key)
+        if found is None:
+            try:
+                found = self._parse_patient(cells)
+            except SertError as exc:
+                found = exc.with_traceback(None)
+            self.patients[key] = found
+            if len(self.patients) > PATIENTS_KEPT:
+                self.patients.popitem(last=False)
+        else:
+            self.patients.move_to_end(key)
+        if isinstance(found, SertError):
+            raise found
+        return found
+
+    def _parse_patient(self, cells: dict) -> Patient:
+        phenotypes, genotypes = [], []
+        for gene in GENES:
+            value = _text(cells.get(gene))
+            if value:
+                (genotypes if ("*" in value or "/" in value) else phenotypes).append((gene, value))
+        comedications = tuple(
+            w.strip() for w in re.split(r"[;|]", _text(cells.get("with"))) if w.strip()
+        )
+        return Patient(
+            phenotypes=tuple(phenotypes),
+            genotypes=tuple(genotypes),
+            comedications=comedications,
+            assume_nm=self.assume_nm,
+            age_years=_amount(cells.get("age"), "age", None),
+            crcl_ml_min=_amount(cells.get("crcl"), "crcl", "crcl"),
+            hepatic=_text(cells.get("hepatic")) or None,
+            sex=_text(cells.get("sex")) or None,
+            smoker=_yes_no(cells.get("smoker"), "smoker"),
+        )
+
+
+class _Unreadable(tuple):
+    """A JSON value that is not text or a number, kept (hashable) until its row fails."""
+
+
+def _hashable(value):
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return _Unreadable(("json", repr(value)))
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+YES = ("yes", "y", "true", "1", "smoker")
+NO = ("no", "n", "false", "0", "non-smoker", "nonsmoker")
+
+
+def _yes_no(value, field: str) -> bool | None:
+    """A cell as yes or no: JSON true and false as they are; empty is None (not given)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in YES or text in NO:
+        return text in YES
+    raise InputError(f"{str(value).strip()!r}: yes or no", field=field)
+
+
+def _amount(value, field: str, dimension: str | None) -> float | None:
+    """A cell as a number in the field's unit: a number, or text with a unit of the
+    dimension ('10 mg', '0.01 g', '12 h', '60 mL/min'); empty is None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return read_amount(value, dimension)[0]
+    except ValueError as exc:
+        raise InputError(str(exc), field=field) from None

@@ -1,0 +1,88 @@
+"""The simulate workflow: concentrations and occupancy over time for a constant regimen,
+a changing schedule or missed days, with the 5-HT1A adaptation layer where asked."""
+
+from sert_cli.errors import ModelError
+from sert_cli.pgx.patient import Prepared
+from sert_cli.pk.dosing import label_warnings, per_day
+from sert_cli.queries.results import SimulationResult
+from sert_cli.queries.values import SimulateQuery, positive
+from sert_cli.vocabulary import HOURS_PER_DAY
+
+# A time course above this dose (a tonne) is refused before any computing, so that
+# `simulate --dose 1e300` cannot keep the ODE solver busy or overflow. Steady-state
+# queries need no bound: they are closed form and say when a result is unresolvable.
+MAX_SIMULATED_DOSE_MG = 1e9
+
+
+def check_simulated_dose(dose_mg: float) -> None:
+    if dose_mg > MAX_SIMULATED_DOSE_MG:
+        raise ModelError(
+            f"{dose_mg:g} mg is more than {MAX_SIMULATED_DOSE_MG:g} mg (a tonne); the time "
+            "course says nothing that far out",
+            field="dose_mg",
+        )
+
+
+def answer_simulate(
+    engine, query: SimulateQuery, prepared: Prepared, interval: float
+) -> SimulationResult:
+    """The simulate query's answer (the engine dispatches here; no further queries)."""
+    from sert_cli.pk.timecourse import simulate, simulate_schedule
+
+    profile = prepared.profile
+    if query.schedule or query.missed_days:
+        schedule = (
+            tuple(
+                (
+                    positive(d, "schedule", "mg"),
+                    positive(days, "schedule", "days"),
+                    interval if every is None else positive(every, "schedule", "hours"),
+                )
+                for d, days, every in (query.schedule or ((query.dose_mg, None, None),))
+            )
+            if query.schedule
+            else None
+        )
+        if schedule is None:  # missed days in a constant regimen
+            dose = positive(query.dose_mg, "dose_mg", "mg")
+            total = query.days or (query.doses or 28) * interval / HOURS_PER_DAY
+            schedule = ((dose, total, interval),)
+        for d, _, _ in schedule:
+            check_simulated_dose(d)
+
+        def run(step_h):
+            return simulate_schedule(
+                profile, prepared.phenotypes, schedule, query.missed_days, query.until_h, step_h
+            )
+
+        simulation = run(query.step_h)
+        dose = max(d * per_day(i) for d, _, i in schedule)
+        interval = schedule[0][2]
+    else:
+        dose = positive(query.dose_mg, "dose_mg", "mg")
+        check_simulated_dose(dose)
+        single = dose
+
+        def run(step_h):
+            return simulate(
+                profile,
+                prepared.phenotypes,
+                dose_mg=single,
+                interval_h=interval,
+                doses=query.doses,
+                days=query.days,
+                until_h=query.until_h,
+                step_h=step_h,
+            )
+
+        simulation = run(query.step_h)
+        dose = dose * per_day(interval)
+    warnings = prepared.warnings + tuple(label_warnings(profile, dose, "the daily dose"))
+    adapted = None
+    if query.adaptation:
+        from sert_cli.pk.adaptation import adapt_on_own_grid
+
+        adapted = adapt_on_own_grid(simulation, run)
+    return SimulationResult(
+        query=query, prepared=prepared, simulation=simulation, warnings=warnings, adaptation=adapted
+    )
