@@ -272,13 +272,10 @@ def test_a_zero_column_terminal_still_answers_in_json():
     assert sert_json("dose", "escitalopram", env={"COLUMNS": "0"})["dose_mg"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with COLUMNS=0 every table-format command prints nothing and exits 0 (the "
-    "old subprocess test checked only the exit status)",
-)
 @pytest.mark.parametrize("args", [("table", "sertraline"), ("occupancy", "escitalopram", "10")])
 def test_a_zero_column_terminal_still_gets_the_table(args):
+    """Before main's cli/environment, COLUMNS=0 gave an empty table and exit 0 (the old
+    subprocess test checked only the exit status)."""
     done = sert(*args, env={"COLUMNS": "0"})
     assert done.returncode == 0, done.stderr
     assert "SERT" in done.stdout
