@@ -85,5 +85,6 @@ def test_a_library_can_be_given():
 
 
 def test_the_api_exports_what_it_says():
+    assert {"answer", "answer_many", "load_library", "OccupancyQuery"} <= set(api.__all__)
     for name in api.__all__:
         assert hasattr(api, name), name

@@ -73,6 +73,8 @@ def test_every_output_is_finite_and_csv_has_a_row_per_phenotype():
     import math
 
     out = population("paroxetine", "--dose", "20", "--n", "5000")
+    assert set(out["occupancy_percentiles"]) == {"SERT", "NET"}
+    assert len(out["by_phenotype"]) >= 2  # CYP2D6 NM and PM at least
     for values in out["occupancy_percentiles"].values():
         assert all(math.isfinite(v) and 0 <= v < 1 for v in values.values())
     rows = list(

@@ -53,10 +53,12 @@ def test_the_plan_ends_with_an_explicit_stop(escitalopram):
     ],
 )
 def test_every_drug_tapers_from_its_usual_dose_in_steps_a_patient_can_take(drug):
-    profile = sert_json("profiles", "show", drug)
-    usual = profile["dosing"]["label_range"][0] if "dosing" in profile else None
-    out = sert_json("taper", drug, "--from", str(usual or 20))
+    # the label minimum, e.g. '75 mg' (the JSON nests the profile under "profile")
+    usual = sert_json("profiles", "show", drug)["profile"]["dosing"]["label_range"][0]
+    out = sert_json("taper", drug, "--from", usual)
     steps = out["steps"]
+    assert steps[0]["dose_mg"] == float(usual.removesuffix(" mg"))
+    assert len(steps) >= 3  # the start, at least one step down, the stop
     assert steps[-1]["formulation"]["kind"] == "stop"
     for before, after in pairwise(steps[:-1]):
         assert after["dose_mg"] < before["dose_mg"]
@@ -112,6 +114,7 @@ def test_a_tablet_step_is_made_by_the_tablets_it_names(escitalopram):
 
 def test_the_liquid_gives_the_volume_of_the_exact_dose():
     steps = sert_json("taper", "escitalopram", "--from", "10", "--liquid")["steps"]
+    assert len(steps) > 5 and steps[-1]["formulation"]["kind"] == "stop"
     for s in steps[:-1]:
         assert s["formulation"]["kind"] == "liquid"
         volume_ml = float(s["formulation"]["description"].split(" mL")[0])

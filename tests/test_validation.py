@@ -55,10 +55,13 @@ def test_left_out_error_by_drug(report):
     plateau, 72 %) and paroxetine (its studies disagree: Meyer 2001's 83 % and Catafau
     2006's SPECT 66 % at the same 20 mg/day)."""
     held = {"milnacipran": 31.0, "escitalopram": 10.0, "paroxetine": 9.0}
-    for drug in report["drugs"]:
-        if drug["kind"] == "steady_state" and drug["transporter"] == "SERT":
-            limit = held.get(drug["drug"], MAX_DRUG_MAE_PP)
-            assert drug["mae_left_out_pp"] <= limit, drug
+    steady = [
+        d for d in report["drugs"] if d["kind"] == "steady_state" and d["transporter"] == "SERT"
+    ]
+    assert set(held) <= {d["drug"] for d in steady} and len(steady) >= 9
+    for drug in steady:
+        limit = held.get(drug["drug"], MAX_DRUG_MAE_PP)
+        assert drug["mae_left_out_pp"] <= limit, drug
 
 
 def test_kinds_of_points_are_reported_separately(report):
@@ -74,6 +77,7 @@ def test_net_error_is_reported(report):
 
 
 def test_every_point_is_predicted_in_range(report):
+    assert len(report["points"]) >= 40
     for row in report["points"]:
         assert 0 <= row["predicted_in_vitro"] < 1
         assert row["source"] and row["study"]
@@ -105,6 +109,7 @@ def test_each_ratio_is_compared_at_its_measured_dose(report):
 
 
 def test_eighty_percent_rule_holds_or_has_a_reason(report):
+    assert len(report["eighty_percent_rule"]) == 12  # one per bundled drug
     for check in report["eighty_percent_rule"]:
         assert check["inside_70_90"] or check["reason"], check["drug"]
 
@@ -188,7 +193,9 @@ def test_every_profile_says_how_each_constant_was_found():
 
 def test_fitted_constants_are_reproducible():
     library = load_library(use_cache=False)
-    for result in fit(library)["fits"]:
+    fits = fit(library)["fits"]
+    assert len(fits) == 2 * len(TWELVE)  # SERT and NET of every bundled drug
+    for result in fits:
         assert result["pet_ec50_plasma_ng_ml"] == pytest.approx(
             result["profile_value_ng_ml"], rel=0.01
         ), (result["drug"], result["transporter"])
