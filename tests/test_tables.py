@@ -179,13 +179,12 @@ def test_a_changing_regimen_counts_its_doses(args, taken):
     assert sert_json("simulate", *args)["summary"]["doses_taken"] == taken
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: simulate --schedule/--missed in table format ends in a KeyError traceback "
-    "(render/table_format.py reads steady_state_peak_ng_ml, which a schedule's summary lacks)",
-)
 @pytest.mark.parametrize(("args", "taken"), CHANGING_REGIMENS)
 def test_a_changing_regimen_in_the_simulate_table(args, taken):
     done = sert("simulate", *args, env=WIDE)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert f"{taken} doses" in done.stdout.splitlines()[0]
+    summary = sert_json("simulate", *args)["summary"]
+    assert re.search(rf"doses taken +{taken}\b", done.stdout)
+    highest = round(100 * summary["peak_occupancy_SERT"])
+    assert re.search(rf"SERT occupancy, highest / at the end +{highest} % /", done.stdout)

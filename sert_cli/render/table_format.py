@@ -467,23 +467,44 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
 
     record = result.record()
     summary = record["summary"]
+    steps = record.get("schedule") or []
+    if len(steps) > 1 or record.get("missed_days"):  # say the regimen as it was taken
+        taken = ", then ".join(
+            f"{step['dose_mg']:g} mg every {step['interval_h']:g} h for {step['days']:g} days"
+            for step in steps
+        )
+        missed = record.get("missed_days") or []
+        said = f"{record['drug']} {taken}" + (
+            f", day {', '.join(map(str, missed))} missed" if missed else ""
+        )
+    else:
+        said = regimen(record["drug"], record["dose_mg"], record["interval_h"])
     table = pairs_table(
         console,
-        f"{regimen(record['drug'], record['dose_mg'], record['interval_h'])}, "
-        f"{record['doses']} doses "
-        f"({phenotype_text(record['phenotypes'])})",
+        f"{said}, {record['doses']} doses ({phenotype_text(record['phenotypes'])})",
     )
 
     def days(hours):
         return "not reached" if hours is None else f"{hours / 24:.1f} days"
 
-    table.add_row("90 % of steady state", days(summary.get(steady_state_key(0.90))))
-    table.add_row("95 % of steady state", days(summary.get(steady_state_key(0.95))))
-    table.add_row(
-        "steady-state plasma, peak / trough",
-        f"{num(summary['steady_state_peak_ng_ml'])} / "
-        f"{num(summary['steady_state_trough_ng_ml'])} ng/mL",
-    )
+    if "steady_state_peak_ng_ml" in summary:  # one regimen, kept to steady state
+        table.add_row("90 % of steady state", days(summary.get(steady_state_key(0.90))))
+        table.add_row("95 % of steady state", days(summary.get(steady_state_key(0.95))))
+        table.add_row(
+            "steady-state plasma, peak / trough",
+            f"{num(summary['steady_state_peak_ng_ml'])} / "
+            f"{num(summary['steady_state_trough_ng_ml'])} ng/mL",
+        )
+    else:  # a schedule that changes, or missed days: no one steady state to speak of
+        table.add_row("doses taken", str(summary["doses_taken"]))
+        table.add_row("last dose", f"day {summary['last_dose_h'] / 24 + 1:g}")
+        for transporter in TRANSPORTERS:
+            if f"peak_occupancy_{transporter}" in summary:
+                table.add_row(
+                    f"{transporter} occupancy, highest / at the end",
+                    f"{pct(summary[f'peak_occupancy_{transporter}'])} / "
+                    f"{pct(summary[f'final_occupancy_{transporter}'])}",
+                )
     for transporter in TRANSPORTERS:
         if f"steady_state_peak_occupancy_{transporter}" in summary:
             table.add_row(
