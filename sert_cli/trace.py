@@ -17,6 +17,7 @@ class Step(NamedTuple):
     # what the "Assumed:" line says of this step, if anything (an array over a group's
     # rows where it quotes their numbers)
     assumes: object = ""
+    kind: str = ""  # what made it, where a renderer picks steps by it ("patient factor")
 
     def at(self, index: int) -> "Step":
         if not any(hasattr(v, "shape") for _, v, _ in self.values):

@@ -162,7 +162,14 @@ def serotonergic_risks(drug: str, comedications) -> tuple[list[str], list[Step]]
         if name == drug or row is None:
             continue
         warnings.append(f"serotonin toxicity: {name} with {drug}: {row['risk']}")
-        steps.append(Step(f"serotonergic co-medication {name}", row["risk"], (), row["source"]))
+        steps.append(
+            Step(
+                name=f"serotonergic co-medication {name}",
+                formula=row["risk"],
+                values=(),
+                source=row["source"],
+            )
+        )
     return warnings, steps
 
 
@@ -312,7 +319,8 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         before = len(notes)
         profile = _apply_comedication(profile, name, functional, scores, multipliers, notes)
         steps += [
-            Step(f"co-medication {name}", note, (), INTERACTION_TABLES) for note in notes[before:]
+            Step(name=f"co-medication {name}", formula=note, values=(), source=INTERACTION_TABLES)
+            for note in notes[before:]
         ]
     if multipliers:
         profile = changed(
@@ -377,24 +385,24 @@ def genotype_steps(g) -> list[Step]:
     if g.activity_score is None:
         return [
             Step(
-                f"{g.gene} genotype -> phenotype",
-                "the pair of allele functions (sert_cli/data/cpic/function_pairs.csv)",
-                tuple((a.allele, a.function, "") for a in g.alleles)
+                name=f"{g.gene} genotype -> phenotype",
+                formula="the pair of allele functions (sert_cli/data/cpic/function_pairs.csv)",
+                values=tuple((a.allele, a.function, "") for a in g.alleles)
                 + (("phenotype", g.cpic_phenotype, ""),),
-                source,
+                source=source,
             )
         ]
     return [
         Step(
-            f"{g.gene} genotype -> activity score -> phenotype",
-            "AS = sum of the two allele values; CPIC bins "
+            name=f"{g.gene} genotype -> activity score -> phenotype",
+            formula="AS = sum of the two allele values; CPIC bins "
             "(sert_cli/data/cpic/activity_score_bins.csv)",
-            tuple((a.allele, a.activity_value, "") for a in g.alleles)
+            values=tuple((a.allele, a.activity_value, "") for a in g.alleles)
             + (
                 ("AS", f"{'≥' if g.activity_score_at_least else ''}{g.activity_score:g}", ""),
                 ("phenotype", g.cpic_phenotype, ""),
             ),
-            source,
+            source=source,
         )
     ]
 
@@ -736,22 +744,24 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list, step
             )
             steps.append(
                 Step(
-                    f"{FACTOR_STEP} {row['condition']}",
-                    "CL/F = CL/F / exposure ratio (each moiety's clearance of the parent)",
-                    (("exposure ratio", ratio, ""),),
-                    row["source"],
-                    assumes,
+                    name=f"{FACTOR_STEP} {row['condition']}",
+                    formula="CL/F = CL/F / exposure ratio (each moiety's clearance of the parent)",
+                    values=(("exposure ratio", ratio, ""),),
+                    source=row["source"],
+                    assumes=assumes,
+                    kind=FACTOR_STEP,
                 )
             )
             profile = scaled_exposure(profile, ratio)
         elif effect == "assume":
             steps.append(
                 Step(
-                    f"{FACTOR_STEP} {row['condition']}",
-                    row["text"],
-                    (),
-                    row["source"],
-                    row["text"],
+                    name=f"{FACTOR_STEP} {row['condition']}",
+                    formula=row["text"],
+                    values=(),
+                    source=row["source"],
+                    assumes=row["text"],
+                    kind=FACTOR_STEP,
                 )
             )
         elif effect == "avoid":

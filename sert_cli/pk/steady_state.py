@@ -188,7 +188,12 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
     if table is not None and table.saturable_vmax_mg_h is not None:
         fm.pop(table.gene, None)  # the saturable path carries this gene (saturable_parameters)
     if not fm:
-        step = Step(f"clearance of {moiety.name}", how, tuple(values), model_section(2))
+        step = Step(
+            name=f"clearance of {moiety.name}",
+            formula=how,
+            values=tuple(values),
+            source=model_section(2),
+        )
         return clearance, step
     activity, multiplier, derived, sources = {}, {}, [], [model_section(2)]
     for gene in fm:
@@ -205,11 +210,11 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
     values += [(f"m {g}", m, "") for g, m in multiplier.items() if m != 1.0]
     values.append(("CL/F", result, "L/h"))
     step = Step(
-        f"clearance of {moiety.name}",
-        "CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
-        tuple(values),
-        "; ".join(sources),
-        "; ".join(derived),
+        name=f"clearance of {moiety.name}",
+        formula="CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
+        values=tuple(values),
+        source="; ".join(sources),
+        assumes="; ".join(derived),
     )
     return result, step
 
@@ -255,25 +260,25 @@ def parent_equivalent_css_mg_l(
     if saturable is None:
         css = formulas.css_mg_l(dose_mg * profile.salt_factor, clearance_l_h, interval_h)
         step = Step(
-            f"plasma concentration of {moiety.name}",
-            "Css = S * D / ((CL/F) * tau)" if salt else "Css = D / ((CL/F) * tau)",
-            (
+            name=f"plasma concentration of {moiety.name}",
+            formula="Css = S * D / ((CL/F) * tau)" if salt else "Css = D / ((CL/F) * tau)",
+            values=(
                 ("D", dose_mg, "mg"),
                 *salt,
                 ("tau", interval_h, "h"),
                 ("CL/F", clearance_l_h, "L/h"),
                 ("Css", css, "mg/L"),
             ),
-            model_section(1 if moiety is profile.parent else 8),
-            "linear clearance",
+            source=model_section(1 if moiety is profile.parent else 8),
+            assumes="linear clearance",
         )
         return css, step
     vmax_mg_h, km_mg_l = saturable
     css = _each(formulas.saturable_css_mg_l, dose_rate_mg_h, clearance_l_h, vmax_mg_h, km_mg_l)
     step = Step(
-        f"plasma concentration of {moiety.name}",
-        "Css solves R = CL * C + Vmax * C / (Km + C), R = S * D / tau (Michaelis-Menten)",
-        (
+        name=f"plasma concentration of {moiety.name}",
+        formula="Css solves R = CL * C + Vmax * C / (Km + C), R = S * D / tau (Michaelis-Menten)",
+        values=(
             ("D", dose_mg, "mg"),
             *salt,
             ("tau", interval_h, "h"),
@@ -283,8 +288,8 @@ def parent_equivalent_css_mg_l(
             ("Km", km_mg_l, "mg/L"),
             ("Css", css, "mg/L"),
         ),
-        model_section(7),
-        _each(_saturable_assumption, vmax_mg_h, km_mg_l, clearance_l_h, moiety.name),
+        source=model_section(7),
+        assumes=_each(_saturable_assumption, vmax_mg_h, km_mg_l, clearance_l_h, moiety.name),
     )
     return css, step
 
@@ -401,17 +406,20 @@ def steady_state(
         steps += [
             css_step,
             Step(
-                f"brain concentration of {moiety.name}",
-                "C[nM] = C[mg/L] * 1e6 / MW; Cu = fu * C; Cu,brain = Kp,uu * Cu",
-                (
+                name=f"brain concentration of {moiety.name}",
+                formula="C[nM] = C[mg/L] * 1e6 / MW; Cu = fu * C; Cu,brain = Kp,uu * Cu",
+                values=(
                     ("MW", profile.parent.molar_mass_g_mol, "g/mol"),
                     ("C", lv.css_plasma_nm, "nM"),
                     ("fu", moiety.fraction_unbound, ""),
                     ("Kp,uu", moiety.kp_uu_brain, ""),
                     ("Cu,brain", lv.cu_brain_nm, "nM"),
                 ),
-                model_section(3),
-                f"{moiety.name}: fu {moiety.fraction_unbound:.4g}, Kp,uu {moiety.kp_uu_brain:.4g}",
+                source=model_section(3),
+                assumes=(
+                    f"{moiety.name}: fu {moiety.fraction_unbound:.4g}, "
+                    f"Kp,uu {moiety.kp_uu_brain:.4g}"
+                ),
             ),
         ]
         if moiety.volume_l:
@@ -442,18 +450,18 @@ def steady_state(
         emax = profile.emax.get(transporter)
         steps.append(
             Step(
-                f"{transporter} occupancy",
-                "theta = Emax * x / (1 + x), x = sum_j Cu,brain_j / K_j (PET scale)"
+                name=f"{transporter} occupancy",
+                formula="theta = Emax * x / (1 + x), x = sum_j Cu,brain_j / K_j (PET scale)"
                 if emax
                 else "theta = x / (1 + x), x = sum_j Cu,brain_j / K_j (binding scale)",
-                (
+                values=(
                     *terms,
                     ("x", load, ""),
                     *((("Emax", emax, ""),) if emax else ()),
                     ("theta", occupancy[transporter], ""),
                 ),
-                model_section(4),
-                f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}",
+                source=model_section(4),
+                assumes=f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}",
             )
         )
     times: dict[float, object] = dict.fromkeys(STEADY_STATE_FRACTIONS)
@@ -466,10 +474,12 @@ def steady_state(
         }
         steps.append(
             Step(
-                "time to steady state",
-                "t_f = t1/2 * log2(1 / (1 - f)), t1/2 = ln 2 * V / CL of the slowest moiety",
-                (("t1/2", longest, "h"), *((f"t_{f:g}", t, "h") for f, t in times.items())),
-                model_section(11),
+                name="time to steady state",
+                formula=(
+                    "t_f = t1/2 * log2(1 / (1 - f)), t1/2 = ln 2 * V / CL of the slowest moiety"
+                ),
+                values=(("t1/2", longest, "h"), *((f"t_{f:g}", t, "h") for f, t in times.items())),
+                source=model_section(11),
             )
         )
     return SteadyState(
@@ -639,10 +649,10 @@ def dose_for_load(
         formula = "D* = x* / x(1 mg) (load proportional to dose)"
         values = (("x(1 mg)", per_mg, ""),)
     step = Step(
-        f"dose for the {transporter} target",
-        "x* = theta* / (1 - theta*); " + formula,
-        (("x*", load_target, ""), *values, ("D*", dose, "mg"), ("tau", interval_h, "h")),
-        model_section(5),
+        name=f"dose for the {transporter} target",
+        formula="x* = theta* / (1 - theta*); " + formula,
+        values=(("x*", load_target, ""), *values, ("D*", dose, "mg"), ("tau", interval_h, "h")),
+        source=model_section(5),
     )
     return dose, step
 

@@ -701,10 +701,10 @@ def simulate(
     )
     steps = (
         Step(
-            "time course",
-            method,
-            (("doses", doses, ""), ("tau", interval_h, "h")),
-            model_section(10),
+            name="time course",
+            formula=method,
+            values=(("doses", doses, ""), ("tau", interval_h, "h")),
+            source=model_section(10),
         ),
         *(s for s in average.steps if s.name == "time to steady state"),
     )
@@ -846,12 +846,12 @@ def simulate_schedule(
                 0.0 if last_above is None else (last_above - float(times[-1])) / HOURS_PER_DAY
             )
     step = Step(
-        "time course",
-        "each dose's single-dose response summed over the doses taken by then"
+        name="time course",
+        formula="each dose's single-dose response summed over the doses taken by then"
         if not profile.parent.saturable
         else "the ODEs integrated from dose to dose (Dormand-Prince 5(4))",
-        (("doses", int(times.size), ""), ("steps", len(schedule), "")),
-        model_section(10),
+        values=(("doses", int(times.size), ""), ("steps", len(schedule), "")),
+        source=model_section(10),
     )
     return Simulation(
         drug=profile.name,

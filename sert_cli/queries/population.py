@@ -293,11 +293,11 @@ def answer_population(
             "differ only by phenotype"
         )
     step = Step(
-        "virtual patients",
-        "phenotypes drawn from CPIC frequencies; load = L(phenotypes) * exp(sigma * z), "
+        name="virtual patients",
+        formula="phenotypes drawn from CPIC frequencies; load = L(phenotypes) * exp(sigma * z), "
         "z ~ N(0, 1); share at the target = sum_c w_c Phi(ln(L_c / x*) / sigma)",
-        (("n", query.n, ""), ("seed", query.seed, ""), ("sigma", sigma, "")),
-        model_section(15),
+        values=(("n", query.n, ""), ("seed", query.seed, ""), ("sigma", sigma, "")),
+        source=model_section(15),
     )
     return PopulationResult(
         query=query,

@@ -118,7 +118,7 @@ def factor_assumptions(steps: list[Step]) -> list[str]:
     whose "Assumed:" line says nothing else."""
     said: list[str] = []
     for step in steps:
-        if step.name.startswith(FACTOR_STEP) and step.assumes and step.assumes not in said:
+        if step.kind == FACTOR_STEP and step.assumes and step.assumes not in said:
             said.append(step.assumes)
     return said
 
@@ -246,28 +246,30 @@ class DoseResult(NamedTuple):
         if self.recommended_dose_mg is not None:
             made.append(
                 Step(
-                    "marketed strengths",
-                    "the smallest sum of whole units of the strengths >= D*, or the largest "
-                    "<= the label maximum where that one is above it",
-                    (
+                    name="marketed strengths",
+                    formula=(
+                        "the smallest sum of whole units of the strengths >= D*, or the "
+                        "largest <= the label maximum where that one is above it"
+                    ),
+                    values=(
                         ("units", " + ".join(f"{u:g} mg" for u in self.recommended_units_mg), ""),
                         ("dose", self.recommended_dose_mg, "mg"),
                         ("theta", self.occupancy_at_recommended, ""),
                     ),
-                    source_of(profile, "dosing.strengths"),
+                    source=source_of(profile, "dosing.strengths"),
                 )
             )
         made.append(
             Step(
-                "label check",
-                "recommended daily dose <= the label maximum for this patient",
-                (
+                name="label check",
+                formula="recommended daily dose <= the label maximum for this patient",
+                values=(
                     ("exact daily dose", self.dose_mg * daily, "mg/day"),
                     ("maximum", profile.label_max_mg, "mg/day"),
                     ("exact above", self.exceeds_label_max, ""),
                     ("target reached", self.target_reached, ""),
                 ),
-                profile.label_max_source or source_of(profile, "dosing.label_range"),
+                source=profile.label_max_source or source_of(profile, "dosing.label_range"),
             )
         )
         return [

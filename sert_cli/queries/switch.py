@@ -507,12 +507,12 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
         "schedule": schedule,
     }
     step = Step(
-        "switch",
-        "to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t)); "
+        name="switch",
+        formula="to dose for theta_from; theta(t) = sum_i Emax_i x_i(t) / (1 + sum_j x_j(t)); "
         "new levels x (1 + (r - 1) * presence of the old drug); new dose held so that "
         "theta(t) <= max(theta_from, theta_to) + 1 point",
-        (("SERT occupancy matched", theta, ""), ("days", total_days, "d")),
-        model_section(19),
+        values=(("SERT occupancy matched", theta, ""), ("days", total_days, "d")),
+        source=model_section(19),
     )
     return SwitchResult(
         query=query,

@@ -324,12 +324,12 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
         "are tolerable (NICE NG222 1.4.17; Horowitz & Taylor, Lancet Psychiatry 2019)",
     )
     trace_step = Step(
-        "taper",
-        "dose_k+1 = max(dose for theta_k - step, (1 - max_cut) * dose_k), made measurable"
+        name="taper",
+        formula="dose_k+1 = max(dose for theta_k - step, (1 - max_cut) * dose_k), made measurable"
         if query.fraction is None
         else "dose_k+1 = max((1 - fraction), (1 - max_cut)) * dose_k, made measurable",
-        (("steps", len(steps), ""), ("days per step", days, "d"), ("max cut", max_cut, "")),
-        model_section(18),
+        values=(("steps", len(steps), ""), ("days per step", days, "d"), ("max cut", max_cut, "")),
+        source=model_section(18),
     )
     return TaperResult(
         query=query,

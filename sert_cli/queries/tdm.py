@@ -222,11 +222,11 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         ),
     }
     step = Step(
-        "level against the model",
-        "expected = steady-state level at t after a dose; ratio = measured / expected; "
+        name="level against the model",
+        formula="expected = steady-state level at t after a dose; ratio = measured / expected; "
         "implied CL = CL * expected / measured; 90 % range = expected x/ spread",
-        (("expected", expected_level, "ng/mL"), ("ratio", ratio, ""), ("t", after, "h")),
-        model_section(17),
+        values=(("expected", expected_level, "ng/mL"), ("ratio", ratio, ""), ("t", after, "h")),
+        source=model_section(17),
     )
     return TdmResult(
         query=query,
