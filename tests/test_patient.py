@@ -254,9 +254,13 @@ def test_a_result_s_key_record_is_its_record_s():
 
     answers = Engine(load_library()).answer_many(_queries_of_many_patients())
     kinds = set()
+    from sert_cli import fields
+
+    key_stems = {f.stem for f in fields.catalogue() if f.key}
     for answer in answers:
         record, key = answer.record(), answer.key_record()
         assert key == {k: record[k] for k in key}
+        assert key_stems & set(record) <= set(key)  # every default column it has
         kinds.add(answer.query.kind)
     assert kinds == {"occupancy", "dose"}
 

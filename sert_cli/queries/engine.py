@@ -89,6 +89,7 @@ class Engine:
         self.contexts: OrderedDict[tuple, Prepared | SertError] = OrderedDict()
         self.profiles: dict[tuple[str, str], Profile] = {}  # (drug, affinity): on its scale
         self.workflows: dict[str, Callable] = {}  # kind -> its imported function
+        self.usual: dict[tuple[str, str], tuple] = {}  # (drug, affinity): alone, usual dose
 
     def prepared(self, drug: str, affinity: str, patient: Patient) -> Prepared:
         key = (drug, affinity, patient)
@@ -124,14 +125,9 @@ class Engine:
             row = serotonergic().get(name)
             if row is None or row["kind"] != "sert_inhibitor" or name not in self.library.entries:
                 continue
-            other = self.library.get(name)
-            usual = other.label_min_mg / per_day(other.interval_h)
-            alone = self.answer(OccupancyQuery(name, usual, affinity=affinity))
-            theta = alone.occupancy[PRIMARY_TRANSPORTER]
+            usual, theta, load, emax = self._alone(name, affinity)
             if theta is None:
                 continue
-            load = at(alone.state.loads[PRIMARY_TRANSPORTER], alone.index)
-            emax = alone.prepared.profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
             others.append((name, usual, theta, load, emax))
             said.append(
                 f"{name} occupies SERT itself: {theta:.0%} at its usual {usual:g} mg "
@@ -143,6 +139,24 @@ class Engine:
         return prepared._replace(
             warnings=prepared.warnings + tuple(said), co_sert_inhibitors=tuple(others)
         )
+
+    def _alone(self, name: str, affinity: str) -> tuple:
+        """(usual dose mg, SERT occupancy, load, plateau) of a drug alone at its usual dose
+        (its label minimum), for an average patient: the same for every patient who takes
+        it beside another drug, so found once."""
+        found = self.usual.get((name, affinity))
+        if found is None:
+            other = self.library.get(name)
+            usual = other.label_min_mg / per_day(other.interval_h)
+            alone = self.answer(OccupancyQuery(name, usual, affinity=affinity))
+            load = alone.state.loads.get(PRIMARY_TRANSPORTER)
+            found = self.usual[name, affinity] = (
+                usual,
+                alone.occupancy[PRIMARY_TRANSPORTER],
+                None if load is None else at(load, alone.index),
+                alone.prepared.profile.emax.get(PRIMARY_TRANSPORTER, 1.0),
+            )
+        return found
 
     def answer_many(self, queries: Iterable) -> list:
         """Each query's result or its error (returned, not raised), in order: a workflow
