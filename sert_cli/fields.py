@@ -114,3 +114,18 @@ def markdown() -> str:
             f"{'yes' if f.key else ''} | {f.meaning} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def is_result_column(name: str) -> bool:
+    """Whether a name is a result field's CSV column (`occupancy_SERT`, `warnings`): what a
+    batch's own output holds. Not daily_dose_mg: in an input it means a dose, which batch
+    reads only per interval (dose_mg)."""
+    if name == "daily_dose_mg":
+        return False
+    for field in catalogue():
+        if field.placeholder is None:
+            if name == field.name:
+                return True
+        elif name.startswith(field.stem + "_") and name[len(field.stem) + 1 :].isalnum():
+            return True
+    return False

@@ -139,9 +139,12 @@ def read_amount(value, dimension: str | None) -> tuple[float, str | None]:
     Raises ValueError with a message fit for the user."""
     plain = {"concentration": "mass_concentration"}.get(dimension, dimension)
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{'true' if value else 'false'} is not a number")
     if isinstance(value, (int, float)):
-        return float(value), plain
+        try:
+            return float(value), plain
+        except OverflowError:
+            raise ValueError(f"{str(value)[:20]}... is too large a number") from None
     text = str(value).strip()
     if _PLAIN_NUMBER.match(text):
         return float(text), plain

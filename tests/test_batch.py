@@ -337,7 +337,7 @@ def test_hostile_rows_each_get_their_error():
     assert "SERT, NET" in rows["3"]["error"]
     assert "did you mean 0.8" in rows["4"]["error"]
     assert "no interaction data" in rows["5"]["error"]
-    assert "cells but the header" in rows[""]["error"]  # the refused line keeps no cells
+    assert rows["6"]["error"] == "row 6 has 9 cells but the header 7"  # its own cells kept
     assert "column dose_mg: must be a positive" in rows["7"]["error"]
     assert rows["8"]["error"] == ""  # a short line is padded with empty cells
 
@@ -392,7 +392,7 @@ def test_jobs_is_said_to_be_unused():
         ("drug,dose_mgs", "'dose_mgs' (did you mean 'dose_mg'?)"),
         ("drug,dose_mg,CYP2C19_activity", "it names CYP2C19"),
         ("drug,dose_mg,cyp2d6 score", "it names CYP2D6"),
-        ("drug,dose_mg,comedicatons", "did you mean 'comedications'?"),
+        ("drug,dose_mg,comedicatons", "did you mean 'co_medications'?"),
     ],
 )
 def test_a_column_that_looks_like_a_field_stops_the_run(header, hint):
@@ -423,7 +423,7 @@ def test_aliases_are_read_and_other_columns_carried_and_named_once():
     (row,) = rows_of(done)
     assert row["query"] == "occupancy" and float(row["dose_mg"]) == 50.0
     assert row["phenotypes_CYP2C19"] == "PM" and row["site"] == "A"
-    assert done.stderr.count("carried, not read: site\n") == 1
+    assert done.stderr.count("sert batch: not read: site\n") == 1
     single = sert_json(
         "occupancy",
         "sertraline",
@@ -577,3 +577,84 @@ def test_every_record_field_is_in_the_catalogue():
                 except SertError:  # a patient the label rules out: no record to check
                     continue
                 assert set(record) <= names, (query, set(record) - names)
+
+
+# --- a script author's review (issue 24) ---------------------------------------------------
+
+
+def test_json_lines_read_aliases_and_keep_true_apart_from_one():
+    lines = (
+        '{"drug": "escitalopram", "dose": 10}\n'
+        '{"drug": "escitalopram", "dose_mg": 1, "smoker": true}\n'
+        '{"drug": "escitalopram", "dose": true}\n'
+        '{"drug": "escitalopram", "dose": 1, "smoker": 1}\n'
+        '{"drug": "escitalopram", "dose": 1e400}\n'
+    )
+    done = run_batch(lines, "--input-format", "jsonl", "--format", "jsonl")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[0]["error"] is None and rows[0]["dose_mg"] == 10.0
+    assert "key 'dose_mg' is not in the first line" in rows[1]["error"]  # given as dose there
+    assert rows[2]["error"] == "column dose: expected text or a number"
+    assert rows[3]["error"] is None and rows[3]["dose_mg"] == 1.0  # 1, not true
+    assert "1e400 is too large a number" in rows[4]["error"]
+
+
+def test_csv_and_json_agree_on_carried_cells_a_record_lacks():
+    text = "id,drug,dose_mg,target,transporter\n1,escitalopram,10,0.8,NET\n"
+    (row,) = rows_of(run_batch(text))
+    as_json = json.loads(run_batch(text, "--format", "jsonl").stdout)
+    assert (row["target"], row["transporter"]) == ("0.8", "NET")  # an occupancy query's input
+    assert (as_json["target"], as_json["transporter"]) == ("0.8", "NET")
+
+
+def test_lines_with_more_cells_keep_theirs_and_empty_lines_are_skipped():
+    done = run_batch("\nid,drug,dose_mg\n1,escitalopram,10,5\n,,\n2,escitalopram,10\n")
+    rows = rows_of(done)
+    assert [r["id"] for r in rows] == ["1", "2"]
+    assert rows[0]["error"] == "row 1 has 4 cells but the header 3"
+
+
+def test_batch_reads_its_own_output_again(tmp_path):
+    """Its default columns (`--fields all` adds daily_dose_mg, which an input means as a
+    dose, so it stops the run unless --carry names it)."""
+    first = sert("batch", "docs/examples/patients.csv")
+    again = run_batch(first.stdout, "--fields", "occupancy_SERT", tmp_path=tmp_path)
+    assert again.returncode == 1 and "Traceback" not in again.stderr  # (p4's unknown drug)
+    assert rows_of(again)[0]["occupancy_SERT"] == rows_of(first)[0]["occupancy_SERT"]
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ("id,id,drug\n1,2,escitalopram\n", [], "two columns named 'id'"),
+        ("drug,,x\nescitalopram,1,2\n", [], "a column without a name"),
+        ("drug,dose_mg\nescitalopram,10\n", ["--fields", ","], "--fields: no field named"),
+        ("drug,dose_mg\nescitalopram,10\n", ["--fields", "list,query"], "give it alone"),
+        ("drug,daily_dose_mg\nescitalopram,40\n", [], "it reads like 'dose_mg'"),
+        ("drug,interval_days\nfluoxetine,7\n", [], "it reads like 'interval_h'"),
+    ],
+)
+def test_more_input_errors_exit_2_before_any_output(text, args, message):
+    done = run_batch(text, *args)
+    assert done.returncode == 2 and message in done.stderr and done.stdout == "", done.stderr
+
+
+def test_strict_writes_the_rows_before_the_bad_one_and_closes_the_array():
+    text = HEADER + "1,escitalopram,10,,,\n2,prozacc,10,,,\n3,escitalopram,10,,,\n"
+    done = run_batch(text, "--strict", "--format", "json")
+    assert done.returncode == 1 and [r["id"] for r in json.loads(done.stdout)] == ["1"]
+
+
+def test_the_output_may_not_be_the_input_and_header_cells_are_formula_safe(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("drug,dose_mg,=cmd\nescitalopram,10,x\n")
+    same = sert("batch", str(path), "--output", str(path))
+    assert same.returncode == 2 and "that is the input" in same.stderr
+    assert path.read_text().startswith("drug,dose_mg")
+    assert sert("batch", str(path)).stdout.startswith("drug,dose_mg,'=cmd,")
+
+
+def test_a_chunk_s_requests_are_never_dropped_from_the_kept_answers():
+    from sert_cli.batch import output, source
+
+    assert output.KEPT_REQUESTS >= source.CHUNK_ROWS

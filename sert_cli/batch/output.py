@@ -16,15 +16,18 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from sert_cli import fields as catalogue
+from sert_cli.batch.source import CHUNK_ROWS, Unreadable
 from sert_cli.errors import InputError
 from sert_cli.render import csv_format
 from sert_cli.render.json_format import compact
 from sert_cli.suggest import did_you_mean
+from sert_cli.vocabulary import GENES
 
 OUTPUT_FORMATS = ("csv", "jsonl", "json")
-OUTPUT_BUFFER = 1 << 20
-# Encoded answers kept for the requests met most recently: about 40 MB at full width.
-KEPT_REQUESTS = 30_000
+OUTPUT_BUFFER_BYTES = 1 << 20
+# Encoded answers kept for the requests met most recently: about 40 MB at full width; at
+# least a chunk's rows, so that none a chunk asks for is dropped before it is written.
+KEPT_REQUESTS = max(30_000, CHUNK_ROWS)
 
 
 class Selection(NamedTuple):
@@ -40,20 +43,22 @@ def select(spec: str, kinds: tuple[str, ...], genes: tuple[str, ...]) -> Selecti
     field by its stem, `occupancy`, or one of its columns, `occupancy_SERT`; `key` and
     `all` may be among them). Names are matched without regard to case."""
     every = catalogue.catalogue()
+    words = [w.strip() for w in spec.split(",") if w.strip()]
+    if not words:
+        raise InputError("--fields: no field named (`sert batch --fields list` lists them)")
+    if "list" in (w.lower() for w in words):
+        raise InputError("--fields list prints the fields and exits: give it alone")
     by_name: dict[str, list[catalogue.Column]] = {}
     for field in every:
-        columns = catalogue.columns_of(field, genes)
-        for name in {field.name, field.stem}:
-            by_name.setdefault(name.lower(), []).extend(columns)
-        for column in columns:
-            by_name.setdefault(column.name.lower(), []).append(column)
+        for name in (field.name, field.stem):  # a spread field: the genes the profiles use
+            by_name[name.lower()] = catalogue.columns_of(field, genes)
+        for column in catalogue.columns_of(field, GENES):  # ... or any gene, by its column
+            by_name.setdefault(column.name.lower(), [column])
     chosen: dict[catalogue.Column, None] = {}
-    for word in (w.strip() for w in spec.split(",")):
-        if not word:
-            continue
-        if word in ("key", "all"):
+    for word in words:
+        if word.lower() in ("key", "all"):
             for field in every:
-                wanted = field.key if word == "key" else True
+                wanted = field.key if word.lower() == "key" else True
                 if wanted and set(field.queries) & set(kinds):
                     chosen.update(dict.fromkeys(catalogue.columns_of(field, genes)))
         elif word.lower() in by_name:
@@ -120,13 +125,14 @@ class Output:
         return missing
 
     def entries(self, keys: list, answers: dict) -> list["Entry"]:
-        """Each row's entry: the answers of the chunk's new requests encoded and kept,
-        the others as kept (all of them among the most recent: KEPT_REQUESTS >= a
-        chunk's rows)."""
-        self.kept.update(self.encode(answers))
+        """Each row's entry: the answers of the chunk's new requests encoded (and kept,
+        but for unreadable lines), the others as kept (all of them among the most recent,
+        as KEPT_REQUESTS >= a chunk's rows)."""
+        made = self.encode(answers)
+        self.kept.update((k, e) for k, e in made.items() if type(k) is not Unreadable)
         while len(self.kept) > KEPT_REQUESTS:
             self.kept.popitem(last=False)
-        return list(map(self.kept.__getitem__, keys))
+        return [made[key] if key in made else self.kept[key] for key in keys]
 
 
 class Entry(NamedTuple):
@@ -156,7 +162,8 @@ class CsvOutput(Output):
         # a failed row's result cells: empty, or None where a carried column keeps its input
         self.failed = tuple(None if n in kept else "" for n in range(len(names) - 1))
         self.write_rows = csv_format.writer(out).writerows
-        self.write_rows([[*(header[i] for i in carried), *(names[n] for n in self.tail)]])
+        carried_names = [csv_format.safe_text(header[i]) for i in carried]
+        self.write_rows([[*carried_names, *(names[n] for n in self.tail)]])
 
     def encode(self, answers: dict) -> dict:
         computed = [key for key, found in answers.items() if not isinstance(found, str)]
@@ -165,6 +172,12 @@ class CsvOutput(Output):
             csv_format.text_column(values_of(records, column))
             for column in self.chosen.columns[:-1]
         ]
+        for n in self.merged.values():  # a record without the field: the input stays
+            stem = self.chosen.columns[n].stem
+            columns[n] = [
+                text if stem in record else None
+                for text, record in zip(columns[n], records, strict=True)
+            ]
         no_error = [""] * len(computed)
         made = {
             key: Entry(None, cells)
@@ -259,7 +272,7 @@ def open_output(output_path: str | None, stdout):
     if output_path is None or output_path == "-":
         stdout.flush()
         try:  # a large buffer of its own over the descriptor, when there is one
-            binary = open(stdout.fileno(), "wb", OUTPUT_BUFFER, closefd=False)  # noqa: SIM115
+            binary = open(stdout.fileno(), "wb", OUTPUT_BUFFER_BYTES, closefd=False)  # noqa: SIM115
         except (AttributeError, OSError, ValueError):
             return stdout, None
         return _text(binary), None
@@ -296,11 +309,20 @@ def open_output(output_path: str | None, stdout):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
-    return _text(os.fdopen(fd, "wb", OUTPUT_BUFFER)), (tmp, real)
+    return _text(os.fdopen(fd, "wb", OUTPUT_BUFFER_BYTES)), (tmp, real)
 
 
 def _text(binary) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="")
+
+
+def check_not_the_input(output_path: str | None, input_path: str) -> None:
+    """--output naming the input would replace what is being read."""
+    if output_path in (None, "-") or input_path == "-":
+        return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(output_path, input_path):
+            raise InputError(f"--output {output_path}: that is the input; write elsewhere")
 
 
 def check_format(output_format: str) -> None:

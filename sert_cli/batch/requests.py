@@ -39,8 +39,7 @@ ALIASES = {
     "dose": "dose_mg",
     "target_occupancy": "target",
     "interval": "interval_h",
-    "comedication": "with",
-    "comedications": "with",
+    "comedication": "with",  # (not "comedications": a result field, the list batch writes)
     "co_medication": "with",
     "co_medications": "with",
     "age_years": "age",
@@ -58,12 +57,30 @@ PATIENTS_KEPT = 20_000  # patients parsed, least recently used dropped first
 
 class Contract(NamedTuple):
     """How a header is read: field -> its column, the columns carried to the output, and
-    the carried columns no field reads (named once on stderr)."""
+    the columns no field reads that --carry did not name (said once on stderr)."""
 
     header: tuple[str, ...]
     reads: dict[str, int]
     carried: tuple[int, ...]
     unread: tuple[str, ...]
+
+
+# Words that, inside an unknown column's name, say it means a field: `daily_dose_mg`,
+# `interval_days`, `smoking_status`, `hepatic_impairment` are not read, so they stop the run.
+FIELD_WORDS = {
+    "dose": "dose_mg",
+    "doses": "dose_mg",
+    "target": "target",
+    "interval": "interval_h",
+    "level": "level_ng_ml",
+    "age": "age",
+    "crcl": "crcl",
+    "hepatic": "hepatic",
+    "smoker": "smoker",
+    "smoking": "smoker",
+    "transporter": "transporter",
+}
+WORD = re.compile(r"[a-z0-9]+")
 
 
 def contract(header: list[str], carry: str = "all", present: int | None = None) -> Contract:
@@ -72,25 +89,24 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
     `present` columns are the input's own (JSON lines: the first line's keys); the others
     are request fields read where a line has them, never carried."""
     present = len(header) if present is None else present
-    named = _carry_names(carry, header)
+    keyword = carry.strip().lower()
+    named = set() if keyword in ("all", "none") else _carry_names(carry, header[:present])
     reads: dict[str, int] = {}
     suspect, unread = [], []
     for index, name in enumerate(header):
-        field = field_of(name)
+        field = field_of(name.strip())
         if field is not None:
             if field in reads:
                 raise InputError(
                     f"columns {header[reads[field]]!r} and {name!r} both give {field}: keep one"
                 )
             reads[field] = index
-        elif name in named:
-            unread.append(name)
+            continue
+        hint = None if name in named else _looks_like_a_field(name)
+        if hint is None:
+            unread.append(index)
         else:
-            hint = _looks_like_a_field(name)
-            if hint is None:
-                unread.append(name)
-            else:
-                suspect.append(f"{name!r} ({hint})")
+            suspect.append(f"{name!r} ({hint})")
     if suspect:
         raise InputError(
             "columns that look like fields sert batch reads, but are not: "
@@ -99,12 +115,32 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
         )
     if "drug" not in reads:
         raise InputError(f"the input has no 'drug' column (columns: {', '.join(header)})")
-    if carry == "all":
+    if keyword == "all":
         carried = tuple(range(present))
+    elif keyword == "none":
+        carried = ()
     else:
-        carried = tuple(i for i, name in enumerate(header[:present]) if name in named)
-    unread_carried = tuple(n for n in unread if header.index(n) in carried and n not in named)
-    return Contract(tuple(header), reads, carried, unread_carried)
+        carried = tuple(i for i in range(present) if header[i] in named)
+    # an input's own `error` column (batch's output read again) gives way to batch's
+    carried = tuple(i for i in carried if header[i].strip() != "error")
+    _check_carried([header[i] for i in carried])
+    said = tuple(header[i] for i in unread if header[i] not in named)
+    return Contract(tuple(header), reads, carried, said)
+
+
+def _check_carried(names: list[str]) -> None:
+    """Carried names are the output's columns: none empty, none twice."""
+    seen: set[str] = set()
+    for name in names:
+        if not name.strip():
+            raise InputError(
+                "a column without a name: name it, or leave it out with --carry COLUMN,..."
+            )
+        if name in seen:
+            raise InputError(
+                f"two columns named {name!r}: rename one, or leave one out with --carry"
+            )
+        seen.add(name)
 
 
 def field_of(name: str) -> str | None:
@@ -120,9 +156,22 @@ def field_of(name: str) -> str | None:
     return None
 
 
+def names_read() -> dict[str, str]:
+    """Every name a column may have that a field reads -> the field."""
+    names = {**{f: f for f in FIELDS}, **ALIASES}
+    for gene in GENES:
+        names.update({gene: gene, **{f"{gene}_{s}": gene for s in GENE_SUFFIXES}})
+    return names
+
+
 def _looks_like_a_field(name: str) -> str | None:
-    """Why an unknown column looks like a field (another case, a near miss, a gene name
-    inside it), or None."""
+    """Why an unknown column looks like a field (another case, a near miss, a gene name or
+    a field's word inside it), or None. A result column's name (batch's own output read
+    back) is carried as it is."""
+    from sert_cli.fields import is_result_column
+
+    if is_result_column(name):
+        return None
     known = [*FIELDS, *ALIASES, *GENES]
     lowered = name.strip().lower()
     for field in known:
@@ -138,28 +187,32 @@ def _looks_like_a_field(name: str) -> str | None:
     if close:
         field = next(f for f in known if f.lower() == close[0])
         return f"did you mean {field!r}?"
+    for word in WORD.findall(lowered):
+        if word in FIELD_WORDS:
+            return f"it reads like {FIELD_WORDS[word]!r}, which batch reads only by that name"
     return None
 
 
 def _carry_names(carry: str, header: list[str]) -> set[str]:
-    if carry in ("all", "none"):
-        return set()
     names = [n.strip() for n in carry.split(",") if n.strip()]
+    stripped = {h.strip(): h for h in header}
     for name in names:
-        if name not in header:
+        if name not in stripped:
             from sert_cli.suggest import did_you_mean
 
             raise InputError(
                 f"--carry {name!r}: not a column of the input{did_you_mean(name, header)}"
             )
-    return set(names)
+    return {stripped[n] for n in names}
 
 
 class Requests:
     """Rows' cells as query values: the read cells of a row are its request's key; each
     distinct patient is parsed once (the last PATIENTS_KEPT kept)."""
 
-    def __init__(self, terms: Contract, affinity: str, assume_nm: bool, typed: bool, library):
+    def __init__(
+        self, terms: Contract, *, affinity: str, assume_nm: bool, typed: bool, library
+    ) -> None:
         self.terms, self.affinity, self.assume_nm, self.typed = terms, affinity, assume_nm, typed
         self.library = library
         self.fields = tuple(terms.reads)
@@ -193,9 +246,14 @@ class Requests:
 
     def query(self, key: tuple):
         cells = dict(zip(self.fields, key, strict=True))
-        for field, value in cells.items():
-            if isinstance(value, _Unreadable):
-                raise InputError("expected text or a number", field=field)
+        if self.typed:
+            for field, value in cells.items():
+                if isinstance(value, _NotAValue) or (
+                    isinstance(value, _Flag) and field != "smoker"
+                ):
+                    raise InputError("expected text or a number", field=field)
+                if isinstance(value, _Flag):
+                    cells[field] = value[0]
         drug = _text(cells.get("drug"))
         if not drug:
             raise InputError("missing drug", field="drug")
@@ -288,14 +346,21 @@ class Requests:
         )
 
 
-class _Unreadable(tuple):
-    """A JSON value that is not text or a number, kept (hashable) until its row fails."""
+class _NotAValue(tuple):
+    """A JSON value that is not text, a number or true/false, kept (hashable) in its
+    request's key until its row fails."""
+
+
+class _Flag(tuple):
+    """JSON true or false in a request's key: apart from 1 and 0 (True == 1 in Python)."""
 
 
 def _hashable(value):
+    if type(value) is bool:
+        return _Flag((value,))
     if value is None or isinstance(value, (str, int, float)):
         return value
-    return _Unreadable(("json", repr(value)))
+    return _NotAValue(("json", repr(value)))
 
 
 def _text(value) -> str:

@@ -21,10 +21,6 @@ from sert_cli.queries.engine import Engine
 from sert_cli.vocabulary import GENES
 
 
-class Unreadable(int):
-    """The key of a line that could not be read: its row number (never a request's)."""
-
-
 class RowError(Exception):
     """A bad row under --strict."""
 
@@ -64,37 +60,39 @@ def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
     """Answer every row of the input; `say` takes the one-line notes for stderr (the
     command makes them safe to print); the lines go to `stdout` (the process's by default)
     unless options.output_path names a file."""
-    say = say or (lambda line: sys.stderr.write(line + "\n"))
+    say = say or _say
     output.check_format(options.output_format)
+    output.check_not_the_input(options.output_path, options.input_path)
     input_format = source.input_format_of(options.input_path, options.input_format)
     stream, raw = source.open_input(options.input_path)
     with stream:
         try:
-            header, chunks, columns = source.read_rows(
-                stream, input_format, also=(*requests.FIELDS, *GENES)
-            )
+            header, chunks, present = source.read_rows(stream, input_format, requests.names_read())
         except UnicodeDecodeError as exc:
             raise InputError(f"{options.input_path}: not UTF-8 text ({exc.reason})") from None
-        terms = requests.contract(header, options.carry, columns)
+        terms = requests.contract(header, options.carry, present)
         asked = requests.Requests(
-            terms, options.affinity, options.assume_nm, input_format == "jsonl", library
+            terms,
+            affinity=options.affinity,
+            assume_nm=options.assume_nm,
+            typed=input_format == "jsonl",
+            library=library,
         )
-        kinds = (
-            ("occupancy", "dose", "tdm") if "level_ng_ml" in terms.reads else ("occupancy", "dose")
-        )
+        given = {field for field, index in terms.reads.items() if index < present}
+        kinds = ("occupancy", "dose", "tdm") if "level_ng_ml" in given else ("occupancy", "dose")
         used = {gene for profile in library.profiles.values() for gene in profile.genes}
-        genes = tuple(g for g in GENES if g in used or g in terms.reads)
+        genes = tuple(g for g in GENES if g in used or g in given)
         chosen = output.select(options.fields, kinds, genes)
         out, tmp = output.open_output(options.output_path, stdout or sys.stdout)
-        writer = output.make_output(options.output_format, out, header, terms.carried, chosen)
-        if terms.unread:  # (said once the run can no longer fail before its first row)
-            say("sert batch: carried, not read: " + ", ".join(terms.unread))
         if tmp is not None:
             _exit_on_termination()
         # Millions of short-lived rows and no reference cycles: the cyclic collector
         # would only cost time, so it waits until the batch is done.
         gc.disable()
         try:
+            writer = output.make_output(options.output_format, out, header, terms.carried, chosen)
+            if terms.unread:  # (said once nothing can stop the run before its first row)
+                say(f"sert batch: not read: {_listed(terms.unread)}")
             summary = _stream(
                 Engine(library), asked, writer, chunks, options, raw if options.progress else None
             )
@@ -120,6 +118,17 @@ def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
     return summary
 
 
+def _say(line: str) -> None:
+    if sys.stderr is not None:
+        sys.stderr.write(line + "\n")
+
+
+def _listed(names: tuple[str, ...], shown: int = 10) -> str:
+    """Names in a line: the first `shown`, and how many more."""
+    listed = ", ".join(names[:shown])
+    return listed + (f" and {len(names) - shown:,} more" if len(names) > shown else "")
+
+
 def _stream(engine: Engine, asked: requests.Requests, writer, chunks, options, raw) -> Summary:
     summary = Summary()
     started = time.perf_counter()
@@ -128,14 +137,17 @@ def _stream(engine: Engine, asked: requests.Requests, writer, chunks, options, r
         for rows, problems in chunks:
             keys = list(map(asked.key, rows))
             for index in problems:  # an unreadable line: its own error, in its place
-                keys[index] = Unreadable(summary.read + index)
+                keys[index] = source.Unreadable(summary.read + index)
             asking = writer.unknown(dict.fromkeys(keys))
-            answers = answer(engine, asked, [k for k in asking if type(k) is not Unreadable])
-            answers.update({k: problems[k - summary.read] for k in asking if type(k) is Unreadable})
+            unreadable = source.Unreadable
+            answers = answer(engine, asked, [k for k in asking if type(k) is not unreadable])
+            answers.update({k: problems[k - summary.read] for k in asking if type(k) is unreadable})
             entries = writer.entries(keys, answers)
             failed = [n for n, entry in enumerate(entries) if entry.error is not None]
-            if failed and options.strict:
+            if failed and options.strict:  # the rows before it, then the end of the output
                 first = failed[0]
+                writer.write(rows[:first], entries[:first])
+                writer.close()
                 raise RowError(f"row {summary.read + first + 1}: {entries[first].error}")
             writer.write(rows, entries)
             summary.read += len(rows)

@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import os
 import stat
 import sys
@@ -23,6 +24,11 @@ MAX_CELL_CHARS = 16 << 20
 INPUT_FORMATS = ("csv", "jsonl")
 # A file's format from its name; standard input takes --input-format (default csv).
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class Unreadable(int):
+    """The request key of a line that could not be read: its row number, never a request's
+    (a request's key is a tuple of cells)."""
 
 
 def input_format_of(path: str, given: str | None) -> str:
@@ -79,16 +85,19 @@ def open_input(path: str, checked: bool = False):
 
 
 def read_rows(
-    stream, input_format: str, also: tuple[str, ...] = ()
+    stream, input_format: str, fields: dict[str, str] | None = None
 ) -> tuple[list[str], Iterator[tuple[list, dict]], int]:
     """The header, an iterator of chunks: (rows, {row index: why it could not be read}),
     and how many of the header's columns the input has. JSON lines: the first line's keys,
-    then `also` (request fields the first line lacks, read from any line that has them)."""
+    then the request fields the first line does not give (`fields`: each name a key may
+    have, an alias included -> its field), read from any line that has them."""
     if input_format == "csv":
         csv.field_size_limit(MAX_CELL_CHARS)
         reader = csv.reader(stream)
         try:
             header = next(reader)
+            while not any(cell.strip() for cell in header):  # blank lines before it
+                header = next(reader)
         except StopIteration:
             raise InputError("the input is empty: no header row") from None
         except csv.Error as exc:
@@ -99,7 +108,7 @@ def read_rows(
                 "the first line is a JSON object, not a CSV header: for JSON lines give "
                 "--input-format jsonl (or name the file .jsonl)"
             )
-        return [h.strip() for h in header], _csv_chunks(reader, len(header)), len(header)
+        return header, _csv_chunks(reader, len(header)), len(header)
     first, lines = None, iter(stream)
     for line in lines:
         if line.strip():
@@ -108,15 +117,17 @@ def read_rows(
     if first is None:
         raise InputError("the input is empty: no JSON line")
     try:
-        record = json.loads(first, parse_constant=_no_constant)
+        record = _json(first)
     except ValueError as exc:
         raise InputError(f"the first JSON line is not valid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise InputError("JSON lines must be objects, one query each")
     # The keys of the first line are the columns; a request field another line has is read
-    # there too (`also`: request fields the first line lacks).
-    header = [*record, *(name for name in also if name not in record)]
-    return header, _jsonl_chunks(itertools.chain([first], lines), header), len(record)
+    # there too, under any of its names.
+    fields = fields or {}
+    given = {fields.get(key.strip()) for key in record}
+    header = [*record, *sorted({f for f in fields.values() if f not in given}, key=str)]
+    return header, _jsonl_chunks(itertools.chain([first], lines), header, fields), len(record)
 
 
 def _csv_chunks(reader, width: int) -> Iterator[tuple[list, dict]]:
@@ -124,6 +135,7 @@ def _csv_chunks(reader, width: int) -> Iterator[tuple[list, dict]]:
     module cannot read, or with more cells than the header, is an error in its place (a
     blank row), and no other row is lost with it."""
     rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, width)))
+    rows_before = 0
     while True:
         chunk: list = []
         problems: dict[int, str] = {}
@@ -134,24 +146,32 @@ def _csv_chunks(reader, width: int) -> Iterator[tuple[list, dict]]:
             except csv.Error as exc:
                 problems[len(chunk)] = f"malformed CSV line {reader.line_num}: {exc}"
                 chunk.append([])
-        if [] in chunk:  # blank lines are skipped (and unreadable ones keep their place)
-            kept = [i for i, row in enumerate(chunk) if row or i in problems]
+        if [] in chunk or [""] * width in chunk:
+            # blank lines, and lines of empty cells (",,," from a spreadsheet), are
+            # skipped; unreadable ones keep their place
+            kept = [i for i, row in enumerate(chunk) if any(row) or i in problems]
             problems = {n: problems[i] for n, i in enumerate(kept) if i in problems}
             chunk = [chunk[i] for i in kept]
         if not chunk:
             return
         if set(map(len, chunk)) - {width, 0}:  # (0: an unreadable line's place)
             for index, row in enumerate(chunk):
-                if len(row) > width:  # cells with no column to go in: refuse, lose nothing
-                    problems[index] = f"the line has {len(row)} cells but the header {width}"
+                if len(row) > width:  # cells with no column to go in: the row refused, its
+                    # cells kept where they have one
+                    problems[index] = (
+                        f"row {rows_before + index + 1} has {len(row)} cells but the header {width}"
+                    )
+                    chunk[index] = row[:width]
                 elif len(row) < width and index not in problems:
                     chunk[index] = row + [""] * (width - len(row))
         for index in problems:
-            chunk[index] = [""] * width
+            if len(chunk[index]) != width:
+                chunk[index] = [""] * width
+        rows_before += len(chunk)
         yield chunk, problems
 
 
-def _jsonl_chunks(lines, header: list[str]) -> Iterator[tuple[list, dict]]:
+def _jsonl_chunks(lines, header: list[str], fields: dict) -> Iterator[tuple[list, dict]]:
     rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(header))))
     known = frozenset(header)
     chunk: list = []
@@ -160,15 +180,17 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[tuple[list, dict]]:
         if not text.strip():
             continue
         try:
-            record = json.loads(text, parse_constant=_no_constant)
+            record = _json(text)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-            extra = [key for key in record if key not in known]
-            if extra:
-                raise ValueError(
-                    f"key {extra[0]!r} is not in the first line: the first line's keys "
-                    "are the columns"
-                )
+            for key in [k for k in record if k not in known]:
+                field = fields.get(key.strip())
+                if field not in known or field in record:
+                    raise ValueError(
+                        f"key {key!r} is not in the first line: the first line's keys, and "
+                        "the request fields, are the columns"
+                    )
+                record[field] = record.pop(key)
             chunk.append([record.get(h) for h in header])
         except ValueError as exc:
             problems[len(chunk)] = f"bad JSON line: {exc}"
@@ -180,5 +202,24 @@ def _jsonl_chunks(lines, header: list[str]) -> Iterator[tuple[list, dict]]:
         yield chunk, problems
 
 
+def _json(text: str):
+    """A JSON line, refusing what JSON does not allow or a float cannot hold (NaN,
+    Infinity, 1e400, an integer of hundreds of digits) as the line's error."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_finite_int)
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    if len(text.lstrip("-")) > 300:
+        raise ValueError(f"{text[:20]}... is too large a number")
+    return int(text)

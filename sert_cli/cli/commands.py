@@ -528,13 +528,14 @@ def batch(
                 assume_nm=assume_nm,
                 progress=input_path != "-",
             ),
-            say=lambda line: env.stderr.write(printable(line) + "\n"),
+            say=lambda line: env.stderr and env.stderr.write(printable(line) + "\n"),
             stdout=env.stdout,
         )
     except RowError as exc:
         env.stderr.write(f"sert: error: {printable(str(exc))} (--strict)\n")
         raise typer.Exit(1) from None
-    env.stderr.write(summary.line() + "\n")
+    if env.stderr is not None:
+        env.stderr.write(summary.line() + "\n")
     if summary.errors:
         raise typer.Exit(1)
 
