@@ -27,7 +27,7 @@ OUTPUT_FORMATS = ("csv", "jsonl", "json")
 OUTPUT_BUFFER_BYTES = 1 << 20
 # Encoded answers kept for the requests met most recently: about 40 MB at full width; at
 # least a chunk's rows, so that none a chunk asks for is dropped before it is written.
-KEPT_REQUESTS = max(30_000, CHUNK_ROWS)
+KEPT_REQUESTS = max(10_000, CHUNK_ROWS)
 
 
 class Selection(NamedTuple):

@@ -52,7 +52,7 @@ ALIASES = {
 GENE_SUFFIXES = ("genotype", "diplotype", "phenotype")  # CYP2C19_genotype reads as CYP2C19
 PATIENT_FIELDS = (*GENES, "with", "age", "crcl", "hepatic", "sex", "smoker")
 NEAR_MISS = 0.8  # difflib ratio at which an unknown column is taken for a misspelt field
-PATIENTS_KEPT = 20_000  # patients parsed, least recently used dropped first
+PATIENTS_KEPT = 10_000  # patients parsed, least recently used dropped first
 
 
 class Contract(NamedTuple):

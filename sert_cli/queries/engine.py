@@ -44,7 +44,7 @@ from sert_cli.vocabulary import AFFINITIES, PRIMARY_TRANSPORTER
 
 # Patients (drug, affinity, patient) kept prepared, the least recently used dropped first;
 # a batch of millions stays flat.
-CONTEXT_LIMIT = 20_000
+CONTEXT_LIMIT = 10_000
 
 # The kinds answered by a workflow module of their own: kind -> (module, function). Each
 # function takes (engine, query, prepared patient, interval_h) and returns the result; the

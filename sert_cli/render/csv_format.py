@@ -47,13 +47,17 @@ def cell(value) -> str:
 
 
 def text_column(values: list) -> list[str]:
-    """cell() of each value of a column, a column at a time: floats and texts at C speed;
-    a list encoded once per distinct list of the column (warnings repeat row after row)."""
+    """cell() of each value of a column, a column at a time: numbers, texts and flags (and
+    nulls among them) without a call per value; a list encoded once per distinct list of
+    the column (warnings repeat row after row)."""
     kinds = set(map(type, values))
-    if kinds == {float}:
-        return list(map(float.__repr__, values))
+    kinds.discard(type(None))
+    if kinds <= {float}:
+        return ["" if v is None else repr(v) for v in values]
     if kinds == {str}:
-        return safe_column(values)
+        return safe_column(["" if v is None else v for v in values])
+    if kinds == {bool}:
+        return ["" if v is None else "true" if v else "false" for v in values]
     texts, encoded = [], {}
     for value in values:
         if type(value) is list:
