@@ -37,7 +37,6 @@ MB = 1e6
 MEMORY_LIMIT_MB = 300
 MEMORY_GROWTH = 1.3  # peak at N rows / peak at N/10 rows
 BATCH_GOALS = {("mix", "key"): 4.0, ("distinct", "key"): 5.0, "all": 12.0, "jsonl": 1.5}
-NO_FIELDS = "n/a (--fields not available)"
 
 
 @dataclass
@@ -76,10 +75,17 @@ def startup(runs: int) -> None:
     single = [SERT, "occupancy", "escitalopram", "--dose", "10"]
     pairs = [
         (
-            "single query (`sert occupancy escitalopram --dose 10`) / bare Typer app",
+            "single query for a script (`sert occupancy escitalopram --dose 10 --format json`)"
+            " / bare Typer app",
+            [*single, "--format", "json"],
+            [*floor, "occupancy", "escitalopram", "--dose", "10", "--format", "json"],
+            1.2,
+        ),
+        (
+            "  the same as a table (Rich's import) / bare Typer app",
             single,
             [*floor, "occupancy", "escitalopram", "--dose", "10"],
-            1.2,
+            None,
         ),
         (
             "`sert dose escitalopram --format json` / bare Typer app",
@@ -220,19 +226,15 @@ def batch(rows: int, runs: int, jobs: int) -> None:
             if kind == "distinct" and jobs > 1:
                 configs.append(Config("jobs", f"--jobs {jobs}", ["-j", str(jobs)]))
             # Once each at a tenth of the rows: warms the caches, gives the memory baseline
-            # and the output's width, and finds whether --fields is accepted yet.
+            # and the output's width.
             for config in configs:
                 output = work / f"out-{config.name}"
                 try:
                     done = timer.run(batch_argv(little, config, output), memory=True, allow_exit=1)
                 except timer.CommandFailed as exc:
                     config.available = False
-                    if exc.code == 2 and "No such option" in exc.stderr:
-                        config.why = NO_FIELDS
-                        print(f"  {' '.join(config.options)}: not accepted by sert batch yet")
-                    else:
-                        config.why = f"n/a (sert batch failed: exit {exc.code})"
-                        print(exc, file=sys.stderr)
+                    config.why = f"n/a (sert batch failed: exit {exc.code})"
+                    print(exc, file=sys.stderr)
                     continue
                 config.small_peak = done.peak_bytes
                 if config.name != "jsonl":
@@ -369,7 +371,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 rows, 11 start-up runs")
     parser.add_argument("--runs", type=int, default=3, help="interleaved batch rounds [3]")
     parser.add_argument("--startup-runs", type=int, help="interleaved start-up rounds [21]")
-    parser.add_argument("--jobs", type=int, default=0, help="also time `--jobs J` (distinct)")
+    parser.add_argument("--jobs", type=int, default=2, help="also time `--jobs J` (distinct) [2]")
     parser.add_argument("--only", choices=("startup", "batch"), help="one part only")
     args = parser.parse_args()
     rows = 100_000 if args.quick and args.rows == 1_000_000 else args.rows

@@ -376,10 +376,23 @@ def test_rows_over_several_chunks_keep_their_order_errors_and_strict_row(tmp_pat
     assert strict.returncode == 1 and "row 2401: column dose_mg: cannot read 'ten'" in strict.stderr
 
 
-def test_jobs_is_said_to_be_unused():
-    done = run_batch(to_csv(random_rows(5)), "--jobs", "2")
-    assert done.returncode == 0 and len(rows_of(done)) == 5
-    assert "--jobs is no longer used" in done.stderr
+@pytest.mark.parametrize("output_format", ["csv", "jsonl", "json"])
+def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path, output_format):
+    """Forked processes answer the chunks behind the same interface: the same lines, the
+    same summary, the same --strict row (the bad row is in the third chunk)."""
+    rows = _rows_in_chunks(3_000)
+    text = to_csv(rows)
+    one = run_batch(text, "--format", output_format, tmp_path=tmp_path)
+    two = run_batch(text, "--format", output_format, "--jobs", "2", tmp_path=tmp_path)
+    assert one.returncode == two.returncode == 1 and one.stdout == two.stdout
+    assert _summary(one) == _summary(two)
+    for row in rows:
+        row["drug"] = row["drug"].replace("nosuchdrug", "escitalopram")
+    strict = [
+        run_batch(to_csv(rows), "--strict", *jobs, tmp_path=tmp_path) for jobs in ([], ["-j", "2"])
+    ]
+    assert strict[0].stderr == strict[1].stderr and "row 2401:" in strict[0].stderr
+    assert strict[0].stdout == strict[1].stdout and len(rows_of(strict[0])) == 2_400
 
 
 # --- the contract (issue 24 item 1) -------------------------------------------------------

@@ -107,12 +107,21 @@ def values_of(records: list[dict], column: catalogue.Column) -> list:
 
 
 class Output:
-    """What both formats share: each distinct request's encoded answer, an Entry, made
-    once a chunk and kept for the KEPT_REQUESTS requests met most recently (a realistic
-    batch asks many things again, far apart in the file)."""
+    """A format's text: its head, each chunk's lines (`text`), what goes between two
+    chunks' texts, and its end. It writes to no stream, so that a chunk's text can be made
+    in any process. Each distinct request's encoded answer, an Entry, is made once a chunk
+    and kept for the KEPT_REQUESTS requests met most recently (a realistic batch asks many
+    things again, far apart in the file)."""
 
     def __init__(self) -> None:
         self.kept: OrderedDict[object, Entry] = OrderedDict()
+
+    def between(self, first: bool) -> str:
+        """What goes before a chunk's (non-empty) text: nothing but in a JSON array."""
+        return ""
+
+    def end(self, empty: bool) -> str:
+        return ""
 
     def unknown(self, keys) -> list:
         """The requests whose entry is not kept (those kept are now the most recent)."""
@@ -148,9 +157,9 @@ class CsvOutput(Output):
     and the result's cells, turned to text a column at a time over the chunk's new
     requests."""
 
-    def __init__(self, out, header: tuple[str, ...], carried: tuple[int, ...], chosen: Selection):
+    def __init__(self, header: tuple[str, ...], carried: tuple[int, ...], chosen: Selection):
         super().__init__()
-        self.out, self.carried, self.chosen = out, carried, chosen
+        self.carried, self.chosen = carried, chosen
         names = [c.name for c in chosen.columns]
         self.merged = {  # carried position -> the result column it shows
             position: names.index(header[i])
@@ -161,9 +170,14 @@ class CsvOutput(Output):
         self.tail = [n for n in range(len(names)) if n not in kept]
         # a failed row's result cells: empty, or None where a carried column keeps its input
         self.failed = tuple(None if n in kept else "" for n in range(len(names) - 1))
-        self.write_rows = csv_format.writer(out).writerows
         carried_names = [csv_format.safe_text(header[i]) for i in carried]
-        self.write_rows([[*carried_names, *(names[n] for n in self.tail)]])
+        self.head = self.lines([[*carried_names, *(names[n] for n in self.tail)]])
+
+    @staticmethod
+    def lines(rows) -> str:
+        buffer = io.StringIO()
+        csv_format.writer(buffer).writerows(rows)
+        return buffer.getvalue()
 
     def encode(self, answers: dict) -> dict:
         computed = [key for key, found in answers.items() if not isinstance(found, str)]
@@ -188,7 +202,9 @@ class CsvOutput(Output):
                 made[key] = Entry(found, (*self.failed, csv_format.cell(found)))
         return made
 
-    def write(self, rows: list, entries: list[Entry]) -> None:
+    def text(self, rows: list, entries: list[Entry]) -> str:
+        if not rows:
+            return ""
         result_columns = list(zip(*(entry.text for entry in entries), strict=True))
         columns = [
             csv_format.text_column(list(map(operator.itemgetter(i), rows))) for i in self.carried
@@ -199,10 +215,7 @@ class CsvOutput(Output):
                 for shown, given in zip(result_columns[n], columns[position], strict=True)
             ]
         columns += [result_columns[n] for n in self.tail]
-        self.write_rows(zip(*columns, strict=True))
-
-    def close(self) -> None:
-        pass
+        return self.lines(zip(*columns, strict=True))
 
 
 class JsonOutput(Output):
@@ -210,9 +223,9 @@ class JsonOutput(Output):
     the result's fields as its record has them (pruned to those asked for), then `error`;
     on a computed row a carried key named like a result field gives way to the result."""
 
-    def __init__(self, out, header, carried, chosen: Selection, as_array: bool):
+    def __init__(self, header, carried, chosen: Selection, as_array: bool):
         super().__init__()
-        self.out, self.carried, self.chosen, self.as_array = out, carried, chosen, as_array
+        self.carried, self.chosen, self.as_array = carried, chosen, as_array
         self.names = [compact(header[i]) + ": " for i in carried]
         self.stems: dict[str, set | None] = {}
         for column in chosen.columns:
@@ -222,9 +235,7 @@ class JsonOutput(Output):
                 self.stems.setdefault(column.stem, set()).add(column.key)
         self.header = header
         self.every = tuple(range(len(carried)))
-        self.first = True
-        if as_array:
-            out.write("[")
+        self.head = "[" if as_array else ""
 
     def encode(self, answers: dict) -> dict:
         return {key: self.fragment(found) for key, found in answers.items()}
@@ -245,7 +256,8 @@ class JsonOutput(Output):
         shown = tuple(p for p in self.every if self.header[self.carried[p]] not in pruned)
         return Entry(None, (shown, compact(pruned)[1:-1]))
 
-    def write(self, rows: list, entries: list[Entry]) -> None:
+    def text(self, rows: list, entries: list[Entry]) -> str:
+        """The chunk's lines: JSON lines, or an array's elements between commas."""
         carried = [list(map(compact, map(operator.itemgetter(i), rows))) for i in self.carried]
         lines = []
         for n, (_, (shown, fragment)) in enumerate(entries):
@@ -253,15 +265,16 @@ class JsonOutput(Output):
             cells.append(fragment)
             lines.append("{" + ", ".join(cells) + "}")
         if self.as_array:
-            if lines:
-                self.out.write(("\n" if self.first else ",\n") + ",\n".join(lines))
-                self.first = False
-        else:
-            self.out.write("\n".join(lines) + "\n" if lines else "")
+            return ",\n".join(lines)
+        return "\n".join(lines) + "\n" if lines else ""
 
-    def close(self) -> None:
-        if self.as_array:
-            self.out.write("]\n" if self.first else "\n]\n")
+    def between(self, first: bool) -> str:
+        return ("\n" if first else ",\n") if self.as_array else ""
+
+    def end(self, empty: bool) -> str:
+        if not self.as_array:
+            return ""
+        return "]\n" if empty else "\n]\n"
 
 
 def open_output(output_path: str | None, stdout):
@@ -330,7 +343,7 @@ def check_format(output_format: str) -> None:
         raise InputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)} for batch")
 
 
-def make_output(output_format: str, out, header, carried, chosen: Selection):
+def make_output(output_format: str, header, carried, chosen: Selection) -> Output:
     if output_format == "csv":
-        return CsvOutput(out, header, carried, chosen)
-    return JsonOutput(out, header, carried, chosen, as_array=output_format == "json")
+        return CsvOutput(header, carried, chosen)
+    return JsonOutput(header, carried, chosen, as_array=output_format == "json")

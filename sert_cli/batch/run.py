@@ -1,10 +1,12 @@
-"""`sert batch`: many queries in one process, streamed, nothing lost.
+"""`sert batch`: many queries in one run, streamed, nothing lost.
 
-The loop: read a chunk of rows (batch/source.py); find each row's request and ask each
-distinct request of the chunk once (batch/requests.py), all through one call of the engine,
-which computes a drug's rows together as numpy arrays, each with its own patient; write the
-chunk's lines as whole columns of text (batch/output.py). A bad row gets an `error` and
-never stops the run (unless --strict).
+The loop: read a chunk of rows (batch/source.py); a Pipeline finds each row's request and
+asks each distinct request of the chunk once (batch/requests.py), all through one call of
+the engine, which computes a drug's rows together as numpy arrays, each with its own
+patient, and turns the chunk's lines to text as whole columns (batch/output.py); the lines
+are written in the input's order. With --jobs N the chunks are answered by N forked
+processes, each with its own Pipeline, behind the same interface (`answered`). A bad row
+gets an `error` and never stops the run (unless --strict).
 """
 
 import contextlib
@@ -13,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sert_cli.batch import output, requests, source
 from sert_cli.errors import InputError, SertError
@@ -54,6 +57,7 @@ class Options:
     affinity: str = "pet"
     assume_nm: bool = False
     progress: bool = False
+    jobs: int = 1  # processes answering chunks
 
 
 def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
@@ -90,12 +94,11 @@ def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
         # would only cost time, so it waits until the batch is done.
         gc.disable()
         try:
-            writer = output.make_output(options.output_format, out, header, terms.carried, chosen)
+            writer = output.make_output(options.output_format, header, terms.carried, chosen)
             if terms.unread:  # (said once nothing can stop the run before its first row)
                 say(f"sert batch: not read: {_listed(terms.unread)}")
-            summary = _stream(
-                Engine(library), asked, writer, chunks, options, raw if options.progress else None
-            )
+            pipeline = Pipeline(Engine(library), asked, writer, options.strict)
+            summary = _stream(pipeline, chunks, out, options, raw if options.progress else None)
             out.flush()
             if tmp is not None:
                 out.close()
@@ -129,33 +132,94 @@ def _listed(names: tuple[str, ...], shown: int = 10) -> str:
     return listed + (f" and {len(names) - shown:,} more" if len(names) > shown else "")
 
 
-def _stream(engine: Engine, asked: requests.Requests, writer, chunks, options, raw) -> Summary:
+class Answered(NamedTuple):
+    """A chunk answered: its lines' text, its rows, the rows that failed, and under
+    --strict where it stops ("row N: why"; the text then holds the rows before it)."""
+
+    text: str
+    rows: int
+    failed: int
+    stop: str | None
+
+
+class Pipeline:
+    """One process's answering of chunks: the rows' requests, the engine, the text."""
+
+    def __init__(self, engine: Engine, asked: requests.Requests, writer, strict: bool):
+        self.engine, self.asked, self.writer, self.strict = engine, asked, writer, strict
+
+    def answer(self, rows: list, problems: dict, rows_before: int) -> Answered:
+        writer = self.writer
+        keys = list(map(self.asked.key, rows))
+        for index in problems:  # an unreadable line: its own error, in its place
+            keys[index] = source.Unreadable(rows_before + index)
+        asking = writer.unknown(dict.fromkeys(keys))
+        unreadable = source.Unreadable
+        answers = answer(self.engine, self.asked, [k for k in asking if type(k) is not unreadable])
+        answers.update({k: problems[k - rows_before] for k in asking if type(k) is unreadable})
+        entries = writer.entries(keys, answers)
+        failed = [n for n, entry in enumerate(entries) if entry.error is not None]
+        if failed and self.strict:  # the rows before it, then the end of the output
+            first = failed[0]
+            stop = f"row {rows_before + first + 1}: {entries[first].error}"
+            return Answered(writer.text(rows[:first], entries[:first]), first, 0, stop)
+        return Answered(writer.text(rows, entries), len(rows), len(failed), None)
+
+
+def answered(pipeline: Pipeline, chunks, jobs: int):
+    """Each chunk answered, in the input's order: here, or by `jobs` forked processes
+    (each with its own copy of the pipeline and its caches; at most 2 chunks each ahead)."""
+    if jobs <= 1:
+        rows_before = 0
+        for rows, problems in chunks:
+            yield pipeline.answer(rows, problems, rows_before)
+            rows_before += len(rows)
+        return
+    import collections
+    import multiprocessing
+
+    global _WORKER_PIPELINE
+    _WORKER_PIPELINE = pipeline  # what each forked worker answers with
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        pending: collections.deque = collections.deque()
+        rows_before = 0
+        for rows, problems in chunks:
+            pending.append(pool.apply_async(_answer_in_worker, (rows, problems, rows_before)))
+            rows_before += len(rows)
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+_WORKER_PIPELINE: Pipeline | None = None
+
+
+def _answer_in_worker(rows: list, problems: dict, rows_before: int) -> Answered:
+    return _WORKER_PIPELINE.answer(rows, problems, rows_before)
+
+
+def _stream(pipeline: Pipeline, chunks, out, options: Options, raw) -> Summary:
     summary = Summary()
     started = time.perf_counter()
     bar = _progress(raw, options.input_path)
+    writer = pipeline.writer
+    out.write(writer.head)
+    empty = True
     try:
-        for rows, problems in chunks:
-            keys = list(map(asked.key, rows))
-            for index in problems:  # an unreadable line: its own error, in its place
-                keys[index] = source.Unreadable(summary.read + index)
-            asking = writer.unknown(dict.fromkeys(keys))
-            unreadable = source.Unreadable
-            answers = answer(engine, asked, [k for k in asking if type(k) is not unreadable])
-            answers.update({k: problems[k - summary.read] for k in asking if type(k) is unreadable})
-            entries = writer.entries(keys, answers)
-            failed = [n for n, entry in enumerate(entries) if entry.error is not None]
-            if failed and options.strict:  # the rows before it, then the end of the output
-                first = failed[0]
-                writer.write(rows[:first], entries[:first])
-                writer.close()
-                raise RowError(f"row {summary.read + first + 1}: {entries[first].error}")
-            writer.write(rows, entries)
-            summary.read += len(rows)
-            summary.errors += len(failed)
-            summary.computed += len(rows) - len(failed)
+        for chunk in answered(pipeline, chunks, options.jobs):
+            if chunk.text:
+                out.write(writer.between(empty) + chunk.text)
+                empty = False
+            summary.read += chunk.rows
+            summary.errors += chunk.failed
+            summary.computed += chunk.rows - chunk.failed
+            if chunk.stop is not None:
+                out.write(writer.end(empty))
+                raise RowError(chunk.stop)
             if bar:
                 bar[0].update(bar[1], completed=raw.tell())
-        writer.close()
+        out.write(writer.end(empty))
     finally:
         if bar:
             bar[0].stop()

@@ -1,6 +1,7 @@
 """The `sert` commands: parse what was typed into query values, answer them with the one
 query engine, render the result. No science here."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -481,8 +482,8 @@ def batch(
             "-j",
             min=1,
             metavar="N",
-            hidden=True,
-            help="No longer used: one process (a note says so when N > 1).",
+            help="Processes that answer the chunks (forked; each with its own caches): about "
+            "1.9x faster with 2 on 2 idle CPUs where rows are distinct; no faster on busy ones.",
         ),
     ] = 1,
     assume_nm: AssumeNm = False,
@@ -509,10 +510,9 @@ def batch(
         raise InputError("missing INPUT: a CSV or JSON-lines file, or - for stdin")
     from sert_cli.batch.run import Options, RowError, run
 
-    if jobs > 1:
-        env.stderr.write(
-            "sert batch: --jobs is no longer used: one process answers the rows (README)\n"
-        )
+    if jobs > 1 and not hasattr(os, "fork"):
+        env.stderr.write("sert batch: --jobs needs fork(); one process answers the rows\n")
+        jobs = 1
     try:
         summary = run(
             profiles_library(profiles_dir),
@@ -527,6 +527,7 @@ def batch(
                 affinity=affinity,
                 assume_nm=assume_nm,
                 progress=input_path != "-",
+                jobs=jobs,
             ),
             say=lambda line: env.stderr and env.stderr.write(printable(line) + "\n"),
             stdout=env.stdout,
