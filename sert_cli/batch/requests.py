@@ -10,12 +10,12 @@ carried through unread and named once on stderr.
 import difflib
 import operator
 import re
-from collections import OrderedDict
 from typing import NamedTuple
 
-from sert_cli.errors import InputError, SertError
+from sert_cli.errors import InputError
 from sert_cli.pgx.patient import Patient
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
+from sert_cli.recent import Recent
 from sert_cli.units import read_amount
 from sert_cli.vocabulary import GENES
 
@@ -220,7 +220,7 @@ class Requests:
         self.patient_positions = tuple(
             n for n, field in enumerate(self.fields) if field in PATIENT_FIELDS
         )
-        self.patients: OrderedDict[tuple, Patient | SertError] = OrderedDict()
+        self.patients = Recent(PATIENTS_KEPT)  # a row's patient cells -> its Patient
         # the read cells of a row as a tuple, at C speed
         getter = operator.itemgetter(*self.indices)
         self._cells = getter if len(self.indices) > 1 else lambda row: (getter(row),)
@@ -309,20 +309,7 @@ class Requests:
     def patient(self, cells: dict, key: tuple) -> Patient:
         """The patient of a row's cells (key: its patient cells), parsed once for all the
         rows that share them."""
-        found = self.patients.get(key)
-        if found is None:
-            try:
-                found = self._parse_patient(cells)
-            except SertError as exc:
-                found = exc.with_traceback(None)
-            self.patients[key] = found
-            if len(self.patients) > PATIENTS_KEPT:
-                self.patients.popitem(last=False)
-        else:
-            self.patients.move_to_end(key)
-        if isinstance(found, SertError):
-            raise found
-        return found
+        return self.patients.made(key, lambda: self._parse_patient(cells))
 
     def _parse_patient(self, cells: dict) -> Patient:
         phenotypes, genotypes = [], []

@@ -8,7 +8,6 @@ fields, never command-line flags.
 """
 
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from importlib import import_module
 
@@ -40,6 +39,7 @@ from sert_cli.queries.values import (
     check_transporter,
     positive,
 )
+from sert_cli.recent import Recent
 from sert_cli.vocabulary import AFFINITIES, PRIMARY_TRANSPORTER
 
 # Patients (drug, affinity, patient) kept prepared, the least recently used dropped first;
@@ -86,36 +86,26 @@ class Engine:
 
     def __init__(self, library: Library) -> None:
         self.library = library
-        self.contexts: OrderedDict[tuple, Prepared | SertError] = OrderedDict()
+        self.contexts = Recent(CONTEXT_LIMIT)  # (drug, affinity, patient) -> Prepared
         self.profiles: dict[tuple[str, str], Profile] = {}  # (drug, affinity): on its scale
         self.workflows: dict[str, Callable] = {}  # kind -> its imported function
         self.usual: dict[tuple[str, str], tuple] = {}  # (drug, affinity): alone, usual dose
 
     def prepared(self, drug: str, affinity: str, patient: Patient) -> Prepared:
-        key = (drug, affinity, patient)
-        found = self.contexts.get(key)
-        if found is None:
-            try:
-                if affinity not in AFFINITIES:
-                    raise InputError(f"must be one of {', '.join(AFFINITIES)}", field="affinity")
-                if not str(drug).strip():
-                    raise InputError("missing drug", field="drug")
-                profile = self.profiles.get((drug, affinity))
-                if profile is None:
-                    profile = self.library.get(drug).with_affinity(affinity)
-                    self.profiles[drug, affinity] = profile
-                found = prepare(profile, patient)
-                found = self._with_own_occupancy(found, affinity)
-            except SertError as exc:
-                found = _held(exc)
-            self.contexts[key] = found
-            if len(self.contexts) > CONTEXT_LIMIT:
-                self.contexts.popitem(last=False)
-        else:
-            self.contexts.move_to_end(key)
-        if isinstance(found, SertError):
-            raise found.with_traceback(None)
-        return found
+        return self.contexts.made(
+            (drug, affinity, patient), lambda: self._prepare(drug, affinity, patient)
+        )
+
+    def _prepare(self, drug: str, affinity: str, patient: Patient) -> Prepared:
+        if affinity not in AFFINITIES:
+            raise InputError(f"must be one of {', '.join(AFFINITIES)}", field="affinity")
+        if not str(drug).strip():
+            raise InputError("missing drug", field="drug")
+        profile = self.profiles.get((drug, affinity))
+        if profile is None:
+            profile = self.library.get(drug).with_affinity(affinity)
+            self.profiles[drug, affinity] = profile
+        return self._with_own_occupancy(prepare(profile, patient), affinity)
 
     def _with_own_occupancy(self, prepared: Prepared, affinity: str) -> Prepared:
         """A co-medication that is itself a SERT inhibitor with a profile here adds its own
