@@ -138,18 +138,23 @@ def translate(gene: str, diplotype: str) -> GenotypeResult:
     return _by_function_pair(gene, name, calls, version)
 
 
+def _indeterminate(gene, name, calls, version) -> GenotypeResult:
+    """An allele of uncertain or unknown function: no score, no phenotype."""
+    return GenotypeResult(
+        gene=gene,
+        diplotype=name,
+        activity_score=None,
+        activity_score_at_least=False,
+        phenotype=INDETERMINATE,
+        cpic_phenotype=INDETERMINATE,
+        alleles=calls,
+        cpic_data_version=version,
+    )
+
+
 def _by_activity_score(gene, name, calls, version) -> GenotypeResult:
     if any(c.activity_value is None for c in calls):
-        return GenotypeResult(
-            gene=gene,
-            diplotype=name,
-            activity_score=None,
-            activity_score_at_least=False,
-            phenotype=INDETERMINATE,
-            cpic_phenotype=INDETERMINATE,
-            alleles=calls,
-            cpic_data_version=version,
-        )
+        return _indeterminate(gene, name, calls, version)
     score = sum(c.activity_value for c in calls)
     at_least = any(c.activity_value_at_least for c in calls)
     phenotype = activity_score_phenotype(score, at_least)
@@ -190,16 +195,7 @@ def activity_score_phenotype(score: float, at_least: bool = False) -> str:
 def _by_function_pair(gene, name, calls, version) -> GenotypeResult:
     codes = [_function_codes().get(c.function) for c in calls]
     if None in codes:
-        return GenotypeResult(
-            gene=gene,
-            diplotype=name,
-            activity_score=None,
-            activity_score_at_least=False,
-            phenotype=INDETERMINATE,
-            cpic_phenotype=INDETERMINATE,
-            alleles=calls,
-            cpic_data_version=version,
-        )
+        return _indeterminate(gene, name, calls, version)
     phenotype, likely = _pair_rules()[(gene, "".join(sorted(codes)))]
     term = ("Likely " if likely else "") + CPIC_TERMS[phenotype]
     return GenotypeResult(
