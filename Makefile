@@ -1,11 +1,14 @@
 # make test: create .venv, install with test extras, run the suite (what CI runs).
-# make demo: install and run a real query on the bundled profiles.
+# make demo: install, run real queries on the bundled profiles, and check one number.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export _TYPER_FORCE_DISABLE_TERMINAL := 1
 export TERMINAL_WIDTH := 120
+
+# make demo's smoke test: a number, not only an exit status (README "Quick start").
+export SMOKE_TEST := import json, sys; t = json.load(sys.stdin)["occupancy"]["SERT"]; assert 0.77 < t < 0.79, t; print(f"smoke test passed: escitalopram 10 mg/day, {t:.1%} of SERT")
 
 .PHONY: install test demo bench lint fuzz refit clean
 
@@ -25,6 +28,7 @@ test: install
 demo: install
 	$(BIN)/sert occupancy escitalopram --dose 10
 	$(BIN)/sert dose escitalopram --phenotype CYP2C19=PM
+	$(BIN)/sert occupancy escitalopram --dose 10 --format json | $(BIN)/python -c "$$SMOKE_TEST"
 
 # make bench BENCH_ARGS=--quick: 100,000 batch rows instead of a million (see --help).
 bench: install

@@ -74,3 +74,22 @@ def test_the_readme_shows_the_example_files_as_they_are():
     assert shown
     for path, text in shown:
         assert (README.parent / path).read_text(encoding="utf-8").rstrip("\n") == text
+
+
+def test_the_quick_start_smoke_test_passes_as_written():
+    """The README's smoke test: its sert command run here, its python check on the output."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(sert [^\n]*?) \\\n  \| python3 -c '([^']*)'\n```", text)
+    assert block, "the Quick start's smoke test is missing"
+    done = sert(*shlex.split(block.group(1))[1:])
+    import contextlib
+    import io
+    import sys
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        saved = sys.stdin
+        sys.stdin = io.StringIO(done.stdout)
+        try:
+            exec(block.group(2), {})
+        finally:
+            sys.stdin = saved
