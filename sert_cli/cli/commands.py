@@ -108,6 +108,32 @@ def dose(
 
 
 @query_command
+def compare(
+    drugs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="DRUG[:DOSE]...",
+            help="Two or more drugs, each with its dose per interval (escitalopram:10, "
+            "'sertraline:50 mg') or without one (its usual dose, the label minimum).",
+            show_default=False,
+        ),
+    ],
+    target: Target = DEFAULT_TARGET,
+    transporter: TransporterOption = DEFAULT_TRANSPORTER,
+    options: QueryOptions = None,
+) -> None:
+    """Drugs side by side for one patient: occupancy, level, the dose for the target and
+    its range, clearance against an average patient, time to steady state, label range."""
+    from sert_cli.queries.values import CompareQuery
+
+    pairs = []
+    for written in drugs:
+        name, _, dose = written.partition(":")
+        pairs.append((name.strip(), parse_mg(dose, f"{name.strip()}:DOSE") if dose else None))
+    _run(CompareQuery, options, tuple(pairs), target, transporter.value)
+
+
+@query_command
 def table(
     drug: Drug,
     doses: Annotated[

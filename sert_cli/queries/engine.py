@@ -58,6 +58,7 @@ WORKFLOWS: dict[str, tuple[str, str]] = {
     "tdm": ("sert_cli.queries.tdm", "answer_tdm"),
     "taper": ("sert_cli.queries.taper", "plan_taper"),
     "switch": ("sert_cli.queries.switch", "plan_switch"),
+    "compare": ("sert_cli.queries.compare", "answer_compare"),
 }
 
 

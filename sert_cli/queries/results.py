@@ -568,3 +568,36 @@ class SwitchResult(NamedTuple):
             }
             for day in self.fields["schedule"]
         ]
+
+
+class CompareResult(NamedTuple):
+    """Drugs side by side for one patient (queries/compare.py): a column per drug."""
+
+    query: object  # CompareQuery
+    prepared: Prepared  # the first drug's: the patient as read
+    columns: tuple[dict, ...]
+    warnings: tuple[str, ...]
+
+    drug = property(_drug_name)
+
+    def trace(self) -> list[Step]:
+        return list(self.prepared.steps)
+
+    def record(self, explain: bool = False) -> dict:
+        q = self.query
+        record = {
+            "query": "compare",
+            "target": q.target,
+            "transporter": q.transporter,
+            "drugs": list(self.columns),
+            "warnings": list(self.warnings),
+            "statement": STATEMENT,
+            **self.prepared.record(),
+        }
+        if explain:
+            record["explain"] = [s.record() for s in self.trace()]
+        return record
+
+    def rows(self) -> list[dict]:
+        """One CSV row per drug."""
+        return [{**column, "statement": STATEMENT} for column in self.columns]

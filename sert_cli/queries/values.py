@@ -165,3 +165,20 @@ def check_transporter(transporter: str) -> str:
     if name not in TRANSPORTERS:
         raise InputError(f"must be one of {', '.join(TRANSPORTERS)}", field="transporter")
     return name
+
+
+class CompareQuery(NamedTuple):
+    """Drugs side by side for one patient: each at a dose (None: its usual dose, the
+    label minimum) and at the dose for the target."""
+
+    drugs: tuple[tuple[str, float | None], ...]
+    target: float = DEFAULT_TARGET
+    transporter: str = PRIMARY_TRANSPORTER
+    patient: Patient = NO_PATIENT
+    affinity: str = DEFAULT_AFFINITY
+    kind = "compare"
+
+    @property
+    def drug(self) -> str:
+        """The first drug (the engine prepares the patient for it first)."""
+        return self.drugs[0][0]

@@ -801,7 +801,14 @@ def phenotypes(records: list[dict], env) -> None:
         )
 
 
+def _compare(console: Console, result) -> None:
+    from sert_cli.render.compare_table import compare
+
+    compare(console, result)
+
+
 RENDERERS = {
+    results.CompareResult: _compare,
     results.OccupancyResult: occupancy,
     results.DoseResult: dose,
     results.SimulationResult: simulation,

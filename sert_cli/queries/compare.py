@@ -1,0 +1,89 @@
+"""The compare workflow (`sert compare`): several drugs for one patient, side by side.
+
+Each drug is asked what `sert occupancy` (at the dose given, or its usual dose: the label
+minimum) and `sert dose` (for the target) answer, all in one call of the engine, and its
+clearance for this patient is set beside a normal metabolizer's: the question "which of
+these suits this patient?" in one table.
+"""
+
+from sert_cli.errors import InputError, SertError
+from sert_cli.pgx.patient import Patient, Prepared
+from sert_cli.pk.dosing import per_day
+from sert_cli.queries.results import CompareResult
+from sert_cli.queries.values import CompareQuery, DoseQuery, OccupancyQuery, check_target
+from sert_cli.vocabulary import HOURS_PER_DAY
+
+MAX_DRUGS = 8
+
+
+def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) -> CompareResult:
+    """The compare query's answer (the engine dispatches here)."""
+    if not 1 <= len(query.drugs) <= MAX_DRUGS:
+        raise InputError(f"give 1 to {MAX_DRUGS} drugs", field="drugs")
+    target = check_target(query.target)
+    asked = []
+    for drug, dose in query.drugs:
+        profile = engine.library.get(drug)
+        usual = profile.label_min_mg / per_day(profile.interval_h)
+        common = {"patient": query.patient, "affinity": query.affinity}
+        dose_mg = usual if dose is None else dose
+        asked += [
+            OccupancyQuery(drug=drug, dose_mg=dose_mg, **common),
+            DoseQuery(drug=drug, target=target, transporter=query.transporter, **common),
+            # the average patient at the same dose (a saturable clearance depends on it)
+            OccupancyQuery(drug=drug, dose_mg=dose_mg, affinity=query.affinity, patient=Patient()),
+        ]
+    answers = engine.answer_many(asked)
+    columns, warnings = [], []
+    for n, (_, dose) in enumerate(query.drugs):
+        at_dose, for_target, average = answers[3 * n : 3 * n + 3]
+        for found in (at_dose, average):
+            if isinstance(found, SertError):
+                raise found
+        column = _column(at_dose, for_target, average, given=dose is not None)
+        columns.append(column)
+        said = [*at_dose.warnings, *getattr(for_target, "warnings", ())]
+        warnings += [f"{column['drug']}: {w}" for w in said]
+    # each drug's notes and guidance are its own command's (`sert dose DRUG`); the patient
+    # as given is the heading
+    patient = answers[0].prepared._replace(guidance=(), notes=())
+    return CompareResult(
+        query=query,
+        prepared=patient,
+        columns=tuple(columns),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _column(at_dose, for_target, average, given: bool) -> dict:
+    """One drug's column: its record's numbers a resident compares."""
+    record = at_dose.record(patient=False)
+    clearance, typical = record["clearance_l_h"], average.record(patient=False)
+    column = {
+        "drug": record["drug"],
+        "dose_mg": record["dose_mg"],
+        "dose_given": given,
+        "interval_h": record["interval_h"],
+        "daily_dose_mg": record["daily_dose_mg"],
+        "occupancy": record["occupancy"],
+        "css_plasma_ng_ml": record["css_plasma_ng_ml"],
+        "phenotypes": record["phenotypes"],
+        "clearance_l_h": clearance,
+        "clearance_vs_average_patient": clearance / typical["clearance_l_h"],
+        "time_to_95pct_steady_state_days": _days(record["time_to_95pct_steady_state_h"]),
+        "label_range_mg_day": [record["label_min_mg"], record["label_max_mg"]],
+    }
+    if isinstance(for_target, SertError):
+        column |= {"dose_for_target_mg": None, "no_dose_because": str(for_target)}
+        return column
+    target = for_target.record(patient=False)
+    return column | {
+        "dose_for_target_mg": target["dose_mg"],
+        "dose_for_target_range_mg": target["dose_range_mg"],
+        "recommended_dose_mg": target["recommended_dose_mg"],
+        "target_reached": target["target_reached"],
+    }
+
+
+def _days(hours: float | None) -> float | None:
+    return None if hours is None else hours / HOURS_PER_DAY
