@@ -71,9 +71,20 @@ def profiles(draw):
 @settings(max_examples=200, deadline=None)
 @given(profiles(), st.floats(1e-3, 1e3), st.floats(1.001, 10.0))
 def test_occupancy_rises_with_dose_and_stays_below_the_plateau(profile, dose, factor):
-    low = occupancy_at(profile, dose).occupancy["SERT"]
-    high = occupancy_at(profile, dose * factor).occupancy["SERT"]
-    assert 0 <= low < high < profile.with_affinity("pet").emax.get("SERT", 1.0) <= 1
+    """Strictly, while a float can still tell the two apart: near the plateau (a load past
+    about 1e12) the model refuses a dose whose occupancy rounds to 100 %, by design."""
+    from sert_cli.errors import ModelError
+
+    try:
+        low = occupancy_at(profile, dose).occupancy["SERT"]
+        high = occupancy_at(profile, dose * factor).occupancy["SERT"]
+    except ModelError as exc:
+        assert "indistinguishable from 100 %" in str(exc)
+        assume(False)
+    emax = profile.with_affinity("pet").emax.get("SERT", 1.0)
+    assert 0 <= low <= high <= emax <= 1
+    if high < emax * (1 - 1e-9):
+        assert low < high
 
 
 @settings(max_examples=200, deadline=None)
