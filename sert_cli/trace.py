@@ -52,3 +52,13 @@ def _text(value) -> str:
 
 def model_section(number: int) -> str:
     return f"docs/model.md section {number}"
+
+
+class Note(str):
+    """A note as a record keeps it (its whole text, the source in parentheses) that also
+    knows its short form without the source: what a table shows unless --explain asks."""
+
+    def __new__(cls, text: str, source: str = "", tail: str = "", short: str = "") -> "Note":
+        note = super().__new__(cls, f"{text} ({source}){tail}" if source else text + tail)
+        note.short = short or text + tail
+        return note

@@ -23,7 +23,7 @@ from sert_cli.pk.steady_state import (
     table_fm,
 )
 from sert_cli.suggest import did_you_mean
-from sert_cli.trace import Step
+from sert_cli.trace import Note, Step
 from sert_cli.vocabulary import (
     CPIC_TERMS,
     DEFAULT_PHENOTYPE,
@@ -423,8 +423,11 @@ def _apply_comedication(
                 )
                 return profile
             notes.append(
-                f"{name} {verb} {profile.name} exposure {ratio:g}-fold (measured: "
-                f"{row['source']}); this measured ratio is used instead of the enzyme classes"
+                Note(
+                    f"{name} {verb} {profile.name} exposure {ratio:g}-fold",
+                    source=f"measured: {row['source']}",
+                    tail="; this measured ratio is used instead of the enzyme classes",
+                )
             )
             return scaled_exposure(profile, ratio)
     metabolized = {f.gene for m in profile.moieties for f in m.fractions_metabolized}
@@ -441,8 +444,11 @@ def _apply_comedication(
             else f"{profile.name}'s profile has no {enzyme} fraction, so its clearance is unchanged"
         )
         notes.append(
-            f"{enzyme} activity x{activity:g}: {name} is a {strength} {enzyme} {effect} "
-            f"(source: {row['source']}; class effect: {class_source}); {reach}"
+            Note(
+                f"{enzyme} activity x{activity:g}: {name} is a {strength} {enzyme} {effect}",
+                source=f"source: {row['source']}; class effect: {class_source}",
+                tail=f"; {reach}",
+            )
         )
         if effect == "inhibitor":
             _phenoconvert(enzyme, strength, name, functional, scores, notes)
@@ -479,9 +485,12 @@ def _measured_enzyme_effect(
         else ""
     )
     notes.append(
-        f"{name} {verb} {profile.name} exposure {ratio:g}-fold (measured: {row['source']}); "
-        f"read as {enzyme} activity x{activity:.3g} for {profile.name} "
-        f"(1/{ratio:g} = 1 + {fm:g} * (m - 1)), which acts wherever {enzyme} does{capped}"
+        Note(
+            f"{name} {verb} {profile.name} exposure {ratio:g}-fold",
+            source=f"measured: {row['source']}",
+            tail=f"; read as {enzyme} activity x{activity:.3g} for {profile.name} "
+            f"(1/{ratio:g} = 1 + {fm:g} * (m - 1)), which acts wherever {enzyme} does{capped}",
+        )
     )
     for perpetrator in _rows("perpetrators.csv"):
         if (
@@ -562,10 +571,8 @@ def _apply_label_limits(
                 else f"patients taking a {gene} inhibitor"
             )
             source = f"label maximum for {who}: {row['source']}"
-            notes.append(
-                f"the maximum daily dose is {limit:g} mg, not {profile.label_max_mg:g} "
-                f"mg ({source})"
-            )
+            lowered = f"the maximum daily dose is {limit:g} mg, not {profile.label_max_mg:g} mg"
+            notes.append(Note(lowered, source=source, short=f"{lowered}, for {who}"))
             profile = changed(profile, label_max_mg=limit, label_max_source=source)
     return profile
 
@@ -730,11 +737,14 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list, step
             limit = float(row["value"])
             source = f"label maximum for {where}: {row['source']}"
             was = profile.label_max_mg
-            notes.append(f"the maximum daily dose is {limit:g} mg, not {was:g} mg ({source})")
+            lowered = f"the maximum daily dose is {limit:g} mg, not {was:g} mg"
+            notes.append(Note(lowered, source, short=f"{lowered}, for {where}"))
             profile = changed(profile, label_max_mg=limit, label_max_source=source)
         elif effect == "exposure_ratio":
             ratio = float(row["value"])
-            notes.append(f"{where}: {profile.name} exposure x{ratio:g} (measured: {row['source']})")
+            notes.append(
+                Note(f"{where}: {profile.name} exposure x{ratio:g}", f"measured: {row['source']}")
+            )
             who = ", ".join(_words(f, factors[f]) for f in _fields(row["condition"]))
             # text, where given, is the short citation the "Assumed:" line names
             assumes = (
@@ -770,7 +780,7 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list, step
         elif effect == "warning":
             warnings.append(f"{row['text']} ({row['source']})")
         elif effect == "note":
-            notes.append(f"{where}: {row['text']} ({row['source']})")
+            notes.append(Note(f"{where}: {row['text']}", row["source"]))
     return profile, warnings, avoid
 
 

@@ -1,0 +1,17 @@
+"""An answer that fits a screen (issue 25): a note's citation is --explain's."""
+
+from conftest import sert, sert_json
+
+PATIENT = ("sertraline", "-p", "CYP2C19=PM", "--with", "omeprazole", "--age", "72")
+
+
+def test_notes_are_short_in_the_table_and_whole_with_explain_and_in_json():
+    short = sert("dose", *PATIENT, env={"COLUMNS": "80"}).stdout
+    whole = sert("dose", *PATIENT, "--explain", env={"COLUMNS": "80"}).stdout
+    assert "Note: age>=65 (age 72): sertraline exposure x1.67\n" in short
+    assert "Zoloft" not in short and "Zoloft PI" in whole  # the source of that factor
+    assert "drug-interaction-visualizer" not in short
+    notes = sert_json("dose", *PATIENT)["notes"]
+    assert any(
+        n.startswith("age>=65 (age 72): sertraline exposure x1.67 (measured:") for n in notes
+    )
