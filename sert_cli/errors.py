@@ -17,11 +17,16 @@ class SertError(Exception):
         self.message, self.field, self.remedy = " ".join(str(message).split()), field, remedy
         super().__init__(self.message)
 
-    def worded(self, name_field: Callable[[str], str]) -> str:
+    def worded(
+        self, name_field: Callable[[str], str], name_remedy: Callable[[str], str] | None = None
+    ) -> str:
         """The one-line message, prefixed with what `name_field` calls the field, and
-        ending with the remedy (a field too, such as assume_nm) named the same way."""
+        ending with the remedy (a field too, such as assume_nm) named by `name_remedy`
+        (by default the same way: a remedy is an option to type, not one typed)."""
         message = f"{name_field(self.field)}: {self.message}" if self.field else self.message
-        return f"{message} (use {name_field(self.remedy)})" if self.remedy else message
+        if not self.remedy:
+            return message
+        return f"{message} (use {(name_remedy or name_field)(self.remedy)})"
 
 
 class InputError(SertError, ValueError):
@@ -43,7 +48,7 @@ class ProfileError(InputError):
         super().__init__(f"{where}: {message}" if where else message)
         self.field = field
 
-    def worded(self, name_field: Callable[[str], str]) -> str:
+    def worded(self, name_field: Callable[[str], str], name_remedy=None) -> str:
         return self.message  # already names its file, line and field
 
 

@@ -145,7 +145,8 @@ def test_the_table_and_csv():
         (("escitalopram", "10", "sertraline", "--strategy", "slow"), "--strategy"),
         (("escitalopram", "10", "sertraline", "--days", "0"), "--days"),
         (("escitalopram", "10", "escitalopram"), "TO_DRUG"),
-        (("escitalopram", "0", "sertraline"), "--dose"),
+        (("escitalopram", "0", "sertraline"), "DOSE"),  # as typed: positional
+        (("escitalopram", "--dose", "0", "sertraline"), "--dose"),
     ],
 )
 def test_nonsense_is_refused(args, flag):

@@ -7,6 +7,7 @@ registered function at every start, and a single query should not pay for eleven
 
 import gc
 import sys
+from typing import Annotated
 
 import typer
 
@@ -43,10 +44,51 @@ def _version(value: bool) -> None:
 
 def root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        False,
+        "--version",
+        "-V",
+        callback=_version,
+        is_eager=True,
+        help="Show the version and exit.",
     ),
 ) -> None:
     """Serotonin and norepinephrine transporter occupancy calculator."""
+
+
+def help_command(
+    context: typer.Context,
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[COMMAND]",
+            help="A command, e.g. occupancy or profiles show [default: sert itself].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show the help of sert or of a COMMAND: the same as --help."""
+    from typer.main import get_command
+
+    from sert_cli.suggest import did_you_mean
+
+    words = [word for typed in command or () for word in typed.split()]
+    known = [*COMMANDS, "profiles", "help"]
+    if words and words[0] not in known:
+        _refuse(f"no command '{words[0]}'{did_you_mean(words[0], known)}")
+    if words[:1] == ["profiles"] and len(words) > 1 and words[1] not in PROFILE_COMMANDS:
+        _refuse(f"no command 'profiles {words[1]}'{did_you_mean(words[1], PROFILE_COMMANDS)}")
+    if len(words) > (2 if words[:1] == ["profiles"] else 1):
+        _refuse(f"give one command to show the help of, not '{' '.join(words)}'")
+    prog = context.find_root().info_name
+    # the help `sert COMMAND --help` prints, from an app built as that command line builds it
+    get_command(build_app(words))([*words, "--help"], prog_name=prog)
+
+
+def _refuse(message: str) -> None:
+    from sert_cli.cli.common import printable
+
+    environment().stderr.write(f"sert: error: {printable(message)}\n")
+    raise typer.Exit(2)
 
 
 def build_app(argv: list[str]) -> typer.Typer:
@@ -55,9 +97,12 @@ def build_app(argv: list[str]) -> typer.Typer:
     app = typer.Typer(**APP_SETTINGS)
     app.callback()(root)
     wanted = next((a for a in argv if not a.startswith("-")), None)
-    names = [wanted] if wanted in COMMANDS or wanted == "profiles" else [*COMMANDS, "profiles"]
+    every = [*COMMANDS, "profiles", "help"]
+    names = [wanted] if wanted in every else every
     for name in names:
-        if name == "profiles":
+        if name == "help":
+            app.command("help")(help_command)
+        elif name == "profiles":
             profiles_app = typer.Typer(**PROFILES_SETTINGS)
             for sub, function in PROFILE_COMMANDS.items():
                 profiles_app.command(sub)(function)

@@ -42,6 +42,7 @@ from sert_cli.cli.options import (
     query_options,
     schedule_file_steps,
     schedule_steps,
+    time_amount,
 )
 from sert_cli.errors import InputError
 from sert_cli.vocabulary import DEFAULT_TARGET
@@ -70,6 +71,10 @@ def _run(
     emit(options.fmt, result, explain)
 
 
+def _hours(interval: str | None) -> float | None:
+    return time_amount(interval, "--interval")
+
+
 def _check_plot(plot: Path | None) -> None:
     if plot is not None:
         from sert_cli.render.plot import check_plot_path
@@ -89,7 +94,8 @@ def occupancy(
     """Steady-state concentrations and SERT/NET occupancy at a dose."""
     from sert_cli.queries.values import OccupancyQuery
 
-    _run(OccupancyQuery, options, drug, dose_mg(dose, dose_argument), interval, explain=explain)
+    args = (drug, dose_mg(dose, dose_argument), _hours(interval))
+    _run(OccupancyQuery, options, *args, explain=explain)
 
 
 @query_command
@@ -104,7 +110,7 @@ def dose(
     """The dose that reaches a target occupancy, and the smallest marketed dose that does."""
     from sert_cli.queries.values import DoseQuery
 
-    _run(DoseQuery, options, drug, target, transporter.value, interval, explain=explain)
+    _run(DoseQuery, options, drug, target, transporter.value, _hours(interval), explain=explain)
 
 
 @query_command
@@ -169,21 +175,31 @@ def simulate(
         ),
     ] = None,
     days: Annotated[
-        float | None,
-        typer.Option("--days", metavar="D", help="Dose for this many days instead of --doses."),
+        str | None,
+        typer.Option(
+            "--days",
+            metavar="D",
+            help="Dose for this many days instead of --doses (or a time: '2 weeks').",
+        ),
     ] = None,
     until: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--until",
-            metavar="H",
-            help="Simulate until this many hours after the first dose "
-            "[default: 5 half-lives past the last dose]",
+            metavar="TIME",
+            help="Simulate until this long after the first dose: hours, or with a unit "
+            "('30 days') [default: 5 half-lives past the last dose]",
         ),
     ] = None,
     step: Annotated[
-        float, typer.Option("--step", metavar="H", help="Hours between time points.")
-    ] = 1.0,
+        str | None,
+        typer.Option(
+            "--step",
+            metavar="TIME",
+            help="Time between points: hours, or with a unit ('30 min') [default: 1 h]",
+            show_default=False,
+        ),
+    ] = None,
     schedule: Annotated[
         str | None,
         typer.Option(
@@ -234,11 +250,11 @@ def simulate(
         options,
         drug,
         first_dose,
-        interval,
+        _hours(interval),
         doses,
-        days,
-        until,
-        step,
+        time_amount(days, "--days", plain_hours=24.0),
+        time_amount(until, "--until"),
+        1.0 if step is None else time_amount(step, "--step"),
         explain=explain,
         plot=plot,
         adaptation=adaptation,
@@ -277,16 +293,20 @@ def population(
 
     _check_plot(plot)
     args = (drug, dose_mg(dose, dose_argument), ancestry, n, seed, target, transporter.value)
-    _run(PopulationQuery, options, *args, interval, explain=explain, plot=plot)
+    _run(PopulationQuery, options, *args, _hours(interval), explain=explain, plot=plot)
 
 
 @query_command
 def taper(
     drug: Drug,
+    dose_argument: DoseArgument = None,
     from_dose: Annotated[
-        str,
+        str | None,
         typer.Option("--from", metavar="MG", help="The dose now (per administration)."),
-    ] = ...,
+    ] = None,
+    dose: Annotated[
+        str | None, typer.Option("--dose", metavar="MG", help="The same as --from.")
+    ] = None,
     step: Annotated[
         float | None,
         typer.Option(
@@ -304,11 +324,11 @@ def taper(
         ),
     ] = None,
     weeks: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--weeks",
             metavar="N",
-            help="Weeks per step [default: 2; never under 5 half-lives].",
+            help="Weeks per step, or a time ('10 days') [default: 2; never under 5 half-lives].",
         ),
     ] = None,
     liquid: Annotated[
@@ -332,19 +352,44 @@ def taper(
     each step."""
     from sert_cli.queries.values import TaperQuery
 
-    args = (drug, parse_mg(from_dose, "--from"), step, fraction, weeks, liquid, interval)
+    start = _taper_start(from_dose, dose, dose_argument)
+    weeks_per_step = time_amount(weeks, "--weeks", plain_hours=168.0)
+    args = (drug, start, step, fraction, weeks_per_step, liquid, _hours(interval))
     _run(TaperQuery, options, *args, explain=explain, max_cut=max_cut)
+
+
+def _taper_start(from_dose: str | None, dose: str | None, argument: str | None) -> float:
+    """--from, its alias --dose, or the positional DOSE: given once (or the same)."""
+    given = [(f, t) for f, t in (("--from", from_dose), ("--dose", dose)) if t is not None]
+    if argument is not None:
+        given.append(("DOSE", argument))
+    if not given:
+        raise InputError("missing the dose now: give --from MG (or --dose MG), e.g. --from 20")
+    if len({text.strip() for _, text in given}) > 1:
+        raise InputError(f"give the dose once: {' and '.join(f for f, _ in given)} differ")
+    flag, text = given[0]
+    return parse_mg(text, flag)
 
 
 @query_command
 def switch(
     drug: Drug,
     dose_argument: Annotated[
-        str, typer.Argument(metavar="DOSE", help="The dose taken now.", show_default=False)
-    ],
+        str | None,
+        typer.Argument(
+            metavar="[DOSE]",
+            help="The dose taken now, as an alternative to --dose.",
+            show_default=False,
+        ),
+    ] = None,
     to_drug: Annotated[
-        str, typer.Argument(metavar="TO_DRUG", help="The drug to switch to.", show_default=False)
-    ],
+        str | None,
+        typer.Argument(metavar="TO_DRUG", help="The drug to switch to.", show_default=False),
+    ] = None,
+    dose: Annotated[
+        str | None,
+        typer.Option("--dose", metavar="MG", help="The dose taken now: 20, '20 mg' or 20mg."),
+    ] = None,
     strategy: Annotated[
         str | None,
         typer.Option(
@@ -375,8 +420,23 @@ def switch(
     days of the change with both drugs competing for the sites."""
     from sert_cli.queries.values import SwitchQuery
 
-    args = (drug, dose_mg(None, dose_argument), to_drug, strategy, days, interval)
+    if to_drug is None and dose_argument is not None and not _is_dose(dose_argument):
+        dose_argument, to_drug = None, dose_argument  # switch DRUG --dose MG TO_DRUG
+    if to_drug is None:
+        raise InputError(
+            "missing TO_DRUG: the drug to switch to, e.g. sert switch paroxetine --dose 20 "
+            "sertraline"
+        )
+    args = (drug, dose_mg(dose, dose_argument), to_drug, strategy, days, _hours(interval))
     _run(SwitchQuery, options, *args, explain=explain)
+
+
+def _is_dose(text: str) -> bool:
+    try:
+        parse_mg(text, "DOSE")
+    except InputError:
+        return False
+    return True
 
 
 @query_command
@@ -393,12 +453,12 @@ def tdm(
         ),
     ] = ...,
     hours_after_dose: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--hours-after-dose",
-            metavar="H",
-            help="Hours between the last dose and the sample [default: a trough, just "
-            "before the next dose].",
+            metavar="TIME",
+            help="Time between the last dose and the sample: hours, or with a unit "
+            "('90 min') [default: a trough, just before the next dose].",
         ),
     ] = None,
     interval: Interval = None,
@@ -410,7 +470,8 @@ def tdm(
     from sert_cli.queries.values import TdmQuery
 
     level_ng_ml = plasma_level(level, drug, options.profiles_dir)
-    args = (drug, dose_mg(dose, dose_argument), level_ng_ml, hours_after_dose, interval)
+    after = time_amount(hours_after_dose, "--hours-after-dose")
+    args = (drug, dose_mg(dose, dose_argument), level_ng_ml, after, _hours(interval))
     _run(TdmQuery, options, *args, explain=explain)
 
 
@@ -512,6 +573,15 @@ def batch(
             "1.9x faster with 2 on 2 idle CPUs where rows are distinct; no faster on busy ones.",
         ),
     ] = 1,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No summary line and no note of the columns not read on stderr (errors "
+            "still print).",
+        ),
+    ] = False,
     assume_nm: AssumeNm = False,
     affinity: Affinity = AffinityChoice.pet,
     profiles_dir: ProfilesDir = None,
@@ -555,13 +625,13 @@ def batch(
                 progress=input_path != "-",
                 jobs=jobs,
             ),
-            say=lambda line: env.stderr and env.stderr.write(printable(line) + "\n"),
+            say=lambda line: not quiet and env.stderr and env.stderr.write(printable(line) + "\n"),
             stdout=env.stdout,
         )
     except RowError as exc:
         env.stderr.write(f"sert: error: {printable(str(exc))} (--strict)\n")
         raise typer.Exit(1) from None
-    if env.stderr is not None:
+    if env.stderr is not None and not quiet:
         env.stderr.write(summary.line() + "\n")
     if summary.errors:
         raise typer.Exit(1)

@@ -48,7 +48,12 @@ ProfilesDir = Annotated[
 ]
 Format = Annotated[
     OutputFormat,
-    typer.Option("--format", "-f", help="table for people; json and csv are stable contracts."),
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table for people; json and csv are stable contracts (any case).",
+    ),
 ]
 Drug = Annotated[str, typer.Argument(metavar="DRUG", help="Drug name or alias, e.g. escitalopram.")]
 DoseOption = Annotated[
@@ -62,9 +67,12 @@ DoseArgument = Annotated[
     ),
 ]
 Interval = Annotated[
-    float | None,
+    str | None,
     typer.Option(
-        "--interval", metavar="H", help="Dosing interval in hours [default: the profile's]"
+        "--interval",
+        metavar="TIME",
+        help="Dosing interval: hours, or with a unit, e.g. 12, '12 h', 2d, '1 day' "
+        "[default: the profile's]",
     ),
 ]
 Target = Annotated[
@@ -232,6 +240,23 @@ def parse_mg(text: str, flag: str) -> float:
     written = text.strip()
     try:
         return float(written) if _plain_number(written) else parse_quantity(written, "mass").value
+    except ValueError as exc:
+        raise InputError(f"{flag} {text!r}: {exc}") from None
+
+
+def time_amount(text: str | None, flag: str, plain_hours: float = 1.0) -> float | None:
+    """A time option (None when not given): a plain number in the option's own unit (hours,
+    or days for plain_hours=24), or a time with its unit ('12 h', 2d, '1 day', '2 weeks'),
+    converted to that unit."""
+    if text is None:
+        return None
+    from sert_cli.units import read_amount
+
+    written = text.strip()
+    try:
+        if _plain_number(written):
+            return read_amount(written, "time")[0]
+        return read_amount(written, "time")[0] / plain_hours
     except ValueError as exc:
         raise InputError(f"{flag} {text!r}: {exc}") from None
 
