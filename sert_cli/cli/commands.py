@@ -119,7 +119,7 @@ def compare(
         list[str],
         typer.Argument(
             metavar="DRUG[:DOSE]...",
-            help="Two or more drugs, each with its dose per interval (escitalopram:10, "
+            help="Up to 8 drugs, each with its dose per interval (escitalopram:10, "
             "'sertraline:50 mg') or without one (its usual dose, the label minimum).",
             show_default=False,
         ),
