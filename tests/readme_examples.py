@@ -1,6 +1,6 @@
-"""Rewrite the output under each README `$ sert ...` example with what the command prints
-at 80 columns, and the ```text block under each ```python example with what the code
-prints (what tests/test_readme.py compares). Run after a change that moves numbers:
+"""Rewrite the output under each README and docs/*.md `$ sert ...` example with what the
+command prints at 80 columns, and the ```text block under each ```python example with what
+the code prints (what tests/test_readme.py compares). Run after a change that moves numbers:
 `python tests/readme_examples.py`, then read the diff."""
 
 import os
@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 
-from test_readme import EXAMPLE, NEEDS_MORE, PYTHON_EXAMPLE, README
+from test_readme import EXAMPLE, NEEDS_MORE, PAGES, PYTHON_EXAMPLE, README
 
 
 def output(command: str) -> str:
@@ -47,5 +47,6 @@ def rewrite_python(match: re.Match) -> str:
 
 
 if __name__ == "__main__":
-    text = EXAMPLE.sub(rewrite, README.read_text(encoding="utf-8"))
-    README.write_text(PYTHON_EXAMPLE.sub(rewrite_python, text), encoding="utf-8")
+    for page in PAGES:  # the README and docs/*.md
+        text = EXAMPLE.sub(rewrite, page.read_text(encoding="utf-8"))
+        page.write_text(PYTHON_EXAMPLE.sub(rewrite_python, text), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The README's validation tables, made from `sert validate --format json`.
+"""The validation tables of docs/validation.md, made from `sert validate --format json`.
 
 tests/test_readme.py checks the README block between the markers equals what this makes
 from the live output, so the tables cannot go stale; after a refit, regenerate them with
@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "validation.md"  # (their home)
 START, END = "<!-- validate tables: start -->", "<!-- validate tables: end -->"
 
 
@@ -117,7 +117,7 @@ def live_report() -> dict:
         capture_output=True,
         text=True,
         check=True,
-        cwd=README.parent,
+        cwd=README.parent.parent,  # the repository (its sert_cli)
     )
     return json.loads(done.stdout)
 

@@ -168,8 +168,9 @@ def test_json_is_the_record_of_the_result():
 # --- layering (issue 24): read from the source, every import, lazy ones included ---------
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sert_cli"
-# The folders from the bottom up (README "Layout"); a folder imports only folders below it,
-# never one on its own level (pgx and profiles are siblings: each reads model and pk).
+# The folders from the bottom up (docs/architecture.md "Layout"); a folder imports only
+# folders below it, never one on its own level (pgx and profiles are siblings: each reads
+# model and pk).
 FOLDER_LEVELS = {
     "model": 0,
     "pk": 1,

@@ -10,6 +10,8 @@ import pytest
 from conftest import sert, sert_json
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+# The README and the docs beside it: every `$ sert ...` example in them is run.
+PAGES = (README, *sorted((README.parent / "docs").glob("*.md")))
 EXAMPLE = re.compile(r"```\n\$ (sert [^\n]*)\n(.*?)\n```", re.S)
 # batch and profiles check read a file of the reader's own; phenotype's table is printed
 # wider than 80 columns and is cut there (issue 25 makes tables fit, then it joins)
@@ -33,7 +35,7 @@ def python_output(code: str) -> str:
 
 
 def examples() -> list[tuple[str, str]]:
-    found = EXAMPLE.findall(README.read_text(encoding="utf-8"))
+    found = [e for page in PAGES for e in EXAMPLE.findall(page.read_text(encoding="utf-8"))]
     return [(c, out) for c, out in found if "|" not in c and not c.startswith(NEEDS_MORE)]
 
 
@@ -52,7 +54,7 @@ def test_a_readme_example_prints_what_the_readme_shows(command, printed):
 
 
 def test_the_validation_tables_are_what_validate_prints():
-    """The README's validation tables are `sert validate`'s output (regenerate them with
+    """docs/validation.md's tables are `sert validate`'s output (regenerate them with
     `python tests/readme_tables.py` after a refit)."""
     from readme_tables import current_block, tables
 

@@ -4,7 +4,7 @@ YAML is parsed with PyYAML's safe loader (the C one when present). Anchors and
 aliases are refused (no 'billion laughs'), duplicate keys are errors, and files over
 MAX_PROFILE_BYTES are refused before parsing. A file that validated once is cached as
 plain JSON keyed by its path and content, so a query does not pay for importing
-and running the YAML parser (start-up is a feature; see README "Start-up").
+and running the YAML parser (start-up is a feature; see docs/architecture.md "Start-up").
 """
 
 import json
