@@ -15,3 +15,11 @@ def test_notes_are_short_in_the_table_and_whole_with_explain_and_in_json():
     assert any(
         n.startswith("age>=65 (age 72): sertraline exposure x1.67 (measured:") for n in notes
     )
+
+
+def test_explain_is_never_dropped_silently():
+    as_csv = sert("occupancy", "escitalopram", "--dose", "10", "--explain", "--format", "csv")
+    assert as_csv.returncode == 2 and as_csv.stdout == ""
+    assert as_csv.stderr.startswith("sert: error: --explain: the steps are in the table and")
+    steps = sert_json("occupancy", "escitalopram", "--dose", "10", "--explain")["explain"]
+    assert any(s["step"] == "time to steady state" for s in steps)

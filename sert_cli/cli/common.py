@@ -13,7 +13,7 @@ from contextvars import ContextVar
 import typer
 
 from sert_cli.cli.environment import Environment
-from sert_cli.errors import SertError
+from sert_cli.errors import InputError, SertError
 from sert_cli.vocabulary import (
     DEFAULT_MAX_CUT,
     DEFAULT_TAPER_STEP_PP,
@@ -213,6 +213,11 @@ def emit(fmt, result, explain: bool = False) -> None:
 
         env.stdout.write(render(result.record(explain)))
     elif fmt == "csv":
+        if explain:  # never dropped without a word: a CSV has no place for the steps
+            raise InputError(
+                "--explain: the steps are in the table and in JSON (`--format json`, its "
+                "explain field); CSV holds the result's rows only"
+            )
         from sert_cli.render.csv_format import render
 
         env.stdout.write(render(result.rows()))
