@@ -37,6 +37,13 @@ class PetCalibration(NamedTuple):
     @property
     def words(self) -> str:
         """The constant as every output names it: basis, value, interval, plateau, note."""
+        note = f": {self.note}" if self.note else ""
+        return self.short_words + note
+
+    @property
+    def short_words(self) -> str:
+        """The constant without what an assumed one rests on (its basis still says
+        assumed): what a table's "Assumed:" line shows; --explain adds the note."""
         interval = ""
         if self.ec50_interval_ng_ml is not None:
             low, high = self.ec50_interval_ng_ml
@@ -45,10 +52,9 @@ class PetCalibration(NamedTuple):
                 f"{high:.3g}" if math.isfinite(high) else "open",
             )
             interval = f", 95 % interval {sides[0]}-{sides[1]}"
-        note = f": {self.note}" if self.note else ""
         return (
             f"PET {self.basis} (EC50 {self.ec50_plasma_ng_ml:.3g} ng/mL plasma{interval}, "
-            f"plateau {self.emax:.0%}){note}"
+            f"plateau {self.emax:.0%})"
         )
 
 

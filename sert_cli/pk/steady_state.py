@@ -16,7 +16,7 @@ from sert_cli.datafiles import read_table
 from sert_cli.errors import ModelError
 from sert_cli.model import formulas
 from sert_cli.model.profile import Moiety, Profile
-from sert_cli.trace import Step, model_section
+from sert_cli.trace import Note, Step, model_section
 from sert_cli.units import mg_l_to_ng_ml, ng_ml_to_nm, nm_to_ng_ml
 from sert_cli.vocabulary import (
     RANGE_Z,
@@ -461,7 +461,7 @@ def steady_state(
                     ("theta", occupancy[transporter], ""),
                 ),
                 source=model_section(4),
-                assumes=f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}",
+                assumes=_constant_words(profile, transporter),
             )
         )
     times: dict[float, object] = dict.fromkeys(STEADY_STATE_FRACTIONS)
@@ -498,6 +498,16 @@ def _maximum(a, b):
 
         return np.maximum(a, b)
     return max(a, b)
+
+
+def _constant_words(profile: Profile, transporter: str) -> Note:
+    """What the "Assumed:" line says of a transporter's constant: whole (with what an
+    assumed PET constant rests on), and short for a table without --explain."""
+    whole = f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}"
+    pet = profile.parent.pet.get(transporter) if profile.emax else None  # (the PET scale)
+    if pet is None or not pet.note:
+        return Note(whole)
+    return Note(whole, short=f"{transporter} constant: {pet.short_words}")
 
 
 def check_finite(profile: Profile, values) -> None:

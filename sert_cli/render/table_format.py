@@ -100,7 +100,9 @@ def constants(profile: Profile) -> list[str]:
 
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
-    console.print("Assumed: " + "; ".join(notes) + ".", style="dim", markup=False)
+    """The "Assumed:" line, each assumption short (--explain prints each whole)."""
+    said = [getattr(note, "short", note) for note in notes]
+    console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
 
 
 def _print_factor_assumptions(console: Console, result) -> None:
@@ -773,6 +775,8 @@ def patient_extras(console: Console, result, explain: bool, err: Console) -> Non
             console.print(f"{number}. {step.name}: {step.formula}", style="bold", markup=False)
             if step.values:
                 console.print(f"   {step.numbers()}", markup=False)
+            if step.assumes and isinstance(step.assumes, str):
+                console.print(f"   assumes: {step.assumes}", markup=False)
             console.print(f"   source: {step.source}", style="dim", markup=False)
     console.print(f"{STATEMENT[0].upper()}{STATEMENT[1:]}.", style="dim", markup=False)
     print_warnings(result.warnings, err)
