@@ -117,9 +117,9 @@ def _fit_widths(
     if sum(widths) > room:
         return False
     spare = room - sum(widths)
-    # the space left to the columns it puts on one line, those that need least first;
-    # what is left after them to the column that wraps most
-    order = sorted(range(len(spans)), key=lambda i: spans[i][1] - spans[i][0])
+    # the space left to the columns it puts on one line: the first (what names a row),
+    # then those that need least; what is left after them to the column that wraps most
+    order = [0, *sorted(range(1, len(spans)), key=lambda i: spans[i][1] - spans[i][0])]
     for i in order:
         need = spans[i][1] - widths[i]
         if need <= spare:
@@ -171,6 +171,8 @@ def _groups(console: Console, table: Table, width: int, keys: int) -> list[list[
     groups: list[list[int]] = []
     current = list(range(keys))
     for i in range(keys, len(table.columns)):
+        if _measure(console, table, table.columns[i])[1] == 0:
+            continue  # an empty column (a flag no row has): nothing to show
         if len(current) > keys and not fits([*current, i]):
             groups.append(current)
             current = list(range(keys))
