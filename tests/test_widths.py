@@ -171,3 +171,48 @@ def test_the_tables_are_drawn_at_the_fallback_width(columns, width):
     # drawn at that width, not one character a line: the heading's first line fills it
     assert width - 10 < len(done.stdout.splitlines()[0].rstrip()) <= width
     assert "CYP2C19 PM" in done.stdout or width < 60
+
+
+def render(table, width: int) -> str:
+    from rich.console import Console
+
+    from sert_cli.render.fit import print_table
+
+    out = io.StringIO()
+    print_table(Console(file=out, width=width, color_system=None), table, keys=1)
+    return out.getvalue()
+
+
+def test_a_table_too_wide_for_any_wrapping_is_stacked_each_part_naming_its_rows():
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="T", box=box.SIMPLE_HEAD)  # as sert's tables
+    for name in ("name", *(f"column-{i}" for i in range(8))):
+        table.add_column(name)
+    for row in range(3):
+        table.add_row(f"row-{row}", *(f"value-{row}-{i}" for i in range(8)))
+    text = render(table, 40)
+    assert_fits(text, 40)
+    words = re.findall(r"\S+", text)
+    for row in range(3):
+        assert all(words.count(f"value-{row}-{i}") == 1 for i in range(8))
+        parts = words.count(f"row-{row}")
+        assert parts >= 3  # the row's name in every part
+    assert words.count("name") == parts and words.count("T") == 1  # the title once
+
+
+def test_a_table_that_fits_is_drawn_as_rich_draws_it():
+    from rich.console import Console
+    from rich.table import Table
+
+    def table():
+        made = Table(title="short")
+        made.add_column("a")
+        made.add_column("b", justify="right")
+        made.add_row("one", "1")
+        return made
+
+    out = io.StringIO()
+    Console(file=out, width=60, color_system=None).print(table())
+    assert render(table(), 60) == out.getvalue()
