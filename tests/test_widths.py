@@ -45,6 +45,12 @@ COMMANDS = [
     ("validate", "--fit", "escitalopram"),
     ("profiles", "list"),
     ("profiles", "check", "--sources"),
+    ("compare", "escitalopram", "sertraline", "citalopram:20", "-p", "CYP2C19=PM"),
+    (
+        "compare",
+        *("escitalopram sertraline citalopram paroxetine fluoxetine".split()),
+        *("venlafaxine", "duloxetine", "vortioxetine"),
+    ),
 ]
 
 

@@ -874,7 +874,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
         ],
     )
     row("label, mg/day", [_label(*c["label_range_mg_day"]) for c in columns])
-    console.print(table)
+    print_table(console, table)
     console.print(
         "Each drug's notes and CPIC/DPWG guidance: `sert dose DRUG` with the same options.",
         style="dim",
