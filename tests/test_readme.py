@@ -13,9 +13,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 # The README and the docs beside it: every `$ sert ...` example in them is run.
 PAGES = (README, *sorted((README.parent / "docs").glob("*.md")))
 EXAMPLE = re.compile(r"```\n\$ (sert [^\n]*)\n(.*?)\n```", re.S)
-# batch and profiles check read a file of the reader's own; phenotype's table is printed
-# wider than 80 columns and is cut there (issue 25 makes tables fit, then it joins)
-NEEDS_MORE = ("sert profiles check mydrug", "sert phenotype")
+# batch and profiles check read a file of the reader's own
+NEEDS_MORE = ("sert profiles check mydrug",)
 RATE = re.compile(r"[\d,]+ rows/s")  # (batch's summary: the rate differs run by run)
 
 

@@ -92,21 +92,30 @@ def test_population_table_shows_the_percentiles_and_the_share_reaching_80():
 
 
 def test_validate_table_lists_every_pet_point_and_flags_those_outside_their_range():
+    """A table a transporter, each study's points under its name (a row of its own)."""
     text = table("validate")
-    assert text.startswith("PET occupancy, observed vs predicted (%)")
+    assert text.startswith("SERT PET occupancy, observed vs predicted (%)")
+    assert "NET PET occupancy, observed vs predicted (%)" in text
     assert "Mean absolute error by drug and kind of point (percentage points)" in text
-    row(text, "study", "drug", "T", "mg/day", "when", "obs", "in vitro", "model", "left out",
-        "90 % range")  # fmt: skip
+    row(text, "drug", "mg/day", "when", "obs", "in vitro", "model", "left out", "90 % range")
     point = re.compile(
-        r"^\s+(\S+)\s+(\S+)\s+(SERT|NET)\s+([\d.]+)\s+(steady|(?:rep )?\d+ h)\s+(\d+)\s+(\d+)"
-        r"\s+(\d+)\s+(\d+|-)\s+(\d+-\d+|-)\s*(\S*)\s*$",
-        re.M,
+        r"^\s*(\S+)\s+([\d.]+)\s+(steady|(?:rep )?\d+ h)\s+(\d+)\s+(\d+)"
+        r"\s+(\d+)\s+(\d+|-)\s+(\d+-\d+|-)\s*(\S*)\s*$"
     )
-    points = point.findall(text)
+    points, transporter, study = [], None, None
+    for line in text.split("Mean absolute error")[0].splitlines():
+        if line.rstrip().endswith("PET occupancy, observed vs predicted (%)"):
+            transporter = line.split()[0]
+        elif re.fullmatch(r"\s*\S+\s*", line) and not line.strip().startswith("─"):
+            study = line.strip()
+        elif found := point.match(line):
+            drug, *rest = found.groups()
+            points.append((study, drug, transporter, *rest))
     with open(Path(__file__).parent.parent / "sert_cli/data/pet_occupancy.csv") as handle:
         data = list(csv.DictReader(line for line in handle if not line.startswith("#")))
     # one line per point of the data file but the excluded ones
     assert len(points) == sum(r["status"] != "excluded" for r in data) >= 40
+    assert {p[2] for p in points} == {"SERT", "NET"}
     # published: Meyer 2001, 83 % SERT occupancy on paroxetine 20 mg/day at steady state
     (meyer,) = [p for p in points if p[0] == "Meyer2001" and p[1] == "paroxetine"]
     assert meyer[2:6] == ("SERT", "20", "steady", "83")

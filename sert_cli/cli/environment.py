@@ -15,6 +15,10 @@ from typing import TextIO
 
 # What a file or a pipe gets: the width of a classic terminal (as Rich and click use).
 DEFAULT_WIDTH_COLUMNS = 80
+# The narrowest width drawn at: below it (COLUMNS=1, a terminal a few columns wide) tables
+# would be a character a line; at 40 each still fits its longest word, and a terminal
+# narrower than that wraps the lines rather than the table being cut.
+MIN_WIDTH_COLUMNS = 40
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,17 @@ def _isatty(stream) -> bool:
 
 
 def _width_columns(streams, environ: Mapping[str, str]) -> int:
-    """COLUMNS if it is a positive whole number; else the width of the first stream that is a
-    terminal (stdin included: `sert ... | less` is drawn for the terminal); else 80."""
-    columns = environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
+    """COLUMNS if it is a positive whole number; else (unset, empty, 0, negative or not a
+    number) the width of the first stream that is a terminal (stdin included: `sert ... |
+    less` is drawn for the terminal); else 80. Never less than 40 (MIN_WIDTH_COLUMNS)."""
+    columns = environ.get("COLUMNS", "").strip()
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
+        return max(int(columns), MIN_WIDTH_COLUMNS)
     for stream in streams:
         try:
             width = os.get_terminal_size(stream.fileno()).columns
         except (AttributeError, OSError, ValueError):  # not a terminal, or no descriptor
             continue
         if width > 0:
-            return width
+            return max(width, MIN_WIDTH_COLUMNS)
     return DEFAULT_WIDTH_COLUMNS

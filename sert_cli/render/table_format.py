@@ -9,6 +9,7 @@ from pathlib import Path
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sert_cli.model.profile import Profile
 from sert_cli.profiles.library import bundled_profiles_dir
@@ -19,6 +20,7 @@ from sert_cli.queries.results import (
     notable_transporters,
     steady_state_key,
 )
+from sert_cli.render.fit import print_table
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
@@ -169,7 +171,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
                 f"{pct(spread[0])}–{pct(spread[1])}",
                 *([""] * (len(levels) - 1)),
             )
-    console.print(table)
+    print_table(console, table)
     if len(levels) > 1:
         console.print(
             "Occupancy is of all moieties together, competing (docs/model.md section 4).",
@@ -210,7 +212,7 @@ def taper(console: Console, result) -> None:
             *(pct(s["occupancy"][t]) for t in shown),
             s["formulation"]["description"],
         )
-    console.print(table)
+    print_table(console, table)
     changes = [
         f"step {s['step']} {s['formulation']['change']}"
         for s in r["steps"]
@@ -264,7 +266,7 @@ def switch(console: Console, result) -> None:
                 num(d["to_dose_mg"]),
                 *(pct(d["occupancy"][t]) for t in shown),
             )
-    console.print(table)
+    print_table(console, table)
     _print_factor_assumptions(console, result)
     print_notes(result.notes_, console)
 
@@ -293,7 +295,7 @@ def tdm(console: Console, result) -> None:
         table.add_row("laboratory alert level", f"{num(r['alert_level_ng_ml'])} ng/mL")
     for transporter, value in r["occupancy_implied"].items():
         table.add_row(f"{transporter} occupancy implied", pct(value))
-    console.print(table)
+    print_table(console, table)
     console.print(f"Interpretation: {r['interpretation']}.", markup=False)
     _print_factor_assumptions(console, result)
 
@@ -311,7 +313,7 @@ def population(console: Console, result) -> None:
         table.add_column(f"{p}th pct", justify="right")
     for transporter, values in record["occupancy_percentiles"].items():
         table.add_row(f"{transporter} occupancy", *(pct(v) for v in values.values()))
-    console.print(table)
+    print_table(console, table)
     console.print(
         f"Reaching {record['target']:.0%} {record['transporter']}: "
         f"{record['fraction_reaching_target']:.1%} of patients. Dose that brings 90 % there: "
@@ -342,7 +344,7 @@ def population(console: Console, result) -> None:
             if row["fraction_reaching_target"] is None
             else f"{row['fraction_reaching_target']:.1%}",
         )
-    console.print(phenotypes)
+    print_table(console, phenotypes)
     variability = ", ".join(f"{k} CV {v['cv']:.0%}" for k, v in record["variability"].items())
     console.print(
         f"Phenotype frequencies: CPIC ({'; '.join(record['frequency_sources'])[:200]}). "
@@ -386,10 +388,25 @@ def dose(console: Console, result: results.DoseResult) -> None:
         "exact dose above label maximum",
         "YES: capped at the maximum" if result.exceeds_label_max else "no",
     )
-    console.print(table)
+    print_table(console, table)
     _print_assumptions(
         console, assumptions(result.trace(), result.prepared.phenotypes) + constants(profile)
     )
+
+
+def _varied_genes(columns: tuple[dict[str, str], ...]) -> tuple[list[str], str]:
+    """The genes whose phenotype differs between the columns, and the others' phenotypes
+    (the same in every column), e.g. (["CYP2C19"], "CYP2D6 NM")."""
+    genes = list(dict.fromkeys(g for c in columns for g in c))
+    varied = [g for g in genes if len({c.get(g) for c in columns}) > 1] or genes
+    same = ", ".join(f"{g} {columns[0][g]}" for g in genes if g not in varied and g in columns[0])
+    return varied, same
+
+
+def _column_heading(column: dict[str, str], varied: list[str]) -> str:
+    """A column's phenotypes, each with its gene: "CYP2C19 PM" (a heading "PM" alone does
+    not say of which gene)."""
+    return " ".join(f"{g} {p}" for g, p in column.items() if g in varied)
 
 
 def dose_table(console: Console, result: results.GridResult) -> None:
@@ -401,20 +418,21 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     if len(result.columns) == 1:
         blocks = [(f"{result.drug}: occupancy, %, {every}", [(f"{t} %", t, 0) for t in shown])]
     else:
-        genes = ", ".join(profile.genes)
+        varied, same = _varied_genes(result.columns)
+        by = f"by {', '.join(varied)} phenotype" + (f" ({same})" if same else "")
         blocks = [
             (
-                f"{result.drug}: {t} occupancy, %, by {genes} phenotype; {every}",
-                [(" ".join(c.values()), t, i) for i, c in enumerate(result.columns)],
+                f"{result.drug}: {t} occupancy, %, {by}; {every}",
+                [(_column_heading(c, varied), t, i) for i, c in enumerate(result.columns)],
             )
             for t in shown
         ]
     for title, columns in blocks:
         console.print(title, style="bold", markup=False)
         table = Table(box=box.SIMPLE_HEAD)
-        table.add_column("dose mg", justify="right", no_wrap=True)
+        table.add_column("dose mg", justify="right")
         for heading, _, _ in columns:
-            table.add_column(heading, justify="right", no_wrap=True)
+            table.add_column(heading, justify="right")
         for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
             table.add_row(
                 num(dose_mg),
@@ -423,10 +441,11 @@ def dose_table(console: Console, result: results.GridResult) -> None:
                     for _, t, i in columns
                 ),
             )
-        console.print(table)
+        print_table(console, table)
     label = f"label range {num(profile.label_min_mg)}–{num(profile.label_range_max_mg)} mg/day"
+    varied, _ = _varied_genes(result.columns)
     lower = [
-        f"column {i + 1} ({' '.join(c.values()) or result.drug}) {num(m)} mg/day"
+        f"column {i + 1} ({_column_heading(c, varied) or result.drug}) {num(m)} mg/day"
         for i, (c, m) in enumerate(zip(result.columns, result.label_max_mg, strict=True))
         if m < profile.label_range_max_mg
     ]
@@ -449,7 +468,7 @@ def profile_list(profiles: list[Profile], overrides: dict[str, str], env) -> Non
             f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
             origin + (" (overrides bundled)" if p.name in overrides else ""),
         )
-    _console(env).print(table)
+    print_table(_console(env), table)
 
 
 def profile_show(text: str, env) -> None:
@@ -528,7 +547,7 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
                 f"5-HT1A autoreceptor desensitization, {share} %",
                 "not reached" if value is None else f"{value:.1f} days",
             )
-    console.print(table)
+    print_table(console, table)
     if "adaptation" in record:
         console.print(f"Adaptation: {record['adaptation']['note']}.", style="dim", markup=False)
     width = min(console.width, 100)
@@ -575,35 +594,25 @@ def _whole(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}"
 
 
-def validation(result: dict, env) -> None:
-    console = _console(env)
+def _pet_points(transporter: str, points: list[dict]) -> Table:
+    """One transporter's PET points, each study's under its name (a row of its own)."""
     table = titled_table(
-        "PET occupancy, observed vs predicted (%)",
-        (
-            "study",
-            "drug",
-            "T",
-            "mg/day",
-            "when",
-            "obs",
-            "in vitro",
-            "model",
-            "left out",
-            "90 % range",
-            "",
-        ),
+        f"{transporter} PET occupancy, observed vs predicted (%)",
+        ("drug", "mg/day", "when", "obs", "in vitro", "model", "left out", "90 % range", ""),
         right=("mg/day", "when", "obs", "in vitro", "model", "left out", "90 % range"),
     )
-    for r in result["points"]:
+    study = None
+    for r in points:
+        if r["study"] != study:
+            study = r["study"]
+            table.add_row(Text(study, style="bold"))
         when = (
             "steady" if r["regimen"] == "steady_state" else f"{num(r['hours_after_last_dose'])} h"
         )
         if r["regimen"] == "repeated":
             when = f"rep {when}"
         table.add_row(
-            r["study"],
             r["drug"],
-            r["transporter"],
             num(r["dose_mg_day"]),
             when,
             _whole(r["observed"]),
@@ -613,7 +622,15 @@ def validation(result: dict, env) -> None:
             _range_cell(r["left_out_range"]),
             _status_cell(r),
         )
-    console.print(table)
+    return table
+
+
+def validation(result: dict, env) -> None:
+    console = _console(env)
+    for transporter in TRANSPORTERS:
+        chosen = [r for r in result["points"] if r["transporter"] == transporter]
+        if chosen:
+            print_table(console, _pet_points(transporter, chosen))
     drugs = titled_table(
         "Mean absolute error by drug and kind of point (percentage points)",
         ("drug", "T", "kind", "points", "in vitro", "model", "left out", "constant"),
@@ -630,7 +647,7 @@ def validation(result: dict, env) -> None:
             _pp(d["mae_left_out_pp"]),
             (d["constant"] or "").split(" (")[0],
         )
-    console.print(drugs)
+    print_table(console, drugs)
     model = result["model"]
     plateaus = "; ".join(
         f"{p['transporter']} {p['tracer']} {p['emax']:.0%}"
@@ -687,7 +704,7 @@ def validation(result: dict, env) -> None:
             f"{num(c['range_ng_ml'][0])}-{num(c['range_ng_ml'][1])} ({c['of']})",
             "yes" if c["inside"] else "NO",
         )
-    console.print(ranges)
+    print_table(console, ranges)
     ratios = titled_table("Exposure vs NM", ("drug", "phenotype", "model", "cited", "within 15 %"))
     for c in result["exposure_ratios"]:
         ratios.add_row(
@@ -697,10 +714,10 @@ def validation(result: dict, env) -> None:
             f"{c['cited_ratio']:.2f}",
             "yes" if c["within_15pct"] else "NO",
         )
-    console.print(ratios)
+    print_table(console, ratios)
     rule = titled_table(
         "SERT occupancy at the label's minimum and maximum doses, NM",
-        ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min", "reason if not"),
+        ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min"),
     )
     for c in result["eighty_percent_rule"]:
         rule.add_row(
@@ -710,9 +727,11 @@ def validation(result: dict, env) -> None:
             num(c["max_daily_dose_mg"]),
             pct(c["sert_occupancy_at_max"]),
             "yes" if c["inside_70_90"] else "NO",
-            (c["reason"] or "")[:60],
         )
-    console.print(rule)
+    print_table(console, rule)
+    for c in result["eighty_percent_rule"]:  # (under the table: a sentence, not a cell)
+        if c["reason"]:
+            console.print(f"{c['drug']}, not 70-90 % at min: {c['reason']}", markup=False)
 
 
 def fit(result: dict, env) -> None:
@@ -747,7 +766,7 @@ def source_counts(records: list[dict], kinds: tuple[str, ...], env) -> None:
         table.add_row(Path(r["file"]).name, *(str(r[k]) for k in kinds), str(r["total"]))
     totals = {k: sum(r[k] for r in records) for k in (*kinds, "total")}
     table.add_row("all files", *(str(totals[k]) for k in kinds), str(totals["total"]))
-    console.print(table)
+    print_table(console, table)
 
 
 def print_notes(notes, console: Console, explain: bool = False) -> None:
@@ -785,7 +804,7 @@ def patient_extras(console: Console, result, explain: bool, err: Console) -> Non
 def phenotypes(records: list[dict], env) -> None:
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("gene", "diplotype", "activity score", "phenotype", "CPIC term", "alleles"):
-        table.add_column(name)
+        table.add_column(name, no_wrap=name == "CPIC term")  # (on one line where it fits)
     for r in records:
         score = (
             "-"
@@ -801,7 +820,7 @@ def phenotypes(records: list[dict], env) -> None:
             r["gene"], r["diplotype"], score, r["phenotype"], r["cpic_phenotype"], alleles
         )
     console = _console(env)
-    console.print(table)
+    print_table(console, table, keys=2)  # gene and diplotype name a row
     if records:
         console.print(
             f"CPIC data version {records[0]['cpic_data_version']}", style="dim", markup=False
@@ -859,7 +878,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
         ],
     )
     row("label, mg/day", [_label(*c["label_range_mg_day"]) for c in columns])
-    console.print(table)
+    print_table(console, table)
     console.print(
         "Each drug's notes and CPIC/DPWG guidance: `sert dose DRUG` with the same options.",
         style="dim",
