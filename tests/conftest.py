@@ -58,6 +58,28 @@ def isolated_cache(tmp_path_factory):
     os.environ["SERT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def validate_once():
+    """`sert validate` computes the same report from the same profile files: once a
+    session for each set of files (it is the slowest command, and the tests render it in
+    a dozen ways). Each caller gets its own copy."""
+    import copy
+
+    from sert_cli import calibration
+
+    real, reports = calibration.validate, {}
+
+    def once(library):
+        key = tuple((name, entry.path) for name, entry in sorted(library.entries.items()))
+        if key not in reports:
+            reports[key] = real(library)
+        return copy.deepcopy(reports[key])
+
+    calibration.validate = once
+    yield
+    calibration.validate = real
+
+
 @pytest.fixture
 def examplamine_dir(tmp_path: Path) -> Path:
     (tmp_path / "examplamine.yaml").write_text(EXAMPLAMINE, encoding="utf-8")
