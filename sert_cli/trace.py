@@ -58,7 +58,11 @@ class Note(str):
     """A note as a record keeps it (its whole text, the source in parentheses) that also
     knows its short form without the source: what a table shows unless --explain asks."""
 
-    def __new__(cls, text: str, source: str = "", tail: str = "", short: str = "") -> "Note":
+    def __new__(
+        cls, text: str, source: str = "", tail: str = "", short: str | None = None
+    ) -> "Note":
+        """short: the table's form (None: the text without its source; "": only with
+        --explain)."""
         note = super().__new__(cls, f"{text} ({source}){tail}" if source else text + tail)
-        note.short = short or text + tail
+        note.short = text + tail if short is None else short
         return note

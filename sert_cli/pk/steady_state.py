@@ -416,9 +416,10 @@ def steady_state(
                     ("Cu,brain", lv.cu_brain_nm, "nM"),
                 ),
                 source=model_section(3),
-                assumes=(
+                assumes=Note(  # (a table's "Assumed:" line leaves it to --explain)
                     f"{moiety.name}: fu {moiety.fraction_unbound:.4g}, "
-                    f"Kp,uu {moiety.kp_uu_brain:.4g}"
+                    f"Kp,uu {moiety.kp_uu_brain:.4g}",
+                    short="",
                 ),
             ),
         ]

@@ -21,6 +21,7 @@ from sert_cli.queries.results import (
     steady_state_key,
 )
 from sert_cli.render.fit import print_table
+from sert_cli.trace import Note
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
@@ -89,14 +90,34 @@ def phenotype_text(phenotypes: dict[str, str]) -> str:
     return ", ".join(f"{g} {p}" for g, p in phenotypes.items()) or "no CYP data in profile"
 
 
+def patient_text(prepared) -> str:
+    """The patient as entered, for a heading: phenotypes, co-medications, factors."""
+    said = [phenotype_text(prepared.phenotypes)]
+    if prepared.comedications:
+        said.append("with " + ", ".join(prepared.comedications))
+    for name, value in prepared.factors.items():
+        if name == "smoker":
+            said.append("smoker" if value else "non-smoker")
+        elif name == "sex":
+            said.append(str(value))
+        else:
+            said.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+    return ", ".join(said)
+
+
 def print_warnings(warnings: list[str], err: Console) -> None:
     for warning in warnings:
         err.print(f"[bold yellow]warning:[/] {warning}", markup=True)
 
 
 def constants(profile: Profile) -> list[str]:
+    """Each moiety's binding constants: in the "Assumed:" line with --explain only."""
     return [
-        f"{m.name} K (unbound brain): " + ", ".join(f"{t} {num(k)} nM" for t, k in m.k_nm.items())
+        Note(
+            f"{m.name} K (unbound brain): "
+            + ", ".join(f"{t} {num(k)} nM" for t, k in m.k_nm.items()),
+            short="",
+        )
         for m in profile.moieties
     ]
 
@@ -104,7 +125,7 @@ def constants(profile: Profile) -> list[str]:
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     """The "Assumed:" line, each assumption short (--explain prints each whole)."""
     said = [getattr(note, "short", note) for note in notes]
-    console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
+    console.print("Assumed: " + "; ".join(s for s in said if s) + ".", style="dim", markup=False)
 
 
 def _print_factor_assumptions(console: Console, result) -> None:
@@ -141,7 +162,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
     table = headed_table(
         console,
         f"{regimen(result.drug, result.query.dose_mg, result.interval_h)} "
-        f"({phenotype_text(phenotypes)}), steady state",
+        f"({patient_text(result.prepared)}), steady state",
     )
     for lv in levels:
         table.add_column(lv["name"], justify="right")
@@ -361,7 +382,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
     table = pairs_table(
         console,
         f"{result.drug}: dose for {query.target:.0%} {query.transporter} occupancy "
-        f"({phenotype_text(result.prepared.phenotypes)})",
+        f"({patient_text(result.prepared)})",
     )
     table.add_row(
         "exact dose (the model's number)",
