@@ -818,6 +818,7 @@ def patient_extras(console: Console, result, explain: bool, err: Console) -> Non
             if step.assumes and isinstance(step.assumes, str):
                 console.print(f"   assumes: {step.assumes}", markup=False)
             console.print(f"   source: {step.source}", style="dim", markup=False)
+        console.print("Binding constants: " + "; ".join(constants(prepared.profile)), markup=False)
     console.print(f"{STATEMENT[0].upper()}{STATEMENT[1:]}.", style="dim", markup=False)
     print_warnings(result.warnings, err)
 
