@@ -82,8 +82,8 @@ def test_occupancy_rises_with_dose_and_stays_below_the_plateau(profile, dose, fa
         assert "indistinguishable from 100 %" in str(exc)
         assume(False)
     emax = profile.with_affinity("pet").emax.get("SERT", 1.0)
-    assert 0 <= low <= high <= emax <= 1
-    if high < emax * (1 - 1e-9):
+    assert 0 <= low <= high * (1 + 1e-12) and high <= emax * (1 + 1e-12) and emax <= 1
+    if high < emax * (1 - 1e-9):  # (at the plateau two doses differ by a rounding only)
         assert low < high
 
 
