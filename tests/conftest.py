@@ -19,6 +19,14 @@ import pytest
 
 import sert_cli
 
+# Property tests draw the same examples every run (CI is deterministic, and a failure
+# found is found again); `make fuzz` (SERT_FUZZ_EXAMPLES) explores at random instead.
+if not os.environ.get("SERT_FUZZ_EXAMPLES"):
+    from hypothesis import settings as _hypothesis
+
+    _hypothesis.register_profile("deterministic", derandomize=True, database=None)
+    _hypothesis.load_profile("deterministic")
+
 os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
 os.environ["TERMINAL_WIDTH"] = "120"
 os.environ.pop("SERT_PROFILES_DIR", None)
