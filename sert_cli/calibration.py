@@ -26,7 +26,7 @@ from sert_cli.pk.steady_state import steady_state, transporter_loads
 from sert_cli.pk.timecourse import Regimen
 from sert_cli.profiles.library import Library
 from sert_cli.profiles.schema import Profile
-from sert_cli.units import nm_to_ng_ml
+from sert_cli.units import nm_to_ng_ml, percent
 from sert_cli.vocabulary import (
     DEFAULT_PHENOTYPE,
     HOURS_PER_DAY,
@@ -228,7 +228,7 @@ def _rests_on(used: list[PetPoint]) -> tuple[str, str]:
     if len(used) == 1:
         p = used[0]
         return "assumed", (
-            f"rests on one point ({p.study}: {p.occupancy:.1%} at {p.dose_mg_day:g} mg/day)"
+            f"rests on one point ({p.study}: {percent(p.occupancy, 1)} at {p.dose_mg_day:g} mg/day)"
         )
     return "fitted", f"fitted to {counts} point(s) of {studies}"
 

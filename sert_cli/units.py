@@ -157,3 +157,9 @@ def read_amount(value, dimension: str | None) -> tuple[float, str | None]:
         return parse_quantity(text, "flow").value / UNITS["flow"]["mL/min"], "crcl"
     quantity = parse_quantity(text, dimension)
     return quantity.value, quantity.dimension
+
+
+def percent(fraction: float, places: int = 0) -> str:
+    """A fraction as every output writes a percentage: '80 %', '66.8 %' (a space, as SI
+    and ISO 80000 write it)."""
+    return f"{fraction * 100:.{places}f} %"

@@ -337,4 +337,4 @@ def _sert_plateau() -> float:
 
 SERT_PLATEAU = _sert_plateau()
 # what a target above the plateau is told
-LEVELS_OFF = f"levels off at {SERT_PLATEAU:.0%}"
+LEVELS_OFF = f"levels off at {SERT_PLATEAU * 100:.0f} %"

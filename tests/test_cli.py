@@ -321,7 +321,7 @@ def test_curve_points_cover_twice_the_label_maximum():
     sert_values = [r["occupancy"]["SERT"] for r in rows]
     assert sert_values == sorted(sert_values)
     done = sert("curve", "escitalopram")
-    assert done.returncode == 0 and "80% target" in done.stdout and "label maximum" in done.stdout
+    assert done.returncode == 0 and "80 % target" in done.stdout and "label maximum" in done.stdout
 
 
 def test_plot_needs_matplotlib_or_writes_a_file(tmp_path):

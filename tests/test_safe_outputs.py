@@ -89,7 +89,7 @@ def test_a_sert_inhibitor_with_a_profile_says_its_own_occupancy():
     out = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", "paroxetine")
     alone = sert_json("occupancy", "paroxetine", "--dose", "20")["occupancy"]["SERT"]
     assert any(
-        w.startswith("paroxetine occupies SERT itself") and f"{alone:.0%}" in w
+        w.startswith("paroxetine occupies SERT itself") and f"{alone * 100:.0f} %" in w
         for w in out["warnings"]
     )
 
@@ -185,7 +185,9 @@ def test_a_co_medicated_sert_inhibitor_adds_its_own_occupancy_to_the_answer():
     mine, plateau = out["occupancy"]["SERT"], SERT_PLATEAU
     x_a, x_b = mine / (plateau - mine), alone / (plateau - alone)
     both = plateau * (x_a + x_b) / (1 + x_a + x_b)
-    assert any(f"occupy about {both:.0%} of SERT at this dose" in w for w in out["warnings"])
+    assert any(
+        f"occupy about {both * 100:.0f} % of SERT at this dose" in w for w in out["warnings"]
+    )
 
 
 def test_a_population_of_poor_metabolizers_is_computed_as_poor_metabolizers():

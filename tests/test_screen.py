@@ -27,7 +27,7 @@ def test_explain_is_never_dropped_silently():
 
 def test_the_heading_names_the_patient_and_the_assumed_line_is_short():
     text = sert("dose", *PATIENT, env={"COLUMNS": "80"}).stdout
-    first = "sertraline: dose for 80% SERT occupancy (CYP2C19 PM, with omeprazole, age 72)"
+    first = "sertraline: dose for 80 % SERT occupancy (CYP2C19 PM, with omeprazole, age 72)"
     assert text.splitlines()[0] == first
     assumed = " ".join(text[text.index("Assumed:") : text.index("Note:")].split())
     assert "SERT constant: PET assumed" in assumed and "K (unbound brain)" not in assumed

@@ -42,7 +42,10 @@ def test_the_schedule_runs_by_day_and_ends_on_the_new_drug_alone(paroxetine_to_s
 
 def test_both_drugs_are_on_the_same_pet_scale(paroxetine_to_sertraline):
     for side in ("from", "to"):
-        assert f"plateau {SERT_PLATEAU:.0%}" in paroxetine_to_sertraline[side]["affinity"]["SERT"]
+        assert (
+            f"plateau {SERT_PLATEAU * 100:.0f} %"
+            in paroxetine_to_sertraline[side]["affinity"]["SERT"]
+        )
 
 
 def test_fluoxetine_is_stopped_and_the_new_drug_starts_low():

@@ -55,14 +55,14 @@ def test_a_pharmcat_report_in_the_dose_table():
     text = table("dose", "sertraline", "--pharmcat", REPORT)
     out = sert_json("dose", "sertraline", "--pharmcat", REPORT)
     assert out["phenotypes"] == {"CYP2C19": "PM"}
-    assert text.splitlines()[0] == "sertraline: dose for 80% SERT occupancy (CYP2C19 PM)"
+    assert text.splitlines()[0] == "sertraline: dose for 80 % SERT occupancy (CYP2C19 PM)"
     row(text, "exact dose \\(the model's number\\)", f"{out['dose_mg']:.2f} mg every 24 h")
     row(text, "dose from marketed strengths", "25 mg \\(25 mg\\)")
     assert out["recommended_dose_mg"] == 25.0
     row(
         text,
         "SERT occupancy at that dose",
-        f"{out['occupancy_at_recommended']:.0%}".replace("%", " %"),
+        f"{out['occupancy_at_recommended'] * 100:.0f} %",
     )
     assert "from PharmCAT report pharmcat_minimal.report.json" in text
     assert "CYP2C19 *2/*2 Poor Metabolizer" in text
@@ -80,12 +80,13 @@ def test_population_table_shows_the_percentiles_and_the_share_reaching_80():
     row(text, "SERT occupancy", *cells)
     assert 0.6 < sert_pct["5"] < sert_pct["50"] < sert_pct["95"] < 0.87  # below the plateau
     reaching = out["fraction_reaching_target"]
-    assert f"Reaching 80% SERT: {reaching:.1%} of patients" in text
+    assert f"Reaching 80 % SERT: {reaching * 100:.1f} % of patients" in text
     # the by-phenotype table: one line per phenotype pair, the largest group first
     first = out["by_phenotype"][0]
     pair = ", ".join(f"{g} {p}" for g, p in first["phenotypes"].items())
-    row(text, pair, f"{first['fraction']:.1%}", f"{round(100 * first['median_occupancy'])} %",
-        f"{first['fraction_reaching_target']:.1%}")  # fmt: skip
+    median = f"{round(100 * first['median_occupancy'])} %"
+    share, reaching = first["fraction"] * 100, first["fraction_reaching_target"] * 100
+    row(text, pair, f"{share:.1f} %", median, f"{reaching:.1f} %")
     assert len(re.findall(r"^\s+CYP2C19 \w\w, CYP2D6 \w\w\s", text, re.M)) == len(
         out["by_phenotype"]
     )
@@ -140,7 +141,7 @@ def test_validate_fit_prints_the_constant_the_profile_carries():
     text = table("validate", "--fit", "paroxetine")
     found = re.search(
         r"^paroxetine SERT: EC50 ([\d.]+) ng/mL \(total plasma; 95 % interval ([\d.]+)-([\d.]+)\), "
-        r"plateau (\d+)%, fitted",
+        r"plateau (\d+) %, fitted",
         text,
         re.M,
     )
@@ -173,7 +174,7 @@ def test_curve_chart_spans_twice_the_label_maximum_with_every_phenotype():
     assert axis.split()[-1] == "40"  # twice the 20 mg label maximum
     for phenotype in ("PM", "IM", "NM", "RM", "UM"):
         assert f"CYP2C19 {phenotype} CYP2D6 NM" in text
-    assert "80% target" in text and "label minimum" in text and "label maximum" in text
+    assert "80 % target" in text and "label minimum" in text and "label maximum" in text
 
 
 CHANGING_REGIMENS = [

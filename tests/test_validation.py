@@ -204,7 +204,7 @@ def test_fitted_constants_are_reproducible():
 def test_output_says_which_constant_and_scale_was_used():
     calibrated = sert_json("dose", "escitalopram")
     assert calibrated["affinity"]["SERT"].startswith("PET fitted")
-    assert f"plateau {SERT_PLATEAU:.0%}" in calibrated["affinity"]["SERT"]
+    assert f"plateau {SERT_PLATEAU * 100:.0f} %" in calibrated["affinity"]["SERT"]
     assert calibrated["affinity"]["NET"].startswith("PET extrapolated")
     in_vitro = sert_json("dose", "escitalopram", "--affinity", "in-vitro")
     assert in_vitro["affinity"]["SERT"] == "in vitro (binding scale)"

@@ -218,9 +218,9 @@ def test_an_error_about_the_default_target_does_not_name_target(low_plateau_dir)
     assert done.returncode == 1
     line = error_line(done)
     assert "--target" not in line
-    assert line.startswith("sert: error: the default target of 80 %: no dose reaches 80%")
+    assert line.startswith("sert: error: the default target of 80 %: no dose reaches 80 %")
     typed = sert("dose", "examplamine", "--target", "0.8", "--profiles-dir", low_plateau_dir)
-    assert error_line(typed).startswith("sert: error: --target: no dose reaches 80%")
+    assert error_line(typed).startswith("sert: error: --target: no dose reaches 80 %")
 
 
 def test_the_namer_describes_unset_fields_as_their_defaults():

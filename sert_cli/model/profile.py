@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from sert_cli.model import formulas
-from sert_cli.units import ng_ml_to_nm
+from sert_cli.units import ng_ml_to_nm, percent
 from sert_cli.vocabulary import TRANSPORTERS
 
 
@@ -54,7 +54,7 @@ class PetCalibration(NamedTuple):
             interval = f", 95 % interval {sides[0]}-{sides[1]}"
         return (
             f"PET {self.basis} (EC50 {self.ec50_plasma_ng_ml:.3g} ng/mL plasma{interval}, "
-            f"plateau {self.emax:.0%})"
+            f"plateau {percent(self.emax)})"
         )
 
 

@@ -6,6 +6,7 @@ from math import ceil, gcd, isfinite
 
 from sert_cli.errors import InputError
 from sert_cli.model.profile import Profile
+from sert_cli.units import percent
 from sert_cli.vocabulary import HOURS_PER_DAY
 
 # Beyond this many units of the smallest strength a "recommended dose" means nothing.
@@ -191,7 +192,7 @@ def shortfall_text(
     daily = per_day(profile.interval_h if interval_h is None else interval_h)
     return (
         f"{what}: {made[0] * daily:g} mg/day, the most the marketed strengths make within "
-        f"the label maximum of {profile.label_max_mg:g} mg/day, gives {occupancy:.0%}, "
+        f"the label maximum of {profile.label_max_mg:g} mg/day, gives {percent(occupancy)}, "
         f"{max(round((target - occupancy) * 100), 1)} point(s) short; {exact}"
     )
 

@@ -40,6 +40,7 @@ from sert_cli.queries.values import (
     positive,
 )
 from sert_cli.recent import Recent
+from sert_cli.units import percent
 from sert_cli.vocabulary import AFFINITIES, PRIMARY_TRANSPORTER
 
 # Patients (drug, affinity, patient) kept prepared, the least recently used dropped first;
@@ -121,7 +122,7 @@ class Engine:
                 continue
             others.append((name, usual, theta, load, emax))
             said.append(
-                f"{name} occupies SERT itself: {theta:.0%} at its usual {usual:g} mg "
+                f"{name} occupies SERT itself: {percent(theta)} at its usual {usual:g} mg "
                 f"(`sert occupancy {name} --dose {usual:g}`); with {prepared.profile.name} the "
                 "two together occupy more than either alone (docs/model.md section 4)"
             )
@@ -236,9 +237,9 @@ class Engine:
             elif float(query.target) >= emax:
                 answers[slot] = _held(
                     ModelError(
-                        f"no dose reaches {float(query.target):.0%} {transporter} occupancy"
+                        f"no dose reaches {percent(float(query.target))} {transporter} occupancy"
                         f" on the PET scale: {profile.name}'s occupancy levels off at "
-                        f"{emax:.0%}, the plateau PET observes; choose a lower target",
+                        f"{percent(emax)}, the plateau PET observes; choose a lower target",
                         field="target",
                     )
                 )
@@ -289,7 +290,7 @@ class Engine:
                 )
             elif below_label(profile, dose * daily):
                 warnings.append(
-                    f"the dose for {query.target:.0%} {transporter} occupancy, "
+                    f"the dose for {percent(query.target)} {transporter} occupancy, "
                     f"{dose * daily:.4g} mg/day, is below the label minimum of "
                     f"{profile.label_min_mg:g} mg/day"
                 )
@@ -340,8 +341,8 @@ def together(prepared: Prepared, load: float | None) -> list[str]:
             other_load, total, other_emax
         )
         said.append(
-            f"with {name} at its usual {usual_mg:g} mg ({alone:.0%} alone), the two together "
-            f"occupy about {both:.0%} of SERT at this dose"
+            f"with {name} at its usual {usual_mg:g} mg ({percent(alone)} alone), the two together "
+            f"occupy about {percent(both)} of SERT at this dose"
         )
     return said
 

@@ -24,6 +24,7 @@ from sert_cli.queries.results import PopulationResult, source_of
 from sert_cli.queries.values import PopulationQuery, check_target, check_transporter, positive
 from sert_cli.suggest import did_you_mean
 from sert_cli.trace import Step, model_section
+from sert_cli.units import percent
 from sert_cli.vocabulary import HOURS_PER_DAY, TRANSPORTERS
 
 MAX_PATIENTS = 10_000_000
@@ -278,8 +279,8 @@ def answer_population(
     elif dose_for_share_mg is None:
         warnings.append(
             f"no dose within the label maximum of {capped.label_max_mg:g} mg/day brings 90 % "
-            f"of these patients to {target:.0%} {transporter} occupancy: at the maximum "
-            f"{share_at_max:.1%} reach it"
+            f"of these patients to {percent(target)} {transporter} occupancy: at the maximum "
+            f"{percent(share_at_max, 1)} reach it"
         )
     variability = {}
     if profile.exposure_cv is not None:

@@ -26,6 +26,7 @@ from sert_cli.pk.timecourse import Regimen, dose_events, event_levels
 from sert_cli.queries.results import SwitchResult, at
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, positive
 from sert_cli.trace import Step, model_section
+from sert_cli.units import percent
 from sert_cli.vocabulary import HOURS_PER_DAY, PRIMARY_TRANSPORTER, TRANSPORTERS
 
 STRATEGIES = ("direct", "cross-taper", "washout")
@@ -424,7 +425,7 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
     who = old.name if slow_name == old.name else f"{old.name} ({slow_name})"
     notes = [
         f"washout: {wash_days} days after the last dose, until {who} is under "
-        f"{PRESENT_FRACTION:.0%} of its steady-state level",
+        f"{percent(PRESENT_FRACTION)} of its steady-state level",
         "occupancy is at trough, just before the next day's doses; the two drugs compete "
         "for the same sites (docs/model.md section 4)",
     ]
@@ -449,7 +450,7 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
         reached = next((d for d in range(total_days) if new_doses[d] >= practical - 1e-9), None)
         notes.append(
             f"while {old.name} remains, {new.name} is held below the planned dose: the two "
-            f"together bind SERT at most {OVERLAP_ALLOWANCE:.0%} more than the "
+            f"together bind SERT at most {percent(OVERLAP_ALLOWANCE)} more than the "
             "larger of either alone (their summed load; near the plateau occupancy alone "
             "would hide it)"
             + (
@@ -467,12 +468,12 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
     if strategy == "washout":
         left = schedule[days - 1]["occupancy"][PRIMARY_TRANSPORTER]
         notes.append(
-            f"on the last day of the washout {old.name} still occupies {left:.0%} of SERT "
+            f"on the last day of the washout {old.name} still occupies {percent(left)} of SERT "
             "(occupancy falls more slowly than the level near the plateau)"
         )
     if sert[peak_day] > max(theta, matched) + 0.01:
         warnings.append(
-            f"while both drugs are taken SERT occupancy peaks at {sert[peak_day]:.0%} on day "
+            f"while both drugs are taken SERT occupancy peaks at {percent(sert[peak_day])} on day "
             f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
         )
     fields = {

@@ -27,6 +27,7 @@ from sert_cli.pk.steady_state import dose_for_load
 from sert_cli.queries.results import TaperResult, at
 from sert_cli.queries.values import OccupancyQuery, positive
 from sert_cli.trace import Step, model_section
+from sert_cli.units import percent
 from sert_cli.vocabulary import (
     DEFAULT_MAX_CUT,
     DEFAULT_TAPER_STEP_PP,
@@ -265,7 +266,7 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
             f"maximum of {profile.label_max_mg:g} mg/day"
             + (
                 f": the first {len(over)} step(s) stay above it so that no cut exceeds "
-                f"{max_cut:.0%}; discuss a faster first step"
+                f"{percent(max_cut)}; discuss a faster first step"
                 if over
                 else ""
             )
@@ -305,7 +306,7 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
     last = planned[-1][1].occupancy[PRIMARY_TRANSPORTER]
     if len(planned) > 1 and last >= NOTABLE_LAST_OCCUPANCY:
         warnings.append(
-            f"the last measurable step still gives {last:.0%} SERT occupancy: stopping from "
+            f"the last measurable step still gives {percent(last)} SERT occupancy: stopping from "
             "it is a large step; a liquid made up by a pharmacy could go lower"
         )
     if any(s["formulation"]["kind"] == "compounded" for s in steps):
@@ -317,7 +318,7 @@ def plan_taper(engine, query, prepared: Prepared, interval: float) -> TaperResul
         f"each step lasts {days:g} days: {query.weeks or DEFAULT_WEEKS:g} weeks, and "
         f"never under {HALF_LIVES_PER_STEP} half-lives of the slowest moiety "
         f"(its half-life: {longest / HOURS_PER_DAY:.1f} days)",
-        f"no step cuts more than {max_cut:.0%} of the dose before it (NICE NG222 1.4.17: "
+        f"no step cuts more than {percent(max_cut)} of the dose before it (NICE NG222 1.4.17: "
         "for example 50 %, smaller as the dose gets lower; --max-cut); the last step is the "
         f"smallest measurable dose at or above {floor:.3g} mg, then stop",
         "withdrawal symptoms set the pace: the next step waits until they have resolved or "

@@ -2,6 +2,7 @@
 
 from sert_cli.model.profile import Profile
 from sert_cli.render.figure import Figure, Series
+from sert_cli.units import percent
 from sert_cli.vocabulary import (
     DEFAULT_TARGET,
     HOURS_PER_DAY,
@@ -64,7 +65,7 @@ def simulation_figures(record: dict, thin: bool = True) -> list[Figure]:
             y_label="occupancy, %",
             series=occupancy,
             y_range=(0.0, 100.0),
-            hlines=[(DEFAULT_TARGET * 100, f"{DEFAULT_TARGET:.0%} target")],
+            hlines=[(DEFAULT_TARGET * 100, f"{percent(DEFAULT_TARGET)} target")],
             vlines=[(last_dose_days, "last dose")],
         ),
         Figure(
@@ -111,7 +112,7 @@ def population_figure(record: dict) -> Figure:
         ],
         y_range=None,
         hlines=[],
-        vlines=[(record["target"] * 100, f"{record['target']:.0%} target")],
+        vlines=[(record["target"] * 100, f"{percent(record['target'])} target")],
     )
 
 
@@ -132,7 +133,7 @@ def curve_figure(table, profile: Profile, transporter: str, target: float | None
         y_label=f"{transporter} occupancy, %",
         series=series,
         y_range=(0.0, 100.0),
-        hlines=[] if target is None else [(target * 100, f"{target:.0%} target")],
+        hlines=[] if target is None else [(target * 100, f"{percent(target)} target")],
         vlines=[
             (profile.label_min_mg * per_dose, "label minimum"),
             (profile.label_range_max_mg * per_dose, "label maximum"),

@@ -22,6 +22,7 @@ from sert_cli.queries.results import (
 )
 from sert_cli.render.fit import print_table
 from sert_cli.trace import Note
+from sert_cli.units import percent
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
@@ -212,8 +213,8 @@ def taper(console: Console, result) -> None:
     how = (
         f"{r['step_pp']:g}-point steps of SERT occupancy"
         if "step_pp" in r
-        else f"each dose {r['fraction']:.0%} below the last"
-    ) + (f", no cut over {r['max_cut']:.0%}" if r.get("fraction", 0) > r["max_cut"] else "")
+        else f"each dose {percent(r['fraction'])} below the last"
+    ) + (f", no cut over {percent(r['max_cut'])}" if r.get("fraction", 0) > r["max_cut"] else "")
     console.print(
         f"{result.drug} from {num(r['from_dose_mg'])} mg every {num(r['interval_h'])} h: {how}",
         style="bold",
@@ -336,8 +337,9 @@ def population(console: Console, result) -> None:
         table.add_row(f"{transporter} occupancy", *(pct(v) for v in values.values()))
     print_table(console, table)
     console.print(
-        f"Reaching {record['target']:.0%} {record['transporter']}: "
-        f"{record['fraction_reaching_target']:.1%} of patients. Dose that brings 90 % there: "
+        f"Reaching {percent(record['target'])} {record['transporter']}: "
+        f"{percent(record['fraction_reaching_target'], 1)} of patients. "
+        "Dose that brings 90 % there: "
         + (
             f"{num(record['dose_for_target_in_90pct_mg'])} mg every {num(record['interval_h'])} h."
             if record["dose_for_target_in_90pct_mg"]
@@ -350,7 +352,7 @@ def population(console: Console, result) -> None:
     first = next((i for i, b in enumerate(bands) if b > 0), 0)
     for i, share in enumerate(bands[first:], start=first):
         bar = "#" * round(40 * share / top)
-        console.print(f"  {5 * i:3d}-{5 * i + 5:3d} %  {bar} {share:.1%}", markup=False)
+        console.print(f"  {5 * i:3d}-{5 * i + 5:3d} %  {bar} {percent(share, 1)}", markup=False)
     phenotypes = titled_table(
         "By phenotype",
         ("phenotypes", "share", "median", "reaching target"),
@@ -359,14 +361,14 @@ def population(console: Console, result) -> None:
     for row in record["by_phenotype"]:
         phenotypes.add_row(
             phenotype_text(row["phenotypes"]) or "-",
-            f"{row['fraction']:.1%}",
+            f"{percent(row['fraction'], 1)}",
             pct(row["median_occupancy"]),
             "-"
             if row["fraction_reaching_target"] is None
-            else f"{row['fraction_reaching_target']:.1%}",
+            else f"{percent(row['fraction_reaching_target'], 1)}",
         )
     print_table(console, phenotypes)
-    variability = ", ".join(f"{k} CV {v['cv']:.0%}" for k, v in record["variability"].items())
+    variability = ", ".join(f"{k} CV {percent(v['cv'])}" for k, v in record["variability"].items())
     console.print(
         f"Phenotype frequencies: CPIC ({'; '.join(record['frequency_sources'])[:200]}). "
         f"Between-patient variability: {variability or 'none sourced'}.",
@@ -381,7 +383,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
     query = result.query
     table = pairs_table(
         console,
-        f"{result.drug}: dose for {query.target:.0%} {query.transporter} occupancy "
+        f"{result.drug}: dose for {percent(query.target)} {query.transporter} occupancy "
         f"({patient_text(result.prepared)})",
     )
     table.add_row(
@@ -671,10 +673,10 @@ def validation(result: dict, env) -> None:
     print_table(console, drugs)
     model = result["model"]
     plateaus = "; ".join(
-        f"{p['transporter']} {p['tracer']} {p['emax']:.0%}"
+        f"{p['transporter']} {p['tracer']} {percent(p['emax'])}"
         + next(
             (
-                f" (95 % {i['interval'][0]:.0%}-{i['interval'][1]:.0%})"
+                f" (95 % {percent(i['interval'][0])}-{percent(i['interval'][1])})"
                 for i in model["plateau_intervals"]
                 if (i["transporter"], i["tracer"]) == (p["transporter"], p["tracer"])
             ),
@@ -692,8 +694,8 @@ def validation(result: dict, env) -> None:
     if cover["share"] is not None:
         console.print(
             f"Study means inside the 90 % range sert prints for patients, the study left out "
-            f"of the fit: {cover['inside']} of {cover['points']} ({cover['share']:.0%}; goal "
-            f"{cover['goal']:.0%}; 'outside' marks the others); inside the narrower range "
+            f"of the fit: {cover['inside']} of {cover['points']} ({percent(cover['share'])}; goal "
+            f"{percent(cover['goal'])}; 'outside' marks the others); inside the narrower range "
             f"for a study's mean: {cover['inside_study_mean_range']}.",
             markup=False,
         )
@@ -767,7 +769,7 @@ def fit(result: dict, env) -> None:
         )
         console.print(
             f"{f['drug']} {f['transporter']}: EC50 {f['pet_ec50_plasma_ng_ml']:.4g} ng/mL "
-            f"(total plasma{interval_words}), plateau {f['pet_emax']:.0%}, {f['kind']}: "
+            f"(total plasma{interval_words}), plateau {percent(f['pet_emax'])}, {f['kind']}: "
             f"{f['basis']} ({f['points']} points; MAE {_pp(f['mae_in_vitro_pp'])} pp in vitro "
             f"-> {_pp(f['mae_fitted_pp'])} pp fitted); profile has {f['profile_value_ng_ml']} "
             "ng/mL",
