@@ -101,7 +101,7 @@ def test_validate_table_lists_every_pet_point_and_flags_those_outside_their_rang
     row(text, "drug", "mg/day", "when", "obs", "in vitro", "model", "left out", "90 % range")
     point = re.compile(
         r"^\s*(\S+)\s+([\d.]+)\s+(steady|(?:rep )?\d+ h)\s+(\d+)\s+(\d+)"
-        r"\s+(\d+)\s+(\d+|-)\s+(\d+-\d+|-)\s*(\S*)\s*$"
+        r"\s+(\d+)\s+(\d+|-)\s+(\d+–\d+|\d+|-)\s*(\S*)\s*$"
     )
     points, transporter, study = [], None, None
     for line in text.split("Mean absolute error")[0].splitlines():
@@ -125,7 +125,8 @@ def test_validate_table_lists_every_pet_point_and_flags_those_outside_their_rang
     for p in points:
         if p[9] == "-" or p[10] not in ("", "outside"):
             continue
-        observed, (low, high) = int(p[5]), map(int, p[9].split("-"))
+        observed, ends = int(p[5]), p[9].split("–")
+        low, high = int(ends[0]), int(ends[-1])
         if observed in (low, high):
             continue  # rounded to the edge: either side
         assert (p[10] == "outside") == (not low <= observed <= high), p

@@ -87,6 +87,13 @@ def num(value: float) -> str:
     return f"{value:.4g}"
 
 
+def span(low: str, high: str, unit: str = "") -> str:
+    """A range as every table writes it: '4–36 mg', '77–83 %'; one value where the two
+    ends are the same ('10 mg/day', not '10–10')."""
+    text = low if low == high else f"{low}–{high}"
+    return f"{text} {unit}" if unit else text
+
+
 def phenotype_text(phenotypes: dict[str, str]) -> str:
     return ", ".join(f"{g} {p}" for g, p in phenotypes.items()) or "no CYP data in profile"
 
@@ -190,7 +197,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
         if spread is not None:
             table.add_row(
                 "  90 % range (patients, model)",
-                f"{pct(spread[0])}–{pct(spread[1])}",
+                span(pct(spread[0])[:-2], pct(spread[1])[:-2], "%"),
                 *([""] * (len(levels) - 1)),
             )
     print_table(console, table)
@@ -305,14 +312,14 @@ def tdm(console: Console, result) -> None:
     spread = r["expected_range_ng_ml"]
     table.add_row("expected level", f"{num(r['expected_level_ng_ml'])} ng/mL")
     if spread:
-        table.add_row("  90 % of patients", f"{num(spread[0])}-{num(spread[1])} ng/mL")
+        table.add_row("  90 % of patients", span(num(spread[0]), num(spread[1]), "ng/mL"))
     table.add_row("measured / expected", f"{r['ratio_to_expected']:.2f}")
     table.add_row("implied CL/F", f"{num(r['implied_clearance_l_h'])} L/h")
     for gene, hits in r["consistent_phenotypes"].items():
         table.add_row(f"consistent {gene} phenotypes", ", ".join(hits) or "none")
     if r["reference_range_ng_ml"]:
         low, high = r["reference_range_ng_ml"]
-        table.add_row("reference range", f"{num(low)}-{num(high)} ng/mL")
+        table.add_row("reference range", span(num(low), num(high), "ng/mL"))
     if r["alert_level_ng_ml"]:
         table.add_row("laboratory alert level", f"{num(r['alert_level_ng_ml'])} ng/mL")
     for transporter, value in r["occupancy_implied"].items():
@@ -392,7 +399,9 @@ def dose(console: Console, result: results.DoseResult) -> None:
     )
     spread = result.dose_range_mg()
     if spread is not None:
-        table.add_row("  90 % range (patients, model)", f"{spread[0]:.2g}–{spread[1]:.2g} mg")
+        table.add_row(
+            "  90 % range (patients, model)", span(f"{spread[0]:.2g}", f"{spread[1]:.2g}", "mg")
+        )
     if result.recommended_dose_mg is not None:
         units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
         table.add_row(
@@ -406,7 +415,9 @@ def dose(console: Console, result: results.DoseResult) -> None:
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
     else:
         table.add_row("dose from marketed strengths", "none within the label maximum")
-    table.add_row("label range", f"{num(profile.label_min_mg)}–{num(profile.label_max_mg)} mg/day")
+    table.add_row(
+        "label range", span(num(profile.label_min_mg), num(profile.label_max_mg), "mg/day")
+    )
     table.add_row(
         "exact dose above label maximum",
         "YES: capped at the maximum" if result.exceeds_label_max else "no",
@@ -465,7 +476,9 @@ def dose_table(console: Console, result: results.GridResult) -> None:
                 ),
             )
         print_table(console, table)
-    label = f"label range {num(profile.label_min_mg)}–{num(profile.label_range_max_mg)} mg/day"
+    label = "label range " + span(
+        num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
+    )
     varied, _ = _varied_genes(result.columns)
     lower = [
         f"column {i + 1} ({_column_heading(c, varied) or result.drug}) {num(m)} mg/day"
@@ -488,7 +501,7 @@ def profile_list(profiles: list[Profile], overrides: dict[str, str], env) -> Non
             p.name,
             p.drug_class,
             ", ".join(p.genes) or "-",
-            f"{num(p.label_min_mg)}–{num(p.label_max_mg)}",
+            span(num(p.label_min_mg), num(p.label_max_mg)),
             origin + (" (overrides bundled)" if p.name in overrides else ""),
         )
     print_table(_console(env), table)
@@ -601,7 +614,7 @@ def _pp(value: float | None) -> str:
 
 
 def _range_cell(bounds) -> str:
-    return "-" if bounds is None else f"{bounds[0] * 100:.0f}-{bounds[1] * 100:.0f}"
+    return "-" if bounds is None else span(f"{bounds[0] * 100:.0f}", f"{bounds[1] * 100:.0f}")
 
 
 def _status_cell(row) -> str:
@@ -676,7 +689,9 @@ def validation(result: dict, env) -> None:
         f"{p['transporter']} {p['tracer']} {percent(p['emax'])}"
         + next(
             (
-                f" (95 % {percent(i['interval'][0])}-{percent(i['interval'][1])})"
+                " (95 % "
+                + span(f"{i['interval'][0] * 100:.0f}", f"{i['interval'][1] * 100:.0f}", "%")
+                + ")"
                 for i in model["plateau_intervals"]
                 if (i["transporter"], i["tracer"]) == (p["transporter"], p["tracer"])
             ),
@@ -724,7 +739,7 @@ def validation(result: dict, env) -> None:
             c["drug"],
             num(c["daily_dose_mg"]),
             num(c["predicted_ng_ml"]),
-            f"{num(c['range_ng_ml'][0])}-{num(c['range_ng_ml'][1])} ({c['of']})",
+            span(num(c["range_ng_ml"][0]), num(c["range_ng_ml"][1])) + f" ({c['of']})",
             "yes" if c["inside"] else "NO",
         )
     print_table(console, ranges)
@@ -883,9 +898,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
         [
             "-"
             if not c.get("dose_for_target_range_mg")
-            else "{:.3g}-{:.3g}".format(
-                *(d * 24 / c["interval_h"] for d in c["dose_for_target_range_mg"])
-            )
+            else span(*(f"{d * 24 / c['interval_h']:.3g}" for d in c["dose_for_target_range_mg"]))
             for c in columns
         ],
     )
@@ -912,7 +925,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
 
 def _label(low_mg: float, high_mg: float) -> str:
     """The patient's label range: one number where the limits leave one dose."""
-    return f"{low_mg:g}" if low_mg == high_mg else f"{low_mg:g}-{high_mg:g}"
+    return span(f"{low_mg:g}", f"{high_mg:g}")
 
 
 def _dose_for_target(column: dict) -> str:
