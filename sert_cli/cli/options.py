@@ -13,6 +13,7 @@ from typing import Annotated, NamedTuple
 
 import typer
 
+from sert_cli.cli import completion
 from sert_cli.errors import InputError
 from sert_cli.pgx.patient import Patient
 from sert_cli.vocabulary import PRIMARY_TRANSPORTER
@@ -55,7 +56,14 @@ Format = Annotated[
         help="table for people; json and csv are stable contracts (any case).",
     ),
 ]
-Drug = Annotated[str, typer.Argument(metavar="DRUG", help="Drug name or alias, e.g. escitalopram.")]
+Drug = Annotated[
+    str,
+    typer.Argument(
+        metavar="DRUG",
+        help="Drug name or alias, e.g. escitalopram.",
+        autocompletion=completion.drugs,
+    ),
+]
 DoseOption = Annotated[
     str | None,
     typer.Option("--dose", metavar="MG", help="Dose per interval: 10, '10 mg' or 10mg."),
@@ -85,9 +93,12 @@ TransporterOption = Annotated[
 ]
 
 
-def repeatable(*flags: str, metavar: str, help: str):
+def repeatable(*flags: str, metavar: str, help: str, complete=None):
     """A repeatable option's type for a command's signature (a list, None when not given)."""
-    return Annotated[list[str] | None, typer.Option(*flags, metavar=metavar, help=help)]
+    return Annotated[
+        list[str] | None,
+        typer.Option(*flags, metavar=metavar, help=help, autocompletion=complete),
+    ]
 
 
 Phenotypes = repeatable(
@@ -95,15 +106,20 @@ Phenotypes = repeatable(
     "-p",
     metavar="GENE=PM|IM|NM|RM|UM",
     help="Metabolizer phenotype, e.g. CYP2C19=PM (repeatable). Default NM.",
+    complete=completion.phenotypes,
 )
 Genotypes = repeatable(
     "--genotype",
     "-g",
     metavar="GENE=DIPLOTYPE",
     help="Diplotype, e.g. CYP2D6=*1/*4 or CYP2C19=*1/*17 (repeatable), read the CPIC way.",
+    complete=completion.genotypes,
 )
 With = repeatable(
-    "--with", metavar="DRUG", help="Co-medication that may inhibit a CYP enzyme (repeatable)."
+    "--with",
+    metavar="DRUG",
+    help="Co-medication that may inhibit a CYP enzyme (repeatable).",
+    complete=completion.comedications,
 )
 PharmcatFile = Annotated[
     Path | None,
