@@ -1,5 +1,6 @@
 """An answer that fits a screen (issue 25): a note's citation is --explain's."""
 
+import pytest
 from conftest import sert, sert_json
 
 PATIENT = ("sertraline", "-p", "CYP2C19=PM", "--with", "omeprazole", "--age", "72")
@@ -33,3 +34,17 @@ def test_the_heading_names_the_patient_and_the_assumed_line_is_short():
     assert "SERT constant: PET assumed" in assumed and "K (unbound brain)" not in assumed
     explained = sert("dose", *PATIENT, "--explain", env={"COLUMNS": "80"}).stdout
     assert "sertraline K (unbound brain): SERT" in explained and "fu 0.02" in explained
+
+
+def test_explain_can_be_followed_with_a_calculator():
+    """The age factor's clearance before and after, and the PET-scale inverse with its Emax:
+    x* = r / (1 - r), r = theta* / Emax."""
+    steps = {
+        s["step"]: s for s in sert_json("dose", "sertraline", "--age", "72", "--explain")["explain"]
+    }
+    factor = steps["patient factor age>=65"]["values"]
+    assert factor["CL/F after"] == pytest.approx(factor["CL/F before"] / factor["exposure ratio"])
+    inverse = steps["dose for the SERT target"]
+    assert "r = theta* / Emax (PET scale)" in inverse["formula"]
+    r = 0.8 / inverse["values"]["Emax"]
+    assert inverse["values"]["x*"] == pytest.approx(r / (1 - r), rel=1e-12)

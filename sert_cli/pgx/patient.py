@@ -756,7 +756,11 @@ def _apply_patient_factors(profile: Profile, patient: Patient, notes: list, step
                 Step(
                     name=f"{FACTOR_STEP} {row['condition']}",
                     formula="CL/F = CL/F / exposure ratio (each moiety's clearance of the parent)",
-                    values=(("exposure ratio", ratio, ""),),
+                    values=(
+                        ("CL/F before", profile.parent.apparent_clearance_l_h, "L/h"),
+                        ("exposure ratio", ratio, ""),
+                        ("CL/F after", profile.parent.apparent_clearance_l_h / ratio, "L/h"),
+                    ),
                     source=row["source"],
                     assumes=assumes,
                     kind=FACTOR_STEP,

@@ -659,10 +659,22 @@ def dose_for_load(
         dose = formulas.dose_for_load(load_target, per_mg)
         formula = "D* = x* / x(1 mg) (load proportional to dose)"
         values = (("x(1 mg)", per_mg, ""),)
+    emax = profile.emax.get(transporter)
+    target = (  # the formula of the scale the load is on, as `sert validate` fits it
+        "x* = r / (1 - r), r = theta* / Emax (PET scale); "
+        if emax
+        else "x* = theta* / (1 - theta*) (binding scale); "
+    )
     step = Step(
         name=f"dose for the {transporter} target",
-        formula="x* = theta* / (1 - theta*); " + formula,
-        values=(("x*", load_target, ""), *values, ("D*", dose, "mg"), ("tau", interval_h, "h")),
+        formula=target + formula,
+        values=(
+            *((("Emax", emax, ""),) if emax else ()),
+            ("x*", load_target, ""),
+            *values,
+            ("D*", dose, "mg"),
+            ("tau", interval_h, "h"),
+        ),
         source=model_section(5),
     )
     return dose, step
