@@ -116,7 +116,7 @@ def test_time_to_steady_state_is_one_number_in_every_command():
 
 def test_explain_for_a_saturable_drug_reproduces_its_number():
     record = sert_json("occupancy", "paroxetine", "20", "--explain")
-    step = next(s for s in record["explain"] if s["step"] == "plasma concentration of paroxetine")
+    step = next(s for s in record["trace"] if s["step"] == "plasma concentration of paroxetine")
     assert "Michaelis-Menten" in step["formula"]
     v = step["values"]
     rate = v["CL"] * v["Css"] + v["Vmax"] * v["Css"] / (v["Km"] + v["Css"])
@@ -131,7 +131,7 @@ def test_explain_follows_a_comedication():
     inhibited = sert_json("occupancy", "paroxetine", "20", "--explain", "--with", "bupropion")
     # bupropion, a strong CYP2D6 inhibitor, leaves a fifth of the saturated CYP2D6 path
     assert inhibited["css_plasma_ng_ml"] > 1.5 * plain["css_plasma_ng_ml"]
-    step = next(s for s in inhibited["explain"] if s["step"].startswith("plasma concentration"))
+    step = next(s for s in inhibited["trace"] if s["step"].startswith("plasma concentration"))
     assert step["values"]["Css"] * 1000 == pytest.approx(inhibited["css_plasma_ng_ml"])
 
 

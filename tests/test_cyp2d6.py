@@ -60,7 +60,7 @@ def test_terbinafine_matches_hynninen_through_the_enzyme():
 
 def test_the_explain_step_shows_the_formation_change():
     out = sert_json("occupancy", "venlafaxine", "--dose", "150", "-p", "CYP2D6=PM", "--explain")
-    step = next(s for s in out["explain"] if s["step"] == "clearance of O-desmethylvenlafaxine")
+    step = next(s for s in out["trace"] if s["step"] == "clearance of O-desmethylvenlafaxine")
     values = step["values"]
     assert values["CL_form/CL_form,NM"] == pytest.approx(0.12)
     assert values["CL_parent/CL_parent,NM"] == pytest.approx(0.2)

@@ -39,7 +39,7 @@ def test_every_phenotype_of_every_gene_computes(drug, gene, phenotype):
 
 def test_a_derived_phenotype_says_so():
     out = sert_json("occupancy", "citalopram", "--dose", "20", "-p", "CYP2C19=IM", "--explain")
-    step = next(s for s in out["explain"] if s["step"] == "clearance of citalopram")
+    step = next(s for s in out["trace"] if s["step"] == "clearance of citalopram")
     assert "DERIVED" in step["assumes"]
     # fm 0.517 (1 - 1/2.07), class IM activity 0.46: CL = CL_NM (1 + 0.517 (0.46 - 1))
     assert step["values"]["CL/F"] == pytest.approx(

@@ -224,12 +224,12 @@ def test_label_limit_for_the_phenotype_is_flagged_in_every_format():
 
 def test_explain_walks_the_chain():
     out = sert_json("dose", "vortioxetine", "--genotype", "CYP2D6=*4/*10", "--explain")
-    names = [s["step"] for s in out["explain"]]
+    names = [s["step"] for s in out["trace"]]
     assert names[0].startswith("CYP2D6 genotype -> activity score")
     assert any(n.startswith("clearance") for n in names)
     assert any(n.startswith("SERT occupancy") for n in names)
     assert names[-1] == "label check"
-    assert all(s["source"] for s in out["explain"])
+    assert all(s["source"] for s in out["trace"])
 
 
 def test_fractions_metabolized_combine_with_a_table():

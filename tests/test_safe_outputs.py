@@ -76,7 +76,7 @@ def test_a_serotonergic_comedication_is_named_with_its_risk(other):
     out = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", other)
     assert any(w.startswith("serotonin toxicity:") for w in out["warnings"])
     explained = sert_json("occupancy", "escitalopram", "--dose", "10", "--with", other, "--explain")
-    cited = [s for s in explained["explain"] if s["step"].startswith("serotonergic")]
+    cited = [s for s in explained["trace"] if s["step"].startswith("serotonergic")]
     assert cited and all(s["source"] for s in cited)
 
 

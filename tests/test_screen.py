@@ -22,7 +22,7 @@ def test_explain_is_never_dropped_silently():
     as_csv = sert("occupancy", "escitalopram", "--dose", "10", "--explain", "--format", "csv")
     assert as_csv.returncode == 2 and as_csv.stdout == ""
     assert as_csv.stderr.startswith("sert: error: --explain: the steps are in the table and")
-    steps = sert_json("occupancy", "escitalopram", "--dose", "10", "--explain")["explain"]
+    steps = sert_json("occupancy", "escitalopram", "--dose", "10", "--explain")["trace"]
     assert any(s["step"] == "time to steady state" for s in steps)
 
 
@@ -40,7 +40,7 @@ def test_explain_can_be_followed_with_a_calculator():
     """The age factor's clearance before and after, and the PET-scale inverse with its Emax:
     x* = r / (1 - r), r = theta* / Emax."""
     steps = {
-        s["step"]: s for s in sert_json("dose", "sertraline", "--age", "72", "--explain")["explain"]
+        s["step"]: s for s in sert_json("dose", "sertraline", "--age", "72", "--explain")["trace"]
     }
     factor = steps["patient factor age>=65"]["values"]
     assert factor["CL/F after"] == pytest.approx(factor["CL/F before"] / factor["exposure ratio"])

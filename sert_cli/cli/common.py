@@ -216,7 +216,7 @@ def emit(fmt, result, explain: bool = False) -> None:
         if explain:  # never dropped without a word: a CSV has no place for the steps
             raise InputError(
                 "--explain: the steps are in the table and in JSON (`--format json`, its "
-                "explain field); CSV holds the result's rows only"
+                "trace field); CSV holds the result's rows only"
             )
         from sert_cli.render.csv_format import render
 

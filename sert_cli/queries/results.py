@@ -50,7 +50,7 @@ def _finished(result, record: dict, explain: bool, patient: bool) -> dict:
     if patient:
         record.update(result.prepared.record())
     if explain:
-        record["explain"] = [s.record() for s in result.trace()]
+        record["trace"] = [s.record() for s in result.trace()]
     return record
 
 
@@ -403,7 +403,7 @@ class SimulationResult(NamedTuple):
             record["adaptation"]["note"] = HYPOTHESIS
             record["summary"] = {**record["summary"], **self.adaptation["summary"]}
         if explain:
-            record["explain"] = [s.record() for s in self.trace()]
+            record["trace"] = [s.record() for s in self.trace()]
         return record
 
     def rows(self) -> list[dict]:
@@ -595,7 +595,7 @@ class CompareResult(NamedTuple):
             **self.prepared.record(),
         }
         if explain:
-            record["explain"] = [s.record() for s in self.trace()]
+            record["trace"] = [s.record() for s in self.trace()]
         return record
 
     def rows(self) -> list[dict]:
