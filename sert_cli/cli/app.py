@@ -140,7 +140,7 @@ def _run(env: Environment) -> None:
         # what start-up made lives to the end: the collector skips it (cli/launch.py)
         gc.freeze()
         gc.enable()
-        app()
+        app(prog_name="sert")  # as the console script names it, for every way in
     except BrokenPipeError:
         quiet_stdout(env.stdout)
         sys.exit(0)
