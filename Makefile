@@ -8,7 +8,7 @@ export _TYPER_FORCE_DISABLE_TERMINAL := 1
 export TERMINAL_WIDTH := 120
 
 # make demo's smoke test: a number, not only an exit status (README "Quick start").
-export SMOKE_TEST := import json, sys; t = json.load(sys.stdin)["occupancy"]["SERT"]; assert 0.77 < t < 0.79, t; print(f"smoke test passed: escitalopram 10 mg/day, {t:.1%} of SERT")
+export SMOKE_TEST := import json, sys; t = json.load(sys.stdin)["occupancy"]["SERT"]; assert 0.77 < t < 0.79, t; print(f"smoke test passed: escitalopram 10 mg/day, {t * 100:.1f} % of SERT")
 
 .PHONY: install test demo bench lint fuzz refit clean
 
