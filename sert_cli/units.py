@@ -163,3 +163,13 @@ def percent(fraction: float, places: int = 0) -> str:
     """A fraction as every output writes a percentage: '80 %', '66.8 %' (a space, as SI
     and ISO 80000 write it)."""
     return f"{fraction * 100:.{places}f} %"
+
+
+def level_ng_ml(value, molar_mass_g_mol) -> float:
+    """A plasma level in ng/mL: a number (ng/mL), a mass concentration, or a molar one
+    ('117 nmol/L') through the drug's molar mass, asked for (molar_mass_g_mol()) only then.
+    The one conversion `sert tdm --level` and batch's level_ng_ml cells share."""
+    amount, dimension = read_amount(value, "concentration")
+    if dimension == "molar_concentration":
+        return nm_to_ng_ml(amount, molar_mass_g_mol())
+    return amount

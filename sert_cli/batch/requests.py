@@ -16,7 +16,7 @@ from sert_cli.errors import InputError
 from sert_cli.pgx.patient import Patient
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, TdmQuery
 from sert_cli.recent import Recent
-from sert_cli.units import read_amount
+from sert_cli.units import level_ng_ml, read_amount
 from sert_cli.vocabulary import GENES
 
 # The request fields, in the order of a request's key, and the unit each cell is read in.
@@ -296,15 +296,9 @@ class Requests:
     def level_ng_ml(self, value, drug: str) -> float:
         """A level in ng/mL; a molar one (nmol/L) through the drug's molar mass."""
         try:
-            amount, dimension = read_amount(value, "concentration")
+            return level_ng_ml(value, lambda: self.library.get(drug).parent.molar_mass_g_mol)
         except ValueError as exc:
             raise InputError(str(exc), field="level_ng_ml") from None
-        if dimension == "molar_concentration":
-            from sert_cli.units import nm_to_ng_ml
-
-            molar_mass = self.library.get(drug).parent.molar_mass_g_mol
-            return nm_to_ng_ml(amount, molar_mass)
-        return amount
 
     def patient(self, cells: dict, key: tuple) -> Patient:
         """The patient of a row's cells (key: its patient cells), parsed once for all the

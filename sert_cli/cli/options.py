@@ -280,21 +280,21 @@ def time_amount(text: str | None, flag: str, plain_hours: float = 1.0) -> float 
 def plasma_level(text: str, drug: str, profiles_dir: str | None) -> float:
     """--level 38, '38 ng/mL' or '117 nmol/L' (molar levels converted with the drug's molar
     mass) -> ng/mL."""
-    from sert_cli.units import nm_to_ng_ml, parse_quantity
+    from sert_cli.units import level_ng_ml
 
     written = text.strip()
     if _plain_number(written):
         return float(written)
+
+    def molar_mass_g_mol() -> float:
+        from sert_cli.profiles.library import load_library
+
+        return load_library(profiles_dir).get(drug).parent.molar_mass_g_mol
+
     try:
-        quantity = parse_quantity(written, "concentration")
+        return level_ng_ml(written, molar_mass_g_mol)
     except ValueError as exc:
         raise InputError(f"--level {text!r}: {exc}") from None
-    if quantity.dimension == "mass_concentration":
-        return quantity.value
-    from sert_cli.profiles.library import load_library
-
-    molar_mass = load_library(profiles_dir).get(drug).parent.molar_mass_g_mol
-    return nm_to_ng_ml(quantity.value, molar_mass)
 
 
 SCHEDULE_EXAMPLE = "'20mg x14d, 10mg x14d, 5mg every 48h x28d'"
