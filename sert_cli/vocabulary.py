@@ -28,8 +28,8 @@ HOURS_PER_DAY = 24.0
 # Said once by every command (a line of the table; a field of JSON and CSV where the output
 # reads like a prescription: dose, taper, switch, tdm, population).
 STATEMENT = (
-    "a model estimate to discuss with the treating clinician, not an order: sert is an "
-    "educational and research tool, not medical advice and not a prescribing device"
+    "a model estimate to discuss with the treating clinician: sert is an educational and "
+    "research tool, not medical advice or a prescribing device"
 )
 
 AFFINITIES = ("pet", "in-vitro")

@@ -31,7 +31,8 @@ def test_the_heading_names_the_patient_and_the_assumed_line_is_short():
     first = "sertraline: dose for 80 % SERT occupancy (CYP2C19 PM, with omeprazole, age 72)"
     assert text.splitlines()[0] == first
     assumed = " ".join(text[text.index("Assumed:") : text.index("Note:")].split())
-    assert "SERT constant: PET assumed" in assumed and "K (unbound brain)" not in assumed
+    assert "SERT PET assumed, EC50 1.49 ng/mL, plateau 87 %" in assumed
+    assert "K (unbound brain)" not in assumed and "95 % interval" not in assumed
     explained = sert("dose", *PATIENT, "--explain", env={"COLUMNS": "80"}).stdout
     assert "sertraline K (unbound brain): SERT" in explained and "fu 0.02" in explained
 
@@ -48,3 +49,50 @@ def test_explain_can_be_followed_with_a_calculator():
     assert "r = theta* / Emax (PET scale)" in inverse["formula"]
     r = 0.8 / inverse["values"]["Emax"]
     assert inverse["values"]["x*"] == pytest.approx(r / (1 - r), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dose", *PATIENT),
+        ("occupancy", *PATIENT, "--dose", "50"),
+        ("dose", "escitalopram", "-p", "CYP2C19=PM", "--with", "omeprazole", "--age", "72"),
+        (
+            "occupancy",
+            "escitalopram",
+            "--dose",
+            "10",
+            "-p",
+            "CYP2C19=PM",
+            "--with",
+            "omeprazole",
+            "--age",
+            "72",
+        ),
+    ],
+)
+def test_an_answer_with_a_comedication_and_a_factor_fits_24_lines_of_80(args):
+    """Issue 25: the answer, the patient, the warnings and one line of assumptions; the
+    sources are --explain's. Warnings (stderr) count too."""
+    done = sert(*args, env={"COLUMNS": "80"})
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
+    assert "(CYP2C19 PM, with omeprazole, age 72)" in done.stdout.splitlines()[0]
+
+
+def test_a_guideline_is_one_brief_line_in_the_table_and_whole_with_explain():
+    short = sert("dose", *PATIENT, env={"COLUMNS": "200"}).stdout
+    assert (
+        "CPIC 2023 Moderate, CYP2C19 PM, CYP2B6 NR: start lower, titrate slowly, 50 % lower "
+        "maintenance, or another drug; weigh CYP2B6 too\n"
+    ) in short
+    whole = sert("dose", *PATIENT, "--explain", env={"COLUMNS": "400"}).stdout
+    assert "CYP2C19+CYP2B6 Poor Metabolizer + No Result: Consider a lower starting dose" in whole
+    advice = sert_json("dose", *PATIENT)["guidance"]
+    assert {a["source"]: a["brief"] for a in advice}["DPWG"].startswith("at most 75 mg/day")
+
+
+def test_a_phenotype_not_given_is_said_to_be_assumed_not_shown_as_entered():
+    text = sert("occupancy", "escitalopram", "--dose", "10", env={"COLUMNS": "200"}).stdout
+    assert text.splitlines()[0] == "escitalopram 10 mg every 24 h (no phenotype given)"
+    assert "CYP2C19 NM (not given); CYP2D6 NM (not given)." in text

@@ -105,7 +105,8 @@ def test_the_new_drugs_phenotype_and_guidance_are_shown():
     assert not any("CYP2C19=PM was not used" in w for w in out["warnings"])
     assert any(g["gene"] == "CYP2C19" and g["phenotype"] == "PM" for g in out["guidance"])
     table = sert("switch", "fluoxetine", "40", "escitalopram", "-p", "CYP2C19=PM")
-    assert "CYP2C19 Poor Metabolizer" in table.stdout and "not used" not in table.stderr
+    assert "CPIC 2023 Strong, CYP2C19 PM: consider another drug" in table.stdout
+    assert "not used" not in table.stderr
 
 
 def test_a_washout_leaves_a_gap_then_the_new_drug():

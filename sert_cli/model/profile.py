@@ -37,13 +37,6 @@ class PetCalibration(NamedTuple):
     @property
     def words(self) -> str:
         """The constant as every output names it: basis, value, interval, plateau, note."""
-        note = f": {self.note}" if self.note else ""
-        return self.short_words + note
-
-    @property
-    def short_words(self) -> str:
-        """The constant without what an assumed one rests on (its basis still says
-        assumed): what a table's "Assumed:" line shows; --explain adds the note."""
         interval = ""
         if self.ec50_interval_ng_ml is not None:
             low, high = self.ec50_interval_ng_ml
@@ -52,9 +45,19 @@ class PetCalibration(NamedTuple):
                 f"{high:.3g}" if math.isfinite(high) else "open",
             )
             interval = f", 95 % interval {sides[0]}-{sides[1]}"
+        note = f": {self.note}" if self.note else ""
         return (
             f"PET {self.basis} (EC50 {self.ec50_plasma_ng_ml:.3g} ng/mL plasma{interval}, "
-            f"plateau {percent(self.emax)})"
+            f"plateau {percent(self.emax)}){note}"
+        )
+
+    @property
+    def short_words(self) -> str:
+        """What a table's "Assumed:" line shows: the basis (assumed, extrapolated, ...),
+        EC50 and plateau; the interval is the answer's range, the note --explain's."""
+        return (
+            f"PET {self.basis}, EC50 {self.ec50_plasma_ng_ml:.3g} ng/mL, "
+            f"plateau {percent(self.emax)}"
         )
 
 

@@ -119,6 +119,8 @@ class Prepared(NamedTuple):
     # co-medications that are SERT inhibitors with a profile: (name, usual dose mg, SERT
     # occupancy alone, SERT load, plateau) at their usual dose, for the two together
     co_sert_inhibitors: tuple[tuple[str, float, float, float, float], ...] = ()
+    # the genes of `phenotypes` the patient gave no phenotype or genotype for: NM assumed
+    assumed_genes: tuple[str, ...] = ()
 
     def record(self) -> dict:
         """What the patient layer did, for every result record (JSON and CSV alike): the
@@ -357,6 +359,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         clearances=clearances,
         saturation=saturation,
         formation=formation,
+        assumed_genes=tuple(gene for gene in used if gene not in phenotypes),
     )
 
 
@@ -427,6 +430,7 @@ def _apply_comedication(
                     f"{name} {verb} {profile.name} exposure {ratio:g}-fold",
                     source=f"measured: {row['source']}",
                     tail="; this measured ratio is used instead of the enzyme classes",
+                    short=f"{name}: {profile.name} exposure x{ratio:g} (measured)",
                 )
             )
             return scaled_exposure(profile, ratio)
@@ -443,11 +447,13 @@ def _apply_comedication(
             if enzyme in metabolized
             else f"{profile.name}'s profile has no {enzyme} fraction, so its clearance is unchanged"
         )
+        said = f"{enzyme} activity x{activity:g}: {name} is a {strength} {enzyme} {effect}"
         notes.append(
             Note(
-                f"{enzyme} activity x{activity:g}: {name} is a {strength} {enzyme} {effect}",
+                said,
                 source=f"source: {row['source']}; class effect: {class_source}",
                 tail=f"; {reach}",
+                short=said if enzyme in metabolized else "",  # no effect: --explain's
             )
         )
         if effect == "inhibitor":
@@ -490,6 +496,8 @@ def _measured_enzyme_effect(
             source=f"measured: {row['source']}",
             tail=f"; read as {enzyme} activity x{activity:.3g} for {profile.name} "
             f"(1/{ratio:g} = 1 + {fm:g} * (m - 1)), which acts wherever {enzyme} does{capped}",
+            short=f"{name}: {profile.name} exposure x{ratio:g} (measured; {enzyme} activity "
+            f"x{activity:.3g})",
         )
     )
     for perpetrator in _rows("perpetrators.csv"):
@@ -522,7 +530,13 @@ def _phenoconvert(gene, strength, name, functional, scores, notes) -> None:
         return
     if after != before:
         functional[gene] = after
-        notes.append(f"{gene}: {before} -> {after} with {name} ({PHENOCONVERSION_RULE})")
+        converted = f"{gene}: {before} -> {after} with {name}"
+        notes.append(
+            Note(
+                f"{converted} ({PHENOCONVERSION_RULE})",
+                short=f"{converted} (phenoconversion: for guidance and label limits only)",
+            )
+        )
 
 
 def scaled_exposure(profile: Profile, ratio: float) -> Profile:
@@ -827,6 +841,7 @@ def _guidance(drug: str, given: tuple[tuple[str, str], ...]) -> tuple[dict, ...]
                     "assumed": assumed,
                     "strength": row["strength"] or None,
                     "advice": row["advice"],
+                    "brief": row["brief"],
                 }
             )
     return tuple(advice)

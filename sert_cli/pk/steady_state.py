@@ -200,7 +200,13 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
         phenotype = phenotypes.get(gene, "NM")
         activity[gene], how_found, is_derived = gene_activity(moiety, gene, phenotype)
         if is_derived:
-            derived.append(f"{gene} {phenotype} activity {activity[gene]:g} DERIVED (class value)")
+            derived.append(
+                Note(
+                    f"{gene} {phenotype} activity {activity[gene]:g} DERIVED (class value)",
+                    # an NM's activity is 1 by definition: not worth the table's line
+                    short="" if phenotype == "NM" else f"{gene} {phenotype} class activity",
+                )
+            )
             sources.append(f"{gene} {phenotype}: {how_found}")
         multiplier[gene] = moiety.enzyme_activity.get(gene, 1.0)
     effective = {g: activity[g] * multiplier[g] for g in fm}
@@ -214,7 +220,7 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
         formula="CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
         values=tuple(values),
         source="; ".join(sources),
-        assumes="; ".join(derived),
+        assumes=Note("; ".join(derived), short="; ".join(d.short for d in derived if d.short)),
     )
     return result, step
 
@@ -506,9 +512,9 @@ def _constant_words(profile: Profile, transporter: str) -> Note:
     assumed PET constant rests on), and short for a table without --explain."""
     whole = f"{transporter} constant: {profile.affinity.get(transporter, 'in vitro')}"
     pet = profile.parent.pet.get(transporter) if profile.emax else None  # (the PET scale)
-    if pet is None or not pet.note:
+    if pet is None:
         return Note(whole)
-    return Note(whole, short=f"{transporter} constant: {pet.short_words}")
+    return Note(whole, short=f"{transporter} {pet.short_words}")
 
 
 def check_finite(profile: Profile, values) -> None:

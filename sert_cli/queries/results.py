@@ -105,11 +105,12 @@ def _patient_trace(prepared: Prepared, steps: tuple[Step, ...], index: int) -> l
     return _trace(prepared, (*(step for _, step in prepared.clearances), *steps), index)
 
 
-def assumptions(steps: list[Step], phenotypes: dict[str, str]) -> list[str]:
-    """The "Assumed:" line: what the recorded steps assumed, then the phenotypes used."""
-    said = ["average steady-state concentration"]
+def assumptions(steps: list[Step], assumed_phenotypes: dict[str, str]) -> list[str]:
+    """The "Assumed:" line: what the recorded steps assumed, then the phenotypes the
+    patient did not give (the heading names every phenotype used)."""
+    said = ["average steady state"]
     said += [s.assumes for s in steps if s.assumes and s.assumes not in said]
-    said += [f"{g} {p}" for g, p in phenotypes.items()]
+    said += [f"{g} {p} (not given)" for g, p in assumed_phenotypes.items()]
     return said
 
 

@@ -28,17 +28,21 @@ from rich.text import Text
 TALLEST = 3
 
 
-def print_table(console: Console, table: Table, keys: int = 1) -> None:
-    """Print the table at the console's width, every value whole (the module's doc)."""
-    for number, part in enumerate(fitted(console, table, keys)):
+def print_table(console: Console, table: Table, keys: int = 1, margins: bool = True) -> None:
+    """Print the table at the console's width, every value whole (the module's doc).
+    margins=False: a table made without edges (under a heading) keeps no blank line above
+    or below it, only between the parts it is stacked into."""
+    parts = fitted(console, table, keys)
+    for number, part in enumerate(parts):
         if part.box and not part.show_edge:  # compact: the blank lines the edges were
             if part.title:
                 console.print(part.title, style="table.title", markup=False)
                 part.title = None
-            if number == 0:  # (after the first, the last one's bottom line)
+            if number == 0 and margins:  # (after the first, the last one's bottom line)
                 console.print()
             console.print(part)
-            console.print()
+            if margins or number < len(parts) - 1:
+                console.print()
         else:
             console.print(part)
 

@@ -99,8 +99,10 @@ def phenotype_text(phenotypes: dict[str, str]) -> str:
 
 
 def patient_text(prepared) -> str:
-    """The patient as entered, for a heading: phenotypes, co-medications, factors."""
-    said = [phenotype_text(prepared.phenotypes)]
+    """The patient as entered, for a heading: phenotypes, co-medications, factors. The
+    phenotypes not given (NM, assumed) are the "Assumed:" line's."""
+    given = {g: p for g, p in prepared.phenotypes.items() if g not in prepared.assumed_genes}
+    said = [phenotype_text(given) if given or not prepared.phenotypes else "no phenotype given"]
     if prepared.comedications:
         said.append("with " + ", ".join(prepared.comedications))
     for name, value in prepared.factors.items():
@@ -133,7 +135,13 @@ def constants(profile: Profile) -> list[str]:
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     """The "Assumed:" line, each assumption short (--explain prints each whole)."""
     said = [getattr(note, "short", note) for note in notes]
-    console.print("Assumed: " + "; ".join(s for s in said if s) + ".", style="dim", markup=False)
+    said = list(dict.fromkeys(s for s in said if s))  # each once (one per moiety, e.g.)
+    console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
+
+
+def _assumed(prepared) -> dict[str, str]:
+    """The phenotypes the patient did not give: NM, assumed."""
+    return {g: prepared.phenotypes[g] for g in prepared.assumed_genes}
 
 
 def _print_factor_assumptions(console: Console, result) -> None:
@@ -147,7 +155,7 @@ def _print_factor_assumptions(console: Console, result) -> None:
 def headed_table(console: Console, heading: str) -> Table:
     """The bold heading line, and the table that follows it (first column unnamed)."""
     console.print(heading, style="bold", markup=False)
-    table = Table(box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)  # print_table(margins=False)
     table.add_column("")
     return table
 
@@ -166,11 +174,10 @@ def pairs_table(console: Console, heading: str) -> Table:
 
 def occupancy(console: Console, result: results.OccupancyResult) -> None:
     levels = result.levels()
-    phenotypes = result.prepared.phenotypes
     table = headed_table(
         console,
         f"{regimen(result.drug, result.query.dose_mg, result.interval_h)} "
-        f"({patient_text(result.prepared)}), steady state",
+        f"({patient_text(result.prepared)})",
     )
     for lv in levels:
         table.add_column(lv["name"], justify="right")
@@ -200,7 +207,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
                 span(pct(spread[0])[:-2], pct(spread[1])[:-2], "%"),
                 *([""] * (len(levels) - 1)),
             )
-    print_table(console, table)
+    print_table(console, table, margins=False)
     if len(levels) > 1:
         console.print(
             "Occupancy is of all moieties together, competing (docs/model.md section 4).",
@@ -212,7 +219,9 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             f"95 % of steady state after about {t95 / HOURS_PER_DAY:.1f} days.", markup=False
         )
     trace = result.trace()
-    _print_assumptions(console, assumptions(trace, phenotypes) + constants(result.prepared.profile))
+    _print_assumptions(
+        console, assumptions(trace, _assumed(result.prepared)) + constants(result.prepared.profile)
+    )
 
 
 def taper(console: Console, result) -> None:
@@ -324,7 +333,7 @@ def tdm(console: Console, result) -> None:
         table.add_row("laboratory alert level", f"{num(r['alert_level_ng_ml'])} ng/mL")
     for transporter, value in r["occupancy_implied"].items():
         table.add_row(f"{transporter} occupancy implied", pct(value))
-    print_table(console, table)
+    print_table(console, table, margins=False)
     console.print(f"Interpretation: {r['interpretation']}.", markup=False)
     _print_factor_assumptions(console, result)
 
@@ -342,7 +351,7 @@ def population(console: Console, result) -> None:
         table.add_column(f"{p}th pct", justify="right")
     for transporter, values in record["occupancy_percentiles"].items():
         table.add_row(f"{transporter} occupancy", *(pct(v) for v in values.values()))
-    print_table(console, table)
+    print_table(console, table, margins=False)
     console.print(
         f"Reaching {percent(record['target'])} {record['transporter']}: "
         f"{percent(record['fraction_reaching_target'], 1)} of patients. "
@@ -422,9 +431,9 @@ def dose(console: Console, result: results.DoseResult) -> None:
         "exact dose above label maximum",
         "YES: capped at the maximum" if result.exceeds_label_max else "no",
     )
-    print_table(console, table)
+    print_table(console, table, margins=False)
     _print_assumptions(
-        console, assumptions(result.trace(), result.prepared.phenotypes) + constants(profile)
+        console, assumptions(result.trace(), _assumed(result.prepared)) + constants(profile)
     )
 
 
@@ -583,7 +592,7 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
                 f"5-HT1A autoreceptor desensitization, {share} %",
                 "not reached" if value is None else f"{value:.1f} days",
             )
-    print_table(console, table)
+    print_table(console, table, margins=False)
     if "adaptation" in record:
         console.print(f"Adaptation: {record['adaptation']['note']}.", style="dim", markup=False)
     width = min(console.width, 100)
@@ -808,10 +817,28 @@ def source_counts(records: list[dict], kinds: tuple[str, ...], env) -> None:
 
 
 def print_notes(notes, console: Console, explain: bool = False) -> None:
-    """Each note short (its source is --explain's), or whole with --explain."""
+    """Each note short (its source is --explain's), or whole with --explain; a note with
+    an empty short form (a co-medication that changes nothing here) is --explain's only."""
     for note in notes:
         text = note if explain else getattr(note, "short", note)
-        console.print(f"Note: {text}", style="dim", markup=False)
+        if text:
+            console.print(f"Note: {text}", style="dim", markup=False)
+
+
+def print_advice(console: Console, advice: dict, explain: bool) -> None:
+    """A guideline's advice for the patient: in a few words (guidance.csv's brief), or
+    whole, in the guideline's terms, with --explain."""
+    strength = f" {advice['strength']}" if advice["strength"] else ""
+    assumed = " (not given)" if advice["assumed"] else ""
+    if explain:
+        subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
+        text = advice["advice"]
+    else:
+        pairs = zip(advice["gene"].split("+"), advice["phenotype"].split("+"), strict=True)
+        subject = ", ".join(f"{gene} {phenotype}" for gene, phenotype in pairs if gene)
+        text = advice["brief"]
+    subject = f", {subject}" if subject else ""
+    console.print(f"{advice['source']}{strength}{subject}{assumed}: {text}", markup=False)
 
 
 def patient_extras(console: Console, result, explain: bool, err: Console) -> None:
@@ -819,14 +846,7 @@ def patient_extras(console: Console, result, explain: bool, err: Console) -> Non
     prepared = result.prepared
     print_notes(prepared.notes, console, explain)
     for advice in prepared.guidance:
-        strength = f", {advice['strength']}" if advice["strength"] else ""
-        assumed = " (phenotype assumed)" if advice["assumed"] else ""
-        subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
-        subject = f", {subject}" if subject else ""
-        console.print(
-            f"{advice['source']}{strength}{subject}{assumed}: {advice['advice']}",
-            markup=False,
-        )
+        print_advice(console, advice, explain)
     if explain:
         for number, step in enumerate(result.trace(), start=1):
             console.print(f"{number}. {step.name}: {step.formula}", style="bold", markup=False)
