@@ -96,3 +96,19 @@ def test_a_phenotype_not_given_is_said_to_be_assumed_not_shown_as_entered():
     text = sert("occupancy", "escitalopram", "--dose", "10", env={"COLUMNS": "200"}).stdout
     assert text.splitlines()[0] == "escitalopram 10 mg every 24 h (no phenotype given)"
     assert "CYP2C19 NM (not given); CYP2D6 NM (not given)." in text
+
+
+def test_no_shipped_source_an_output_prints_names_a_code_repository():
+    """A citation names the publication; the copy a SECONDARY row was read in (a code
+    repository's transcription) is kept in the table's read_in column, never printed."""
+    import csv
+    from pathlib import Path
+
+    data = Path(__file__).parent.parent / "sert_cli" / "data"
+    for path in [*data.glob("*.csv"), *data.glob("cpic/*.csv")]:
+        lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+        for row in csv.DictReader(lines):
+            for column, text in row.items():
+                if column != "read_in" and text:
+                    for word in ("github", ".sql", ".tsv", "akarales", "dianabar"):
+                        assert word not in text.lower(), f"{path.name} {column}: {text[:80]}"
