@@ -96,3 +96,18 @@ def test_the_quick_start_smoke_test_passes_as_written():
             exec(block.group(2), {})
         finally:
             sys.stdin = saved
+
+
+def test_every_link_of_the_readme_leads_somewhere():
+    """The contents line's anchors are headings (GitHub's slugs), its files exist."""
+    text = README.read_text()
+    slugs = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in text.splitlines()
+        if line.startswith("## ")
+    }
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith("#"):
+            assert target[1:] in slugs, target
+        elif "://" not in target:
+            assert (README.parent / target).exists(), target
