@@ -10,6 +10,15 @@ command-line flag: the command line words it as its option, batch as its column.
 from collections.abc import Callable
 
 
+def printable(text: str) -> str:
+    """Text from an input (typed, or read from a file), made safe to show on a terminal:
+    control characters (terminal escapes, new lines, C1 codes) are written as escapes, so a
+    line stays one harmless line. The one helper for it, below every layer."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SertError(Exception):
     exit_code = 2
 

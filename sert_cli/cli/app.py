@@ -85,7 +85,7 @@ def help_command(
 
 
 def _refuse(message: str) -> None:
-    from sert_cli.cli.common import printable
+    from sert_cli.errors import printable
 
     environment().stderr.write(f"sert: error: {printable(message)}\n")
     raise typer.Exit(2)

@@ -13,7 +13,6 @@ from sert_cli.cli.common import (
     emit,
     emit_records,
     environment,
-    printable,
     profiles_library,
     reports_errors,
 )
@@ -44,7 +43,7 @@ from sert_cli.cli.options import (
     schedule_steps,
     time_amount,
 )
-from sert_cli.errors import InputError
+from sert_cli.errors import InputError, printable
 from sert_cli.vocabulary import DEFAULT_TARGET
 
 

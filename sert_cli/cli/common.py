@@ -13,7 +13,7 @@ from contextvars import ContextVar
 import typer
 
 from sert_cli.cli.environment import Environment
-from sert_cli.errors import InputError, SertError
+from sert_cli.errors import InputError, SertError, printable
 from sert_cli.vocabulary import (
     DEFAULT_MAX_CUT,
     DEFAULT_TAPER_STEP_PP,
@@ -177,14 +177,6 @@ def reports_errors(function):
     )
     wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), context])
     return wrapper
-
-
-def printable(text: str) -> str:
-    """Text a user typed, made safe to echo: control characters (terminal escapes, new
-    lines) are written as escapes, so an error stays one harmless line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def profiles_library(profiles_dir: str | None):
