@@ -10,12 +10,16 @@ command-line flag: the command line words it as its option, batch as its column.
 from collections.abc import Callable
 
 
-def printable(text: str) -> str:
+def printable(text: str, *, lines: bool = False) -> str:
     """Text from an input (typed, or read from a file), made safe to show on a terminal:
     control characters (terminal escapes, new lines, C1 codes) are written as escapes, so a
-    line stays one harmless line. The one helper for it, below every layer."""
+    line stays one harmless line; with `lines`, a multi-line text (a profile's notes) keeps
+    its line breaks ("\\n") and only the rest is escaped. The one helper for it, below
+    every layer."""
     if text.isprintable():
         return text
+    if lines:
+        return "\n".join(printable(line) for line in text.split("\n"))
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 

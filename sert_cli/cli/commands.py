@@ -713,13 +713,16 @@ def profiles_show(
     profile = library.get(drug)
     overridden = library.overrides.get(profile.name)
     if overridden:
-        environment().stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
+        environment().stderr.write(
+            f"note: {printable(profile.path)} overrides the bundled {overridden}\n"
+        )
     sources = [{"field": f, "source": s} for f, s in profile.sources]
 
     def draw(env):
+        from sert_cli.profiles.library import read_profile_text
         from sert_cli.render import table_format
 
-        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"), env)
+        table_format.profile_show(read_profile_text(Path(profile.path)), env)
 
     if fmt is OutputFormat.csv:
         emit_records(fmt, sources, draw)
@@ -820,14 +823,14 @@ def profiles_check(
     def draw(env):
         for r in results:
             if r["valid"]:
-                env.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+                env.stdout.write(f"ok: {printable(r['file'])} ({r['name']})\n")
             if r["unsourced_fields"]:
                 env.stderr.write(
-                    f"warning: {r['file']}: numbers without a source: "
+                    f"warning: {printable(r['file'])}: numbers without a source: "
                     f"{', '.join(r['unsourced_fields'])}\n"
                 )
         for r in bad:
-            env.stderr.write(f"sert: error: {r['error']}\n")
+            env.stderr.write(f"sert: error: {printable(r['error'])}\n")
 
     emit_records(fmt, results, draw)
     if bad:

@@ -1,12 +1,18 @@
 """Reading profiles from disk: safe YAML, file/line for every error, and a small cache.
 
-YAML is parsed with PyYAML's safe loader (the C one when present). Anchors and
-aliases are refused (no 'billion laughs'), duplicate keys are errors, and files over
-MAX_PROFILE_BYTES are refused before parsing. A file that validated once is cached as
-plain JSON keyed by its path and content, so a query does not pay for importing
+YAML is parsed with PyYAML's safe loader (the C one when present). Only regular files
+are read (a FIFO, a device or a folder is refused before it is read from), files over
+MAX_PROFILE_BYTES are refused before parsing, and a document nested deeper than
+MAX_NESTING or holding more than MAX_NODES keys and values is refused from the parser's
+events, before anything is built. Anchors and aliases are refused (no 'billion laughs'),
+and duplicate keys are errors (the schema escapes control characters in the text it
+reads: no terminal escape from a profile reaches a screen). A file is read once: the
+bytes parsed are the bytes its cache entry is keyed on. A file that validated once is
+cached as plain JSON keyed by its path and content, so a query does not pay for importing
 and running the YAML parser (start-up is a feature; see docs/architecture.md "Start-up").
 """
 
+import contextlib
 import json
 import os
 import stat
@@ -14,10 +20,13 @@ from pathlib import Path
 
 from sert_cli import __version__
 from sert_cli.errors import InputError, ProfileError
-from sert_cli.profiles.schema import Profile, build_profile
+from sert_cli.profiles.schema import NAME_PATTERN, Profile, build_profile
 from sert_cli.suggest import did_you_mean
 
 MAX_PROFILE_BYTES = 1 << 20
+# a bundled profile nests 5 deep and holds about 200 keys and values
+MAX_NESTING = 20
+MAX_NODES = 10_000
 PROFILE_SUFFIXES = (".yaml", ".yml")
 _HERE = Path(__file__).resolve().parent
 # what builds a cached profile: the schema and the types it builds
@@ -41,14 +50,18 @@ def parse_yaml(text: str, path: str) -> tuple[object, dict[tuple, int]]:
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        lines: dict[tuple, int] = {}
-        _check_nodes(node, (), lines, set(), path)
-        return loader.construct_document(node), lines
+        _check_shape(loader_class, text, path)
+        loader = loader_class(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, {}
+            lines: dict[tuple, int] = {}
+            _check_nodes(node, (), lines, set(), path)
+            return loader.construct_document(node), lines
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -57,6 +70,39 @@ def parse_yaml(text: str, path: str) -> tuple[object, dict[tuple, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise ProfileError(f"invalid YAML: {exc}", path=path) from None
+
+
+def _check_shape(loader_class, text: str, path: str) -> None:
+    """Refuse a document nested deeper than MAX_NESTING or with more than MAX_NODES keys
+    and values from the parser's events (a flat loop, stopped at the limit), before a node
+    is built: building recurses once per level, and a node costs far more to build and
+    check than to scan."""
+    import yaml
+
+    loader = loader_class(text)
+    depth = nodes = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                continue
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise ProfileError(
+                        f"nested more than {MAX_NESTING} levels deep; a profile nests a few",
+                        path=path,
+                        line=event.start_mark.line + 1,
+                    )
+            elif not isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+                continue
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise ProfileError(
+                    f"more than {MAX_NODES:,} keys and values; a profile holds a few hundred",
+                    path=path,
+                    line=event.start_mark.line + 1,
+                )
     finally:
         loader.dispose()
 
@@ -102,23 +148,51 @@ def _check_nodes(node, where: tuple, lines: dict, seen: set, path: str) -> None:
             _check_nodes(item, where + (index,), lines, seen, path)
 
 
-def read_profile_text(path: Path) -> str:
+def read_profile_bytes(path: Path) -> bytes:
+    """A profile file's bytes, read once: a regular file only (a FIFO would wait for a
+    writer, a device such as /dev/zero never ends, a folder has no text), at most
+    MAX_PROFILE_BYTES. Checked before the open (a device is not even opened) and again on
+    what was opened (O_NONBLOCK: a FIFO put in its place does not block the open)."""
+    where = str(path)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_PROFILE_BYTES + 1)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ProfileError(_NOT_REGULAR, path=where)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ProfileError(_NOT_REGULAR, path=where)
+            if info.st_size > MAX_PROFILE_BYTES:
+                raise ProfileError(_TOO_LARGE, path=where)
+            chunks, size = [], 0
+            while size <= MAX_PROFILE_BYTES and (chunk := os.read(fd, 1 << 16)):
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) from None
-    if len(raw) > MAX_PROFILE_BYTES:
-        raise ProfileError(
-            f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is a small text file",
-            path=str(path),
-        )
+        raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=where) from None
+    if size > MAX_PROFILE_BYTES:  # it grew after the fstat
+        raise ProfileError(_TOO_LARGE, path=where)
+    return b"".join(chunks)
+
+
+_NOT_REGULAR = "not a regular file; a profile is a YAML text file"
+_TOO_LARGE = f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is a small text file"
+
+
+def decode_profile(raw: bytes, path: str) -> str:
     if b"\0" in raw:
-        raise ProfileError("this is a binary file, not a YAML text profile", path=str(path))
+        raise ProfileError("this is a binary file, not a YAML text profile", path=path)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ProfileError(f"not UTF-8 text (byte {exc.start})", path=str(path)) from None
+        raise ProfileError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+
+
+def read_profile_text(path: Path) -> str:
+    """A profile file's text (a regular file, at most MAX_PROFILE_BYTES, UTF-8)."""
+    return decode_profile(read_profile_bytes(path), str(path))
 
 
 def load_profile_file(path: Path, cache: "ProfileCache | None" = None) -> Profile:
@@ -128,103 +202,179 @@ def load_profile_file(path: Path, cache: "ProfileCache | None" = None) -> Profil
 
 def _load_data(path: Path, cache: "ProfileCache | None") -> tuple[dict, Profile | None]:
     """A file's validated tree, from the cache when it is unchanged (its Profile is then
-    built only when asked for), or parsed and validated now."""
+    built only when asked for), or parsed and validated now. The file is read once, and
+    the cache entry is keyed on exactly the bytes parsed: a file replaced while sert runs
+    is never cached with the old numbers under the new content."""
+    raw = read_profile_bytes(path)
+    signature = content_signature(raw)
     key = os.path.abspath(path) if cache is not None else ""  # no resolve(): links may loop
     if cache is not None:
-        data = cache.get(key, path)
+        data = cache.get(key, signature)
         if data is not None:
             return data, None
-    data, lines = parse_yaml(read_profile_text(path), str(path))
+    data, lines = parse_yaml(decode_profile(raw, str(path)), str(path))
     profile = build_profile(data, str(path), lines)
-    if cache is not None:
-        cache.put(key, path, data)
+    if cache is not None and len(raw) <= ProfileCache.MAX_ENTRY_BYTES:
+        cache.put(key, signature, data)
     return data, profile
+
+
+def content_signature(raw: bytes) -> str:
+    """The content's length and CRC-32 (zlib, already loaded: no hashing library to import
+    at start-up); others cannot write the cache, so this guards against stale entries, not
+    forgery."""
+    import zlib
+
+    return f"{len(raw)}:{zlib.crc32(raw):08x}"
 
 
 class ProfileCache:
     """Validated profile trees as JSON, keyed by path, keyed on the file's content (its
     length and CRC-32) and the validator version. One file per install (named by where the
-    package is), so installs sharing a cache folder do not evict each other. The cache is
-    the user's own (folder 0700, file 0600); a file another user could have written, or
-    one that cannot be read, counts as empty, and it keeps the MAX_ENTRIES files stored
-    last (a query that only reads it does not rewrite it)."""
+    package is), so installs sharing a cache folder do not evict each other.
+
+    The cache is the user's own (folder 0700, file 0600) and bounded: only a regular file
+    is read (a FIFO, a folder or a link there is ignored and never replaced), one another
+    user could have written, one over MAX_FILE_BYTES, or one that cannot be read counts as
+    empty, and an entry of the wrong shape is a miss. A profile file over MAX_ENTRY_BYTES
+    is not cached, and the file keeps the entries stored last, at most MAX_ENTRIES of them
+    and MAX_FILE_BYTES in all, so every command's start-up reads little (a query that only
+    reads it does not rewrite it). The folder is made only under a home (or a
+    SERT_CACHE_DIR's parent) that exists: without one, no cache."""
 
     MAX_ENTRIES = 256
+    MAX_ENTRY_BYTES = 64 << 10  # of the profile file
+    MAX_FILE_BYTES = 2 << 20  # of the cache file
 
     def __init__(self) -> None:
         import zlib
 
         self.entries: dict = {}
         self.dirty = False
-        base = os.environ.get("SERT_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sert"
-        )
-        self.usable = os.path.isabs(base)  # no HOME: no cache, never a ./~ folder
+        self.folder, self.anchor = _cache_folder()
+        self.usable = self.folder is not None
         install = zlib.crc32(str(_HERE).encode("utf-8"))
-        self.path = Path(base) / f"profiles-{install:08x}.json"
-        if not self.usable:
-            return
+        self.path = (self.folder or Path("/")) / f"profiles-{install:08x}.json"
+        if self.usable:
+            self.entries = self._read()
+
+    def _read(self) -> dict:
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                info = os.fstat(handle.fileno())
-                if info.st_uid != os.geteuid() or info.st_mode & 0o022:
-                    return  # written by someone else, or writable by others: not trusted
-                stored = json.load(handle)
-            if stored.get("stamp") == _VALIDATOR_STAMP and isinstance(stored["entries"], dict):
-                self.entries = stored["entries"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            self.entries = {}
+            fd = os.open(
+                self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+            )
+        except OSError:
+            return {}
+        try:
+            with open(fd, "rb") as handle:
+                info = os.fstat(fd)
+                if (
+                    not stat.S_ISREG(info.st_mode)
+                    or info.st_uid != os.geteuid()
+                    or info.st_mode & 0o022  # written by someone else, or writable by others
+                    or info.st_size > self.MAX_FILE_BYTES
+                ):
+                    return {}
+                stored = json.loads(handle.read(self.MAX_FILE_BYTES + 1))
+        except (OSError, ValueError, RecursionError):
+            return {}
+        if (
+            isinstance(stored, dict)
+            and stored.get("stamp") == _VALIDATOR_STAMP
+            and isinstance(stored.get("entries"), dict)
+        ):
+            return stored["entries"]
+        return {}
 
-    @staticmethod
-    def _signature(path: Path) -> str:
-        """The content's length and CRC-32 (zlib, already loaded: no hashing library to
-        import at start-up); others cannot write the cache, so this guards against stale
-        entries, not forgery."""
-        import zlib
-
-        with open(path, "rb") as handle:
-            content = handle.read(MAX_PROFILE_BYTES + 1)
-        return f"{len(content)}:{zlib.crc32(content):08x}"
-
-    def get(self, key: str, path: Path):
+    def get(self, key: str, signature: str):
         entry = self.entries.get(key)
-        try:
-            if (
-                isinstance(entry, dict)
-                and entry["signature"] == self._signature(path)
-                and isinstance(entry["data"], dict)
-                and isinstance(entry["data"].get("name"), str)
-            ):
-                return entry["data"]
-        except (OSError, KeyError, TypeError):
-            pass
-        return None
+        if not isinstance(entry, dict) or entry.get("signature") != signature:
+            return None
+        data = entry.get("data")
+        name = data.get("name") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            return None
+        aliases = data.get("aliases", [])  # read before the profile is built: of its type
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            return None
+        return data
 
-    def put(self, key: str, path: Path, data) -> None:
+    def put(self, key: str, signature: str, data) -> None:
         try:
-            self.entries.pop(key, None)
-            self.entries[key] = {"signature": self._signature(path), "data": data}
             json.dumps(data, allow_nan=False)  # only plain trees are cached
-        except (OSError, TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             self.entries.pop(key, None)
             return
+        self.entries.pop(key, None)
+        self.entries[key] = {"signature": signature, "data": data}
         while len(self.entries) > self.MAX_ENTRIES:
             self.entries.pop(next(iter(self.entries)))
         self.dirty = True
+
+    def _text(self) -> str:
+        """The file's JSON: the entries stored last that fit in MAX_FILE_BYTES."""
+        head = json.dumps({"stamp": _VALIDATOR_STAMP, "entries": {}})[:-2]  # ...{"entries": {
+        kept, size = [], len(head) + 2
+        for key, entry in reversed(self.entries.items()):
+            try:
+                text = f"{json.dumps(key)}: {json.dumps(entry, allow_nan=False)}"
+            except (TypeError, ValueError, RecursionError):
+                continue
+            if size + len(text) + 2 > self.MAX_FILE_BYTES:
+                break
+            kept.append(text)
+            size += len(text) + 2
+        return head + ", ".join(reversed(kept)) + "}}"
 
     def save(self) -> None:
         if not self.dirty or not self.usable or os.environ.get("SERT_NO_CACHE"):
             return
         import tempfile
 
+        tmp = None
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles-")
+            if not os.path.isdir(self.anchor):
+                return  # no home: no folder made under it
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                there = os.lstat(self.path)
+            except FileNotFoundError:
+                there = None
+            if there is not None and not (
+                stat.S_ISREG(there.st_mode) and there.st_uid == os.geteuid()
+            ):
+                return  # not ours (a FIFO, a folder, a link, another's file): left alone
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".profiles-")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"stamp": _VALIDATOR_STAMP, "entries": self.entries}, handle)
+                handle.write(self._text())
             os.replace(tmp, self.path)  # mkstemp made it 0600
+            tmp = None
         except OSError:
             pass  # a cache that cannot be written only costs speed
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def _cache_folder() -> tuple[Path | None, str]:
+    """The cache folder, and the folder that must exist before it may be made: the parent
+    of $SERT_CACHE_DIR; $XDG_CACHE_HOME's parent; else the home (~/.cache/sert). No usable
+    home (unset, empty, relative): no cache, never a ./~ folder."""
+    chosen = os.environ.get("SERT_CACHE_DIR")
+    if chosen:
+        folder = os.path.normpath(chosen)
+        anchor = os.path.dirname(folder)
+    elif os.path.isabs(os.environ.get("XDG_CACHE_HOME") or ""):
+        xdg = os.path.normpath(os.environ["XDG_CACHE_HOME"])
+        folder, anchor = os.path.join(xdg, "sert"), os.path.dirname(xdg)
+    else:
+        home = os.environ.get("HOME") if "HOME" in os.environ else os.path.expanduser("~")
+        anchor = os.path.normpath(home or ".")
+        folder = os.path.join(anchor, ".cache", "sert")
+    if not os.path.isabs(folder):
+        return None, ""
+    return Path(folder), anchor
 
 
 def profile_files(folder: Path) -> list[Path]:
@@ -255,11 +405,12 @@ class _Entry:
         self.path, self.data, self.profile = path, data, profile
 
     def build(self) -> Profile:
-        """The profile; a cached tree that no longer validates is read from its file."""
+        """The profile; a cached tree that no longer validates (or is damaged: of a type
+        no file could give) is read from its file."""
         if self.profile is None:
             try:
                 self.profile = build_profile(self.data, self.path)
-            except ProfileError:
+            except (ProfileError, TypeError, ValueError, KeyError, AttributeError, IndexError):
                 self.profile = load_profile_file(Path(self.path))
         return self.profile
 

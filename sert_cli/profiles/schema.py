@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from sert_cli.errors import ProfileError
+from sert_cli.errors import ProfileError, printable
 from sert_cli.model import formulas
 from sert_cli.model.profile import (
     PET_BASES,
@@ -60,10 +60,12 @@ class _Reader:
                 self.fail(where, f"missing required key '{key}'")
         return value
 
-    def text(self, value, where: tuple) -> str:
+    def text(self, value, where: tuple, *, lines: bool = False) -> str:
+        """Text, its control characters escaped (whatever tree it came from, no terminal
+        escape in a profile reaches a screen); `lines`: a free text keeps its line breaks."""
         if not isinstance(value, str) or not value.strip():
             self.fail(where, f"expected text, got {_kind(value)}")
-        return value
+        return printable(value, lines=lines)
 
     def quantity(self, value, where: tuple, dimension: str):
         try:
@@ -207,7 +209,9 @@ def _read_targets(
             )
             if not interval[0] <= ec50 <= interval[1]:
                 r.fail(here + ("pet_ec50_interval",), "the interval must contain pet_ec50_plasma")
-        note = r.text(spec["pet_note"], here + ("pet_note",)) if "pet_note" in spec else ""
+        note = (
+            r.text(spec["pet_note"], here + ("pet_note",), lines=True) if "pet_note" in spec else ""
+        )
         if basis == "assumed" and not note:
             r.fail(here, "an assumed constant needs 'pet_note': what it rests on")
         pet[transporter] = PetCalibration(ec50, emax, basis, interval, note)
@@ -503,7 +507,7 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         r.text(a, ("aliases", i))
         for i, a in enumerate(r.sequence(data.get("aliases", []), ("aliases",), min_len=0))
     )
-    for i, alias in enumerate(aliases):
+    for i, alias in enumerate(data.get("aliases", [])):
         if not alias.isprintable() or alias != alias.strip():
             r.fail(
                 ("aliases", i),
@@ -537,8 +541,9 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         r.quantity(v, ("dosing", "scored", i), "mass").value
         for i, v in enumerate(r.sequence(dosing.get("scored", []), ("dosing", "scored"), min_len=0))
     )
+    marketed = set(strengths)
     for i, value in enumerate(scored):
-        if value not in strengths:
+        if value not in marketed:
             r.fail(("dosing", "scored", i), "a scored tablet must be one of the strengths")
     liquids = []
     for i, item in enumerate(
@@ -573,7 +578,7 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
     for key, _ in sources:
         if key and _lookup(data, key) is None:
             r.fail(("sources", key), f"'{key}' names no field of this profile")
-    notes = r.text(data["notes"], ("notes",)) if "notes" in data else ""
+    notes = r.text(data["notes"], ("notes",), lines=True) if "notes" in data else ""
     drug_class = r.text(data["class"], ("class",)) if "class" in data else ""
     therapeutic_range, range_of, alert = _read_therapeutic_range(r, data.get("therapeutic_range"))
     return Profile(
@@ -592,12 +597,12 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         sources=sources,
         notes=notes,
         path=path,
-        raw=data,
+        raw=_printable_tree(data),
         therapeutic_range_ng_ml=therapeutic_range,
         therapeutic_range_of=range_of,
         therapeutic_alert_ng_ml=alert,
         min_dose_occupancy_note=r.text(
-            data["min_dose_occupancy_note"], ("min_dose_occupancy_note",)
+            data["min_dose_occupancy_note"], ("min_dose_occupancy_note",), lines=True
         )
         if "min_dose_occupancy_note" in data
         else "",
@@ -608,6 +613,18 @@ def build_profile(data, path: str = "", lines: Mapping[tuple, int] | None = None
         scored_mg=scored,
         oral_liquids=tuple(liquids),
     ).with_affinity("in-vitro")
+
+
+def _printable_tree(node):
+    """The tree as read, its text values' control characters escaped (`profiles show
+    --format json` writes it); a tree that validated is a few levels deep."""
+    if isinstance(node, str):
+        return printable(node, lines=True)
+    if isinstance(node, dict):
+        return {key: _printable_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_printable_tree(value) for value in node]
+    return node
 
 
 def _check_formation(r: _Reader, parent: Moiety, metabolite: Moiety, where: tuple) -> None:
@@ -660,9 +677,12 @@ def _read_sources(r: _Reader, value) -> tuple[tuple[str, str], ...]:
     """Either a list of citations, or a mapping from field path to its citation."""
     if isinstance(value, list):
         r.sequence(value, ("sources",))
-        return tuple(("", r.text(v, ("sources", i))) for i, v in enumerate(value))
+        return tuple(("", r.text(v, ("sources", i), lines=True)) for i, v in enumerate(value))
     if isinstance(value, dict) and value:
-        return tuple((r.text(k, ("sources",)), r.text(v, ("sources", k))) for k, v in value.items())
+        return tuple(
+            (r.text(k, ("sources",)), r.text(v, ("sources", k), lines=True))
+            for k, v in value.items()
+        )
     r.fail(("sources",), "expected a list of citations, or a mapping from field to citation")
 
 

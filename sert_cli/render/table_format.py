@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
@@ -505,7 +506,7 @@ def profile_list(profiles: list[Profile], overrides: dict[str, str], env) -> Non
         table.add_column(name)
     bundled = str(bundled_profiles_dir())
     for p in profiles:
-        origin = "bundled" if p.path.startswith(bundled) else p.path
+        origin = "bundled" if p.path.startswith(bundled) else printable(p.path)
         table.add_row(
             p.name,
             p.drug_class,
@@ -520,6 +521,8 @@ def profile_show(text: str, env) -> None:
     from rich.syntax import Syntax
 
     console = _console(env)
+    if env.stdout_isatty:  # a file's text on a screen: no control character gets through
+        text = printable(text.replace("\r\n", "\n"), lines=True)
     if not env.colour:
         console.file.write(text)  # byte for byte: `profiles show X > x.yaml` round-trips
         return
