@@ -161,8 +161,13 @@ def read_amount(value, dimension: str | None) -> tuple[float, str | None]:
 
 def percent(fraction: float, places: int = 0) -> str:
     """A fraction as every output writes a percentage: '80 %', '66.8 %' (a space, as SI
-    and ISO 80000 write it)."""
-    return f"{fraction * 100:.{places}f} %"
+    and ISO 80000 write it). A fraction that is not 0 never reads 0: it takes the digits it
+    needs ('0.01 %'), down to '< 0.0001 %'."""
+    value = fraction * 100
+    text = f"{value:.{places}f}"
+    if value and not float(text):
+        text = f"{value:.1g}" if abs(value) >= 1e-4 else "< 0.0001" if value > 0 else "> -0.0001"
+    return f"{text} %"
 
 
 def level_ng_ml(value, molar_mass_g_mol) -> float:

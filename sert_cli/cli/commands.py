@@ -407,8 +407,9 @@ def switch(
         typer.Option(
             "--days",
             metavar="N",
-            help="Length of the cross-taper [default: 14] or of the washout [default: 5 "
-            "half-lives of the slowest moiety].",
+            help="Length of the cross-taper [default: 14] or of the washout [default: until "
+            "the old drug is under 3 % of its steady-state level, simulated]; not with a "
+            "direct switch.",
         ),
     ] = None,
     interval: Interval = None,

@@ -93,6 +93,12 @@ def _call(gene: str, written: str) -> AlleleCall:
             "phenotype (Caudle et al. Clin Transl Sci 2020, doi:10.1111/cts.12692)",
             field=gene,
         )
+    if copies not in ("≥3", ">=3") and int(copies) < 2:
+        raise InputError(
+            f"CYP2D6 allele {written!r}: x{int(copies)} is no duplication; a copy number "
+            f"is 2 or more ({base}x2, {base}x≥3), and a single copy is written {base}",
+            field=gene,
+        )
     at_least = copies in ("≥3", ">=3") or int(copies) >= 3
     name = f"{base}x≥3" if at_least else f"{base}x{copies}"
     if name in table:

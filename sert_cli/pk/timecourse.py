@@ -729,9 +729,18 @@ def dose_events(schedule, missed_days=()) -> tuple[np.ndarray, np.ndarray]:
     """(times in h, amounts in mg) of every dose of a schedule: steps of (dose per
     administration in mg, days, interval in h), one after the other from time 0; a dose
     on a missed day (1 = the first day) is not taken."""
+    counts = [max(1, math.ceil(days * HOURS_PER_DAY / i_h - 1e-9)) for _, days, i_h in schedule]
+    # counted before any is built: a missed day drops at most a day's doses of any step
+    per_missed_day = max((math.ceil(HOURS_PER_DAY / i_h) + 1 for _, _, i_h in schedule), default=0)
+    at_least = sum(counts) - len(set(missed_days)) * per_missed_day
+    if at_least > MAX_DOSES:
+        raise InputError(
+            f"the schedule has {'at least ' if missed_days else ''}{at_least:,} doses; at "
+            f"most {MAX_DOSES:,}",
+            field="schedule",
+        )
     times, amounts, start = [], [], 0.0
-    for dose_mg, days, interval_h in schedule:
-        count = max(1, math.ceil(days * HOURS_PER_DAY / interval_h - 1e-9))
+    for (dose_mg, days, interval_h), count in zip(schedule, counts, strict=True):
         times += [start + i * interval_h for i in range(count)]
         amounts += [dose_mg] * count
         start += days * HOURS_PER_DAY

@@ -18,7 +18,7 @@ from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared, label_maximum_for
-from sert_cli.pk.dosing import label_cap_mg
+from sert_cli.pk.dosing import above_label, label_cap_mg, label_warnings
 from sert_cli.pk.steady_state import RANGE_Z, patient_spread, steady_state
 from sert_cli.queries.results import PopulationResult, source_of
 from sert_cli.queries.values import PopulationQuery, check_target, check_transporter, positive
@@ -270,6 +270,9 @@ def answer_population(
         fixed,
     )
     warnings = list(prepared.warnings)
+    daily_dose = daily(dose, interval)
+    if above_label(profile, daily_dose):  # as `sert occupancy` says it
+        warnings += label_warnings(profile, daily_dose, "the daily dose")
     if prepared.avoid:
         dose_for_share_mg = None
         warnings.append(

@@ -22,7 +22,7 @@ from sert_cli.pk.dosing import (
     unit_step_mg,
 )
 from sert_cli.pk.steady_state import transporter_loads
-from sert_cli.pk.timecourse import Regimen, dose_events, event_levels
+from sert_cli.pk.timecourse import MAX_DOSES, Regimen, dose_events, event_levels
 from sert_cli.queries.results import SwitchResult, at
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, positive
 from sert_cli.trace import Step, model_section
@@ -46,6 +46,9 @@ OVERLAP_ALLOWANCE = 0.10
 # The old drug counts as present (its inhibition, and the label cap that comes with it)
 # until this fraction of its steady-state level is left: the 5 half-lives of the washout.
 PRESENT_FRACTION = 0.03
+# A day's SERT occupancy more than this many points above both the starting and the matched
+# level is an overshoot, warned with its day and peak.
+OVERSHOOT_POINTS = 1.0
 
 
 def check(strategy: str | None, days: int | None) -> None:
@@ -53,6 +56,22 @@ def check(strategy: str | None, days: int | None) -> None:
         raise InputError(f"must be one of {', '.join(STRATEGIES)}", field="strategy")
     if days is not None and not 1 <= days <= 180:
         raise InputError("must be a whole number of days from 1 to 180", field="days")
+    if days is not None and strategy == "direct":
+        raise InputError(
+            "a direct switch has no length: the days are those of a cross-taper or a washout",
+            field="days",
+        )
+
+
+def check_doses(name: str, days: int, interval_h: float) -> None:
+    """A plan simulates every dose of `days` days one by one (dose_events): refused before
+    any is built where there would be more than the time course computes."""
+    count = days * max(1, math.ceil(HOURS_PER_DAY / interval_h - 1e-9))
+    if count > MAX_DOSES:
+        raise ModelError(
+            f"the switch would simulate {count:,} doses of {name} ({days:,} days, a dose every "
+            f"{interval_h:g} h); at most {MAX_DOSES:,}: the model cannot plan it"
+        )
 
 
 def default_strategy(stays_days: int) -> str:
@@ -336,6 +355,8 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
 
     slow_name, slow_h = slowest_moiety(old, prepared.phenotypes)
     history = (dose, math.ceil(HISTORY_HALF_LIVES * slow_h / HOURS_PER_DAY))
+    check_doses(old.name, history[1] + MAX_DAYS, interval)
+    check_doses(new.name, MAX_DAYS, new.interval_h)
     # how long the old drug stays once stopped: the default plan follows it
     stopped = MAX_DAYS
     stop_times = np.concatenate(([-1e-6], (np.arange(stopped) + 1.0) * HOURS_PER_DAY - 1e-6))
@@ -347,6 +368,13 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
     # five of its linear half-lives)
     wash_days = days_present(presence(stop_levels))
     strategy = query.strategy or default_strategy(wash_days)
+    if query.days is not None and strategy == "direct":
+        raise InputError(
+            f"the plan for {old.name}, which stays {wash_days} days once stopped, is a direct "
+            "switch, which has no length: choose the cross-taper or the washout strategy to "
+            "set its days",
+            field="days",
+        )
     days = query.days or (wash_days if strategy == "washout" else DEFAULT_CROSS_TAPER_DAYS)
     old_cap = label_cap_mg(old, interval)
     if above_label(old, dose * per_day(interval)):
@@ -471,7 +499,8 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             f"on the last day of the washout {old.name} still occupies {percent(left)} of SERT "
             "(occupancy falls more slowly than the level near the plateau)"
         )
-    if sert[peak_day] > max(theta, matched) + 0.01:
+    overshoot = float(sert[peak_day]) - max(theta, matched)
+    if overshoot > OVERSHOOT_POINTS / 100:
         warnings.append(
             f"while both drugs are taken SERT occupancy peaks at {percent(sert[peak_day])} on day "
             f"{peak_day}, above either drug alone: watch for serotonergic adverse effects"
@@ -505,6 +534,14 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
         "exposure_ratio_with_old_drug": None if ratios is None else list(ratios),
         "overlap_ceiling_load": ceiling,
         "peak_occupancy": {"SERT": float(sert[peak_day]), "day": peak_day},
+        # the peak above both the starting and the matched occupancy (warned), else null
+        "overshoot": {
+            "day": peak_day,
+            "SERT": float(sert[peak_day]),
+            "points_above_both": 100 * overshoot,
+        }
+        if overshoot > OVERSHOOT_POINTS / 100
+        else None,
         "schedule": schedule,
     }
     step = Step(

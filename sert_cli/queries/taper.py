@@ -153,8 +153,14 @@ def starting_formulation(profile, dose_mg: float, liquid_only: bool) -> dict:
     if made is not None and made[0] <= dose_mg * (1 + 1e-9):
         return _units_formulation(profile, made[1])
     if profile.oral_liquids:
-        return _liquid(profile, f"{dose_mg / most_dilute_liquid(profile)[1]:.2g}")
+        return _liquid(profile, volume_text(dose_mg / most_dilute_liquid(profile)[1]))
     return {"kind": "compounded", "description": f"{dose_mg:.3g} mg as a compounded liquid"}
+
+
+def volume_text(volume_ml: float) -> str:
+    """A volume as the dose it measures: 4 significant digits (12.5 mL, not 12), and never
+    0 for a volume that is not (0.001 mL, below what a syringe measures, is still said)."""
+    return f"{volume_ml:.4g}"
 
 
 def _units_formulation(profile, units: tuple[float, ...]) -> dict:

@@ -13,16 +13,18 @@ import math
 from sert_cli.errors import InputError, ModelError, SertError
 from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared
+from sert_cli.pk.dosing import above_label, label_warnings, per_day
 from sert_cli.pk.steady_state import level_spread, moiety_clearance
 from sert_cli.queries.results import TdmResult, source_of
 from sert_cli.queries.values import TdmQuery, positive
 from sert_cli.trace import Step, model_section
+from sert_cli.units import percent
 from sert_cli.vocabulary import GENES_WITH_RM, PHENOTYPES
 
 # A level this far outside the expected one, relative, is worth a word.
 LOW_RATIO, HIGH_RATIO = 0.5, 2.0
 STEADY_HALF_LIVES = 10  # doses before the last one: its steady state
-STOPPED_HALF_LIVES = 5  # past the interval: under 3 % of the trough is left to read
+STOPPED_FRACTION = 0.03  # a washout sample below this fraction of the trough says nothing
 MAX_HISTORY_DOSES = 10_000
 MAX_HOURS_AFTER_DOSE = 24 * 365  # a sample a year after the last dose says nothing
 MAX_LEVEL_NG_ML = 1e5  # beyond any level a laboratory reports (fatal overdoses included)
@@ -39,9 +41,12 @@ def check_level(level_ng_ml: float) -> float:
 
 
 def expected(profile, phenotypes, dose_mg, interval_h, hours_after_dose):
-    """(the level the model expects at that time at steady state, ng/mL, and the SERT load
-    at the same time). A sample taken longer after the last dose than the interval is one
-    after doses stopped: the steady state's last dose, then nothing more."""
+    """(the level the model expects at that time, ng/mL, the transporter loads and the
+    occupancies at the same time). Within one interval of the last dose: the steady state
+    at that time after a dose. Later: a sample after doses stopped (or were missed), the
+    washout from the steady state: its last dose, then nothing more, on the drug's own time
+    course (a saturable drug leaves as its clearance changes with its level, not at its
+    linear half-life)."""
     import numpy as np
 
     from sert_cli.pk.steady_state import transporter_loads
@@ -49,23 +54,37 @@ def expected(profile, phenotypes, dose_mg, interval_h, hours_after_dose):
 
     regimen = Regimen(profile, dose_mg, interval_h, phenotypes)
     if hours_after_dose <= interval_h:
-        levels = regimen.levels(np.array([hours_after_dose % interval_h]), None)
+        # the time asked, then the steady-state interval (for its peak)
+        grid = np.linspace(0.0, interval_h, 65)
+        times = np.concatenate(([hours_after_dose % interval_h], grid))
+        every = regimen.levels(times, None)
+        reference = max(_reported(profile, every, i) for i in range(1, len(times)))
+        against = "the steady-state peak"
     else:
-        slowest_h = math.log(2) / min(regimen.elimination_rates())
-        if hours_after_dose - interval_h > STOPPED_HALF_LIVES * slowest_h:
-            raise ModelError(
-                f"{hours_after_dose:g} h after the last dose is more than "
-                f"{STOPPED_HALF_LIVES} half-lives of the slowest moiety "
-                f"({slowest_h:.3g} h each) past the {interval_h:g} h interval: the model "
-                "expects under 3 % of the trough, too little to read a level against",
-                field="hours_after_dose",
+        if not profile.parent.saturable:
+            # a linear drug's steady state read past its interval is the washout itself: the
+            # sum over every earlier dose, exactly (the trough at one interval)
+            every = regimen.levels(np.array([hours_after_dose, interval_h]), None)
+        else:  # its steady state's doses, then none, integrated
+            slowest_h = math.log(2) / min(regimen.elimination_rates())
+            doses = min(
+                MAX_HISTORY_DOSES, math.ceil(STEADY_HALF_LIVES * slowest_h / interval_h) + 1
             )
-        doses = min(MAX_HISTORY_DOSES, math.ceil(STEADY_HALF_LIVES * slowest_h / interval_h) + 1)
-        last_dose_h = (doses - 1) * interval_h
-        levels = regimen.levels(np.array([last_dose_h + hours_after_dose]), doses)
-    level = float(levels[0].css_plasma_ng_ml[0])
-    if profile.therapeutic_range_of == "active_moiety":
-        level += sum(float(lv.css_plasma_ng_ml[0]) for lv in levels[1:])
+            last_dose_h = (doses - 1) * interval_h
+            times = np.array([last_dose_h + hours_after_dose, last_dose_h + interval_h])
+            every = regimen.levels(times, doses)
+        reference = _reported(profile, every, 1)
+        against = "the trough"
+    left = _reported(profile, every, 0)
+    if not left > STOPPED_FRACTION * reference:
+        raise ModelError(
+            f"{hours_after_dose:g} h after the last dose the model expects "
+            f"{percent(left / reference if reference > 0 else 0.0, 1)} of {against}, under "
+            f"{percent(STOPPED_FRACTION)}: too little to read a level against",
+            field="hours_after_dose",
+        )
+    levels = [lv._replace(**{f: getattr(lv, f)[:1] for f in LEVEL_FIELDS}) for lv in every]
+    level = _reported(profile, levels, 0)
     loads = transporter_loads(profile, levels)
     occupancy = occupancies(profile, levels)
     return (
@@ -73,6 +92,18 @@ def expected(profile, phenotypes, dose_mg, interval_h, hours_after_dose):
         {t: float(v[0]) for t, v in loads.items()},
         {t: (None if v is None else float(v[0])) for t, v in occupancy.items()},
     )
+
+
+LEVEL_FIELDS = ("css_plasma_ng_ml", "css_plasma_nm", "cu_plasma_nm", "cu_brain_nm")
+
+
+def _reported(profile, levels, index: int) -> float:
+    """The level a laboratory reports at the index-th time: of the parent, or of parent and
+    metabolites together where the reference range is of the active moiety."""
+    level = float(levels[0].css_plasma_ng_ml[index])
+    if profile.therapeutic_range_of == "active_moiety":
+        level += sum(float(lv.css_plasma_ng_ml[index]) for lv in levels[1:])
+    return level
 
 
 def gene_phenotypes(profile, gene: str) -> list[str]:
@@ -87,7 +118,13 @@ def position(value: float, reference) -> str | None:
 
 
 def interpret(
-    ratio: float, given: bool, level: float, expected: float, expected_range, reference
+    ratio: float,
+    given: bool,
+    level: float,
+    expected: float,
+    expected_range,
+    reference,
+    washout: bool = False,
 ) -> str:
     """One reading of the level: against the model's 90 % range for this patient (the one
     the table shows; without one, half to twice the expected level) and against the
@@ -105,8 +142,12 @@ def interpret(
     elif level > high:
         against_model = (
             f"the level is {ratio:.2f} times the model's expected one: possible poor "
-            "metabolism, an inhibiting co-medication, impaired elimination, or a sample taken "
-            "soon after a dose rather than at trough"
+            "metabolism, an inhibiting co-medication, impaired elimination, or "
+            + (
+                "a dose taken since the one assumed last (the expected level assumes none)"
+                if washout
+                else "a sample taken soon after a dose rather than at trough"
+            )
         )
     else:
         against_model = (
@@ -163,6 +204,12 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         else []
     )
     ratio = level / expected_level
+    if not math.isfinite(ratio):
+        raise ModelError(
+            f"the model expects {expected_level:.3g} ng/mL {after:g} h after a dose: too "
+            "little to read a level against",
+            field="hours_after_dose",
+        )
     spread = spread_of(profile)
     expected_range = (expected_level / spread, expected_level * spread) if spread else None
     consistent = {}
@@ -192,11 +239,17 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         if alert is not None and level >= alert
         else []
     )
-    warnings = list(prepared.warnings) + stopped + above_alert
+    # as `sert occupancy` says it: a dose above the label maximum is read, and said
+    daily = dose * per_day(interval)
+    above = label_warnings(profile, daily, "the daily dose") if above_label(profile, daily) else []
+    warnings = list(prepared.warnings) + above + stopped + above_alert
     fields = {
         "dose_mg": dose,
         "interval_h": interval,
         "hours_after_dose": after,
+        # how the expected level was read: at steady state that long after a dose, or (a
+        # sample more than one interval after the last dose) the washout with no dose since
+        "expected_as": "no dose since" if after > interval else "steady state",
         "level_ng_ml": level,
         "level_of": profile.therapeutic_range_of.replace("_", " "),
         "expected_level_ng_ml": expected_level,
@@ -219,6 +272,7 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
             expected_level,
             expected_range,
             reference,
+            washout=after > interval,
         ),
     }
     step = Step(
