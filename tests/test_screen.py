@@ -112,3 +112,11 @@ def test_no_shipped_source_an_output_prints_names_a_code_repository():
                 if column != "read_in" and text:
                     for word in ("github", ".sql", ".tsv", "akarales", "dianabar"):
                         assert word not in text.lower(), f"{path.name} {column}: {text[:80]}"
+
+
+def test_an_occupancy_under_half_a_percent_reads_below_one_not_zero():
+    from sert_cli.render.table_format import pct
+
+    assert (pct(0.0), pct(0.0002), pct(0.006), pct(0.99999)) == ("0 %", "< 1 %", "1 %", "> 99 %")
+    text = sert("occupancy", "escitalopram", "--dose", "10", env={"COLUMNS": "80"}).stdout
+    assert " NET occupancy                           < 1 %" in text

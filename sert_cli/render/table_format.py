@@ -74,6 +74,8 @@ def pct(value: float | None) -> str:
     if value is None:
         return "n/a"
     text = f"{value * 100:.0f} %"
+    if text == "0 %" and value > 0:
+        return "< 1 %"  # never 0 for a number that is not
     return "> 99 %" if text == "100 %" else text  # occupancy never reaches 100 %
 
 
@@ -205,7 +207,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
         if spread is not None:
             table.add_row(
                 "  90 % range (patients, model)",
-                span(pct(spread[0])[:-2], pct(spread[1])[:-2], "%"),
+                span(*(f"{min(end * 100, 99.4):.0f}" for end in spread), "%"),  # (< 100)
                 *([""] * (len(levels) - 1)),
             )
     print_table(console, table, margins=False)
