@@ -535,3 +535,14 @@ def test_days_with_a_default_plan_that_is_direct_is_refused_and_washout_days_are
     taper = sert_json("switch", "escitalopram", "10", "sertraline", "--days", "21")
     assert taper["days"] == 21 and taper["strategy"] == "cross-taper"
     assert math.isfinite(taper["peak_occupancy"]["SERT"])
+
+
+def test_tdm_whose_default_trough_is_beyond_a_year_is_the_profiles_limit_not_the_users(
+    tmp_path,
+):
+    """The user typed no time: a one-line exit 1 that says the interval puts the trough
+    past a year, and asks for the sampling time."""
+    folder = profile_dir(tmp_path, EXTREMES["interval 100,000 h"])
+    result = bounded("tdm", "examplamine", "--dose", "10", "--level", "5", "--profiles-dir", folder)
+    assert result.exit_code == 1
+    assert "interval, 100000 h, puts the trough more than a year" in result.stderr

@@ -189,6 +189,12 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
     dose = positive(query.dose_mg, "dose_mg", "mg")
     level = check_level(positive(query.level_ng_ml, "level", "ng/mL"))
     after = interval if query.hours_after_dose is None else query.hours_after_dose
+    if query.hours_after_dose is None and after > MAX_HOURS_AFTER_DOSE:  # the profile's
+        raise ModelError(
+            f"{profile.name}'s dosing interval, {interval:g} h, puts the trough more than a "
+            "year after the dose; give the sampling time",
+            field="hours_after_dose",
+        )
     if not math.isfinite(after) or not 0 <= after <= MAX_HOURS_AFTER_DOSE:
         raise InputError(
             f"must be from 0 to {MAX_HOURS_AFTER_DOSE:g} hours", field="hours_after_dose"
