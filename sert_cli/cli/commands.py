@@ -713,7 +713,9 @@ def profiles_show(
     profile = library.get(drug)
     overridden = library.overrides.get(profile.name)
     if overridden:
-        environment().stderr.write(f"note: {profile.path} overrides the bundled {overridden}\n")
+        environment().stderr.write(
+            f"note: {printable(str(profile.path))} overrides the bundled {overridden}\n"
+        )
     sources = [{"field": f, "source": s} for f, s in profile.sources]
 
     def draw(env):
@@ -820,19 +822,20 @@ def profiles_check(
     def draw(env):
         for r in results:
             if r["valid"]:
-                env.stdout.write(f"ok: {r['file']} ({r['name']})\n")
+                env.stdout.write(f"ok: {printable(r['file'])} ({printable(r['name'])})\n")
             if r["unsourced_fields"]:
                 env.stderr.write(
-                    f"warning: {r['file']}: numbers without a source: "
-                    f"{', '.join(r['unsourced_fields'])}\n"
+                    f"warning: {printable(r['file'])}: numbers without a source: "
+                    f"{printable(', '.join(r['unsourced_fields']))}\n"
                 )
         for r in bad:
-            env.stderr.write(f"sert: error: {r['error']}\n")
+            env.stderr.write(f"sert: error: {printable(r['error'])}\n")
 
     emit_records(fmt, results, draw)
     if bad:
         if fmt is not OutputFormat.table:
             environment().stderr.write(
-                f"sert: error: {len(bad)} invalid profile(s): {', '.join(r['file'] for r in bad)}\n"
+                f"sert: error: {len(bad)} invalid profile(s): "
+                f"{printable(', '.join(r['file'] for r in bad))}\n"
             )
         raise typer.Exit(2)
