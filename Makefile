@@ -35,7 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 fuzz: install
-	SERT_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_fuzz.py
+	SERT_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_attack_inputs.py
 
 # make refit: after a change to the PET points or to a profile's PK, refit the PET constants
 # and write them (with their intervals and bases) into drug_profiles/ and pet_spread.csv.
