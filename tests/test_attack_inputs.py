@@ -555,3 +555,35 @@ def test_compare_warns_of_a_drug_at_one_dose_in_two_columns():
     assert "warning: escitalopram at 10 mg is in more than one column" in table.stderr
     other = sert("compare", "escitalopram:10", "escitalopram:20", "--format", "json")
     assert not [w for w in json.loads(other.stdout)["warnings"] if "more than one" in w]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "folder"])
+@pytest.mark.parametrize("command", ["schedule", "profile"])
+def test_other_named_files_that_are_not_files_are_refused_at_once(tmp_path, kind, command):
+    """Before: `--schedule-file /dev/zero` ended in MemoryError; a FIFO given to it or to
+    `profiles check` waited forever for a writer."""
+    if kind == "fifo":
+        path = tmp_path / "steps.csv"
+        os.mkfifo(path)
+    else:
+        path = tmp_path if kind == "folder" else Path(kind)
+    if command == "schedule":
+        done = sert("simulate", "escitalopram", "--schedule-file", str(path), timeout=30)
+    else:
+        done = sert("profiles", "check", str(path), timeout=30)
+    line = error_line(done)
+    assert done.returncode == 2 and str(path) in line and "not a file" in line
+
+
+def test_a_schedule_file_still_reads_and_is_bounded(tmp_path):
+    from sert_cli.cli.options import MAX_SCHEDULE_FILE_BYTES
+
+    steps = tmp_path / "steps.csv"
+    steps.write_bytes(b"\xef\xbb\xbfdose_mg,days\n10,14\n5 mg,14\n")
+    done = sert("simulate", "escitalopram", "--schedule-file", str(steps), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [s["dose_mg"] for s in json.loads(done.stdout)["schedule"]] == [10, 5]
+    with open(steps, "ab") as handle:
+        handle.truncate(MAX_SCHEDULE_FILE_BYTES + 1)
+    line = error_line(sert("simulate", "escitalopram", "--schedule-file", str(steps)))
+    assert "larger than 1 MiB" in line

@@ -16,10 +16,10 @@ terminal as a control sequence, and is at most MAX_TEXT_CHARS long.
 
 import json
 import os
-import stat
 from typing import NamedTuple
 
 from sert_cli.errors import InputError, printable
+from sert_cli.untrusted import read_at_most, reason
 from sert_cli.vocabulary import GENOTYPED_GENES
 
 CPIC_SECTION = "CPIC Guideline Annotation"
@@ -110,19 +110,9 @@ def _load(path: str):
     to is refused, not waited on) of at most MAX_BYTES, UTF-8 (a BOM allowed), nested no
     deeper than Python's decoder goes, without NaN or Infinity (not JSON)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        raw = read_at_most(path, MAX_BYTES)
     except OSError as exc:
-        _fail(path, f"cannot read it ({exc.strerror or exc})")
-    try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            what = "a folder" if stat.S_ISDIR(mode) else "a pipe, a device or a socket"
-            _fail(path, f"{what}, not a file: give the PharmCAT output's *.json file")
-        raw = _read_at_most(descriptor, MAX_BYTES + 1)
-    except OSError as exc:
-        _fail(path, f"cannot read it ({exc.strerror or exc})")
-    finally:
-        os.close(descriptor)
+        _fail(path, reason(exc))
     if len(raw) > MAX_BYTES:
         _fail(path, f"larger than {MAX_BYTES >> 20} MiB; a PharmCAT output is a few MB")
     try:
@@ -133,17 +123,6 @@ def _load(path: str):
         _fail(path, "nested too deeply to be a PharmCAT output")
     except ValueError as exc:
         _fail(path, f"not JSON, or cut short ({exc})")
-
-
-def _read_at_most(descriptor: int, size: int) -> bytes:
-    chunks, left = [], size
-    while left > 0:
-        chunk = os.read(descriptor, min(left, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def _not_json(constant: str):

@@ -103,9 +103,12 @@ def _check_nodes(node, where: tuple, lines: dict, seen: set, path: str) -> None:
 
 
 def read_profile_text(path: Path) -> str:
+    from sert_cli.untrusted import NotAFile, read_at_most
+
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_PROFILE_BYTES + 1)
+        raw = read_at_most(str(path), MAX_PROFILE_BYTES)
+    except NotAFile as exc:  # a FIFO is refused, not waited on
+        raise ProfileError(f"{exc}; a profile is a YAML text file", path=str(path)) from None
     except OSError as exc:
         raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) from None
     if len(raw) > MAX_PROFILE_BYTES:
@@ -182,8 +185,9 @@ class ProfileCache:
         entries, not forgery."""
         import zlib
 
-        with open(path, "rb") as handle:
-            content = handle.read(MAX_PROFILE_BYTES + 1)
+        from sert_cli.untrusted import read_at_most
+
+        content = read_at_most(str(path), MAX_PROFILE_BYTES)  # (OSError: not from the cache)
         return f"{len(content)}:{zlib.crc32(content):08x}"
 
     def get(self, key: str, path: Path):
