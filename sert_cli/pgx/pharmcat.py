@@ -90,7 +90,7 @@ def read(path: str) -> PharmcatReport:
         _fail(path, f"'{where}' is {_kind(genes)}, not an object of genes")
     calls = tuple(_call(path, gene, genes.get(gene), f"{where}.{gene}") for gene in GENOTYPED_GENES)
     versions = {
-        _text(path, report.get("phenotypeVersion"), f"{where}.{gene}.phenotypeVersion")
+        _text(path, report.get("phenotypeVersion"), f"{where}.{gene[:40]}.phenotypeVersion")
         for gene, report in genes.items()
         if isinstance(report, dict)
     } - {None}
@@ -193,7 +193,7 @@ def _cpic(path: str, data: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
     section = _part(path, drugs, CPIC_SECTION, dict, "drugs")
     found = []
     for drug, report in section.items():
-        where = f"drugs.{CPIC_SECTION}.{printable(drug[:MAX_TEXT_CHARS])}"
+        where = f"drugs.{CPIC_SECTION}.{printable(drug[:40])}"
         if not isinstance(report, dict):
             _fail(path, f"'{where}' is {_kind(report)}, not an object")
         classifications = []
