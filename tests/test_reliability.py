@@ -299,7 +299,7 @@ def test_a_fifo_in_the_profiles_folder_does_not_hang(tmp_path):
     # in process: a hang would be cut by sert's timeout (SIGALRM interrupts the open)
     done = sert("dose", "escitalopram", "--profiles-dir", str(tmp_path), timeout=30)
     assert_clean_error(done, (2,))
-    assert "not a regular file" in done.stderr
+    assert "not a file" in done.stderr
 
 
 def test_absurd_sizes():

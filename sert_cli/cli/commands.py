@@ -407,9 +407,8 @@ def switch(
         typer.Option(
             "--days",
             metavar="N",
-            help="Length of the cross-taper [default: 14] or of the washout [default: until "
-            "the old drug is under 3 % of its steady-state level, simulated]; not with a "
-            "direct switch.",
+            help="Length of the cross-taper [default: 14] or of the washout [default: 5 "
+            "half-lives of the slowest moiety].",
         ),
     ] = None,
     interval: Interval = None,
@@ -715,15 +714,14 @@ def profiles_show(
     overridden = library.overrides.get(profile.name)
     if overridden:
         environment().stderr.write(
-            f"note: {printable(profile.path)} overrides the bundled {overridden}\n"
+            f"note: {printable(str(profile.path))} overrides the bundled {overridden}\n"
         )
     sources = [{"field": f, "source": s} for f, s in profile.sources]
 
     def draw(env):
-        from sert_cli.profiles.library import read_profile_text
         from sert_cli.render import table_format
 
-        table_format.profile_show(read_profile_text(Path(profile.path)), env)
+        table_format.profile_show(Path(profile.path).read_text(encoding="utf-8"), env)
 
     if fmt is OutputFormat.csv:
         emit_records(fmt, sources, draw)
@@ -824,11 +822,11 @@ def profiles_check(
     def draw(env):
         for r in results:
             if r["valid"]:
-                env.stdout.write(f"ok: {printable(r['file'])} ({r['name']})\n")
+                env.stdout.write(f"ok: {printable(r['file'])} ({printable(r['name'])})\n")
             if r["unsourced_fields"]:
                 env.stderr.write(
                     f"warning: {printable(r['file'])}: numbers without a source: "
-                    f"{', '.join(r['unsourced_fields'])}\n"
+                    f"{printable(', '.join(r['unsourced_fields']))}\n"
                 )
         for r in bad:
             env.stderr.write(f"sert: error: {printable(r['error'])}\n")
@@ -837,6 +835,7 @@ def profiles_check(
     if bad:
         if fmt is not OutputFormat.table:
             environment().stderr.write(
-                f"sert: error: {len(bad)} invalid profile(s): {', '.join(r['file'] for r in bad)}\n"
+                f"sert: error: {len(bad)} invalid profile(s): "
+                f"{printable(', '.join(r['file'] for r in bad))}\n"
             )
         raise typer.Exit(2)

@@ -35,6 +35,7 @@ FLAGS = {
     "transporter": "--transporter",
     "with": "--with",
     "drug": "DRUG",
+    "drugs": "DRUG[:DOSE]",
     "affinity": "--affinity",
     "doses": "--doses",
     "days": "--days",
@@ -71,10 +72,14 @@ FIELD_PARAMETERS = {
         ("dose_argument", "DOSE"),
         ("schedule", "--schedule"),
         ("schedule_file", "--schedule-file"),
+        ("drugs", "DRUG:DOSE"),  # compare's escitalopram:10
     ),
     "from_dose_mg": (("from_dose", "--from"), ("dose", "--dose"), ("dose_argument", "DOSE")),
     "interval_h": (("interval", "--interval"),),
-    "until_h": (("until", "--until"),),
+    # the points a time course asks for: as many from --until as from --step
+    "until_h": (("until", "--until"), ("step", "--step")),
+    # simulate's number of doses: --doses, or --days of them
+    "doses": (("doses", "--doses"), ("days", "--days")),
     "step_h": (("step", "--step"),),
     "step_pp": (("step", "--step"),),
     "with": (("with_", "--with"),),

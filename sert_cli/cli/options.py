@@ -325,6 +325,7 @@ def schedule_steps(text: str | None) -> tuple | None:
 
 
 SCHEDULE_FILE_COLUMNS = ("dose_mg", "days", "interval_h")
+MAX_SCHEDULE_FILE_BYTES = 1 << 20  # a regular file only, and at most this (README)
 
 
 def schedule_file_steps(path: str | None) -> tuple | None:
@@ -333,15 +334,23 @@ def schedule_file_steps(path: str | None) -> tuple | None:
     if path is None:
         return None
     import csv
+    import io
+
+    from sert_cli.untrusted import read_at_most, reason
 
     flag = f"--schedule-file {path}"
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raw = read_at_most(path, MAX_SCHEDULE_FILE_BYTES)
+    except OSError as exc:
+        raise InputError(f"{flag}: {reason(exc)}") from None
+    if raw is None:
         raise InputError(
-            f"{flag}: cannot read it ({getattr(exc, 'strerror', None) or exc})"
-        ) from None
+            f"{flag}: larger than {MAX_SCHEDULE_FILE_BYTES >> 20} MiB; a schedule is a few lines"
+        )
+    try:
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{flag}: cannot read it ({exc})") from None
     if not rows or not {"dose_mg", "days"} <= set(rows[0]):
         raise InputError(
             f"{flag}: needs a header with dose_mg and days (and, optionally, interval_h)"

@@ -249,12 +249,18 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     results = []
     if patient.genotypes:
         from sert_cli.pgx.genotype import translate
+    typed: dict[str, str] = {}
     for gene, diplotype in patient.genotypes:
         gene = gene.strip().upper()
+        if gene in typed:  # (checked first: the first one's phenotype is set below)
+            if typed[gene] == diplotype.strip():
+                continue  # the same genotype again, as a phenotype given twice
+            raise InputError(
+                f"genotype given twice ({typed[gene]} and {diplotype.strip()})", field=gene
+            )
+        typed[gene] = diplotype.strip()
         if gene in phenotypes:
             raise InputError("given both as a phenotype and as a genotype", field=gene)
-        if any(r.gene == gene for r in results):
-            raise InputError("genotype given twice", field=gene)
         result = translate(gene, diplotype)
         results.append(result)
         steps += genotype_steps(result)

@@ -149,36 +149,23 @@ def _check_nodes(node, where: tuple, lines: dict, seen: set, path: str) -> None:
 
 
 def read_profile_bytes(path: Path) -> bytes:
-    """A profile file's bytes, read once: a regular file only (a FIFO would wait for a
-    writer, a device such as /dev/zero never ends, a folder has no text), at most
-    MAX_PROFILE_BYTES. Checked before the open (a device is not even opened) and again on
-    what was opened (O_NONBLOCK: a FIFO put in its place does not block the open)."""
+    """A profile file's bytes, read once (the cache signs exactly what was parsed): a
+    regular file only, at most MAX_PROFILE_BYTES (sert_cli/untrusted.py)."""
+    from sert_cli.untrusted import NotAFile, read_at_most
+
     where = str(path)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ProfileError(_NOT_REGULAR, path=where)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ProfileError(_NOT_REGULAR, path=where)
-            if info.st_size > MAX_PROFILE_BYTES:
-                raise ProfileError(_TOO_LARGE, path=where)
-            chunks, size = [], 0
-            while size <= MAX_PROFILE_BYTES and (chunk := os.read(fd, 1 << 16)):
-                chunks.append(chunk)
-                size += len(chunk)
-        finally:
-            os.close(fd)
+        raw = read_at_most(where, MAX_PROFILE_BYTES)
+    except NotAFile as exc:  # a FIFO is refused, not waited on
+        raise ProfileError(f"{exc}; a profile is a YAML text file", path=where) from None
     except OSError as exc:
         raise ProfileError(f"cannot read the file: {exc.strerror or exc}", path=where) from None
-    if size > MAX_PROFILE_BYTES:  # it grew after the fstat
-        raise ProfileError(_TOO_LARGE, path=where)
-    return b"".join(chunks)
-
-
-_NOT_REGULAR = "not a regular file; a profile is a YAML text file"
-_TOO_LARGE = f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is a small text file"
+    if raw is None:
+        raise ProfileError(
+            f"file is larger than {MAX_PROFILE_BYTES >> 20} MiB; a profile is a small text file",
+            path=where,
+        )
+    return raw
 
 
 def decode_profile(raw: bytes, path: str) -> str:
@@ -386,15 +373,17 @@ def profile_files(folder: Path) -> list[Path]:
         found = sorted(p for p in folder.iterdir() if p.suffix in PROFILE_SUFFIXES)
     except OSError as exc:
         raise InputError(f"cannot list profiles folder {str(folder)!r}: {exc.strerror}") from None
+    from sert_cli.untrusted import NotAFile, check_regular
+
     for path in found:  # a FIFO or a device would hang the read: refuse it first
         try:
-            regular = stat.S_ISREG(path.stat().st_mode)
+            check_regular(path.stat().st_mode)
+        except NotAFile as exc:
+            raise ProfileError(f"{exc}; a profile is a YAML text file", path=str(path)) from None
         except OSError as exc:
             raise ProfileError(
                 f"cannot read the file: {exc.strerror or exc}", path=str(path)
             ) from None
-        if not regular:
-            raise ProfileError("not a regular file; a profile is a YAML text file", path=str(path))
     return found
 
 

@@ -21,12 +21,15 @@ def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) 
     if not 1 <= len(query.drugs) <= MAX_DRUGS:
         raise InputError(f"give 1 to {MAX_DRUGS} drugs", field="drugs")
     target = check_target(query.target)
-    asked = []
+    asked, seen, repeated = [], set(), []
     for drug, dose in query.drugs:
         profile = engine.library.get(drug)
         usual = profile.label_min_mg / per_day(profile.interval_h)
         common = {"patient": query.patient, "affinity": query.affinity}
         dose_mg = usual if dose is None else dose
+        if (profile.name, dose_mg) in seen:  # an alias, or the usual dose written out
+            repeated.append(f"{profile.name} at {dose_mg:g} mg is in more than one column")
+        seen.add((profile.name, dose_mg))
         asked += [
             OccupancyQuery(drug=drug, dose_mg=dose_mg, **common),
             DoseQuery(drug=drug, target=target, transporter=query.transporter, **common),
@@ -34,7 +37,7 @@ def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) 
             OccupancyQuery(drug=drug, dose_mg=dose_mg, affinity=query.affinity, patient=Patient()),
         ]
     answers = engine.answer_many(asked)
-    columns, warnings = [], []
+    columns, warnings = [], list(dict.fromkeys(repeated))
     for n, (_, dose) in enumerate(query.drugs):
         at_dose, for_target, average = answers[3 * n : 3 * n + 3]
         for found in (at_dose, average):

@@ -32,16 +32,33 @@ from sert_cli.vocabulary import (
 )
 
 
+class _Console(Console):
+    """Rich's console, but every string it is given is shown as text that cannot act on
+    the terminal: control characters (ESC, CSI, BEL, CR, C1) escaped by errors.printable,
+    line by line (a cell may hold lines). Rich strips BEL and CR but passes ESC, so a
+    label or path from a file could otherwise recolour, retitle or clear the terminal."""
+
+    def render_str(self, text: str, **options) -> Text:
+        if not text.isprintable():
+            text = "\n".join(map(printable, text.split("\n")))
+        return super().render_str(text, **options)
+
+
 def _console(env, stderr: bool = False) -> Console:
     """A console on the environment's stdout (or stderr), at its width. Without colour (not
-    a terminal, NO_COLOR, TERM=dumb) no style is written at all, bold and dim included."""
+    a terminal, NO_COLOR, TERM=dumb) no style is written at all, bold and dim included.
+    Text is never read as Rich markup or emoji codes: a cell, a note or a warning may hold
+    text from a file (a PharmCAT label, a profile's path), which is shown as written
+    (`[link=...]` stays those characters); a style is given as a style, never in the text."""
     colour = env.stderr_colour if stderr else env.colour
-    console = Console(
+    console = _Console(
         file=env.stderr if stderr else env.stdout,
         width=env.width_columns,
         force_terminal=colour,
         color_system="auto" if colour else None,
         highlight=False,
+        markup=False,
+        emoji=False,
     )
     console.on_broken_pipe = _reader_gone  # Rich's own exits 1; the CLI decides (README)
     return console
@@ -120,7 +137,7 @@ def patient_text(prepared) -> str:
 
 def print_warnings(warnings: list[str], err: Console) -> None:
     for warning in warnings:
-        err.print(f"[bold yellow]warning:[/] {warning}", markup=True)
+        err.print(Text.assemble(("warning:", "bold yellow"), " ", printable(warning)))
 
 
 def constants(profile: Profile) -> list[str]:
@@ -199,8 +216,8 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
         if len(levels) > 1 and shares:
             table.add_row(f"{transporter} share", *(pct(shares.get(lv["name"])) for lv in levels))
         table.add_row(
-            f"[bold]{transporter} occupancy[/]",
-            f"[bold]{pct(record['occupancy'][transporter])}[/]",
+            Text(f"{transporter} occupancy", style="bold"),
+            Text(pct(record["occupancy"][transporter]), style="bold"),
             *([""] * (len(levels) - 1)),
         )
         spread = record["occupancy_range"][transporter]
