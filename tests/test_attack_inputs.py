@@ -587,3 +587,12 @@ def test_a_schedule_file_still_reads_and_is_bounded(tmp_path):
         handle.truncate(MAX_SCHEDULE_FILE_BYTES + 1)
     line = error_line(sert("simulate", "escitalopram", "--schedule-file", str(steps)))
     assert "larger than 1 MiB" in line
+
+
+def test_json_escapes_c1_and_bidirectional_controls_and_means_the_same():
+    from sert_cli.render import json_format
+
+    value = {"path": "a\u009b31mb\u202ec", "n": [1.5, None], "ok": "µ–"}
+    for text in (json_format.render(value), json_format.compact(value)):
+        assert "\u009b" not in text and "\u202e" not in text and "µ–" in text
+        assert json.loads(text) == value

@@ -4,6 +4,12 @@ list of numbers, which stays on one line: a time series of thousands of points i
 encoded by the C encoder. A batch line is compact."""
 
 import json
+import re
+
+# What json.dumps leaves raw with ensure_ascii=False and a terminal may act on: C1 controls
+# (U+009B is a CSI) and the bidirectional overrides and isolates (text that reads reversed).
+# Escaped as \uXXXX, the JSON means the same.
+_UNSAFE = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def render(value) -> str:
@@ -29,7 +35,12 @@ def _key(key) -> str:
 
 
 def _plain(value) -> str:
-    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+    text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    return _UNSAFE.sub(_escaped, text)  # (JSON's syntax is ASCII: only strings can match)
+
+
+def _escaped(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def compact(value) -> str:
