@@ -60,6 +60,8 @@ FLAGS = {
     "to_drug": "TO_DRUG",
     "strategy": "--strategy",
     "max_cut": "--max-cut",
+    "schedule": "--schedule",
+    "missed": "--missed",
 }
 
 
@@ -73,6 +75,7 @@ FIELD_PARAMETERS = {
         ("schedule_file", "--schedule-file"),
     ),
     "from_dose_mg": (("from_dose", "--from"), ("dose", "--dose"), ("dose_argument", "DOSE")),
+    "schedule": (("schedule", "--schedule"), ("schedule_file", "--schedule-file")),
     "interval_h": (("interval", "--interval"),),
     "until_h": (("until", "--until"),),
     "step_h": (("step", "--step"),),
