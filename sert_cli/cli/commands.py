@@ -241,8 +241,19 @@ def simulate(
     steps = (
         schedule_steps(schedule) if schedule_file is None else schedule_file_steps(schedule_file)
     )
-    if steps is not None and (dose is not None or dose_argument is not None):
-        raise InputError("give --schedule (or --schedule-file) or a dose, not both")
+    if steps is not None:
+        given = "--schedule" if schedule_file is None else "--schedule-file"
+        for value, other in (
+            (dose, "--dose"),
+            (dose_argument, "a dose after the drug"),
+            (doses, "--doses"),
+            (days, "--days"),
+        ):
+            if value is not None:  # the steps set every dose and how long each is taken
+                raise InputError(
+                    f"give {given} or {other}, not both: the schedule's steps set the doses "
+                    "and how many days each is taken"
+                )
     first_dose = steps[0][0] if steps else dose_mg(dose, dose_argument)
     _run(
         SimulateQuery,

@@ -61,6 +61,8 @@ FLAGS = {
     "to_drug": "TO_DRUG",
     "strategy": "--strategy",
     "max_cut": "--max-cut",
+    "schedule": "--schedule",
+    "missed": "--missed",
 }
 
 
@@ -75,6 +77,7 @@ FIELD_PARAMETERS = {
         ("drugs", "DRUG:DOSE"),  # compare's escitalopram:10
     ),
     "from_dose_mg": (("from_dose", "--from"), ("dose", "--dose"), ("dose_argument", "DOSE")),
+    "schedule": (("schedule", "--schedule"), ("schedule_file", "--schedule-file")),
     "interval_h": (("interval", "--interval"),),
     # the points a time course asks for: as many from --until as from --step
     "until_h": (("until", "--until"), ("step", "--step")),

@@ -7,6 +7,8 @@ values the query engine takes. Nothing here computes.
 
 import functools
 import inspect
+import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NamedTuple
@@ -298,21 +300,35 @@ def plasma_level(text: str, drug: str, profiles_dir: str | None) -> float:
 
 
 SCHEDULE_EXAMPLE = "'20mg x14d, 10mg x14d, 5mg every 48h x28d'"
+# A number as a step writes it: ASCII digits, a decimal point, an exponent (no sign: a
+# count of days or hours is positive; "nan", "inf" and other scripts' digits are refused).
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_SCHEDULE_STEP = (
+    rf"\s*(?P<dose>{_NUMBER}\s*[a-zµ]*)\s*(?:every\s*(?P<every>{_NUMBER})\s*h)?"
+    rf"\s*x\s*(?P<count>{_NUMBER})\s*(?P<unit>d|w|day|days|week|weeks)\s*"
+)
 
 
 def schedule_steps(text: str | None) -> tuple | None:
-    """--schedule '20mg x14d, 10mg x2w, 5mg every 48h x28d': (mg, days, hours or None)."""
+    """--schedule '20mg x14d, 10mg x2w, 5mg every 48h x28d': (mg, days, hours or None).
+    More steps than a schedule may have doses are refused before any is read further."""
     if text is None:
         return None
-    import re
+    from sert_cli.pk.timecourse import MAX_DOSES
 
     steps = []
-    for item in text.split(","):
-        match = re.fullmatch(
-            r"\s*(?P<dose>[0-9.eE+-]+\s*[a-zµ]*)\s*(?:every\s+(?P<every>[0-9.]+)\s*h)?"
-            r"\s*x\s*(?P<count>[0-9.]+)\s*(?P<unit>d|w|day|days|week|weeks)\s*",
-            item,
-        )
+    for number, item in enumerate(text.split(","), start=1):
+        if number > MAX_DOSES:  # every step has at least one dose
+            raise InputError(
+                f"--schedule: more than {MAX_DOSES:,} steps; a schedule has at most "
+                f"{MAX_DOSES:,} doses"
+            )
+        if not item.strip():
+            raise InputError(
+                f"--schedule: step {number} is empty; write each step as DOSE xDAYSd, "
+                f"e.g. {SCHEDULE_EXAMPLE}"
+            )
+        match = re.fullmatch(_SCHEDULE_STEP, item, flags=re.ASCII)
         if not match:
             raise InputError(
                 f"--schedule {item.strip()!r}: write each step as DOSE xDAYSd, "
@@ -320,6 +336,12 @@ def schedule_steps(text: str | None) -> tuple | None:
             )
         days = float(match["count"]) * (7 if match["unit"].startswith("w") else 1)
         every = float(match["every"]) if match["every"] else None
+        for value, what in ((days, "days"), (every, "hours")):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise InputError(
+                    f"--schedule {item.strip()!r}: the {what} must be a positive, finite "
+                    f"number (got {value:g})"
+                )
         steps.append((parse_mg(match["dose"], "--schedule"), days, every))
     return tuple(steps)
 
@@ -330,15 +352,18 @@ MAX_SCHEDULE_FILE_BYTES = 1 << 20  # a regular file only, and at most this (READ
 
 def schedule_file_steps(path: str | None) -> tuple | None:
     """--schedule-file FILE: a CSV with columns dose_mg, days and, optionally, interval_h,
-    one row a step, as --schedule's steps."""
+    one row a step, as --schedule's steps. Read a row at a time: a file with more rows
+    than a schedule may have doses is refused at the first row too many."""
     if path is None:
         return None
     import csv
     import io
 
+    from sert_cli.pk.timecourse import MAX_DOSES
     from sert_cli.untrusted import read_at_most, reason
 
     flag = f"--schedule-file {path}"
+    steps = []
     try:
         raw = read_at_most(path, MAX_SCHEDULE_FILE_BYTES)
     except OSError as exc:
@@ -348,37 +373,86 @@ def schedule_file_steps(path: str | None) -> tuple | None:
             f"{flag}: larger than {MAX_SCHEDULE_FILE_BYTES >> 20} MiB; a schedule is a few lines"
         )
     try:
-        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
+        handle = io.StringIO(raw.decode("utf-8-sig"), newline="")
+        reader = csv.reader(_short_lines(handle, flag))
+        header = next(reader, None)
+        if header is None or not {"dose_mg", "days"} <= {h.strip() for h in header}:
+            raise InputError(
+                f"{flag}: needs a header with dose_mg and days (and, optionally, interval_h)"
+            )
+        header = [h.strip() for h in header]
+        for name in header:
+            if name not in SCHEDULE_FILE_COLUMNS:
+                raise InputError(f"{flag}: unknown column {name!r}")
+            if header.count(name) > 1:
+                raise InputError(f"{flag}: column {name!r} appears twice")
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue  # a blank line
+            number = reader.line_num
+            if len(steps) >= MAX_DOSES:  # every step has at least one dose
+                raise InputError(
+                    f"{flag}, line {number}: more than {MAX_DOSES:,} steps; a schedule "
+                    f"has at most {MAX_DOSES:,} doses"
+                )
+            steps.append(_schedule_row(row, header, f"{flag}, line {number}"))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{flag}: cannot read it ({exc})") from None
-    if not rows or not {"dose_mg", "days"} <= set(rows[0]):
-        raise InputError(
-            f"{flag}: needs a header with dose_mg and days (and, optionally, interval_h)"
-        )
-    unknown = set(rows[0]) - set(SCHEDULE_FILE_COLUMNS)
-    if unknown:
-        raise InputError(f"{flag}: unknown column {sorted(unknown)[0]!r}")
-    steps = []
-    for number, row in enumerate(rows, start=2):
-        try:
-            days = float(row["days"])
-            every = float(row["interval_h"]) if (row.get("interval_h") or "").strip() else None
-        except (TypeError, ValueError):
-            raise InputError(
-                f"{flag}, line {number}: days and interval_h must be numbers"
-            ) from None
-        steps.append((parse_mg(row["dose_mg"] or "", f"{flag}, line {number}"), days, every))
+    if not steps:
+        raise InputError(f"{flag}: has a header but no steps (one row per step)")
     return tuple(steps)
+
+
+# A step is one short line; a longer one is not a schedule (and is not read whole).
+MAX_SCHEDULE_LINE_CHARS = 10_000
+
+
+def _short_lines(handle, flag: str):
+    """The lines of a schedule file, one at a time, each refused past its limit before
+    more of it is read."""
+    while line := handle.readline(MAX_SCHEDULE_LINE_CHARS + 1):
+        if len(line) > MAX_SCHEDULE_LINE_CHARS:
+            raise InputError(
+                f"{flag}: a line longer than {MAX_SCHEDULE_LINE_CHARS:,} characters; a "
+                "schedule file has one short line per step"
+            )
+        yield line
+
+
+def _schedule_row(row: list[str], header: list[str], where: str) -> tuple:
+    """One row of a schedule file: (mg, days, hours or None), each number checked."""
+    if len(row) != len(header):
+        raise InputError(f"{where}: {len(row)} field(s) where the header has {len(header)}")
+    cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
+    numbers = {}
+    for name, what in (("days", "days"), ("interval_h", "hours")):
+        text = cells.get(name, "")
+        if name == "interval_h" and not text:
+            numbers[name] = None
+            continue
+        value = float(text) if re.fullmatch(_NUMBER, text, flags=re.ASCII) else None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise InputError(
+                f"{where}: {name} must be a positive, finite number of {what} (got {text!r})"
+            )
+        numbers[name] = value
+    dose = parse_mg(cells["dose_mg"], where)
+    if not math.isfinite(dose) or dose <= 0:
+        raise InputError(
+            f"{where}: dose_mg must be a positive, finite dose (got {cells['dose_mg']!r})"
+        )
+    return (dose, numbers["days"], numbers["interval_h"])
 
 
 def day_list(text: str | None) -> tuple[int, ...]:
     """--missed 3,4,10: the days (1 = the first) whose doses are not taken."""
     if not text:
         return ()
-    try:
-        days = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise InputError(f"--missed {text!r}: write whole day numbers, e.g. 3,4") from None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(re.fullmatch(r"[0-9]{1,9}", part, flags=re.ASCII) for part in parts):
+        raise InputError(f"--missed {text!r}: write whole day numbers (1 to 999999999), e.g. 3,4")
+    days = tuple(int(part) for part in parts)
     if any(d < 1 for d in days):
         raise InputError(f"--missed {text!r}: days count from 1 (the first day)")
     return days
@@ -401,7 +475,12 @@ def dose_list(text: str | None) -> tuple[float, ...] | None:
         if len(parts) != 3:
             raise InputError(f"--doses {text!r}: write a range as START:STOP:STEP, e.g. 5:40:5")
         start, stop, step = (parse_mg(p, "--doses") for p in parts)
-        count = int((stop - start) / step + 1e-9) + 1
+        if not all(math.isfinite(v) and v > 0 for v in (start, stop, step)):
+            raise InputError(
+                f"--doses {text!r}: START, STOP and STEP must be positive, finite doses"
+            )
+        span = (stop - start) / step
+        count = int(span + 1e-9) + 1 if span < 1000 else 1001
         if stop < start or count > 1000:
             raise InputError(f"--doses {text!r}: from 1 to 1000 doses, STOP not below START")
         return tuple(round(start + i * step, 9) for i in range(count))

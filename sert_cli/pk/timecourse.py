@@ -195,7 +195,7 @@ class Regimen:
         if memo is None:
             first = np.zeros(1 + 2 * len(self.profile.moieties))
             first[0] = self.dose_mg * self.profile.salt_factor
-            memo = {"starts": [first], "period": None}
+            memo = {"starts": [first], "period": None, "budget": StepBudget()}
             object.__setattr__(self, "_saturable", memo)
         return memo
 
@@ -331,16 +331,41 @@ DP_P = (
     (0.0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844),
     (0.0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423),
 )
-ODE_MAX_STEPS = 10_000_000
+# The solver steps one regimen's time course may take, over all its solves (a common one
+# takes a few thousand; this is some 10 s of work): a saturable profile too stiff for an
+# explicit solver (a clearance of 1e15 L/h at low levels, a half-life of seconds) is
+# refused in bounded time instead of integrated for hours.
+ODE_STEP_BUDGET = 500_000
 
 
-def _solve(rates, state: np.ndarray, start: float, end: float, points: np.ndarray, ka: float):
+class StepBudget:
+    """The solver steps left to one time course, shared by all of its solves."""
+
+    def __init__(self, steps: int | None = None) -> None:
+        self.total = self.left = ODE_STEP_BUDGET if steps is None else steps
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+
+
+def _solve(
+    rates,
+    state: np.ndarray,
+    start: float,
+    end: float,
+    points: np.ndarray,
+    ka: float,
+    budget: StepBudget | None = None,
+):
     """One solve from start (the state given) to end: (the states at the points, all within
     [start, end], as columns; the state at end). Adaptive steps hold every component's
     local error within ODE_RTOL (relative) or ODE_ATOL (absolute); the points are read
     from each step's dense output, so they do not shorten the steps. The gut (y[0]) empties
     at the rate ka exactly, so after each step it is set to its exact value; its stages'
-    error shows in the compartments it feeds, which the error control watches."""
+    error shows in the compartments it feeds, which the error control watches. The steps
+    taken (rejected ones too) are spent from `budget` (a fresh one if None); a ModelError
+    says when it runs out."""
+    budget = StepBudget() if budget is None else budget
     if end <= start:
         return state[:, None].repeat(points.size, axis=1), state.copy()
     order = np.argsort(points, kind="stable")
@@ -359,9 +384,15 @@ def _solve(rates, state: np.ndarray, start: float, end: float, points: np.ndarra
     c2, c3, c4, c5, c6 = DP_C[1:]
     b1, _, b3, b4, b5, b6 = DP_B
     e1, _, e3, e4, e5, e6, e7 = DP_E
-    for _ in range(ODE_MAX_STEPS):
-        if t >= end:
-            break
+    taken = 0  # steps tried, rejected ones too
+    while t < end:
+        if taken >= budget.left:
+            raise ModelError(
+                f"the time course needs more than {budget.total:,} steps of the ODE solver: "
+                "the profile's saturable clearance or absorption is too fast (too stiff) to "
+                "integrate; check pk.saturable_clearance, pk.absorption and pk.half_life"
+            )
+        taken += 1
         step = min(h, end - t)
         k1 = f
         k2 = rates([v + step * a21 * q1 for v, q1 in zip(y, k1, strict=True)], t + c2 * step)
@@ -414,8 +445,7 @@ def _solve(rates, state: np.ndarray, start: float, end: float, points: np.ndarra
             dense.append((first, next_point, t, step, y, (k1, k2, k3, k4, k5, k6, f_new)))
         t, y, f = t_new, y_new, f_new
         h = step * min(10.0, 0.9 * error**-0.2) if error > 0 else step * 10.0
-    else:
-        raise ModelError("the ODE solver took too many steps")
+    budget.spend(taken)
     _read_dense(dense, wanted, order, found)
     found[0] = gut * np.exp(-ka * (points - start))
     return found, np.array(y)
@@ -492,7 +522,9 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
         if inside is None:
             inside = np.zeros(0, dtype=np.int64)
         begin = j * interval
-        solved, end_state = _solve(rates, starts[j], begin, (j + 1) * interval, flat[inside], ka)
+        solved, end_state = _solve(
+            rates, starts[j], begin, (j + 1) * interval, flat[inside], ka, memo["budget"]
+        )
         states[:, inside] = solved
         if not known_next:
             end_state[0] += amount
@@ -519,11 +551,15 @@ def _integrate(regimen: Regimen, t_h: np.ndarray, doses: int | None) -> list[tup
                 repeat.append((inside, flat[inside] - begin))
             else:
                 state = starts[min(last, period) if period is not None else last]
-                states[:, inside] = _solve(rates, state, begin, horizon, flat[inside], ka)[0]
+                states[:, inside] = _solve(
+                    rates, state, begin, horizon, flat[inside], ka, memo["budget"]
+                )[0]
         if repeat:
             where = np.concatenate([w for w, _ in repeat])
             phases = np.concatenate([p for _, p in repeat])
-            states[:, where] = _solve(rates, starts[period], 0.0, interval, phases, ka)[0]
+            states[:, where] = _solve(
+                rates, starts[period], 0.0, interval, phases, ka, memo["budget"]
+            )[0]
 
     plasma = states[1 : 1 + count] / volumes[:, None]
     out = np.concatenate([plasma, np.where(delayed_rows[:, None], states[1 + count :], plasma)])
@@ -626,9 +662,17 @@ def occupancies(profile: Profile, levels: list[MoietyLevels]) -> dict[str, np.nd
     return occupancy_of_loads(profile, transporter_loads(profile, levels))
 
 
-def _last_at_or_above(times: np.ndarray, values: np.ndarray, level: float) -> float | None:
+def days_to_fall_below(
+    times: np.ndarray, values: np.ndarray, level: float, since_h: float
+) -> float | None:
+    """Days from since_h until values (at times from since_h on) last are at or above
+    level: 0 when they never are; None when the window shows no fall below it (they are
+    still at or above it at its last point, or it has no point after since_h): the end
+    of the window is not a crossing."""
+    if times.size == 0 or values[-1] >= level:
+        return None
     hits = np.nonzero(values >= level)[0]
-    return float(times[hits[-1]]) if hits.size else None
+    return 0.0 if not hits.size else (float(times[hits[-1]]) - since_h) / HOURS_PER_DAY
 
 
 def summarize(regimen: Regimen, doses: int) -> dict:
@@ -654,8 +698,7 @@ def summarize(regimen: Regimen, doses: int) -> dict:
         if sert_after is None:
             summary[key] = None
             continue
-        last_above = _last_at_or_above(window, sert_after, level)
-        summary[key] = 0.0 if last_above is None else (last_above - last_dose) / HOURS_PER_DAY
+        summary[key] = days_to_fall_below(window, sert_after, level, last_dose)
     return summary
 
 
@@ -722,55 +765,106 @@ def simulate(
     )
 
 
-MAX_EVENT_CELLS = 20_000_000  # doses x time points summed at once, for linear profiles
-
-
-def dose_events(schedule, missed_days=()) -> tuple[np.ndarray, np.ndarray]:
+def dose_events(schedule, missed_days=(), field: str = "schedule") -> tuple[np.ndarray, np.ndarray]:
     """(times in h, amounts in mg) of every dose of a schedule: steps of (dose per
     administration in mg, days, interval in h), one after the other from time 0; a dose
-    on a missed day (1 = the first day) is not taken."""
-    counts = [max(1, math.ceil(days * HOURS_PER_DAY / i_h - 1e-9)) for _, days, i_h in schedule]
-    # counted before any is built: a missed day drops at most a day's doses of any step
-    per_missed_day = max((math.ceil(HOURS_PER_DAY / i_h) + 1 for _, _, i_h in schedule), default=0)
-    at_least = sum(counts) - len(set(missed_days)) * per_missed_day
-    if at_least > MAX_DOSES:
-        raise InputError(
-            f"the schedule has {'at least ' if missed_days else ''}{at_least:,} doses; at "
-            f"most {MAX_DOSES:,}",
-            field="schedule",
-        )
-    times, amounts, start = [], [], 0.0
-    for (dose_mg, days, interval_h), count in zip(schedule, counts, strict=True):
-        times += [start + i * interval_h for i in range(count)]
-        amounts += [dose_mg] * count
+    on a missed day (1 = the first) is not taken. The doses are counted from the steps
+    before any is built: a schedule of more than MAX_DOSES doses taken is refused (the
+    error names `field`, what set its length) without a list of them ever existing."""
+    missed = sorted({int(d) for d in missed_days})
+    plan, start, total = [], 0.0, 0
+    for dose_mg, days, interval_h in schedule:
+        for value, least in ((dose_mg, 0.0), (days, None), (interval_h, None)):
+            if not (
+                isinstance(value, (int, float))
+                and math.isfinite(value)
+                and (value > 0 if least is None else value >= least)
+            ):
+                raise InputError(
+                    "each step needs a dose (0 or more), a number of days and an interval, "
+                    f"finite and positive (got {value!r})",
+                    field=field,
+                )
+        per_step = days * HOURS_PER_DAY / interval_h
+        if not math.isfinite(per_step) or per_step > 2.0**53:
+            raise InputError(
+                f"the regimen has more than {2.0**53:.3g} doses; at most {MAX_DOSES:,}",
+                field=field,
+            )
+        # (a count that is whole but for rounding, 7 doses of 7.3 h over 7 * 7.3 / 24 days,
+        # stays whole)
+        count = max(1, math.ceil(per_step - max(1e-9, 1e-12 * per_step)))
+        lost = _missed_ranges(start, interval_h, count, missed)
+        total += count - sum(last - first for first, last in lost)
+        plan.append((start, interval_h, count, dose_mg, lost))
         start += days * HOURS_PER_DAY
-    missed = {int(d) for d in missed_days}
-    kept = [
-        (t, a)
-        for t, a in zip(times, amounts, strict=True)
-        if int(t // HOURS_PER_DAY) + 1 not in missed
-    ]
-    if len(kept) > MAX_DOSES:
+    if total > MAX_DOSES:
         raise InputError(
-            f"the schedule has {len(kept):,} doses; at most {MAX_DOSES:,}", field="schedule"
+            f"the regimen has {total:,} doses; at most {MAX_DOSES:,}"
+            if total < 1e15
+            else f"the regimen has about {float(total):.3g} doses; at most {MAX_DOSES:,}",
+            field=field,
         )
-    if not kept:
+    if not total:
         raise InputError("every dose of the schedule is missed", field="missed")
-    return np.array([t for t, _ in kept]), np.array([a for _, a in kept])
+    times, amounts = [], []
+    for begin, interval_h, count, dose_mg, lost in plan:
+        edges = [0, *(k for pair in lost for k in pair), count]
+        for first, last in zip(edges[::2], edges[1::2], strict=True):
+            if last > first:
+                times.append(begin + np.arange(first, last) * interval_h)
+                amounts.append(np.full(last - first, float(dose_mg)))
+    return np.concatenate(times), np.concatenate(amounts)
+
+
+def _missed_ranges(start_h: float, interval_h: float, count: int, missed: list[int]) -> list:
+    """The doses k (given at start + k interval, k < count) that fall on a missed day, as
+    ranges [first, last) in order: found by bisection, never by listing the doses, with
+    the day of a dose computed as dose_events always did (floor(t / 24) + 1)."""
+    import bisect
+
+    def day(k: int) -> int:
+        return int((start_h + k * interval_h) // HOURS_PER_DAY) + 1
+
+    def first_on_or_after(wanted: int) -> int:
+        low, high = 0, count  # day(count) is never needed: count means "none"
+        guess = math.ceil(((wanted - 1) * HOURS_PER_DAY - start_h) / interval_h)
+        if 0 < guess < count and day(guess - 1) < wanted <= day(guess):
+            return guess
+        while low < high:
+            middle = (low + high) // 2
+            if day(middle) < wanted:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+    days = missed[bisect.bisect_left(missed, day(0)) : bisect.bisect_right(missed, day(count - 1))]
+    ranges = []
+    for wanted in days:
+        first, last = first_on_or_after(wanted), first_on_or_after(wanted + 1)
+        if last > first:
+            ranges.append((first, last))
+    return ranges
 
 
 def event_levels(
     profile: Profile, phenotypes, t_h: np.ndarray, times, amounts
 ) -> list[MoietyLevels]:
-    """Every moiety's levels for doses at any times and of any size: each linear response
-    summed over the doses given by then; a saturable profile integrated dose by dose."""
+    """Every moiety's levels for doses at any times (in order) and of any size: each
+    linear response summed over the doses given by then; a saturable profile integrated
+    dose by dose."""
     regimen = Regimen(profile, float(amounts[0]), HOURS_PER_DAY, phenotypes)
     salt = profile.salt_factor
     if profile.parent.saturable:
         pairs = _integrate_events(regimen, t_h, times, amounts * salt)
     else:
+        memo: dict = {}
         pairs = [
-            (_event_sum(p, t_h, times, amounts * salt), _event_sum(b, t_h, times, amounts * salt))
+            (
+                _event_sum(p, t_h, times, amounts * salt, memo),
+                _event_sum(b, t_h, times, amounts * salt, memo),
+            )
             for p, b in regimen.responses()
         ]
     return [
@@ -783,40 +877,93 @@ def event_levels(
     ]
 
 
-def _event_sum(response: ExpSum, t_h: np.ndarray, times: np.ndarray, amounts: np.ndarray):
-    """sum over doses e given by t of amount_e * response(t - t_e), in blocks of time."""
-    out = np.zeros_like(t_h, dtype=float)
-    block = max(1, MAX_EVENT_CELLS // max(1, times.size))
-    for first in range(0, t_h.size, block):
-        t = t_h[first : first + block]
-        since = t[None, :] - times[:, None]
-        given = since >= 0
-        since = np.where(given, since, 0.0)
-        total = np.zeros(t.size)
-        for a, r in zip(response.coefficients, response.rates_per_h, strict=True):
-            total += a * np.where(given, amounts[:, None] * np.exp(-r * since), 0.0).sum(axis=0)
-        out[first : first + block] = total
+def _event_sum(
+    response: ExpSum, t_h: np.ndarray, times: np.ndarray, amounts: np.ndarray, memo: dict
+) -> np.ndarray:
+    """sum over doses e given by t of amount_e * response(t - t_e), in time linear in the
+    doses plus the points: for each exponential, what the doses left just after dose k,
+    S_k = S_(k-1) e^(-r (t_k - t_(k-1))) + amount_k, is carried from dose to dose once,
+    and each point reads the last dose before it: S_k e^(-r (t - t_k)). (Responses share
+    rates, kept in `memo`.)"""
+    t = np.asarray(t_h, dtype=float)
+    last = np.searchsorted(times, t, side="right") - 1
+    given = last >= 0
+    at = np.maximum(last, 0)
+    since = np.where(given, t - times[at], 0.0)
+    gaps = np.diff(times)
+    out = np.zeros(t.shape)
+    for a, r in zip(response.coefficients.tolist(), response.rates_per_h.tolist(), strict=True):
+        carried = memo.get(r)
+        if carried is None:
+            decays = np.exp(-r * gaps).tolist()
+            values, level = [], 0.0
+            for decay, amount in zip([0.0, *decays], amounts.tolist(), strict=True):
+                level = level * decay + amount
+                values.append(level)
+            carried = memo[r] = np.array(values)
+        out += a * np.where(given, carried[at] * np.exp(-r * since), 0.0)
     return out
 
 
 def _integrate_events(regimen: Regimen, t_h: np.ndarray, times, amounts) -> list[tuple]:
-    """The saturable ODEs with a dose added to the gut at each dose time."""
+    """The saturable ODEs with a dose added to the gut at each dose time. Where doses of
+    one size follow at one interval and the state just after a dose matches the state
+    just after the one before (within PERIODIC_TOLERANCE, as _integrate decides), every
+    further interval of that run repeats it: their points are read from one solve of it,
+    so a long regular regimen costs a few solves, not one per dose."""
     rates, count, volumes, delayed_rows = _ode_system(regimen)
     ka = _absorption_rate(regimen.profile.parent)
-    flat = np.asarray(t_h, dtype=float)
+    flat = np.asarray(t_h, dtype=float).ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
     states = np.zeros((1 + 2 * count, flat.size))
     state = np.zeros(1 + 2 * count)
-    edges = [*times.tolist(), max(float(flat.max(initial=0.0)), float(times[-1])) + 1.0]
-    for k, amount in enumerate(amounts.tolist()):
+    horizon = float(ordered[-1]) if ordered.size else 0.0
+    edges = [*times.tolist(), max(horizon, float(times[-1])) + 1.0]
+    doses = amounts.tolist()
+    bounds = np.searchsorted(ordered, edges[:-1], side="left").tolist() + [ordered.size]
+    budget = StepBudget()
+    previous = None  # (start state, gap, amount, end state) of the last interval solved
+    template = None  # the same, once intervals repeat
+    repeats: list = []  # (indices, phases) of points to read from the template
+
+    def flush():
+        if repeats and template is not None:
+            where = np.concatenate([w for w, _ in repeats])
+            phases = np.minimum(np.concatenate([p for _, p in repeats]), template[1])
+            states[:, where] = _solve(rates, template[0], 0.0, template[1], phases, ka, budget)[0]
+        repeats.clear()
+
+    for k, amount in enumerate(doses):
         state = state.copy()
         state[0] += amount
         begin, end = edges[k], edges[k + 1]
-        last = k == len(amounts) - 1
-        inside = np.nonzero((flat >= begin) & ((flat < end) | last))[0]
-        solved, state = _solve(
-            rates, state, begin, max(end, float(flat[inside].max(initial=begin))), flat[inside], ka
+        gap = end - begin
+        last = k == len(doses) - 1
+        inside = order[bounds[k] : bounds[k + 1]]
+        same = (
+            not last
+            and previous is not None
+            and abs(gap - previous[1]) <= 1e-12 * previous[1]
+            and amount == previous[2]
         )
+        if same and template is None:
+            change = np.abs(state - previous[0])
+            if np.all(change <= PERIODIC_TOLERANCE * np.abs(previous[0]) + ODE_ATOL):
+                template = previous
+        if not same and template is not None:
+            flush()
+            template = None
+        if template is not None:
+            repeats.append((inside, flat[inside] - begin))
+            state = template[3]
+            continue
+        stop = max(end, float(flat[inside].max(initial=begin)))
+        solved, end_state = _solve(rates, state, begin, stop, flat[inside], ka, budget)
         states[:, inside] = solved
+        previous = (state, gap, amount, end_state)
+        state = end_state
+    flush()
     plasma = states[1 : 1 + count] / volumes[:, None]
     out = np.concatenate([plasma, np.where(delayed_rows[:, None], states[1 + count :], plasma)])
     out = np.maximum(out, 0.0)
@@ -830,10 +977,12 @@ def simulate_schedule(
     missed_days=(),
     until_h: float | None = None,
     step_h: float = 1.0,
+    length_field: str = "schedule",
 ) -> Simulation:
     """The time course of a changing regimen (steps, missed days, any interval), with
-    where occupancy went and how fast it left after the last dose."""
-    times, amounts = dose_events(schedule, missed_days)
+    where occupancy went and how fast it left after the last dose (length_field: the
+    query field that set how many doses there are, named if they are too many)."""
+    times, amounts = dose_events(schedule, missed_days, field=length_field)
     regimen = Regimen(profile, float(amounts[0]), schedule[0][2], phenotypes)
     longest = regimen.longest_half_life_h()
     end_of_schedule = sum(days for _, days, _ in schedule) * HOURS_PER_DAY
@@ -850,10 +999,7 @@ def simulate_schedule(
         after = t_h >= times[-1]
         for level in (0.5, 0.2):
             key = f"days_after_last_dose_to_sert_below_{round(level * 100)}pct"
-            last_above = _last_at_or_above(t_h[after], sert[after], level)
-            summary[key] = (
-                0.0 if last_above is None else (last_above - float(times[-1])) / HOURS_PER_DAY
-            )
+            summary[key] = days_to_fall_below(t_h[after], sert[after], level, float(times[-1]))
     step = Step(
         name="time course",
         formula="each dose's single-dose response summed over the doses taken by then"

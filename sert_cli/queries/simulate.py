@@ -1,7 +1,7 @@
 """The simulate workflow: concentrations and occupancy over time for a constant regimen,
 a changing schedule or missed days, with the 5-HT1A adaptation layer where asked."""
 
-from sert_cli.errors import ModelError
+from sert_cli.errors import InputError, ModelError
 from sert_cli.pgx.patient import Prepared
 from sert_cli.pk.dosing import label_warnings, per_day
 from sert_cli.queries.results import SimulationResult
@@ -23,6 +23,26 @@ def check_simulated_dose(dose_mg: float) -> None:
         )
 
 
+# Missed days in a constant regimen without --doses or --days: four weeks of daily doses.
+DEFAULT_MISSED_DOSES = 28
+
+
+def regimen_days(doses, days, interval_h: float) -> tuple[float, str]:
+    """(days, the field that set them) of a constant regimen with missed days: the number
+    of doses or of days asked (not both), checked as `simulate` checks them."""
+    from sert_cli.pk.timecourse import MAX_DOSES
+
+    if doses is not None and days is not None:
+        raise InputError("give the number of doses or of days, not both", field="days")
+    if days is not None:
+        return positive(days, "days", "days"), "days"
+    if doses is None:
+        return DEFAULT_MISSED_DOSES * interval_h / HOURS_PER_DAY, "doses"
+    if isinstance(doses, bool) or not isinstance(doses, int) or not 1 <= doses <= MAX_DOSES:
+        raise InputError(f"must be between 1 and {MAX_DOSES} (got {doses!r})", field="doses")
+    return doses * interval_h / HOURS_PER_DAY, "doses"
+
+
 def answer_simulate(
     engine, query: SimulateQuery, prepared: Prepared, interval: float
 ) -> SimulationResult:
@@ -30,6 +50,12 @@ def answer_simulate(
     from sert_cli.pk.timecourse import simulate, simulate_schedule
 
     profile = prepared.profile
+    if query.schedule and (query.doses is not None or query.days is not None):
+        raise InputError(
+            "a schedule's steps set how long each dose is taken: give them or a number of "
+            "doses or days, not both",
+            field="doses" if query.doses is not None else "days",
+        )
     if query.schedule or query.missed_days:
         schedule = (
             tuple(
@@ -43,16 +69,23 @@ def answer_simulate(
             if query.schedule
             else None
         )
+        length = "schedule"  # what sets how many doses there are, for the limit's message
         if schedule is None:  # missed days in a constant regimen
             dose = positive(query.dose_mg, "dose_mg", "mg")
-            total = query.days or (query.doses or 28) * interval / HOURS_PER_DAY
+            total, length = regimen_days(query.doses, query.days, interval)
             schedule = ((dose, total, interval),)
         for d, _, _ in schedule:
             check_simulated_dose(d)
 
         def run(step_h):
             return simulate_schedule(
-                profile, prepared.phenotypes, schedule, query.missed_days, query.until_h, step_h
+                profile,
+                prepared.phenotypes,
+                schedule,
+                query.missed_days,
+                query.until_h,
+                step_h,
+                length_field=length,
             )
 
         simulation = run(query.step_h)

@@ -601,11 +601,14 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
                 f"{pct(summary[f'steady_state_peak_occupancy_{transporter}'])} / "
                 f"{pct(summary[f'steady_state_trough_occupancy_{transporter}'])}",
             )
+    no_sert = (record.get("occupancy") or {}).get("SERT") is None
     for level in (50, 20):
         value = summary.get(f"days_after_last_dose_to_sert_below_{level}pct")
         table.add_row(
             f"SERT occupancy below {level} % after the last dose",
-            "n/a" if value is None else f"{value:.1f} days",
+            ("n/a" if no_sert else "not reached within the window")
+            if value is None
+            else f"{value:.1f} days",
         )
     if "adaptation" in record:
         for share in (50, 90):
