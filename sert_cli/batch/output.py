@@ -30,6 +30,15 @@ OUTPUT_BUFFER_BYTES = 1 << 20
 KEPT_REQUESTS = max(10_000, CHUNK_ROWS)
 
 
+def internal_error(exc: BaseException) -> str:
+    """A row's error where sert itself failed (an exception no input check foresaw): said
+    as a bug, with the exception's type, so that it is reported, not taken for bad input."""
+    text = " ".join(str(exc).split())
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"internal error (a bug in sert; please report it): {type(exc).__name__}: {text}"
+
+
 class Selection(NamedTuple):
     """The result columns asked for, in order (`error` last), and whether a result's whole
     record is needed (False: its key_record() holds them all)."""
@@ -137,7 +146,15 @@ class Output:
         """Each row's entry: the answers of the chunk's new requests encoded (and kept,
         but for unreadable lines), the others as kept (all of them among the most recent,
         as KEPT_REQUESTS >= a chunk's rows)."""
-        made = self.encode(answers)
+        try:
+            made = self.encode(answers)
+        except Exception:  # a bug in some answer's record: find which
+            made = {}
+            for key, found in answers.items():
+                try:
+                    made.update(self.encode({key: found}))
+                except Exception as exc:
+                    made.update(self.encode({key: internal_error(exc)}))
         self.kept.update((k, e) for k, e in made.items() if type(k) is not Unreadable)
         while len(self.kept) > KEPT_REQUESTS:
             self.kept.popitem(last=False)

@@ -229,7 +229,9 @@ def _stream(pipeline: Pipeline, chunks, out, options: Options, raw) -> Summary:
 
 def answer(engine: Engine, asked: requests.Requests, keys) -> dict:
     """Each request's result, or its error's message (naming the input's columns), all
-    through one call of the engine."""
+    through one call of the engine. An unexpected exception (a bug) fails only the rows
+    it comes from, as an internal error (output.internal_error): the chunk's requests are
+    then asked one by one."""
     answers: dict = {}
     queries, pending = [], []
     for key in keys:
@@ -238,9 +240,25 @@ def answer(engine: Engine, asked: requests.Requests, keys) -> dict:
             pending.append(key)
         except SertError as exc:
             answers[key] = exc.worded(asked.column_of)
-    for key, found in zip(pending, engine.answer_many(queries), strict=True):
-        answers[key] = found.worded(asked.column_of) if isinstance(found, SertError) else found
+        except Exception as exc:  # a bug: this row says so, the others go on
+            answers[key] = output.internal_error(exc)
+    try:
+        found_all = engine.answer_many(queries)
+    except Exception:  # a bug in some request: find which, alone
+        found_all = [_alone(engine, query) for query in queries]
+    for key, found in zip(pending, found_all, strict=True):
+        if isinstance(found, SertError):
+            found = found.worded(asked.column_of)
+        answers[key] = found
     return answers
+
+
+def _alone(engine: Engine, query):
+    """A query's result or error, through the engine alone; a bug's internal error."""
+    try:
+        return engine.answer_many([query])[0]
+    except Exception as exc:
+        return output.internal_error(exc)
 
 
 def _exit_on_termination() -> None:
