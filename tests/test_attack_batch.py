@@ -5,6 +5,7 @@ never hangs, never grows without bound, and nothing raw from the input reaches a
 import csv
 import gc
 import io
+import json
 
 import pytest
 from conftest import sert
@@ -143,3 +144,172 @@ def test_error_rows_leave_no_cycles_behind_with_the_collector_off(tmp_path, monk
         monkeypatch.undo()
         gc.enable()
     assert left < 1_000, left  # (before: ~10 per row, everything the chunk held)
+
+
+# --- 2. JSON lines: a number JSON or a float cannot hold is its line's error ---------------
+
+BIG = "9" * 400
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (BIG, "too large a number"),
+        ("NaN", "NaN is not a number JSON allows"),
+        ("Infinity", "Infinity is not a number"),
+        ("-Infinity", "-Infinity is not a number"),
+        ("1e400", "too large a number"),
+        ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+    ],
+)
+def test_a_json_number_beyond_a_float_is_its_lines_error_naming_the_line(tmp_path, value, words):
+    path = write(
+        tmp_path,
+        '{"drug": "escitalopram", "dose_mg": 10}\n\n'
+        f'{{"drug": "escitalopram", "dose_mg": {value}}}\n'
+        '{"drug": "sertraline", "dose_mg": 50}\n',
+        "in.jsonl",
+    )
+    done = sert("batch", path, "--fields", "drug,occupancy_SERT", "--format", "jsonl", "-q")
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["error"] is None and lines[2]["error"] is None
+    assert lines[2]["occupancy"]["SERT"] > 0.5
+    assert lines[1]["error"].startswith("bad JSON line 3: ") and words in lines[1]["error"]
+
+
+@pytest.mark.parametrize("value", [BIG, "NaN", "Infinity"])
+def test_a_bad_number_on_the_first_json_line_stops_the_run_naming_its_line(tmp_path, value):
+    """The first line's keys are the columns (README): without it nothing can be read."""
+    path = write(
+        tmp_path,
+        f'\n{{"drug": "escitalopram", "dose_mg": {value}}}\n{{"drug": "sertraline"}}\n',
+        "in.jsonl",
+    )
+    done = sert("batch", path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "line 2: the first JSON line is not valid JSON" in one_error_line(done.stderr)
+
+
+def test_a_json_key_given_twice_is_its_lines_error(tmp_path):
+    path = write(
+        tmp_path,
+        '{"drug": "escitalopram", "dose_mg": 10}\n'
+        '{"drug": "escitalopram", "dose_mg": 10, "dose_mg": 40}\n',
+        "in.jsonl",
+    )
+    done = sert("batch", path, "--format", "jsonl", "-q")
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1
+    assert lines[0]["error"] is None
+    assert "key 'dose_mg' is given twice" in lines[1]["error"]
+
+
+# --- 3. a stray quote is its line's error, and the lines after it are read -----------------
+
+
+def test_a_stray_quote_does_not_swallow_the_rest_of_the_file(tmp_path):
+    lines = ["drug,dose_mg", "escitalopram,10", '"escitalopram,10'] + ["sertraline,50"] * 3000
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    done = sert("batch", path, "--fields", "drug", "-q")
+    assert done.returncode == 1
+    rows = rows_of(done.stdout)
+    assert len(rows) == 3002
+    assert rows[0]["error"] == ""
+    assert rows[1]["error"].startswith("a quote opened on line 3 runs on over 100 lines")
+    assert all(r["drug"] == "sertraline" and r["error"] == "" for r in rows[2:])
+
+
+def test_a_stray_quote_closed_a_few_lines_later_merges_nothing(tmp_path):
+    text = (
+        "id,drug,dose_mg,note\n"
+        '1,"escitalopram,10,x\n'
+        "2,sertraline,50,y\n"
+        '3,x",20,z\n'
+        '4,escitalopram,20,"a note\nover two lines"\n'
+        "5,sertraline,25,w\n"
+        '6,sertraline,25,"never closed\n'
+    )
+    done = sert("batch", write(tmp_path, text), "--fields", "drug", "-q")
+    assert done.returncode == 1
+    rows = rows_of(done.stdout)
+    assert [r["id"] for r in rows] == ["", "2", "3", "4", "5", ""]
+    assert rows[0]["error"].startswith("line 2: a quote runs the line on over 3 lines")
+    assert rows[1]["error"] == "" and rows[1]["drug"] == "sertraline"
+    assert rows[3]["note"] == "a note\nover two lines" and rows[3]["error"] == ""
+    assert rows[4]["error"] == ""
+    assert rows[5]["error"].startswith("line 8: a quote is not closed before the end")
+
+
+def test_a_quote_left_open_in_the_header_stops_the_run_naming_its_line(tmp_path):
+    done = sert("batch", write(tmp_path, '\ndrug,"dose_mg\nescitalopram,10\n'))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "line 2: the CSV header runs on" in one_error_line(done.stderr)
+
+
+def test_a_record_cut_by_a_block_of_lines_is_read_whole(tmp_path, monkeypatch):
+    """A note over lines that straddle two blocks of the fast reader is one record."""
+    from sert_cli.batch import source
+
+    monkeypatch.setattr(source, "CHUNK_ROWS", 2)
+    text = 'id,drug,dose_mg,note\n1,escitalopram,10,"a\nb\nc"\n2,sertraline,50,d\n'
+    done = sert("batch", write(tmp_path, text), "--fields", "drug", "-q")
+    assert done.returncode == 0, done.stdout
+    rows = rows_of(done.stdout)
+    assert [r["note"] for r in rows] == ["a\nb\nc", "d"]
+
+
+# --- 4. wide rows: at most 10,000 columns, checked in linear time --------------------------
+
+
+def test_more_than_ten_thousand_columns_stop_the_run_before_any_row(tmp_path):
+    header = ",".join(["drug", "dose_mg", *(f"c{i}" for i in range(10_000))])
+    done = sert("batch", write(tmp_path, header + "\nescitalopram,10\n"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "10,002 columns; sert batch reads at most 10,000" in one_error_line(done.stderr)
+    keys = {"drug": "escitalopram", **{f"c{i}": 1 for i in range(10_001)}}
+    done = sert("batch", write(tmp_path, json.dumps(keys) + "\n", "in.jsonl"))
+    assert done.returncode == 2 and "10,002 columns" in one_error_line(done.stderr)
+
+
+def test_the_look_alike_check_of_many_columns_is_linear():
+    import time
+
+    from sert_cli.batch import requests
+
+    def seconds(n: int) -> float:
+        header = ["drug", "dose_mg", *(f"column{i}" for i in range(n))]
+        started = time.perf_counter()
+        requests.contract(header)
+        return time.perf_counter() - started
+
+    small, large = seconds(500), seconds(4_000)
+    assert large < 8 * small * 3 + 0.05, (small, large)  # 8x the columns: not 64x the time
+
+
+def test_thousands_of_blank_lines_lose_no_row_after_them(tmp_path):
+    """A chunk of nothing but blank lines ended the input (rows after it were lost)."""
+    text = "drug,dose_mg\nescitalopram,10\n" + "\n" * 12_000 + ",\n" * 6_000 + "sertraline,50\n"
+    done = sert("batch", write(tmp_path, text), "--fields", "drug", "-q")
+    assert done.returncode == 0
+    assert [r["drug"] for r in rows_of(done.stdout)] == ["escitalopram", "sertraline"]
+
+
+# --- 7. inputs: keys, headers, rows --------------------------------------------------------
+
+
+def test_a_json_key_absent_from_the_first_line_is_read_or_its_lines_error(tmp_path):
+    path = write(
+        tmp_path,
+        '{"drug": "escitalopram", "dose_mg": 10}\n'
+        '{"drug": "escitalopram", "dose_mg": 10, "CYP2C19": "PM"}\n'
+        '{"drug": "escitalopram", "dose_mg": 10, "notes": "x"}\n'
+        '{"drug": "escitalopram", "dose_mg": 10, "Dose": 20}\n',
+        "in.jsonl",
+    )
+    done = sert("batch", path, "--fields", "drug,occupancy_SERT", "--format", "jsonl", "-q")
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[1]["occupancy"]["SERT"] > lines[0]["occupancy"]["SERT"]  # PM: read
+    assert "key 'notes' is not in the first line" in lines[2]["error"]
+    assert "key 'Dose' is not in the first line" in lines[3]["error"]
