@@ -6,6 +6,7 @@ import csv
 import gc
 import io
 import json
+import os
 
 import pytest
 from conftest import sert
@@ -313,3 +314,157 @@ def test_a_json_key_absent_from_the_first_line_is_read_or_its_lines_error(tmp_pa
     assert lines[1]["occupancy"]["SERT"] > lines[0]["occupancy"]["SERT"]  # PM: read
     assert "key 'notes' is not in the first line" in lines[2]["error"]
     assert "key 'Dose' is not in the first line" in lines[3]["error"]
+
+
+def test_a_header_name_given_twice_stops_the_run_even_when_not_carried(tmp_path):
+    path = write(tmp_path, "drug,dose_mg,id, id\nescitalopram,10,1,2\n")
+    for carry in ("all", "none", "drug"):
+        done = sert("batch", path, "--carry", carry)
+        assert done.returncode == 2 and done.stdout == ""
+        assert "two columns named 'id'" in one_error_line(done.stderr)
+
+
+def test_a_row_with_a_dose_and_a_target_is_the_occupancy_at_the_dose(tmp_path):
+    """As the README's contract says (a target is read where the dose is empty), so that
+    batch's own output, which has both on a dose row, reads back."""
+    path = write(tmp_path, "drug,dose_mg,target\nescitalopram,10,0.5\nescitalopram,,0.5\n")
+    rows = rows_of(sert("batch", path, "--fields", "query,dose_mg", "-q").stdout)
+    assert [r["query"] for r in rows] == ["occupancy", "dose"]
+    assert float(rows[0]["dose_mg"]) == 10.0
+
+
+def test_jobs_are_capped_at_the_cpus_and_a_short_input_forks_nothing(tmp_path, monkeypatch):
+    import multiprocessing
+
+    assert batch_run.workers_for(1000, cpus=2) == 2
+    assert batch_run.workers_for(3, cpus=8) == 3
+    assert batch_run.workers_for(5, cpus=0) == 1
+
+    def no_fork(*_args, **_kwargs):
+        raise AssertionError("a worker was started for one chunk")
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_fork)
+    path = write(tmp_path, "drug,dose_mg\n" + "escitalopram,10\n" * 10)
+    done = sert("batch", path, "--jobs", "1000", "-q")
+    assert done.returncode == 0, done.stderr
+    assert len(rows_of(done.stdout)) == 10
+
+
+def _chunks_of_rows(tmp_path, monkeypatch, rows: int = 40):
+    from sert_cli.batch import source
+
+    monkeypatch.setattr(source, "CHUNK_ROWS", 5)
+    return write(tmp_path, "drug,dose_mg\n" + "escitalopram,10\n" * rows)
+
+
+def test_a_fork_that_fails_is_said_as_such_not_as_an_output_error(tmp_path, monkeypatch):
+    path = _chunks_of_rows(tmp_path, monkeypatch)
+
+    def fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", fork)
+    out = tmp_path / "out.csv"
+    done = sert("batch", path, "--jobs", "2", "--output", str(out))
+    assert done.returncode == 1
+    message = one_error_line(done.stderr)
+    assert "--jobs 2: cannot start a worker process (Resource temporarily unavailable)" in message
+    assert "--output" not in message.split("--jobs")[0]
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.csv"]
+
+
+def test_a_worker_killed_ends_the_run_with_an_error_not_a_hang(tmp_path, monkeypatch):
+    import signal
+
+    path = _chunks_of_rows(tmp_path, monkeypatch)
+
+    parent, real = os.getpid(), batch_run.Pipeline.answer
+
+    def killed(self, rows, problems, rows_before):
+        if rows_before >= 10 and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, rows, problems, rows_before)
+
+    monkeypatch.setattr(batch_run.Pipeline, "answer", killed)
+    out = tmp_path / "out.csv"
+    done = sert("batch", path, "--jobs", "2", "--output", str(out), timeout=30)
+    assert done.returncode == 1
+    assert "a worker process ended without its answer" in one_error_line(done.stderr)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.csv"]
+
+
+# --- 6. the input is read as it was when the run began -------------------------------------
+
+
+def test_the_input_is_a_snapshot_growth_and_replacement_are_not_read(tmp_path):
+    from sert_cli.batch import source
+
+    path = write(tmp_path, "drug,dose_mg\nescitalopram,10\n")
+    stream, raw = source.open_input(path)
+    with stream:
+        with open(path, "a", encoding="utf-8") as more:
+            more.write("sertraline,50\n")
+        replacement = tmp_path / "new.csv"
+        replacement.write_text("drug,dose_mg\nfluoxetine,20\nfluoxetine,40\n", encoding="utf-8")
+        os.replace(replacement, path)
+        assert stream.read() == "drug,dose_mg\nescitalopram,10\n"
+    assert raw.closed
+
+
+def test_jobs_read_the_snapshot_too(tmp_path, monkeypatch):
+    """The parent reads the input once, at the size it had; the workers read nothing."""
+    path = _chunks_of_rows(tmp_path, monkeypatch, rows=30)
+    real = batch_run._stream
+
+    def grow_then_stream(pipeline, chunks, *args):
+        with open(path, "a", encoding="utf-8") as more:
+            more.write("sertraline,50\n" * 30)
+        return real(pipeline, chunks, *args)
+
+    monkeypatch.setattr(batch_run, "_stream", grow_then_stream)
+    done = sert("batch", path, "--jobs", "2", "--fields", "drug", "-q")
+    assert done.returncode == 0, done.stderr
+    assert [r["drug"] for r in rows_of(done.stdout)] == ["escitalopram"] * 30
+
+
+# --- 8. a killed run's temporary file is removed by the next run ---------------------------
+
+
+def test_a_killed_runs_temporary_file_is_removed_by_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    from sert_cli.batch import output
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{output._temporary_prefix(gone.pid)}abcd.tmp"
+    stale.write_text("half a batch")
+    alive = tmp_path / f"{output._temporary_prefix(os.getppid())}efgh.tmp"
+    alive.write_text("a run still going")
+    other = tmp_path / ".sert-batch-otherhost-1-ijkl.tmp"
+    other.write_text("another machine's")
+    path = write(tmp_path, "drug,dose_mg\nescitalopram,10\n")
+    done = sert("batch", path, "--output", str(tmp_path / "out.csv"))
+    assert done.returncode == 0
+    assert "removed 1 temporary file(s) of killed runs" in done.stderr
+    assert not stale.exists() and alive.exists() and other.exists()
+    assert (tmp_path / "out.csv").read_text().startswith("drug,dose_mg")
+
+
+# --- 9. untrusted text reaches the terminal escaped ----------------------------------------
+
+
+def test_cells_and_names_echoed_on_stderr_have_their_control_characters_escaped(tmp_path):
+    path = write(tmp_path, "drug,dose_mg,n\x1b]0;t\x07\n\x1b[31mred,10,x\n")
+    done = sert("batch", path, "--strict")
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "row 1: unknown drug '\\x1b[31mred'" in done.stderr
+    assert "not read: n\\x1b]0;t\\x07" in done.stderr
+    path = write(tmp_path, "drug,Dose\x1b[2J\nescitalopram,10\n")
+    done = sert("batch", path)
+    assert done.returncode == 2 and "\x1b" not in one_error_line(done.stderr)
+    path = write(tmp_path, 'drug,dose_mg\n"\x1b[2Jx,10\n')
+    done = sert("batch", path, "--strict")
+    assert done.returncode == 1 and "\x1b" not in one_error_line(done.stderr)

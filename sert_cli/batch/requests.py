@@ -90,6 +90,7 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
     `present` columns are the input's own (JSON lines: the first line's keys); the others
     are request fields read where a line has them, never carried."""
     present = len(header) if present is None else present
+    _check_once_each(header[:present])
     keyword = carry.strip().lower()
     named = set() if keyword in ("all", "none") else _carry_names(carry, header[:present])
     reads: dict[str, int] = {}
@@ -127,6 +128,20 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
     _check_carried([header[i] for i in carried])
     said = tuple(header[i] for i in unread if header[i] not in named)
     return Contract(tuple(header), reads, carried, said)
+
+
+def _check_once_each(header: list[str]) -> None:
+    """A name given twice (spaces around it aside) is refused, carried or not: which of
+    the two a script meant cannot be told."""
+    seen: set[str] = set()
+    for name in header:
+        name = name.strip()
+        if name in seen:
+            raise InputError(
+                f"two columns named {name!r}: rename one (a name is given once in a header)"
+            )
+        if name:
+            seen.add(name)
 
 
 def _check_carried(names: list[str]) -> None:

@@ -53,41 +53,73 @@ def input_format_of(path: str, given: str | None) -> str:
     return SUFFIXES.get(suffix, "csv")  # any other name: CSV (a JSON line there is refused)
 
 
-def check_utf8(path: str) -> None:
-    """Refuse a non-UTF-8 file before any output is written."""
+def check_utf8(path: str, raw, size: int) -> None:
+    """Refuse a non-UTF-8 file before any output is written: its first `size` bytes, read
+    from `raw` (an open binary file), which is then put back at its start."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                decoder.decode(chunk)
-                offset += len(chunk)
-            decoder.decode(b"", final=True)
+        while offset < size and (chunk := raw.read(min(1 << 20, size - offset))):
+            decoder.decode(chunk)
+            offset += len(chunk)
+        decoder.decode(b"", final=True)
+        raw.seek(0)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (near byte {offset + exc.start})") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+class _Snapshot(io.RawIOBase):
+    """A regular file's bytes up to the size it had when it was opened: lines appended
+    while the batch runs are not read, and a file put in its place is not either (the one
+    descriptor opened stays on the file that was there)."""
+
+    def __init__(self, raw, size: int) -> None:
+        super().__init__()
+        self.raw, self.left = raw, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.left <= 0:
+            return 0
+        with memoryview(buffer) as view:
+            got = self.raw.readinto(view[: self.left]) or 0
+        self.left -= got
+        return got
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
 def open_input(path: str, checked: bool = False):
-    """(text stream, binary stream for progress or None). A regular file is checked for
-    UTF-8 before anything is written (unless this run `checked` it); a pipe, FIFO or
-    terminal is read as it comes, and a bad byte there ends the run with an error."""
+    """(text stream, binary stream for progress or None). A regular file is opened once,
+    checked for UTF-8 before anything is written (unless this run `checked` it), and read
+    as it was then (_Snapshot); a pipe, FIFO or terminal is read as it comes, and a bad
+    byte there ends the run with an error."""
     if path == "-":
         if sys.stdin is None:
             raise InputError("standard input is closed: nothing to read")
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=""), None
     try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
+        raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed through the wrapper
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if regular and not checked:
-        check_utf8(path)
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the text wrapper
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), raw if regular else None
+        found = os.fstat(raw.fileno())
+        regular = stat.S_ISREG(found.st_mode)
+        if regular and not checked:
+            check_utf8(path, raw, found.st_size)
+    except BaseException:
+        raw.close()
+        raise
+    if not regular:
+        return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8-sig", newline=""), None
+    snapshot = io.BufferedReader(_Snapshot(raw, found.st_size), 1 << 16)
+    return io.TextIOWrapper(snapshot, encoding="utf-8-sig", newline=""), raw
 
 
 def read_rows(
