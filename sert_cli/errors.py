@@ -23,6 +23,16 @@ def printable(text: str, *, lines: bool = False) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def held(exc: BaseException) -> BaseException:
+    """An error kept as a value (a cache's, a batch row's answer): without its traceback
+    and without the exceptions it was raised while handling (`raise ... from None` hides
+    them but keeps them as __context__). Their tracebacks' frames would hold what holds
+    the error, a cycle that batch (which runs with the cyclic collector off) never frees:
+    a whole chunk's rows kept for each error row."""
+    exc.__context__ = exc.__cause__ = None
+    return exc.with_traceback(None)
+
+
 class SertError(Exception):
     exit_code = 2
 

@@ -4,7 +4,7 @@ batch's parsed ones. Least recently used first out; never cleared wholesale."""
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from sert_cli.errors import SertError
+from sert_cli.errors import SertError, held
 
 
 class Recent(OrderedDict):
@@ -22,13 +22,12 @@ class Recent(OrderedDict):
             try:
                 found = make()
             except SertError as exc:
-                # without its traceback, whose frames would hold what holds the error
-                found = exc.with_traceback(None)
+                found = held(exc)  # (see errors.held)
             self[key] = found
             if len(self) > self.limit:
                 self.popitem(last=False)
         else:
             self.move_to_end(key)
         if isinstance(found, SertError):
-            raise found.with_traceback(None)
+            raise held(found)
         return found

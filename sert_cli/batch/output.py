@@ -10,6 +10,7 @@ import contextlib
 import io
 import operator
 import os
+import re
 import stat
 import tempfile
 from collections import OrderedDict
@@ -28,6 +29,15 @@ OUTPUT_BUFFER_BYTES = 1 << 20
 # Encoded answers kept for the requests met most recently: about 40 MB at full width; at
 # least a chunk's rows, so that none a chunk asks for is dropped before it is written.
 KEPT_REQUESTS = max(10_000, CHUNK_ROWS)
+
+
+def internal_error(exc: BaseException) -> str:
+    """A row's error where sert itself failed (an exception no input check foresaw): said
+    as a bug, with the exception's type, so that it is reported, not taken for bad input."""
+    text = " ".join(str(exc).split())
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"internal error (a bug in sert; please report it): {type(exc).__name__}: {text}"
 
 
 class Selection(NamedTuple):
@@ -137,7 +147,15 @@ class Output:
         """Each row's entry: the answers of the chunk's new requests encoded (and kept,
         but for unreadable lines), the others as kept (all of them among the most recent,
         as KEPT_REQUESTS >= a chunk's rows)."""
-        made = self.encode(answers)
+        try:
+            made = self.encode(answers)
+        except Exception:  # a bug in some answer's record: find which
+            made = {}
+            for key, found in answers.items():
+                try:
+                    made.update(self.encode({key: found}))
+                except Exception as exc:
+                    made.update(self.encode({key: internal_error(exc)}))
         self.kept.update((k, e) for k, e in made.items() if type(k) is not Unreadable)
         while len(self.kept) > KEPT_REQUESTS:
             self.kept.popitem(last=False)
@@ -277,11 +295,49 @@ class JsonOutput(Output):
         return "]\n" if empty else "\n]\n"
 
 
-def open_output(output_path: str | None, stdout):
+def _temporary_prefix(pid: int | None = None) -> str:
+    """The name a run's temporary file begins with: this machine's and process's, so that
+    a later run can tell one a killed run left (SIGKILL: nothing could remove it)."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", os.uname().nodename if hasattr(os, "uname") else "")
+    return f".sert-batch-{host[:40]}-{os.getpid() if pid is None else pid}-"
+
+
+def remove_stale(folder: str) -> list[str]:
+    """Remove the temporary files runs on this machine left in `folder` when they were
+    killed (their process is gone), if this user owns them; their names."""
+    mine = re.compile(re.escape(_temporary_prefix(0)[:-2]) + r"(\d+)-[^/]*\.tmp\Z")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = mine.match(entry.name)
+        if found is None or int(found[1]) == os.getpid() or _alive(int(found[1])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_uid == os.geteuid():
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # (another user's process: alive; a number no pid can be: left alone)
+    return True
+
+
+def open_output(output_path: str | None, stdout, say=None):
     """(text stream, (temporary, final) or None): stdout, or a temporary file beside the
     file --output names, renamed over it at the end: through a symlink to its target,
     keeping an existing file's mode (and owner, as root); anything but a regular file, or
-    one that cannot be written, is refused."""
+    one that cannot be written, is refused. Temporary files killed runs left there are
+    removed first (`say` tells how many)."""
     if output_path is None or output_path == "-":
         stdout.flush()
         try:  # a large buffer of its own over the descriptor, when there is one
@@ -307,8 +363,11 @@ def open_output(output_path: str | None, stdout):
         if not os.access(real, os.W_OK):
             raise InputError(f"--output {output_path}: the file is not writable")
     folder = os.path.dirname(real)
+    stale = remove_stale(folder)
+    if stale and say is not None:
+        say(f"sert batch: removed {len(stale)} temporary file(s) of killed runs in {folder}")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sert-batch-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(), suffix=".tmp")
     except OSError as exc:
         raise InputError(
             f"--output {output_path}: cannot write there ({exc.strerror or exc})"

@@ -8,6 +8,7 @@ carried through unread and named once on stderr.
 """
 
 import difflib
+import functools
 import operator
 import re
 from typing import NamedTuple
@@ -89,6 +90,7 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
     `present` columns are the input's own (JSON lines: the first line's keys); the others
     are request fields read where a line has them, never carried."""
     present = len(header) if present is None else present
+    _check_once_each(header[:present])
     keyword = carry.strip().lower()
     named = set() if keyword in ("all", "none") else _carry_names(carry, header[:present])
     reads: dict[str, int] = {}
@@ -126,6 +128,20 @@ def contract(header: list[str], carry: str = "all", present: int | None = None) 
     _check_carried([header[i] for i in carried])
     said = tuple(header[i] for i in unread if header[i] not in named)
     return Contract(tuple(header), reads, carried, said)
+
+
+def _check_once_each(header: list[str]) -> None:
+    """A name given twice (spaces around it aside) is refused, carried or not: which of
+    the two a script meant cannot be told."""
+    seen: set[str] = set()
+    for name in header:
+        name = name.strip()
+        if name in seen:
+            raise InputError(
+                f"two columns named {name!r}: rename one (a name is given once in a header)"
+            )
+        if name:
+            seen.add(name)
 
 
 def _check_carried(names: list[str]) -> None:
@@ -172,25 +188,33 @@ def _looks_like_a_field(name: str) -> str | None:
 
     if is_result_column(name):
         return None
-    known = [*FIELDS, *ALIASES, *GENES]
+    known = _known_lowered()
     lowered = name.strip().lower()
-    for field in known:
-        if field.lower() == lowered:
-            return f"did you mean {field!r}? names are exact"
+    if lowered in known:
+        return f"did you mean {known[lowered]!r}? names are exact"
     for gene in GENES:
         if gene.lower() in lowered.replace("-", "").replace(" ", ""):
             return (
                 f"it names {gene}: a gene column is {gene!r} (or {gene}_genotype), holding "
                 "a phenotype or a diplotype"
             )
-    close = difflib.get_close_matches(lowered, [f.lower() for f in known], n=1, cutoff=NEAR_MISS)
+    # a ratio of NEAR_MISS needs lengths within a factor: only those names are compared
+    # (a column costs a few microseconds, not a comparison with every name)
+    size = len(lowered)
+    near = [k for k in known if 2 * min(size, len(k)) >= NEAR_MISS * (size + len(k))]
+    close = difflib.get_close_matches(lowered, near, n=1, cutoff=NEAR_MISS) if near else []
     if close:
-        field = next(f for f in known if f.lower() == close[0])
-        return f"did you mean {field!r}?"
+        return f"did you mean {known[close[0]]!r}?"
     for word in WORD.findall(lowered):
         if word in FIELD_WORDS:
             return f"it reads like {FIELD_WORDS[word]!r}, which batch reads only by that name"
     return None
+
+
+@functools.cache
+def _known_lowered() -> dict[str, str]:
+    """Every field, alias and gene by its lower case."""
+    return {name.lower(): name for name in (*FIELDS, *ALIASES, *GENES)}
 
 
 def _carry_names(carry: str, header: list[str]) -> set[str]:

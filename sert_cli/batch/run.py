@@ -11,6 +11,7 @@ gets an `error` and never stops the run (unless --strict).
 
 import contextlib
 import gc
+import itertools
 import os
 import sys
 import time
@@ -87,7 +88,7 @@ def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
         used = {gene for profile in library.profiles.values() for gene in profile.genes}
         genes = tuple(g for g in GENES if g in used or g in given)
         chosen = output.select(options.fields, kinds, genes)
-        out, tmp = output.open_output(options.output_path, stdout or sys.stdout)
+        out, tmp = output.open_output(options.output_path, stdout or sys.stdout, say)
         if tmp is not None:
             _exit_on_termination()
         # Millions of short-lived rows and no reference cycles: the cyclic collector
@@ -166,9 +167,29 @@ class Pipeline:
         return Answered(writer.text(rows, entries), len(rows), len(failed), None)
 
 
+class WorkersError(SertError):
+    """--jobs: a worker process could not be started, or ended without its answer."""
+
+    exit_code = 1
+
+
+def workers_for(jobs: int, cpus: int | None = None) -> int:
+    """The processes --jobs N may have: at most the CPUs this process may run on."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cpus = cpus or os.cpu_count() or 1
+    return max(1, min(jobs, cpus))
+
+
 def answered(pipeline: Pipeline, chunks, jobs: int):
-    """Each chunk answered, in the input's order: here, or by `jobs` forked processes
-    (each with its own copy of the pipeline and its caches; at most 2 chunks each ahead)."""
+    """Each chunk answered, in the input's order: here, or by forked processes (each with
+    its own copy of the pipeline and its caches; at most 2 chunks each ahead): at most
+    `jobs`, the CPUs, and the chunks there are (a short input is answered here)."""
+    chunks = iter(chunks)
+    if jobs > 1:
+        ahead = list(itertools.islice(chunks, workers_for(jobs)))
+        jobs = len(ahead)
+        chunks = itertools.chain(ahead, chunks)
     if jobs <= 1:
         rows_before = 0
         for rows, problems in chunks:
@@ -177,19 +198,35 @@ def answered(pipeline: Pipeline, chunks, jobs: int):
         return
     import collections
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _WORKER_PIPELINE
     _WORKER_PIPELINE = pipeline  # what each forked worker answers with
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        pending: collections.deque = collections.deque()
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+    pending: collections.deque = collections.deque()
+    try:
         rows_before = 0
         for rows, problems in chunks:
-            pending.append(pool.apply_async(_answer_in_worker, (rows, problems, rows_before)))
+            try:
+                pending.append(pool.submit(_answer_in_worker, rows, problems, rows_before))
+            except OSError as exc:  # fork() failed: too many processes, no memory
+                raise WorkersError(
+                    f"--jobs {jobs}: cannot start a worker process ({exc.strerror or exc});"
+                    " try fewer jobs"
+                ) from None
             rows_before += len(rows)
             if len(pending) >= 2 * jobs:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise WorkersError(
+            f"--jobs {jobs}: a worker process ended without its answer (killed, or out of "
+            "memory?); the output is incomplete"
+        ) from None
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
 
 
 _WORKER_PIPELINE: Pipeline | None = None
@@ -229,7 +266,9 @@ def _stream(pipeline: Pipeline, chunks, out, options: Options, raw) -> Summary:
 
 def answer(engine: Engine, asked: requests.Requests, keys) -> dict:
     """Each request's result, or its error's message (naming the input's columns), all
-    through one call of the engine."""
+    through one call of the engine. An unexpected exception (a bug) fails only the rows
+    it comes from, as an internal error (output.internal_error): the chunk's requests are
+    then asked one by one."""
     answers: dict = {}
     queries, pending = [], []
     for key in keys:
@@ -238,9 +277,25 @@ def answer(engine: Engine, asked: requests.Requests, keys) -> dict:
             pending.append(key)
         except SertError as exc:
             answers[key] = exc.worded(asked.column_of)
-    for key, found in zip(pending, engine.answer_many(queries), strict=True):
-        answers[key] = found.worded(asked.column_of) if isinstance(found, SertError) else found
+        except Exception as exc:  # a bug: this row says so, the others go on
+            answers[key] = output.internal_error(exc)
+    try:
+        found_all = engine.answer_many(queries)
+    except Exception:  # a bug in some request: find which, alone
+        found_all = [_alone(engine, query) for query in queries]
+    for key, found in zip(pending, found_all, strict=True):
+        if isinstance(found, SertError):
+            found = found.worded(asked.column_of)
+        answers[key] = found
     return answers
+
+
+def _alone(engine: Engine, query):
+    """A query's result or error, through the engine alone; a bug's internal error."""
+    try:
+        return engine.answer_many([query])[0]
+    except Exception as exc:
+        return output.internal_error(exc)
 
 
 def _exit_on_termination() -> None:

@@ -579,7 +579,8 @@ def batch(
             "-j",
             min=1,
             metavar="N",
-            help="Processes that answer the chunks (forked; each with its own caches): about "
+            help="Processes that answer the chunks (forked, at most one per CPU; each with its "
+            "own caches): about "
             "1.9x faster with 2 on 2 idle CPUs where rows are distinct; no faster on busy ones.",
         ),
     ] = 1,

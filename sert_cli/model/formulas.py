@@ -120,6 +120,11 @@ def saturable_css_mg_l(dose_rate_mg_h, linear_clearance_l_h, vmax_mg_h, km_mg_l)
     """
     b = linear_clearance_l_h * km_mg_l + vmax_mg_h - dose_rate_mg_h
     root = (b * b + 4.0 * linear_clearance_l_h * dose_rate_mg_h * km_mg_l) ** 0.5
+    if math.isinf(root) and math.isfinite(b):  # b * b beyond a float (an absurd dose rate):
+        # the same root with |b| taken out, so that a finite answer stays finite
+        root = (
+            abs(b) * (1.0 + 4.0 * linear_clearance_l_h * km_mg_l * (dose_rate_mg_h / b) / b) ** 0.5
+        )
     if b > 0:
         return 2.0 * dose_rate_mg_h * km_mg_l / (b + root)
     if linear_clearance_l_h == 0:

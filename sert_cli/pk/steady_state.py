@@ -445,7 +445,7 @@ def steady_state(
                     moiety.hepatic_blood_flow_l_h, effective
                 )
             rate = formulas.elimination_rate_per_h(effective, moiety.volume_l)
-            half_lives.append(formulas.HALF_LIFE_PER_RATE / rate)
+            half_lives.append(_half_life_h(rate))
     loads = transporter_loads(profile, levels)
     occupancy = occupancy_of_loads(profile, loads)
     for transporter, load in loads.items():
@@ -497,6 +497,20 @@ def steady_state(
         time_to_steady_state_h=times,
         steps=tuple(steps),
     )
+
+
+def _half_life_h(rate_per_h):
+    """ln 2 / k, a float or an array; infinite where k is 0, never a ZeroDivisionError: a
+    saturable moiety at a dose rate its clearance cannot hold (Css infinite: beyond Vmax
+    with no linear clearance, or beyond what a float holds) never reaches a steady state.
+    Such a row's levels are infinite, which the caller's check_finite refuses (ModelError),
+    row by row, so that the other rows of a batch group keep their answers."""
+    if hasattr(rate_per_h, "shape"):
+        import numpy as np
+
+        with np.errstate(divide="ignore"):
+            return formulas.HALF_LIFE_PER_RATE / rate_per_h
+    return formulas.HALF_LIFE_PER_RATE / rate_per_h if rate_per_h > 0 else math.inf
 
 
 def _maximum(a, b):

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from importlib import import_module
 
-from sert_cli.errors import InputError, ModelError, SertError
+from sert_cli.errors import InputError, ModelError, SertError, held
 from sert_cli.model import formulas
 from sert_cli.model.profile import Profile
 from sert_cli.pgx.patient import Patient, Prepared, prepare, serotonergic
@@ -361,10 +361,10 @@ def _all_resolvable(state: SteadyState) -> bool:
 
 
 def _held(exc: SertError) -> SertError:
-    """An error kept as an answer, without its traceback: the traceback's frames would
-    hold the answers list that holds the error, a cycle that batch (which runs with the
-    cyclic collector off) would never free."""
-    return exc.with_traceback(None)
+    """An error kept as an answer, without its traceback and context (errors.held): their
+    frames would hold the answers list that holds the error, a cycle that batch (which
+    runs with the cyclic collector off) would never free."""
+    return held(exc)
 
 
 def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list:
