@@ -546,3 +546,14 @@ def test_tdm_whose_default_trough_is_beyond_a_year_is_the_profiles_limit_not_the
     result = bounded("tdm", "examplamine", "--dose", "10", "--level", "5", "--profiles-dir", folder)
     assert result.exit_code == 1
     assert "interval, 100000 h, puts the trough more than a year" in result.stderr
+
+
+def test_population_at_a_dose_the_model_cannot_resolve_is_refused_as_occupancy_refuses_it():
+    """paroxetine 1e300 mg printed 87 % for every patient once the division by zero was
+    gone; now exit 1 in one line, as `sert occupancy` at that dose."""
+    for args in (
+        ("population", "paroxetine", "--dose", "1e300", "--n", "10"),
+        ("occupancy", "paroxetine", "--dose", "1e300"),
+    ):
+        result = bounded(*args)
+        assert result.exit_code == 1 and "indistinguishable from 100 %" in result.stderr

@@ -19,7 +19,13 @@ from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
 from sert_cli.pgx.patient import Prepared, label_maximum_for
 from sert_cli.pk.dosing import above_label, label_cap_mg, label_warnings
-from sert_cli.pk.steady_state import RANGE_Z, patient_spread, steady_state
+from sert_cli.pk.steady_state import (
+    RANGE_Z,
+    check_finite,
+    check_resolvable,
+    patient_spread,
+    steady_state,
+)
 from sert_cli.queries.results import PopulationResult, source_of
 from sert_cli.queries.values import PopulationQuery, check_target, check_transporter, positive
 from sert_cli.suggest import did_you_mean
@@ -95,6 +101,9 @@ def simulate_population(
     loads = {t: [] for t in TRANSPORTERS}
     for combo in combos:
         state = steady_state(profile, dose_mg, interval_h, phenotypes_of(fixed, genes, combo))
+        # a dose the model cannot resolve is refused as `sert occupancy` refuses it
+        check_finite(profile, [state.levels[0].css_plasma_ng_ml, *state.loads.values()])
+        check_resolvable(state.occupancy.values())
         for t in TRANSPORTERS:
             loads[t].append(state.loads.get(t))
     shown = [t for t in TRANSPORTERS if all(x is not None for x in loads[t])]
