@@ -342,17 +342,17 @@ def test_hostile_rows_each_get_their_error():
     assert rows["8"]["error"] == ""  # a short line is padded with empty cells
 
 
-def _rows_in_chunks(count: int) -> list[dict]:
-    """Rows wide enough (300 pass-through columns) that a few thousand make several
-    chunks, with bad rows and cells a spreadsheet or a CSV reader could trip on."""
+def _rows_in_chunks(count: int, notes: int = 300, bad: int = 1_700) -> list[dict]:
+    """Rows with pass-through columns (300: wide enough that 1,800 make three chunks of
+    CHUNK_CELLS), with bad rows and cells a spreadsheet or a CSV reader could trip on."""
     rows = random_rows(count)
     for i, row in enumerate(rows):
-        row.update({f"note_{n}": f"{i}-{n}" for n in range(300)})
+        row.update({f"note_{n}": f"{i}-{n}" for n in range(notes)})
         if i % 97 == 0:
             row["note_0"] = '=cmd|" a, b"'
         if i % 211 == 0:
             row["drug"] = "nosuchdrug"
-    rows[2_400]["dose_mg"] = "ten"
+    rows[bad]["dose_mg"] = "ten"
     return rows
 
 
@@ -361,38 +361,49 @@ def _summary(done) -> str:
 
 
 def test_rows_over_several_chunks_keep_their_order_errors_and_strict_row(tmp_path):
-    """Wide rows (300 carried columns) make several chunks: every row is written in its
-    place, bad ones with their error, and --strict names the row in the third chunk."""
-    rows = _rows_in_chunks(3_000)
+    """Wide rows (300 carried columns) make chunks of fewer rows (CHUNK_CELLS): every row
+    is written in its place, bad ones with their error, and --strict names the row in the
+    third chunk."""
+    from sert_cli.batch.source import CHUNK_CELLS
+
+    per_chunk = CHUNK_CELLS // 302  # (the id, drug and dose columns besides)
+    assert 2 * per_chunk < 1_700 < 1_800 <= 3 * per_chunk
+    rows = _rows_in_chunks(1_800)
     done = run_batch(to_csv(rows), "--carry", "all", tmp_path=tmp_path)
     out = rows_of(done)
     assert done.returncode == 1 and [r["id"] for r in out] == [r["id"] for r in rows]
     assert out[97]["note_0"] == "'" + rows[97]["note_0"]
     assert out[211]["error"].startswith("unknown drug 'nosuchdrug'")
-    assert out[2_400]["error"].startswith("column dose_mg: cannot read 'ten'")
+    assert out[1_700]["error"].startswith("column dose_mg: cannot read 'ten'")
     for row in rows:
         row["drug"] = row["drug"].replace("nosuchdrug", "escitalopram")
     strict = run_batch(to_csv(rows), "--strict", tmp_path=tmp_path)
-    assert strict.returncode == 1 and "row 2401: column dose_mg: cannot read 'ten'" in strict.stderr
+    assert strict.returncode == 1 and "row 1701: column dose_mg: cannot read 'ten'" in strict.stderr
 
 
 @pytest.mark.parametrize("output_format", ["csv", "jsonl", "json"])
-def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path, output_format):
+def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path, monkeypatch, output_format):
     """Forked processes answer the chunks behind the same interface: the same lines, the
-    same summary, the same --strict row (the bad row is in the third chunk)."""
-    rows = _rows_in_chunks(3_000)
+    same summary, the same --strict row (the bad row is in the third chunk of 250 rows:
+    chunks made small here, so that a few narrow rows make several)."""
+    from sert_cli.batch import source
+
+    monkeypatch.setattr(source, "CHUNK_ROWS", 250)
+    rows = _rows_in_chunks(1_000, notes=3, bad=600)
     text = to_csv(rows)
     one = run_batch(text, "--format", output_format, tmp_path=tmp_path)
     two = run_batch(text, "--format", output_format, "--jobs", "2", tmp_path=tmp_path)
     assert one.returncode == two.returncode == 1 and one.stdout == two.stdout
-    assert _summary(one) == _summary(two)
+    assert _summary(one) == _summary(two) and "1000 rows read" in one.stderr
+    if output_format != "csv":
+        return  # (--strict writes CSV whatever the format: once is enough)
     for row in rows:
         row["drug"] = row["drug"].replace("nosuchdrug", "escitalopram")
     strict = [
         run_batch(to_csv(rows), "--strict", *jobs, tmp_path=tmp_path) for jobs in ([], ["-j", "2"])
     ]
-    assert strict[0].stderr == strict[1].stderr and "row 2401:" in strict[0].stderr
-    assert strict[0].stdout == strict[1].stdout and len(rows_of(strict[0])) == 2_400
+    assert strict[0].stderr == strict[1].stderr and "row 601:" in strict[0].stderr
+    assert strict[0].stdout == strict[1].stdout and len(rows_of(strict[0])) == 600
 
 
 # --- the contract (issue 24 item 1) -------------------------------------------------------
