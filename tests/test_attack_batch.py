@@ -468,3 +468,22 @@ def test_cells_and_names_echoed_on_stderr_have_their_control_characters_escaped(
     path = write(tmp_path, 'drug,dose_mg\n"\x1b[2Jx,10\n')
     done = sert("batch", path, "--strict")
     assert done.returncode == 1 and "\x1b" not in one_error_line(done.stderr)
+
+
+@pytest.mark.parametrize("name", ["in.csv", "in.jsonl"])
+def test_a_line_without_end_is_read_no_further_than_the_limit(tmp_path, monkeypatch, name):
+    """A file with no line break was read whole into memory: now at most MAX_LINE_CHARS
+    of a line are read, and the run stops naming the line (here with a small limit)."""
+    from sert_cli.batch import source
+
+    monkeypatch.setattr(source, "MAX_LINE_CHARS", 1_000)
+    first = (
+        "drug,dose_mg\n" if name.endswith("csv") else '{"drug": "escitalopram", "dose_mg": 10}\n'
+    )
+    path = tmp_path / name
+    path.write_text(first + "x" * 50_000)
+    done = sert("batch", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("sert: error: line 2 is longer than")
+    path.write_text(first + "escitalopram,10\n" * 3 if name.endswith("csv") else first * 3)
+    assert sert("batch", str(path)).returncode == 0  # lines under the limit read as ever

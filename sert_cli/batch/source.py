@@ -5,6 +5,7 @@ in its row's place, never a lost row."""
 import codecs
 import collections
 import csv
+import functools
 import io
 import itertools
 import json
@@ -24,6 +25,9 @@ CHUNK_CELLS = 250_000
 MAX_CELL_CHARS = 16 << 20
 # The most columns a header may have (more stops the run before any row is read).
 MAX_COLUMNS = 10_000
+# The longest line read: a longer one (a file with no line break) stops the run naming
+# it, read no further than this, so that memory stays bounded.
+MAX_LINE_CHARS = 32 << 20
 # The most lines a record may run over (a quoted cell holding line breaks, in a column no
 # field reads); past it, a quote left open is its line's error and the lines after it read.
 MAX_RECORD_LINES = 100
@@ -146,7 +150,7 @@ def read_rows(
         rows_per_chunk = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(header))))
         rows = itertools.chain.from_iterable(records.blocks(rows_per_chunk))
         return header, _csv_chunks(rows, len(header)), len(header)
-    lines = enumerate(stream, 1)
+    lines = enumerate(bounded_lines(stream), 1)
     number, first = next(((n, line) for n, line in lines if line.strip()), (0, None))
     if first is None:
         raise InputError("the input is empty: no JSON line")
@@ -166,6 +170,21 @@ def read_rows(
     header = [*record, *sorted({f for f in fields.values() if f not in given}, key=str)]
     chunks = _jsonl_chunks(itertools.chain([(number, first)], lines), header, fields)
     return header, chunks, len(record)
+
+
+def bounded_lines(stream) -> Iterator[str]:
+    """The stream's lines, none read past MAX_LINE_CHARS (readline's bound, called from C:
+    as fast as iterating the stream)."""
+    return iter(functools.partial(stream.readline, MAX_LINE_CHARS), "")
+
+
+def check_line(line: str, number: int) -> None:
+    """A line as long as MAX_LINE_CHARS was cut there: the run stops, naming it."""
+    if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
+        raise InputError(
+            f"line {number} is longer than {MAX_LINE_CHARS >> 20} Mi characters (no line "
+            "break?); sert batch reads lines of at most that"
+        )
 
 
 def _check_width(columns: int) -> None:
@@ -198,7 +217,7 @@ class _Lines:
     __slots__ = ("source", "again", "record", "number")
 
     def __init__(self, stream) -> None:
-        self.source = iter(stream)
+        self.source = bounded_lines(stream)
         self.again: collections.deque = collections.deque()
         self.record: list = []
         self.number = 0
@@ -218,6 +237,7 @@ class _Lines:
             except StopIteration:
                 record.append(None)
                 raise
+            check_line(line, self.number + 1)
         self.number += 1
         record.append(line)
         return line
@@ -277,6 +297,9 @@ class _Records:
             block = list(itertools.islice(lines.source, lines_per_block))
             if not block:
                 return
+            if max(map(len, block)) >= MAX_LINE_CHARS:
+                for number, line in enumerate(block, lines.number + 1):
+                    check_line(line, number)
             try:
                 rows = list(csv.reader(block))
             except csv.Error:
@@ -393,6 +416,7 @@ def _jsonl_chunks(lines, header: list[str], fields: dict) -> Iterator[tuple[list
     chunk: list = []
     problems: dict[int, str] = {}
     for number, text in lines:
+        check_line(text, number)
         if not text.strip():
             continue
         try:
