@@ -336,9 +336,12 @@ class GridResult(NamedTuple):
     doses_mg: tuple[float, ...]
     columns: tuple[dict[str, str], ...]  # the phenotypes of each column
     occupancy: tuple[tuple[dict[str, float | None], ...], ...]  # [dose][column]
-    steps: tuple[Step, ...]  # the first column's, at the first dose
+    steps: tuple[Step, ...]  # the all-NM column's (else the first one's), at the first dose
     warnings: tuple[str, ...]
     label_max_mg: tuple[float, ...]  # each column's patient-specific label maximum, mg/day
+    levels_ng_ml: tuple[tuple[dict[str, float], ...], ...] = ()  # [dose][column]: moiety ->
+    shares: tuple[tuple[dict[str, dict[str, float]], ...], ...] = ()  # [dose][column]: t -> m
+    class_genes: tuple[tuple[str, ...], ...] = ()  # per column: genes at a class activity
 
     def above_label_max(self, dose_mg: float, column: int) -> bool:
         """A dose above a column's label maximum: shown as such, never as a plain cell."""
@@ -361,11 +364,14 @@ class GridResult(NamedTuple):
                 "dose_mg": dose,
                 "interval_h": self.interval_h,
                 "phenotypes": dict(column),
+                "class_activity_genes": list(self.class_genes[i]),
                 "occupancy": dict(cell),
+                "css_plasma_ng_ml_by_moiety": dict(self.levels_ng_ml[d][i]),
+                "occupancy_by_moiety": {t: dict(m) for t, m in self.shares[d][i].items()},
                 "label_max_mg": self.label_max_mg[i],
                 "above_label_max": self.above_label_max(dose, i),
             }
-            for dose, row in zip(self.doses_mg, self.occupancy, strict=True)
+            for d, (dose, row) in enumerate(zip(self.doses_mg, self.occupancy, strict=True))
             for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))
         ]
 

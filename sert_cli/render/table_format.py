@@ -27,6 +27,7 @@ from sert_cli.units import percent
 from sert_cli.vocabulary import (
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
+    PHENOTYPES,
     STATEMENT,
     TRANSPORTERS,
 )
@@ -72,8 +73,10 @@ def draw(result, explain: bool, env) -> None:
     """The people's view of any query result."""
     console = _console(env)
     render = RENDERERS.get(type(result))
-    if render is None:  # a grid: `curve` or `table`
+    if render is None:  # a grid: `curve` or `table` (at one dose, a row per phenotype)
         render = curve if result.query.span == "curve" else dose_table
+        if render is dose_table and len(result.doses_mg) == 1:
+            render = phenotype_table
     render(console, result)
     patient_extras(console, result, explain, _console(env, stderr=True))
 
@@ -468,8 +471,12 @@ def _varied_genes(columns: tuple[dict[str, str], ...]) -> tuple[list[str], str]:
 
 def _column_heading(column: dict[str, str], varied: list[str]) -> str:
     """A column's phenotypes, each with its gene: "CYP2C19 PM" (a heading "PM" alone does
-    not say of which gene)."""
-    return " ".join(f"{g} {p}" for g, p in column.items() if g in varied)
+    not say of which gene). Where several genes vary, the genes not at NM ("CYP2D6 PM"),
+    and "all NM" for the reference."""
+    if len(varied) == 1:
+        return " ".join(f"{g} {p}" for g, p in column.items() if g in varied)
+    said = [f"{g} {p}" for g, p in column.items() if g in varied and p != "NM"]
+    return " ".join(said) or "all NM"
 
 
 def dose_table(console: Console, result: results.GridResult) -> None:
@@ -483,10 +490,20 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     else:
         varied, same = _varied_genes(result.columns)
         by = f"by {', '.join(varied)} phenotype" + (f" ({same})" if same else "")
+        if len(varied) > 1:
+            by = f"by {' or '.join(varied)} phenotype (other genes NM)"
         blocks = [
             (
                 f"{result.drug}: {t} occupancy, %, {by}; {every}",
-                [(_column_heading(c, varied), t, i) for i, c in enumerate(result.columns)],
+                [
+                    # several genes: gene above phenotype in every heading, evenly
+                    (
+                        _column_heading(c, varied).replace(" ", "\n" if len(varied) > 1 else " "),
+                        t,
+                        i,
+                    )
+                    for i, c in enumerate(result.columns)
+                ],
             )
             for t in shown
         ]
@@ -516,7 +533,121 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     ]
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
-    _print_assumptions(console, assumptions(result.trace(), {}) + [label])
+    _print_assumptions(console, assumptions(result.trace(), {}) + [label, *_class_words(result)])
+
+
+def _class_words(result: results.GridResult) -> list[str]:
+    """The phenotypes shown at a class activity (no measured value for the drug), gene by
+    gene: ["CYP2D6 PM, IM, UM class activity"]."""
+    by_gene: dict[str, list[str]] = {}
+    for column, genes in zip(result.columns, result.class_genes, strict=True):
+        for gene in genes:
+            if column[gene] not in by_gene.setdefault(gene, []):
+                by_gene[gene].append(column[gene])
+    return [f"{g} {', '.join(p)} class activity" for g, p in by_gene.items()]
+
+
+def _one_gene_columns(result: results.GridResult) -> list[int]:
+    """The columns with at most one gene away from NM (the others are combinations)."""
+    return [
+        i
+        for i, column in enumerate(result.columns)
+        if sum(p != "NM" for p in column.values()) <= 1 or result.query.patient.given
+    ]
+
+
+def phenotype_table(console: Console, result: results.GridResult) -> None:
+    """One dose: a row per phenotype with each moiety's level, and each transporter's
+    occupancy with each moiety's share; where two genes both vary, their combinations
+    as a matrix of occupancy."""
+    profile, shown = result.prepared.profile, result.notable_transporters()
+    names = [m.name for m in profile.moieties]
+    dose_mg = result.doses_mg[0]
+    varied, same = _varied_genes(result.columns)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("phenotype")
+    for name in names:
+        table.add_column(f"{name} ng/mL", justify="right")
+    for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
+        table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
+    patient = result.query.patient.given
+    for i in _one_gene_columns(result):
+        label = _column_heading(result.columns[i], varied) or "all NM"
+        if patient and i == len(result.columns) - 1:
+            label = patient_text(result.prepared)
+        if result.above_label_max(dose_mg, i):
+            table.add_row(label, *(["above max"] * (len(names) + len(shown))))
+            continue
+        levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
+        table.add_row(
+            label,
+            *(num(levels[name]) for name in names),
+            *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
+        )
+    heading = f"{regimen(result.drug, dose_mg, result.interval_h)}: steady state by phenotype"
+    if same and len(varied) == 1:
+        heading += f" ({same})"
+    elif len(varied) > 1 and not patient:
+        heading += " (one gene at a time, other genes NM)"
+    console.print(heading, style="bold", markup=False)
+    print_table(console, table)
+    if len(names) > 1:
+        console.print(
+            f"In brackets: {' + '.join(names)}, each one's share of the occupancy "
+            "(they compete: docs/model.md section 4).",
+            markup=False,
+        )
+    _combined(console, result, shown)
+    label = "label range " + span(
+        num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
+    )
+    _print_assumptions(console, assumptions(result.trace(), {}) + [label, *_class_words(result)])
+
+
+def _with_shares(total: float, shares: dict[str, float], names: list[str]) -> str:
+    """ "50 (36 + 15)": the occupancy, and each moiety's share where there are several."""
+
+    def whole(value: float | None) -> str:
+        return pct(value).removesuffix(" %").replace("< ", "<").replace("> ", ">")
+
+    if len(names) < 2:
+        return whole(total)
+    return f"{whole(total)} ({' + '.join(whole(shares.get(n)) for n in names)})"
+
+
+def _combined(console: Console, result: results.GridResult, shown: list[str]) -> None:
+    """Two genes' combinations (rows the first, columns the second): occupancy of each
+    transporter shown, "SERT/NET"."""
+    both = [c for c in result.columns if sum(p != "NM" for p in c.values()) == 2]
+    if not both or result.query.patient.given:
+        return
+    first, second = (g for g, p in both[0].items() if p != "NM")
+    where = {(c[first], c[second]): i for i, c in enumerate(result.columns)}
+    rows = [p for p in PHENOTYPES if any(k[0] == p for k in where)]
+    columns = [p for p in PHENOTYPES if any(k[1] == p for k in where)]
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    for phenotype in columns:
+        table.add_column(f"{second} {phenotype}", justify="right")
+    dose_mg = result.doses_mg[0]
+    for a in rows:
+        cells = []
+        for b in columns:
+            i = where.get((a, b))
+            if i is None:
+                cells.append("-")
+            elif result.above_label_max(dose_mg, i):
+                cells.append("above max")
+            else:
+                occupancy = result.occupancy[0][i]
+                cells.append("/".join(pct(occupancy[t]).removesuffix(" %") for t in shown))
+        table.add_row(f"{first} {a}", *cells)
+    console.print(
+        f"{'/'.join(shown)} occupancy, %, both genes: {first} by {second}",
+        style="bold",
+        markup=False,
+    )
+    print_table(console, table)
 
 
 def profile_list(profiles: list[Profile], overrides: dict[str, str], env) -> None:
