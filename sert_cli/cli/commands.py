@@ -153,7 +153,8 @@ def table(
     options: QueryOptions = None,
 ) -> None:
     """Occupancy over the label's dose range (or --doses), one column per phenotype (or,
-    for a given patient, NM beside the patient's)."""
+    for a given patient, NM beside the patient's); at one dose, a row per phenotype with
+    each moiety's level and share of SERT and NET."""
     from sert_cli.queries.values import GridQuery
 
     _run(GridQuery, options, drug, dose_list(doses), "label")

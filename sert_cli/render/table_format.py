@@ -232,8 +232,11 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             )
     print_table(console, table, margins=False)
     if len(levels) > 1:
+        drivers = _drivers(record)
         console.print(
-            "Occupancy is of all moieties together, competing (docs/model.md section 4).",
+            f"{drivers}: the moieties compete (docs/model.md section 4)."
+            if drivers
+            else "Occupancy is of all moieties together, competing (docs/model.md section 4).",
             markup=False,
         )
     t95 = record[steady_state_key(0.95)]
@@ -245,6 +248,24 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
     _print_assumptions(
         console, assumptions(trace, _assumed(result.prepared)) + constants(result.prepared.profile)
     )
+
+
+def _drivers(record: dict) -> str:
+    """Which moiety drives each transporter the drug notably occupies: "SERT mostly
+    amitriptyline (33 of 49 %), NET mostly nortriptyline (56 of 59 %)"."""
+    said = []
+    for t in notable_transporters([record["occupancy"]]):
+        shares = record["occupancy_by_moiety"].get(t, {})
+        total = record["occupancy"][t]
+        if len(shares) < 2 or not total:
+            continue
+        (first, a), (second, b) = sorted(shares.items(), key=lambda kv: -kv[1])[:2]
+        whole = [pct(v).removesuffix(" %") for v in (a, b, total)]
+        if a > total / 2:
+            said.append(f"{t} mostly {first} ({whole[0]} of {whole[2]} %)")
+        else:
+            said.append(f"{t} from {first} and {second} ({whole[0]} + {whole[1]} of {whole[2]} %)")
+    return ", ".join(said)
 
 
 def taper(console: Console, result) -> None:
