@@ -511,20 +511,18 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     else:
         varied, same = _varied_genes(result.columns)
         by = f"by {', '.join(varied)} phenotype" + (f" ({same})" if same else "")
-        if len(varied) > 1:
+        several = len(varied) > 1 and not result.query.patient.given
+        if several:
             by = f"by {' or '.join(varied)} phenotype (other genes NM)"
+        headings = [_column_heading(c, varied) for c in result.columns]
+        if several:  # gene above phenotype in every heading, evenly
+            headings = [h.replace(" ", "\n") for h in headings]
+        if result.query.patient.given and headings[-1] == headings[0]:
+            headings[-1] = "this patient"  # (the same phenotypes, with a co-medication)
         blocks = [
             (
                 f"{result.drug}: {t} occupancy, %, {by}; {every}",
-                [
-                    # several genes: gene above phenotype in every heading, evenly
-                    (
-                        _column_heading(c, varied).replace(" ", "\n" if len(varied) > 1 else " "),
-                        t,
-                        i,
-                    )
-                    for i, c in enumerate(result.columns)
-                ],
+                [(heading, t, i) for i, heading in enumerate(headings)],
             )
             for t in shown
         ]
