@@ -44,7 +44,9 @@ class DoseQuery(NamedTuple):
 
 class GridQuery(NamedTuple):
     """Steady-state occupancy over doses (`table`, `curve`), one column per phenotype set:
-    every phenotype the profile has, or NM beside the patient's when a patient is given."""
+    every phenotype of every gene the drug depends on, measured or at the class activity
+    (a curve: measured only), at one dose also both genes' pairs; or NM beside the
+    patient's when a patient is given."""
 
     drug: str
     doses_mg: tuple[float, ...] | None = None  # None: `span` decides
