@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sert_cli.errors import printable
+from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.model.profile import Profile
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
@@ -442,6 +443,8 @@ def dose(console: Console, result: results.DoseResult) -> None:
             short = (query.target - result.occupancy_at_recommended) * 100
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
+    elif advised_against(result.prepared.guidance):
+        table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
         table.add_row("dose from marketed strengths", "none within the label maximum")
     table.add_row(
@@ -854,16 +857,15 @@ def print_advice(console: Console, advice: dict, explain: bool) -> None:
     """A guideline's advice for the patient: in a few words (guidance.csv's brief), or
     whole, in the guideline's terms, with --explain."""
     strength = f" {advice['strength']}" if advice["strength"] else ""
-    assumed = " (not given)" if advice["assumed"] else ""
     if explain:
         subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
+        subject += " (not given)" if advice["not_given"] else ""
         text = advice["advice"]
     else:
-        pairs = zip(advice["gene"].split("+"), advice["phenotype"].split("+"), strict=True)
-        subject = ", ".join(f"{gene} {phenotype}" for gene, phenotype in pairs if gene)
+        subject = advice_subject(advice)  # a gene not given: "CYP2C19 (not given)"
         text = advice["brief"]
     subject = f", {subject}" if subject else ""
-    console.print(f"{advice['source']}{strength}{subject}{assumed}: {text}", markup=False)
+    console.print(f"{advice['source']}{strength}{subject}: {text}", markup=False)
 
 
 def patient_extras(console: Console, result, explain: bool, err: Console) -> None:
