@@ -124,6 +124,9 @@ def patient_text(prepared) -> str:
     phenotypes not given (NM, assumed) are the "Assumed:" line's."""
     given = {g: p for g, p in prepared.phenotypes.items() if g not in prepared.assumed_genes}
     said = [phenotype_text(given) if given or not prepared.phenotypes else "no phenotype given"]
+    if given:  # the other genes a guideline's advice rests on
+        unsaid = (g for a in prepared.guidance for g in a["not_given"] if g not in given)
+        said += [f"{gene} not given" for gene in dict.fromkeys(unsaid)]
     if prepared.comedications:
         said.append("with " + ", ".join(prepared.comedications))
     for name, value in prepared.factors.items():
