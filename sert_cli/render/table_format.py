@@ -12,8 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sert_cli.errors import printable
-from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.model.profile import Profile
+from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
 from sert_cli.queries.results import (
