@@ -863,10 +863,13 @@ def _guidance(drug: str, given: tuple[tuple[str, str], ...]) -> tuple[dict, ...]
 
 def advice_subject(advice: dict) -> str:
     """The phenotypes an advice rests on, each with its gene: 'CYP2D6 PM, CYP2C19 (not
-    given)'; a gene given as Indeterminate or No Result reads NR."""
+    given)' (a two-gene row reads a gene not given as No Result), 'CYP2C19 NM (not given)'
+    (a one-gene row reads it as NM); a gene given as Indeterminate or No Result reads NR."""
     pairs = zip(advice["gene"].split("+"), advice["phenotype"].split("+"), strict=True)
     return ", ".join(
-        f"{gene} (not given)" if gene in advice["not_given"] else f"{gene} {phenotype}"
+        f"{gene} {'' if phenotype == 'NR' else phenotype + ' '}(not given)"
+        if gene in advice["not_given"]
+        else f"{gene} {phenotype}"
         for gene, phenotype in pairs
         if gene
     )

@@ -862,7 +862,8 @@ def print_advice(console: Console, advice: dict, explain: bool) -> None:
     strength = f" {advice['strength']}" if advice["strength"] else ""
     if explain:
         subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
-        subject += " (not given)" if advice["not_given"] else ""
+        if advice["not_given"]:
+            subject += f" ({', '.join(advice['not_given'])} not given)"
         text = advice["advice"]
     else:
         subject = advice_subject(advice)  # a gene not given: "CYP2C19 (not given)"
