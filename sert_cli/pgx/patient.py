@@ -830,13 +830,13 @@ def _guidance(drug: str, given: tuple[tuple[str, str], ...]) -> tuple[dict, ...]
         if len(genes) > 1:
             phenotype = "+".join(phenotypes.get(g, "NR") for g in genes)
             assumed = False
-            not_given = tuple(g for g in genes if g not in phenotypes)
+            not_given = [g for g in genes if g not in phenotypes]
         elif genes:
             phenotype = phenotypes.get(genes[0], "NM")
             assumed = genes[0] not in phenotypes
-            not_given = tuple(genes) if assumed else ()
+            not_given = list(genes) if assumed else []
         else:
-            phenotype, assumed, not_given = "", False, ()
+            phenotype, assumed, not_given = "", False, []
         if row["phenotype"] == phenotype:
             advice.append(
                 {
