@@ -14,7 +14,7 @@ from importlib import import_module
 from sert_cli.errors import InputError, ModelError, SertError, held
 from sert_cli.model import formulas
 from sert_cli.model.profile import Profile
-from sert_cli.pgx.patient import Patient, Prepared, prepare, serotonergic
+from sert_cli.pgx.patient import Patient, Prepared, advised_against, prepare, serotonergic
 from sert_cli.pk.dosing import (
     above_label,
     below_label,
@@ -261,9 +261,12 @@ class Engine:
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
+        # a patient the guideline advises against the drug for gets the model's number and
+        # the advice, never a dose made of strengths (guidance.csv's action avoid)
+        against = [advised_against(p.guidance) for p in patients]
         made = [
-            dose_within_label(p.profile, dose, interval, profile.strengths_mg)
-            for dose, p in zip(exact_doses, patients, strict=True)
+            None if no else dose_within_label(p.profile, dose, interval, profile.strengths_mg)
+            for dose, p, no in zip(exact_doses, patients, against, strict=True)
         ]
         occupancy_at = _occupancy_at(patients, interval, transporter, made)
         for i, (query, slot, prepared, dose, found) in enumerate(
@@ -282,7 +285,13 @@ class Engine:
                 emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
                 warnings += together(prepared, formulas.load_for_occupancy(occupancy, emax))
             exceeds = above_label(profile, dose * daily)
-            if not reached:
+            if against[i]:
+                warnings.append(
+                    f"no dose is recommended for {profile.name}: the guideline advises against "
+                    f"it for this patient ({'; '.join(against[i])}); the exact dose is the "
+                    "model's number only"
+                )
+            elif not reached:
                 warnings.append(
                     shortfall_text(
                         profile, query.target, transporter, dose * daily, found, occupancy, interval

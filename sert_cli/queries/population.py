@@ -17,7 +17,7 @@ from itertools import product
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
-from sert_cli.pgx.patient import Prepared, label_maximum_for
+from sert_cli.pgx.patient import Prepared, advised_against, label_maximum_for
 from sert_cli.pk.dosing import above_label, label_cap_mg, label_warnings
 from sert_cli.pk.steady_state import (
     RANGE_Z,
@@ -287,6 +287,12 @@ def answer_population(
         warnings.append(
             f"no dose for 90 %: the label says to avoid {profile.name} for this patient: "
             + "; ".join(prepared.avoid)
+        )
+    elif advised_against(prepared.guidance):
+        dose_for_share_mg = None
+        warnings.append(
+            f"no dose for 90 %: the guideline advises against {profile.name} for this patient: "
+            + "; ".join(advised_against(prepared.guidance))
         )
     elif dose_for_share_mg is None:
         warnings.append(

@@ -9,7 +9,7 @@ import numpy as np
 
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
-from sert_cli.pgx.patient import Prepared
+from sert_cli.pgx.patient import Prepared, advised_against
 from sert_cli.pk.dosing import (
     above_label,
     check_dose_taken_now,
@@ -299,6 +299,12 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
         raise ModelError(
             f"no switch to {new.name}: the label says to avoid it for this patient: "
             + "; ".join(target.avoid),
+            field="patient",
+        )
+    if advised_against(target.guidance):
+        raise ModelError(
+            f"no switch to {new.name}: the guideline advises against it for this patient: "
+            + "; ".join(advised_against(target.guidance)),
             field="patient",
         )
     own = own_patient(patient, prepared.profile, new)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
+from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
 from sert_cli.queries.results import (
@@ -126,6 +127,9 @@ def patient_text(prepared) -> str:
     phenotypes not given (NM, assumed) are the "Assumed:" line's."""
     given = {g: p for g, p in prepared.phenotypes.items() if g not in prepared.assumed_genes}
     said = [phenotype_text(given) if given or not prepared.phenotypes else "no phenotype given"]
+    if given:  # the other genes a guideline's advice rests on
+        unsaid = (g for a in prepared.guidance for g in a["not_given"] if g not in given)
+        said += [f"{gene} not given" for gene in dict.fromkeys(unsaid)]
     if prepared.comedications:
         said.append("with " + ", ".join(prepared.comedications))
     for name, value in prepared.factors.items():
@@ -466,6 +470,8 @@ def dose(console: Console, result: results.DoseResult) -> None:
             short = (query.target - result.occupancy_at_recommended) * 100
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
+    elif advised_against(result.prepared.guidance):
+        table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
         table.add_row("dose from marketed strengths", "none within the label maximum")
     table.add_row(
@@ -1004,16 +1010,16 @@ def print_advice(console: Console, advice: dict, explain: bool) -> None:
     """A guideline's advice for the patient: in a few words (guidance.csv's brief), or
     whole, in the guideline's terms, with --explain."""
     strength = f" {advice['strength']}" if advice["strength"] else ""
-    assumed = " (not given)" if advice["assumed"] else ""
     if explain:
         subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
+        if advice["not_given"]:
+            subject += f" ({', '.join(advice['not_given'])} not given)"
         text = advice["advice"]
     else:
-        pairs = zip(advice["gene"].split("+"), advice["phenotype"].split("+"), strict=True)
-        subject = ", ".join(f"{gene} {phenotype}" for gene, phenotype in pairs if gene)
+        subject = advice_subject(advice)  # a gene not given: "CYP2C19 (not given)"
         text = advice["brief"]
     subject = f", {subject}" if subject else ""
-    console.print(f"{advice['source']}{strength}{subject}{assumed}: {text}", markup=False)
+    console.print(f"{advice['source']}{strength}{subject}: {text}", markup=False)
 
 
 def patient_extras(console: Console, result, explain: bool, err: Console) -> None:
