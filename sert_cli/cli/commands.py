@@ -640,7 +640,8 @@ def batch(
     Columns read: drug (required); dose_mg (given: occupancy; empty: the dose for target);
     target (default 0.8); transporter (default SERT); interval_h; with (co-medications,
     separated by ;); one column per gene (CYP2C19, CYP2D6, ...) holding a phenotype or a
-    diplotype; age, crcl, hepatic, sex, smoker; level_ng_ml and hours_after_dose (tdm).
+    diplotype; age, crcl, hepatic, sex, smoker; level_ng_ml, metabolite_level_ng_ml,
+    sum_level_ng_ml and hours_after_dose (tdm).
     Cells take units as the single commands do (10 mg, 12 h). A column that looks like one
     of these but is not stops the run (exit 2) unless --carry names it; any other column is
     carried through. Exit 1 if any row failed, 0 if none did.

@@ -590,7 +590,10 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         # how the expected level was read: at steady state that long after a dose, or (a
         # sample more than one interval after the last dose) the washout with no dose since
         "expected_as": "no dose since" if after > interval else "steady state",
-        "level_ng_ml": level,
+        # the level as given (batch writes it where its input had it: a row read back
+        # asks again what it asked), then the level read, of what
+        "level_ng_ml": measured.parent,
+        "level_read_ng_ml": level,
         "level_of": of.replace("_", " "),
         "expected_level_ng_ml": expected_level,
         "expected_range_ng_ml": list(expected_range) if expected_range else None,

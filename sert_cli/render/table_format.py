@@ -337,9 +337,9 @@ def tdm(console: Console, result) -> None:
     if len(given) > 1:
         level = ", ".join(f"{m['name']} {num(m['measured_ng_ml'])} ng/mL" for m in given)
         if r["level_of"] == "active moiety":
-            level += f" (sum {num(r['level_ng_ml'])} ng/mL)"
+            level += f" (sum {num(r['level_read_ng_ml'])} ng/mL)"
     else:
-        level = f"a level of {num(r['level_ng_ml'])} ng/mL ({r['level_of']})"
+        level = f"a level of {num(r['level_read_ng_ml'])} ng/mL ({r['level_of']})"
     when = f"{num(r['hours_after_dose'])} h after a dose"
     regimen_text = regimen(result.drug, r["dose_mg"], r["interval_h"])
     table = pairs_table(
