@@ -357,7 +357,8 @@ def read_ratio(profile, metabolite_index_: int, measured: Measured, phenotypes, 
     genes = ratio_genes(metabolite)
     every = [gene_phenotypes(profile, g) for g in genes]
     with_ratio, with_levels = [], []
-    if genes and math.prod(len(e) for e in every) <= MAX_COMBINATIONS:
+    too_many = math.prod(len(e) for e in every) > MAX_COMBINATIONS
+    if genes and not too_many:
         for combination in itertools.product(*every):
             try:
                 other = expect({**phenotypes, **dict(zip(genes, combination, strict=True))})
@@ -388,6 +389,11 @@ def read_ratio(profile, metabolite_index_: int, measured: Measured, phenotypes, 
     )
     if not genes:
         said += f"; the profile names no gene that forms or clears {metabolite.name}"
+    elif too_many:
+        said += (
+            f"; {' and '.join(genes)} give more than {MAX_COMBINATIONS} phenotype "
+            "combinations: not read one by one"
+        )
     elif not with_ratio:
         said += (
             f"; no combination of {' and '.join(genes)} phenotypes explains it: consider an "
