@@ -360,7 +360,14 @@ def switch(console: Console, result) -> None:
 def tdm(console: Console, result) -> None:
     """The level against the model, in a few lines a clinician reads at a glance."""
     r = result.record()
-    level = f"a level of {num(r['level_ng_ml'])} ng/mL ({r['level_of']})"
+    moieties = r["levels_by_moiety"]
+    given = [m for m in moieties if m["measured_ng_ml"] is not None]
+    if len(given) > 1:
+        level = ", ".join(f"{m['name']} {num(m['measured_ng_ml'])} ng/mL" for m in given)
+        if r["level_of"] == "active moiety":
+            level += f" (sum {num(r['level_read_ng_ml'])} ng/mL)"
+    else:
+        level = f"a level of {num(r['level_read_ng_ml'])} ng/mL ({r['level_of']})"
     when = f"{num(r['hours_after_dose'])} h after a dose"
     regimen_text = regimen(result.drug, r["dose_mg"], r["interval_h"])
     table = pairs_table(
@@ -371,18 +378,33 @@ def tdm(console: Console, result) -> None:
     if spread:
         table.add_row("  90 % of patients", span(num(spread[0]), num(spread[1]), "ng/mL"))
     table.add_row("measured / expected", f"{r['ratio_to_expected']:.2f}")
+    if len(moieties) > 1:  # each moiety: measured where given, and expected
+        for m in moieties:
+            expected = f"{num(m['expected_ng_ml'])} ng/mL expected"
+            if m["measured_ng_ml"] is not None:
+                expected = f"{num(m['measured_ng_ml'])} measured, " + expected
+            table.add_row(f"  {m['name']}", expected)
+    for ratio in r["metabolite_ratios"]:
+        table.add_row(
+            f"{ratio['metabolite']}/{result.drug} (molar)",
+            f"{ratio['measured']:.3g} (expected {ratio['expected']:.3g})",
+        )
     table.add_row("implied CL/F", f"{num(r['implied_clearance_l_h'])} L/h")
     for gene, hits in r["consistent_phenotypes"].items():
         table.add_row(f"consistent {gene} phenotypes", ", ".join(hits) or "none")
+    of = f" ({r['reference_range_of']})" if len(moieties) > 1 else ""
     if r["reference_range_ng_ml"]:
         low, high = r["reference_range_ng_ml"]
-        table.add_row("reference range", span(num(low), num(high), "ng/mL"))
+        table.add_row(f"reference range{of}", span(num(low), num(high), "ng/mL"))
     if r["alert_level_ng_ml"]:
-        table.add_row("laboratory alert level", f"{num(r['alert_level_ng_ml'])} ng/mL")
+        alert = f"{num(r['alert_level_ng_ml'])} ng/mL"
+        table.add_row("laboratory alert level", alert + (" REACHED" if r["above_alert"] else ""))
     for transporter, value in r["occupancy_implied"].items():
         table.add_row(f"{transporter} occupancy implied", pct(value))
     print_table(console, table, margins=False)
     console.print(f"Interpretation: {r['interpretation']}.", markup=False)
+    if r["ratio_interpretation"]:
+        console.print(f"Metabolite/parent: {r['ratio_interpretation']}.", markup=False)
     _print_factor_assumptions(console, result)
 
 
