@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sert_cli import level_checks
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
@@ -39,7 +40,6 @@ from sert_cli.vocabulary import (
 MAX_OVERALL_MAE_PP = 5.0
 MAX_DRUG_MAE_PP = 8.0
 RULE_RANGE = (0.70, 0.90)
-RATIO_TOLERANCE = 0.15
 KINDS = ("steady_state", "time_course", "single")
 COUNTED = ("verified", "approximate")  # points that enter fits and errors
 EMAX_BOUNDS = (0.3, 1.0)
@@ -582,6 +582,7 @@ def validate(library: Library) -> dict:
                 "points_left_out_own_drug": len(kept),
                 "worst_drug_mae_left_out_pp": worst,
             }
+    observed = level_checks.observed_level_checks(library)
     return {
         "model": {
             "scale": "PET: occupancy = Emax * x / (1 + x); one plateau per transporter and "
@@ -607,7 +608,9 @@ def validate(library: Library) -> dict:
         "points": rows,
         "unverified": [r for r in rows if r["status"] not in COUNTED],
         "therapeutic_ranges": therapeutic_range_checks(library),
-        "exposure_ratios": exposure_ratio_checks(library),
+        "exposure_ratios": level_checks.exposure_ratio_checks(library),
+        "observed_levels": observed["rows"],
+        "observed_levels_summary": observed["summary"],
         "eighty_percent_rule": rule_checks(library),
     }
 
@@ -682,34 +685,6 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
                 "predicted_ng_ml": level,
                 "range_ng_ml": [low, high],
                 "inside": low <= level <= high,
-            }
-        )
-    return checks
-
-
-def exposure_ratio_checks(library: Library) -> list[dict]:
-    """Model PM/NM (and IM/NM) steady-state exposure vs the cited clinical ratios, each at
-    the daily dose it was measured at (daily_dose_mg), else at the label minimum."""
-    checks = []
-    for row in read_table("exposure_ratios.csv")[1]:
-        profile = library.get(row["drug"])
-        # at the dose the ratio was measured at (a saturable drug's ratio moves with it);
-        # a dose-harmonized ratio, at the label minimum
-        dose = float(row["daily_dose_mg"]) if row["daily_dose_mg"] else profile.label_min_mg
-        nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).levels[0].css_plasma_ng_ml
-        other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
-        ratio = other.levels[0].css_plasma_ng_ml / nm
-        cited = float(row["ratio"])
-        checks.append(
-            {
-                "drug": row["drug"],
-                "gene": row["gene"],
-                "phenotype": row["phenotype"],
-                "daily_dose_mg": dose,
-                "model_ratio": ratio,
-                "cited_ratio": cited,
-                "within_15pct": abs(ratio / cited - 1) <= RATIO_TOLERANCE,
-                "source": row["source"],
             }
         )
     return checks
