@@ -11,8 +11,6 @@ gene moves it against the parent).
 
 import math
 
-import numpy as np
-
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.pk.steady_state import level_spread, steady_state
@@ -60,6 +58,8 @@ def _checked_row(library: Library, file: str, number: int, row: dict) -> tuple[P
 
 def moiety_level(levels, moiety: str) -> float:
     """The level (ng/mL) of the parent, a metabolite by name, or the active moiety."""
+    import numpy as np
+
     values = [float(np.ravel(lv.css_plasma_ng_ml)[0]) for lv in levels]
     if moiety == PARENT:
         return values[0]
@@ -71,6 +71,8 @@ def moiety_level(levels, moiety: str) -> float:
 def _level(profile: Profile, daily_mg: float, phenotypes: dict, sampling: str):
     """Every moiety's steady-state levels at a daily dose split as the profile doses it:
     the average, or the trough (one interval after a dose, the time course of section 10)."""
+    import numpy as np
+
     dose = daily_mg * profile.interval_h / HOURS_PER_DAY
     if sampling == "average":
         return steady_state(profile, dose, profile.interval_h, phenotypes).levels
@@ -122,8 +124,7 @@ def observed_level_checks(library: Library) -> dict:
         profile, moiety = _checked_row(library, "observed_levels.csv", number, row)
         if row["sampling"] not in SAMPLINGS:
             raise ModelError(
-                f"observed_levels.csv row {number}: sampling must be one of "
-                f"{', '.join(SAMPLINGS)}"
+                f"observed_levels.csv row {number}: sampling must be one of {', '.join(SAMPLINGS)}"
             )
         dose, observed = float(row["daily_dose_mg"]), float(row["level_ng_ml"])
         if not (dose > 0 and observed > 0 and math.isfinite(dose * observed)):
