@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sert_cli import level_checks
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
@@ -39,7 +40,6 @@ from sert_cli.vocabulary import (
 MAX_OVERALL_MAE_PP = 5.0
 MAX_DRUG_MAE_PP = 8.0
 RULE_RANGE = (0.70, 0.90)
-RATIO_TOLERANCE = 0.15
 KINDS = ("steady_state", "time_course", "single")
 COUNTED = ("verified", "approximate")  # points that enter fits and errors
 EMAX_BOUNDS = (0.3, 1.0)
@@ -47,12 +47,21 @@ EMAX_BOUNDS = (0.3, 1.0)
 # is on [11C]DASB). Other tracers get their own plateau in the fit, sharing the drug's EC50.
 REFERENCE_TRACER = {"SERT": "[11C]DASB", "NET": "[18F]FMeNER-D2"}
 TRACER_FAMILIES = ("[11C]MADAM", "[11C]DASB", "[123I]ADAM", "[18F]FMeNER-D2", "[11C](+)McN5652")
+# stereo prefixes a paper may write or leave out: "(+)-[11C]McN5652", "[11C](+)McN5652",
+# "(S,S)-[18F]FMeNER-D2" and "[18F]FMeNER-D2" are one tracer each
+_STEREO = ("(S,S)-", "(+)-", "(+)")
+
+
+def _plain_tracer(tracer: str) -> str:
+    for prefix in _STEREO:
+        tracer = tracer.replace(prefix, "")
+    return tracer
 
 
 def tracer_family(tracer: str) -> str:
-    """The tracer a point was measured with, without isotope-label details."""
-    plain = tracer.replace("(S,S)-", "")
-    return next((f for f in TRACER_FAMILIES if f in plain), plain)
+    """The tracer a point was measured with, without isotope-label or stereo details."""
+    plain = _plain_tracer(tracer)
+    return next((f for f in TRACER_FAMILIES if _plain_tracer(f) in plain), plain)
 
 
 @dataclass(frozen=True)
@@ -274,6 +283,13 @@ def fit_points(
     pairs = sorted({(p.drug, p.transporter) for p in points})
     index = {key: i for i, key in enumerate(pairs)}
     fixed = published_plateaus()
+    listed = published_plateau_sources()
+    for scale_key in {p.scale for p in points} - set(listed):
+        # a tracer pet_plateaus.csv does not list, with one drug's points: no plateau can be
+        # told from that drug's EC50, so the binding scale (1.0), as the file does for such
+        # tracers (a second drug's points on it are needed to estimate one: add a row)
+        if len({p.drug for p in points if p.scale == scale_key}) == 1:
+            fixed[scale_key] = 1.0
     free = sorted({p.scale for p in points} - set(fixed))
     errors = _standard_errors(points)
     studies = sorted({p.study for p in points})
@@ -355,7 +371,7 @@ def fit_points(
         if extrapolated is not None:
             scale[key] = extrapolated
             kind[key] = "extrapolated"
-            basis[key] = _extrapolation_note(transporter)
+            basis[key] = _extrapolation_note(transporter, _fitted_for(transporter, points))
     return Fit(
         plateau=plateau,
         plateau_interval=plateau_interval,
@@ -366,6 +382,16 @@ def fit_points(
         omega_between=result.omega_between,
         omega_within=result.omega_within,
     )
+
+
+def _fitted_for(transporter: str, points: list[PetPoint]) -> str:
+    """The drugs with points on a transporter and their studies, in words: what a NET
+    extrapolation rests on ("milnacipran (Nogami2013)")."""
+    studies: dict[str, set] = {}
+    for p in points:
+        if p.transporter == transporter:
+            studies.setdefault(p.drug, set()).add(p.study)
+    return ", ".join(f"{d} ({', '.join(sorted(studies[d]))})" for d in sorted(studies))
 
 
 def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
@@ -582,6 +608,7 @@ def validate(library: Library) -> dict:
                 "points_left_out_own_drug": len(kept),
                 "worst_drug_mae_left_out_pp": worst,
             }
+    observed = level_checks.observed_level_checks(library)
     return {
         "model": {
             "scale": "PET: occupancy = Emax * x / (1 + x); one plateau per transporter and "
@@ -607,7 +634,9 @@ def validate(library: Library) -> dict:
         "points": rows,
         "unverified": [r for r in rows if r["status"] not in COUNTED],
         "therapeutic_ranges": therapeutic_range_checks(library),
-        "exposure_ratios": exposure_ratio_checks(library),
+        "exposure_ratios": level_checks.exposure_ratio_checks(library),
+        "observed_levels": observed["rows"],
+        "observed_levels_summary": observed["summary"],
         "eighty_percent_rule": rule_checks(library),
     }
 
@@ -687,34 +716,6 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
     return checks
 
 
-def exposure_ratio_checks(library: Library) -> list[dict]:
-    """Model PM/NM (and IM/NM) steady-state exposure vs the cited clinical ratios, each at
-    the daily dose it was measured at (daily_dose_mg), else at the label minimum."""
-    checks = []
-    for row in read_table("exposure_ratios.csv")[1]:
-        profile = library.get(row["drug"])
-        # at the dose the ratio was measured at (a saturable drug's ratio moves with it);
-        # a dose-harmonized ratio, at the label minimum
-        dose = float(row["daily_dose_mg"]) if row["daily_dose_mg"] else profile.label_min_mg
-        nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).levels[0].css_plasma_ng_ml
-        other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
-        ratio = other.levels[0].css_plasma_ng_ml / nm
-        cited = float(row["ratio"])
-        checks.append(
-            {
-                "drug": row["drug"],
-                "gene": row["gene"],
-                "phenotype": row["phenotype"],
-                "daily_dose_mg": dose,
-                "model_ratio": ratio,
-                "cited_ratio": cited,
-                "within_15pct": abs(ratio / cited - 1) <= RATIO_TOLERANCE,
-                "source": row["source"],
-            }
-        )
-    return checks
-
-
 def rule_checks(library: Library) -> list[dict]:
     """NM steady-state SERT occupancy at the label's minimum and maximum doses: 70-90 % at
     the minimum (Meyer 2004's 76-85 %, widened), or a reason."""
@@ -749,6 +750,7 @@ def fit(library: Library, drug: str | None = None) -> dict:
     """The joint fit's constants for one drug (or every drug), with their 95 % intervals
     and what they rest on, as profile YAML (a targets line and its sources)."""
     points, loads, in_sample, _ = _calibration(library, with_left_out=False)
+    counted = [p for p in points if p.counted]
     names = [library.get(drug).name] if drug else sorted(library.profiles)
     plateau_sources = published_plateau_sources()
     results = []
@@ -817,7 +819,7 @@ def fit(library: Library, drug: str | None = None) -> dict:
                             f"{kind.upper()} by `sert validate --fit {name}` (maximum likelihood "
                             "with the plateau, sert_cli/pet_fit.py; docs/model.md section 9): "
                             + (
-                                _extrapolation_words(transporter)
+                                _extrapolation_words(transporter, _fitted_for(transporter, counted))
                                 if kind == "extrapolated"
                                 else in_sample.basis[key]
                                 + " (sert_cli/data/pet_occupancy.csv); 95 % profile-likelihood "
@@ -846,7 +848,7 @@ def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> st
     if kind == "assumed":
         return basis
     if kind == "extrapolated":
-        return _extrapolation_note(transporter)
+        return basis
     limits = []
     studies = sorted({p.study for p in chosen})
     if len(studies) == 1:
@@ -857,16 +859,18 @@ def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> st
     return "; ".join(limits)
 
 
-def _extrapolation_note(transporter: str) -> str:
+def _extrapolation_note(transporter: str, fitted: str) -> str:
+    """What an extrapolated constant rests on; `fitted`: the drugs with points on the
+    transporter and their studies (_fitted_for)."""
     if transporter == PRIMARY_TRANSPORTER:
         return "no PET of its own: the fitted drugs' median occupancy at their label minimum"
     return (
-        f"no {transporter} PET of its own: its in vitro K times milnacipran's in vivo/in vitro "
-        "ratio (Nogami 2013)"
+        f"no {transporter} PET of its own: its in vitro K times the geometric mean in "
+        f"vivo/in vitro ratio of {fitted}"
     )
 
 
-def _extrapolation_words(transporter: str) -> str:
+def _extrapolation_words(transporter: str, fitted: str) -> str:
     if transporter == PRIMARY_TRANSPORTER:
         return (
             "no counted SERT PET point of this drug; its constant gives the median occupancy "
@@ -876,5 +880,5 @@ def _extrapolation_words(transporter: str) -> str:
     return (
         f"no counted {transporter} PET point of this drug; its in vitro K is scaled by the "
         f"geometric mean in vivo/in vitro ratio of the drugs fitted for {transporter} "
-        "(milnacipran only: Nogami 2013); a class estimate, not a measurement"
+        f"({fitted}); a class estimate, not a measurement"
     )

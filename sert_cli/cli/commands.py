@@ -688,6 +688,18 @@ def batch(
         raise typer.Exit(1)
 
 
+# The tables of `sert validate` that --table can choose (lists of records).
+VALIDATE_TABLES = (
+    "points",
+    "drugs",
+    "unverified",
+    "therapeutic_ranges",
+    "exposure_ratios",
+    "observed_levels",
+    "eighty_percent_rule",
+)
+
+
 @command()
 @reports_errors
 def validate(
@@ -700,12 +712,27 @@ def validate(
             "joint fit to the shipped PET points, as profile YAML, instead of validating.",
         ),
     ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            metavar="NAME",
+            help="With --format csv or json: only this table ("
+            + ", ".join(VALIDATE_TABLES)
+            + "); csv's default is points.",
+        ),
+    ] = None,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
-    """Predicted vs observed PET occupancy, therapeutic ranges and PM/NM exposure ratios."""
+    """Predicted vs observed PET occupancy, therapeutic ranges, exposure ratios vs NM and
+    observed plasma levels."""
     from sert_cli import calibration as validation
 
+    if table is not None and table not in VALIDATE_TABLES:
+        raise InputError(f"unknown table {table!r}: choose one of {', '.join(VALIDATE_TABLES)}")
+    if table is not None and (fit is not None or fmt is OutputFormat.table):
+        raise InputError("--table selects a table of --format csv or json, without --fit")
     library = profiles_library(profiles_dir)
     if fit is not None:
         result = validation.fit(library, None if fit == "all" else fit)
@@ -724,7 +751,8 @@ def validate(
 
         table_format.validation(result, env)
 
-    emit_records(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
+    chosen = table or ("points" if fmt is OutputFormat.csv else None)
+    emit_records(fmt, result if chosen is None else result[chosen], draw)
 
 
 @command("list", PROFILE_COMMANDS)

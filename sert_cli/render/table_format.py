@@ -955,16 +955,22 @@ def validation(result: dict, env) -> None:
             "yes" if c["inside"] else "NO",
         )
     print_table(console, ranges)
-    ratios = titled_table("Exposure vs NM", ("drug", "phenotype", "model", "cited", "within 15 %"))
+    ratios = titled_table(
+        "Exposure vs NM (other genes NM)",
+        ("drug", "moiety", "phenotype", "mg/day", "model", "cited", "within 15 %"),
+    )
     for c in result["exposure_ratios"]:
         ratios.add_row(
             c["drug"],
+            c["moiety"].replace("_", " "),
             f"{c['gene']} {c['phenotype']}",
+            num(c["daily_dose_mg"]),
             f"{c['model_ratio']:.2f}",
             f"{c['cited_ratio']:.2f}",
             "yes" if c["within_15pct"] else "NO",
         )
     print_table(console, ratios)
+    _observed_levels(console, result)
     rule = titled_table(
         "SERT occupancy at the label's minimum and maximum doses, NM",
         ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min"),
@@ -982,6 +988,64 @@ def validation(result: dict, env) -> None:
     for c in result["eighty_percent_rule"]:  # (under the table: a sentence, not a cell)
         if c["reason"]:
             console.print(f"{c['drug']}, not 70-90 % at min: {c['reason']}", markup=False)
+
+
+def _observed_levels(console, result: dict) -> None:
+    """Observed plasma levels against the model's, and the fold errors beneath."""
+    rows = result["observed_levels"]
+    if not rows:
+        return
+    table = titled_table(
+        "Observed plasma levels (ng/mL) vs the model",
+        (
+            "study",
+            "drug",
+            "moiety",
+            "mg/day",
+            "phenotype",
+            "sampling",
+            "observed",
+            "model",
+            "model/obs",
+            "90 % range",
+            "derives",
+        ),
+        right=("mg/day", "observed", "model", "model/obs"),
+    )
+    for r in rows:
+        low_high = r["range_ng_ml"]
+        table.add_row(
+            r["study"],
+            r["drug"],
+            r["moiety"].replace("_", " "),
+            num(r["daily_dose_mg"]),
+            f"{r['gene']} {r['phenotype']}" if r["gene"] else "unselected",
+            r["sampling"],
+            num(r["observed_ng_ml"]),
+            num(r["predicted_ng_ml"]),
+            f"{r['ratio']:.2f}",
+            "-"
+            if low_high is None
+            else span(num(low_high[0]), num(low_high[1]))
+            + ("" if r["inside_range"] else " (outside)"),
+            r["derives"] or "- (independent)",
+        )
+    print_table(console, table)
+    parts = []
+    for name, words in (("in_sample", "in sample"), ("independent", "independent")):
+        s = result["observed_levels_summary"][name]
+        if s["rows"]:
+            parts.append(
+                f"{words}: geometric mean fold error {s['gmfe']:.2f} over {s['rows']} rows "
+                f"(model/observed {s['geometric_mean_ratio']:.2f} on average; "
+                f"{s['inside_range']} of {s['with_range']} inside the 90 % range)"
+            )
+    console.print(
+        "Observed levels (an unselected cohort against NM; other genes NM), "
+        + "; ".join(parts)
+        + ".",
+        markup=False,
+    )
 
 
 def fit(result: dict, env) -> None:
