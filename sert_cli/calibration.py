@@ -367,11 +367,31 @@ def fit_points(
                 .replace("assumed ", "is assumed ", 1)
             )
             continue
+        fitted_metabolites = [
+            (d, name)
+            for name in me.metabolite_k_nm
+            for (d, t), w in wanted.items()
+            if t == transporter and (d, t) in basis and name in w.names
+        ]
+        if fitted_metabolites:  # its metabolite is a fitted drug: the same molecule, one scale
+            metabolite, name = fitted_metabolites[0]
+            scale[key] = scale[(metabolite, transporter)]
+            if (metabolite, transporter) in scale_interval:
+                scale_interval[key] = scale_interval[(metabolite, transporter)]
+            kind[key] = kind[(metabolite, transporter)]
+            basis[key] = f"through its metabolite {name}, whose constant " + (
+                basis[(metabolite, transporter)]
+                .replace("fitted to", "is fitted to")
+                .replace("assumed ", "is assumed ", 1)
+            )
+            continue
         extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
         if extrapolated is not None:
             scale[key] = extrapolated
             kind[key] = "extrapolated"
-            basis[key] = _extrapolation_note(transporter, _fitted_for(transporter, points))
+            basis[key] = _extrapolation_note(
+                transporter, _fitted_for(transporter, points), _by_label_minimum(me, transporter)
+            )
     return Fit(
         plateau=plateau,
         plateau_interval=plateau_interval,
@@ -391,19 +411,23 @@ def _fitted_for(transporter: str, points: list[PetPoint]) -> str:
     for p in points:
         if p.transporter == transporter:
             studies.setdefault(p.drug, set()).add(p.study)
+    if len(studies) > 3:  # a class of drugs: their number, not a paragraph of names
+        count = len({p.study for p in points if p.transporter == transporter})
+        return f"the {len(studies)} drugs fitted to {count} {transporter} PET studies"
     return ", ".join(f"{d} ({', '.join(sorted(studies[d]))})" for d in sorted(studies))
 
 
 def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
-    """A scale for a drug without points of its own (docs/model.md section 9). For SERT, the
-    rule of the label minimum: it gets the median occupancy the fitted drugs have at theirs
-    (a median, so that one drug dosed for another use, milnacipran, does not move it). For
-    NET, with too few drugs for a rule, the geometric mean in vivo/in vitro ratio of the
-    fitted drugs."""
+    """A scale for a drug without points of its own (docs/model.md section 9). For SERT and
+    an SSRI or SNRI, the rule of the label minimum: it gets the median occupancy the fitted
+    drugs have at theirs (a median, so that one drug dosed for another use, milnacipran, does
+    not move it). Otherwise (NET, with too few drugs for a rule; a tricyclic, whose label
+    minimum is a pain or starting dose and whose SERT affinity ranges 60-fold across the
+    class) the geometric mean in vivo/in vitro ratio of the fitted drugs."""
     fitted = [d for d, t in scale if t == transporter and (d, t) in wanted]
     if not fitted:
         return None
-    if transporter != PRIMARY_TRANSPORTER:
+    if not _by_label_minimum(wanted[(drug, transporter)], transporter):
         return math.exp(sum(math.log(scale[(d, transporter)]) for d in fitted) / len(fitted))
     emax = reference[transporter]
     at_minimum = sorted(
@@ -419,6 +443,17 @@ def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
         else (at_minimum[middle - 1] + at_minimum[middle]) / 2
     )
     return wanted[(drug, transporter)].label_min_load / formulas.load_for_occupancy(rule, emax)
+
+
+# The classes dosed where PET finds 76-85 % SERT occupancy at the minimum therapeutic dose
+# (Meyer JH et al. Am J Psychiatry 2004;161:826-35: five SSRIs and venlafaxine), so that a
+# drug of the class without PET of its own may be given the fitted drugs' occupancy there.
+LABEL_MINIMUM_RULE_CLASSES = frozenset({"SSRI", "SNRI"})
+
+
+def _by_label_minimum(me: "Wanted", transporter: str) -> bool:
+    """Whether the rule of the label minimum extrapolates this drug's constant."""
+    return transporter == PRIMARY_TRANSPORTER and me.drug_class in LABEL_MINIMUM_RULE_CLASSES
 
 
 class Wanted(NamedTuple):
@@ -819,7 +854,12 @@ def fit(library: Library, drug: str | None = None) -> dict:
                             f"{kind.upper()} by `sert validate --fit {name}` (maximum likelihood "
                             "with the plateau, sert_cli/pet_fit.py; docs/model.md section 9): "
                             + (
-                                _extrapolation_words(transporter, _fitted_for(transporter, counted))
+                                _extrapolation_words(
+                                    transporter,
+                                    _fitted_for(transporter, counted),
+                                    transporter == PRIMARY_TRANSPORTER
+                                    and profile.drug_class in LABEL_MINIMUM_RULE_CLASSES,
+                                )
                                 if kind == "extrapolated"
                                 else in_sample.basis[key]
                                 + " (sert_cli/data/pet_occupancy.csv); 95 % profile-likelihood "
@@ -859,10 +899,10 @@ def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> st
     return "; ".join(limits)
 
 
-def _extrapolation_note(transporter: str, fitted: str) -> str:
+def _extrapolation_note(transporter: str, fitted: str, by_label_minimum: bool) -> str:
     """What an extrapolated constant rests on; `fitted`: the drugs with points on the
     transporter and their studies (_fitted_for)."""
-    if transporter == PRIMARY_TRANSPORTER:
+    if by_label_minimum:
         return "no PET of its own: the fitted drugs' median occupancy at their label minimum"
     return (
         f"no {transporter} PET of its own: its in vitro K times the geometric mean in "
@@ -870,8 +910,8 @@ def _extrapolation_note(transporter: str, fitted: str) -> str:
     )
 
 
-def _extrapolation_words(transporter: str, fitted: str) -> str:
-    if transporter == PRIMARY_TRANSPORTER:
+def _extrapolation_words(transporter: str, fitted: str, by_label_minimum: bool) -> str:
+    if by_label_minimum:
         return (
             "no counted SERT PET point of this drug; its constant gives the median occupancy "
             "the fitted drugs have at their label minimum (the rule of the label minimum); a "

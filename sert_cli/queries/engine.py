@@ -19,6 +19,7 @@ from sert_cli.pk.dosing import (
     above_label,
     below_label,
     dose_within_label,
+    label_cap_mg,
     label_warnings,
     per_day,
     shortfall_text,
@@ -264,9 +265,12 @@ class Engine:
         # a patient the guideline advises against the drug for gets the model's number and
         # the advice, never a dose made of strengths (guidance.csv's action avoid)
         against = [advised_against(p.guidance) for p in patients]
+        ceilings = alert_ceilings_mg(patients, interval)
         made = [
-            None if no else dose_within_label(p.profile, dose, interval, profile.strengths_mg)
-            for dose, p, no in zip(exact_doses, patients, against, strict=True)
+            None
+            if no
+            else dose_within_label(p.profile, dose, interval, profile.strengths_mg, ceiling)
+            for dose, p, no, ceiling in zip(exact_doses, patients, against, ceilings, strict=True)
         ]
         occupancy_at = _occupancy_at(patients, interval, transporter, made)
         for i, (query, slot, prepared, dose, found) in enumerate(
@@ -285,6 +289,8 @@ class Engine:
                 emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
                 warnings += together(prepared, formulas.load_for_occupancy(occupancy, emax))
             exceeds = above_label(profile, dose * daily)
+            if not against[i] and dose > ceilings[i] * (1 + 1e-9):
+                warnings.append(alert_ceiling_text(profile, ceilings[i], interval, found))
             if against[i]:
                 warnings.append(
                     f"no dose is recommended for {profile.name}: the guideline advises against "
@@ -393,6 +399,59 @@ def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list
     values = state.occupancy[transporter]
     taken = iter(values if isinstance(values, list) else [values])
     return [next(taken) if m is not None else None for m in made]
+
+
+def alert_ceilings_mg(patients: list[Prepared], interval_h: float) -> list[float]:
+    """Per patient, the largest dose per administration whose average steady-state level
+    (of what the profile's reference range is of: the parent or the active moiety) stays at
+    the laboratory alert level (AGNP consensus: above it, reduce the dose), so that no
+    recommendation is expected to pass it; inf where the profile gives no alert level. The
+    interval average lies above the trough the consensus levels are measured at, so the
+    ceiling errs low. Linear clearance: level is proportional to dose; saturable: bisection."""
+    profile = patients[0].profile
+    alert = profile.therapeutic_alert_ng_ml
+    if alert is None:
+        return [math.inf] * len(patients)
+    caps = [label_cap_mg(p.profile, interval_h) for p in patients]
+    pk = _patient_pk(patients)
+
+    def levels(doses: list[float]) -> list[float]:
+        state = as_lists(steady_state(profile, vector(doses), interval_h, *pk))
+        counted = (
+            state.levels if profile.therapeutic_range_of == "active_moiety" else state.levels[:1]
+        )
+        columns = [lv.css_plasma_ng_ml for lv in counted]
+        columns = [c if isinstance(c, list) else [c] * len(doses) for c in columns]
+        return [sum(values) for values in zip(*columns, strict=True)]
+
+    at_cap = levels(caps)
+    if not profile.saturable:
+        return [
+            math.inf if level <= alert else cap * alert / level
+            for cap, level in zip(caps, at_cap, strict=True)
+        ]
+    low, high = [0.0] * len(caps), list(caps)
+    for _ in range(60):  # the level rises with the dose: halve the bracket 60 times
+        middle = [(a + b) / 2 for a, b in zip(low, high, strict=True)]
+        above = [level > alert for level in levels(middle)]
+        low = [a if up else m for a, m, up in zip(low, middle, above, strict=True)]
+        high = [m if up else b for b, m, up in zip(high, middle, above, strict=True)]
+    return [math.inf if level <= alert else a for a, level in zip(low, at_cap, strict=True)]
+
+
+def alert_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, found) -> str:
+    """Why the recommendation stops below the dose the target asks for."""
+    of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
+    held_at = (
+        "no dose from the strengths stays below it"
+        if found is None
+        else f"the dose recommended is held at {found[0]:g} mg"
+    )
+    return (
+        f"above {ceiling_mg * per_day(interval_h):.3g} mg/day this patient's expected "
+        f"{of} level passes AGNP's laboratory alert level of "
+        f"{profile.therapeutic_alert_ng_ml:g} ng/mL: {held_at}"
+    )
 
 
 def _patient_pk(patients: list[Prepared]) -> tuple:

@@ -161,7 +161,7 @@ def constants(profile: Profile) -> list[str]:
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     """The "Assumed:" line, each assumption short (--explain prints each whole)."""
-    said = [getattr(note, "short", note) for note in notes]
+    said = [part for note in notes for part in getattr(note, "short", note).split("; ")]
     said = list(dict.fromkeys(s for s in said if s))  # each once (one per moiety, e.g.)
     console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
 
