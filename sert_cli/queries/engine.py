@@ -213,6 +213,7 @@ class Engine:
             if prepared.co_sert_inhibitors:
                 loads = state.loads.get(PRIMARY_TRANSPORTER)
                 warnings += tuple(together(prepared, None if loads is None else at(loads, i)))
+            warnings += tuple(alert_level_warning(profile, state, i))
             answers[slot] = OccupancyResult(
                 query=query,
                 prepared=prepared,
@@ -437,6 +438,23 @@ def alert_ceilings_mg(patients: list[Prepared], interval_h: float) -> list[float
         low = [a if up else m for a, m, up in zip(low, middle, above, strict=True)]
         high = [m if up else b for b, m, up in zip(high, middle, above, strict=True)]
     return [math.inf if level <= alert else a for a, level in zip(low, at_cap, strict=True)]
+
+
+def alert_level_warning(profile: Profile, state: SteadyState, index: int) -> list[str]:
+    """A dose whose expected average level (of what the reference range is of) reaches the
+    laboratory alert level: said beside the occupancy, as the consensus asks for action."""
+    alert = profile.therapeutic_alert_ng_ml
+    if alert is None:
+        return []
+    counted = state.levels if profile.therapeutic_range_of == "active_moiety" else state.levels[:1]
+    level = sum(at(lv.css_plasma_ng_ml, index) for lv in counted)
+    if not level >= alert:
+        return []
+    of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
+    return [
+        f"this patient's expected {of} level at this dose, {level:.3g} ng/mL, reaches AGNP's "
+        f"laboratory alert level of {alert:g} ng/mL (the consensus asks to reduce the dose)"
+    ]
 
 
 def alert_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, found) -> str:
