@@ -419,7 +419,7 @@ def _fitted_for(transporter: str, points: list[PetPoint]) -> str:
 
 def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
     """A scale for a drug without points of its own (docs/model.md section 9). For SERT and
-    an SSRI or SNRI, the rule of the label minimum: it gets the median occupancy the fitted
+    a drug other than a tricyclic, the rule of the label minimum: it gets the median occupancy the fitted
     drugs have at theirs (a median, so that one drug dosed for another use, milnacipran, does
     not move it). Otherwise (NET, with too few drugs for a rule; a tricyclic, whose label
     minimum is a pain or starting dose and whose SERT affinity ranges 60-fold across the
@@ -445,15 +445,19 @@ def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
     return wanted[(drug, transporter)].label_min_load / formulas.load_for_occupancy(rule, emax)
 
 
-# The classes dosed where PET finds 76-85 % SERT occupancy at the minimum therapeutic dose
-# (Meyer JH et al. Am J Psychiatry 2004;161:826-35: five SSRIs and venlafaxine), so that a
-# drug of the class without PET of its own may be given the fitted drugs' occupancy there.
-LABEL_MINIMUM_RULE_CLASSES = frozenset({"SSRI", "SNRI"})
+# The rule of the label minimum rests on PET's 76-85 % SERT occupancy at the minimum
+# therapeutic dose of SSRIs and venlafaxine (Meyer JH et al. Am J Psychiatry 2004;161:826-35):
+# drugs whose label minimum is an antidepressant dose chosen for SERT. Not the tricyclics: their
+# label minimum is a pain, elderly or starting dose, and their SERT affinity spans 60-fold
+# across the class (desipramine is NET-selective), so they take the class's K ratio instead.
+NO_LABEL_MINIMUM_RULE_CLASSES = frozenset({"TCA"})
 
 
 def _by_label_minimum(me: "Wanted", transporter: str) -> bool:
     """Whether the rule of the label minimum extrapolates this drug's constant."""
-    return transporter == PRIMARY_TRANSPORTER and me.drug_class in LABEL_MINIMUM_RULE_CLASSES
+    return (
+        transporter == PRIMARY_TRANSPORTER and me.drug_class not in NO_LABEL_MINIMUM_RULE_CLASSES
+    )
 
 
 class Wanted(NamedTuple):
@@ -858,7 +862,7 @@ def fit(library: Library, drug: str | None = None) -> dict:
                                     transporter,
                                     _fitted_for(transporter, counted),
                                     transporter == PRIMARY_TRANSPORTER
-                                    and profile.drug_class in LABEL_MINIMUM_RULE_CLASSES,
+                                    and profile.drug_class not in NO_LABEL_MINIMUM_RULE_CLASSES,
                                 )
                                 if kind == "extrapolated"
                                 else in_sample.basis[key]

@@ -79,7 +79,9 @@ def test_shipped_exposure_ratios_carry_the_moiety_column():
     header = next(line for line in text.splitlines() if line[0] != "#")
     assert header.strip().split(",")[:5] == ["drug", "gene", "phenotype", "moiety", "ratio"]
     checks = level_checks.exposure_ratio_checks(load_library(use_cache=False))
-    assert checks and all(c["moiety"] == "parent" for c in checks)  # the old rows: the parent
+    old_rows = [c for c in checks if c["drug"] in ("escitalopram", "sertraline", "paroxetine")]
+    assert old_rows and all(c["moiety"] == "parent" for c in old_rows)  # an empty cell: parent
+    assert {c["moiety"] for c in checks} >= {"parent", "desipramine", "active_moiety"}
 
 
 @pytest.mark.parametrize("gene", ["CYP2C19", "CYP2D6"])
