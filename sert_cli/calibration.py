@@ -348,7 +348,7 @@ def fit_points(
         parents = [
             (d, name)
             for (d, t), w in wanted.items()
-            if t == transporter and (d, t) in basis
+            if t == transporter and kind.get((d, t)) in ("fitted", "assumed")
             for name in w.metabolite_k_nm
             if name in me.names
         ]
@@ -371,7 +371,7 @@ def fit_points(
             (d, name)
             for name in me.metabolite_k_nm
             for (d, t), w in wanted.items()
-            if t == transporter and (d, t) in basis and name in w.names
+            if t == transporter and kind.get((d, t)) in ("fitted", "assumed") and name in w.names
         ]
         if fitted_metabolites:  # its metabolite is a fitted drug: the same molecule, one scale
             metabolite, name = fitted_metabolites[0]
@@ -385,7 +385,7 @@ def fit_points(
                 .replace("assumed ", "is assumed ", 1)
             )
             continue
-        extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
+        extrapolated = _extrapolate(drug, transporter, scale, reference, wanted, set(pairs))
         if extrapolated is not None:
             scale[key] = extrapolated
             kind[key] = "extrapolated"
@@ -417,14 +417,17 @@ def _fitted_for(transporter: str, points: list[PetPoint]) -> str:
     return ", ".join(f"{d} ({', '.join(sorted(studies[d]))})" for d in sorted(studies))
 
 
-def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
+def _extrapolate(drug, transporter, scale, reference, wanted, counted) -> float | None:
     """A scale for a drug without points of its own (docs/model.md section 9). For SERT and
-    a drug other than a tricyclic, the rule of the label minimum: it gets the median occupancy the fitted
-    drugs have at theirs (a median, so that one drug dosed for another use, milnacipran, does
-    not move it). Otherwise (NET, with too few drugs for a rule; a tricyclic, whose label
-    minimum is a pain or starting dose and whose SERT affinity ranges 60-fold across the
-    class) the geometric mean in vivo/in vitro ratio of the fitted drugs."""
-    fitted = [d for d, t in scale if t == transporter and (d, t) in wanted]
+    a drug other than a tricyclic, the rule of the label minimum: it gets the median
+    occupancy the fitted drugs have at theirs (a median, so that one drug dosed for another
+    use, milnacipran, does not move it). Otherwise (NET, with too few drugs for a rule; a
+    tricyclic, whose label minimum is a pain or starting dose and whose SERT affinity ranges
+    60-fold across the class) the geometric mean in vivo/in vitro ratio of the fitted
+    drugs."""
+    # only drugs with points of their own (`counted`), never one extrapolated before it in
+    # the loop: the order of the profiles must not move a class estimate
+    fitted = [d for d, t in scale if t == transporter and (d, t) in wanted and (d, t) in counted]
     if not fitted:
         return None
     if not _by_label_minimum(wanted[(drug, transporter)], transporter):
@@ -455,9 +458,7 @@ NO_LABEL_MINIMUM_RULE_CLASSES = frozenset({"TCA"})
 
 def _by_label_minimum(me: "Wanted", transporter: str) -> bool:
     """Whether the rule of the label minimum extrapolates this drug's constant."""
-    return (
-        transporter == PRIMARY_TRANSPORTER and me.drug_class not in NO_LABEL_MINIMUM_RULE_CLASSES
-    )
+    return transporter == PRIMARY_TRANSPORTER and me.drug_class not in NO_LABEL_MINIMUM_RULE_CLASSES
 
 
 class Wanted(NamedTuple):
