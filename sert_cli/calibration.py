@@ -889,10 +889,9 @@ def fit(library: Library, drug: str | None = None) -> dict:
 def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> str:
     """What every output says beside a constant: an assumed one, what it rests on; an
     extrapolated one, how; a fitted one, only what limits it (one study, a plateau
-    assumed for its tracer)."""
-    if kind == "assumed":
-        return basis
-    if kind == "extrapolated":
+    assumed for its tracer); one fitted to another drug's points (its metabolite's, or its
+    parent's), whose they are."""
+    if kind in ("assumed", "extrapolated") or not chosen:
         return basis
     limits = []
     studies = sorted({p.study for p in chosen})

@@ -501,7 +501,11 @@ def dose(console: Console, result: results.DoseResult) -> None:
     )
     table.add_row(
         "exact dose above label maximum",
-        "YES: capped at the maximum" if result.exceeds_label_max else "no",
+        "no"
+        if not result.exceeds_label_max
+        else "YES"
+        if result.recommended_dose_mg is None
+        else "YES: capped at the maximum",
     )
     print_table(console, table, margins=False)
     _print_assumptions(
