@@ -1,5 +1,6 @@
 """Tricyclics on the safe side (issue 27): no dose recommended whose expected level passes
-AGNP's laboratory alert level, a dose the user gives that reaches it said in every format,
+the top of the reference range (AGNP), a dose the user gives that reaches the laboratory
+alert level said in every format,
 the PET scale of a drug without PET taken from its class (not from the SSRIs' rule of the
 label minimum) or from its own fitted metabolite, and the "Assumed:" line saying each
 assumption once."""
@@ -12,7 +13,7 @@ from conftest import sert, sert_json
 from sert_cli.profiles.library import load_library
 from sert_cli.units import ng_ml_to_nm
 
-ALERTED = ("amitriptyline", "clomipramine")  # the bundled tricyclics with an alert level
+RANGED = ("amitriptyline", "nortriptyline", "clomipramine", "imipramine", "desipramine")
 
 
 def counted_level(record: dict, profile) -> float:
@@ -23,33 +24,36 @@ def counted_level(record: dict, profile) -> float:
     return level
 
 
-@pytest.mark.parametrize("drug", ALERTED)
+@pytest.mark.parametrize("drug", [*RANGED, "paroxetine", "citalopram"])
 @pytest.mark.parametrize("phenotypes", [(), ("-p", "CYP2D6=IM"), ("-p", "CYP2C19=PM")])
-def test_no_recommended_dose_is_expected_past_the_alert_level(drug, phenotypes):
+def test_no_recommended_dose_is_expected_past_the_top_of_the_range(drug, phenotypes):
     profile = load_library(use_cache=False).get(drug)
     answer = sert_json("dose", drug, "--target", "0.86", *phenotypes)
     recommended = answer["recommended_dose_mg"]
     if recommended is None:
         return  # the guideline advises against the drug for this patient: nothing to check
     at = sert_json("occupancy", drug, "--dose", str(recommended), *phenotypes)
-    assert counted_level(at, profile) <= profile.therapeutic_alert_ng_ml * (1 + 1e-9)
+    assert counted_level(at, profile) <= profile.therapeutic_range_ng_ml[1] * (1 + 1e-9)
 
 
-def test_the_alert_ceiling_is_the_linear_dose_that_reaches_the_alert():
+def test_the_ceiling_is_the_linear_dose_that_reaches_the_top_of_the_range():
     """Clomipramine, CYP2D6 IM: the level is proportional to the dose, so the ceiling is
-    alert / (level per mg); the 86 % target asks for more, the recommendation is held under
-    it and the warning names the ceiling (3 significant digits)."""
+    range top / (level per mg) (450 ng/mL, also AGNP's alert); the 86 % target asks for
+    more, the recommendation is held under it and one warning names the ceiling (3
+    significant digits) and the shortfall, not the label maximum."""
     profile = load_library(use_cache=False).get("clomipramine")
     per_mg = counted_level(
         sert_json("occupancy", "clomipramine", "--dose", "1", "-p", "CYP2D6=IM"), profile
     )
-    ceiling = profile.therapeutic_alert_ng_ml / per_mg
+    ceiling = profile.therapeutic_range_ng_ml[1] / per_mg
     answer = sert_json("dose", "clomipramine", "--target", "0.86", "-p", "CYP2D6=IM")
     assert answer["dose_mg"] > ceiling  # what the target asks for passes the alert
     assert answer["recommended_dose_mg"] <= ceiling
     assert answer["recommended_dose_mg"] == 150.0  # 75 mg + 75 mg, the most under it
-    said = [w for w in answer["warnings"] if "alert level of 450 ng/mL" in w]
+    said = [w for w in answer["warnings"] if "top of its reference range, 450 ng/mL" in w]
     assert said and f"above {ceiling:.3g} mg/day" in said[0], answer["warnings"]
+    assert "points short" not in said[0] and "point(s) short of 86 %" in said[0]
+    assert not any("label maximum" in w for w in answer["warnings"])
 
 
 def test_a_dose_given_that_reaches_the_alert_is_said_in_every_format():

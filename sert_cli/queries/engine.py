@@ -266,7 +266,7 @@ class Engine:
         # a patient the guideline advises against the drug for gets the model's number and
         # the advice, never a dose made of strengths (guidance.csv's action avoid)
         against = [advised_against(p.guidance) for p in patients]
-        ceilings = alert_ceilings_mg(patients, interval)
+        ceilings = level_ceilings_mg(patients, interval)
         made = [
             None
             if no
@@ -290,15 +290,24 @@ class Engine:
                 emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
                 warnings += together(prepared, formulas.load_for_occupancy(occupancy, emax))
             exceeds = above_label(profile, dose * daily)
-            if not against[i] and dose > ceilings[i] * (1 + 1e-9):
-                warnings.append(alert_ceiling_text(profile, ceilings[i], interval, found))
+            # the reference range, not the label, holds the dose: one line says both
+            held = (
+                not against[i]
+                and dose > ceilings[i] * (1 + 1e-9)
+                and ceilings[i] < label_cap_mg(profile, interval)
+            )
+            if held:
+                warnings.append(
+                    level_ceiling_text(profile, ceilings[i], interval, found)
+                    + ("" if reached else shortfall_words(query.target, transporter, occupancy))
+                )
             if against[i]:
                 warnings.append(
                     f"no dose is recommended for {profile.name}: the guideline advises against "
                     f"it for this patient ({'; '.join(against[i])}); the exact dose is the "
                     "model's number only"
                 )
-            elif not reached:
+            elif not reached and not held:
                 warnings.append(
                     shortfall_text(
                         profile, query.target, transporter, dose * daily, found, occupancy, interval
@@ -402,15 +411,24 @@ def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list
     return [next(taken) if m is not None else None for m in made]
 
 
-def alert_ceilings_mg(patients: list[Prepared], interval_h: float) -> list[float]:
+def ceiling_level_ng_ml(profile: Profile) -> float | None:
+    """The level no recommendation may be expected to pass: the top of the reference range
+    (AGNP: above it tolerability falls and no further gain is expected), else the alert."""
+    if profile.therapeutic_range_ng_ml is not None:
+        return profile.therapeutic_range_ng_ml[1]
+    return profile.therapeutic_alert_ng_ml
+
+
+def level_ceilings_mg(patients: list[Prepared], interval_h: float) -> list[float]:
     """Per patient, the largest dose per administration whose average steady-state level
     (of what the profile's reference range is of: the parent or the active moiety) stays at
-    the laboratory alert level (AGNP consensus: above it, reduce the dose), so that no
-    recommendation is expected to pass it; inf where the profile gives no alert level. The
-    interval average lies above the trough the consensus levels are measured at, so the
-    ceiling errs low. Linear clearance: level is proportional to dose; saturable: bisection."""
+    the top of the reference range (ceiling_level_ng_ml), so that no recommendation is
+    expected to pass it; inf where the profile gives no range. The interval average lies
+    above the trough the consensus levels are measured at, so the ceiling errs low for the
+    model's average patient. Linear clearance: level is proportional to dose; saturable:
+    bisection."""
     profile = patients[0].profile
-    alert = profile.therapeutic_alert_ng_ml
+    alert = ceiling_level_ng_ml(profile)
     if alert is None:
         return [math.inf] * len(patients)
     caps = [label_cap_mg(p.profile, interval_h) for p in patients]
@@ -457,7 +475,18 @@ def alert_level_warning(profile: Profile, state: SteadyState, index: int) -> lis
     ]
 
 
-def alert_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, found) -> str:
+def shortfall_words(target, transporter: str, occupancy: float | None) -> str:
+    """How far the held dose leaves the target (a clause of the ceiling's line)."""
+    if occupancy is None:
+        return ""
+    short = max(round((float(target) - occupancy) * 100), 1)
+    return (
+        f", which gives {percent(occupancy)} {transporter}, {short} point(s) short of "
+        f"{percent(float(target))}"
+    )
+
+
+def level_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, found) -> str:
     """Why the recommendation stops below the dose the target asks for."""
     of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
     held_at = (
@@ -467,8 +496,8 @@ def alert_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, f
     )
     return (
         f"above {ceiling_mg * per_day(interval_h):.3g} mg/day this patient's expected "
-        f"{of} level passes AGNP's laboratory alert level of "
-        f"{profile.therapeutic_alert_ng_ml:g} ng/mL: {held_at}"
+        f"{of} level passes the top of its reference range, "
+        f"{ceiling_level_ng_ml(profile):g} ng/mL: {held_at}"
     )
 
 
