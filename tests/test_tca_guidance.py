@@ -97,7 +97,11 @@ def test_one_gene_given_reads_the_single_gene_table_and_says_the_other_is_not_gi
     (other,) = cpic("amitriptyline", CYP2C19="PM")
     assert other["phenotype"] == "NR+PM" and other["not_given"] == ["CYP2D6"]
     assert other["strength"] == "Moderate"  # Table 4's CYP2D6 NM cell
-    assert cpic("amitriptyline") == []  # neither gene: no row, as sertraline's two genes
+    # neither gene: Table 4's NM/NM cell, both genes said not given (ASSUMED NM/NM)
+    (neither,) = cpic("amitriptyline")
+    assert neither["phenotype"] == "NR+NR" and neither["not_given"] == ["CYP2D6", "CYP2C19"]
+    assert neither["strength"] == "Strong" and neither["action"] is None
+    assert neither["advice"].startswith("Initiate therapy with recommended starting dose")
 
 
 def test_nortriptyline_and_desipramine_classifications_differ_as_cpic_gives_them():
