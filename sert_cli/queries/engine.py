@@ -470,8 +470,9 @@ def alert_level_warning(profile: Profile, state: SteadyState, index: int) -> lis
         return []
     of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
     return [
-        f"this patient's expected {of} level at this dose, {level:.3g} ng/mL, reaches AGNP's "
-        f"laboratory alert level of {alert:g} ng/mL (the consensus asks to reduce the dose)"
+        f"this patient's expected {of} level at this dose, {level:.3g} ng/mL, reaches the "
+        f"laboratory alert level of {alert:g} ng/mL (therapeutic_range.alert in the profile, "
+        "with its source): reduce the dose and check the level"
     ]
 
 
