@@ -899,7 +899,7 @@ def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> st
         limits.append(f"one study ({studies[0]})")
     assumed = sorted({p.scale[1] for p in chosen if p.scale in published_plateaus()})
     if assumed:
-        limits.append(f"on a plateau assumed for {', '.join(assumed)} (one drug on it)")
+        limits.append(f"on a plateau assumed for {', '.join(assumed)} (pet_plateaus.csv)")
     return "; ".join(limits)
 
 
