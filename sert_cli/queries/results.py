@@ -317,6 +317,9 @@ class DoseResult(NamedTuple):
             "dose_mg": self.dose_mg,
             "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
             "recommended_dose_mg": self.recommended_dose_mg,
+            "recommended_daily_dose_mg": None
+            if self.recommended_dose_mg is None
+            else self.recommended_dose_mg * HOURS_PER_DAY / self.interval_h,
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
             "target_reached": self.target_reached,

@@ -23,9 +23,10 @@ from sert_cli.queries.results import (
     steady_state_key,
 )
 from sert_cli.render.fit import print_table
-from sert_cli.trace import Note
+from sert_cli.trace import Note, note_parts
 from sert_cli.units import percent
 from sert_cli.vocabulary import (
+    GENES_WITH_RM,
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
     PHENOTYPES,
@@ -161,8 +162,7 @@ def constants(profile: Profile) -> list[str]:
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     """The "Assumed:" line, each assumption short (--explain prints each whole)."""
-    said = [part for note in notes for part in getattr(note, "short", note).split("; ")]
-    said = list(dict.fromkeys(s for s in said if s))  # each once (one per moiety, e.g.)
+    said = list(dict.fromkeys(p for note in notes for p in note_parts(note)))  # each once
     console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
 
 
@@ -390,8 +390,15 @@ def tdm(console: Console, result) -> None:
             f"{ratio['measured']:.3g} (expected {ratio['expected']:.3g})",
         )
     table.add_row("implied CL/F", f"{num(r['implied_clearance_l_h'])} L/h")
+    read = r["consistent_phenotypes_read"]
+    joint = any(how != "one gene at a time" for how in read.values())
     for gene, hits in r["consistent_phenotypes"].items():
-        table.add_row(f"consistent {gene} phenotypes", ", ".join(hits) or "none")
+        label = f"consistent {gene} phenotypes"
+        if read[gene] == "one gene at a time":
+            label += " (other genes as given)" if joint else ""
+            table.add_row(label, ", ".join(hits) or "none")
+        else:
+            table.add_row(label, (", ".join(hits) or "none") + _joint_words(gene, r))
     of = f" ({r['reference_range_of']})" if len(moieties) > 1 else ""
     if r["reference_range_ng_ml"]:
         low, high = r["reference_range_ng_ml"]
@@ -406,6 +413,27 @@ def tdm(console: Console, result) -> None:
     if r["ratio_interpretation"]:
         console.print(f"Metabolite/parent: {r['ratio_interpretation']}.", markup=False)
     _print_factor_assumptions(console, result)
+
+
+def _joint_words(gene: str, r: dict) -> str:
+    """' (with CYP2D6 PM)': the other genes' phenotypes that go with the gene's consistent
+    ones in the combinations read together with the metabolite-to-parent ratio (nothing
+    where any of theirs does)."""
+    said = []
+    for ratio in r["metabolite_ratios"]:
+        if gene not in ratio["genes"] or not ratio["combinations_read"]:
+            continue
+        combinations = ratio["consistent_with_levels"]
+        for other in ratio["genes"]:
+            if other == gene or not combinations:
+                continue
+            found = {c[other] for c in combinations}
+            every = [p for p in PHENOTYPES if p != "RM" or other in GENES_WITH_RM]
+            if set(every) - found:
+                words = [p for p in PHENOTYPES if p in found]
+                either = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+                said.append(f"{other} {either}")
+    return f" (with {', '.join(dict.fromkeys(said))})" if said else ""
 
 
 def population(console: Console, result) -> None:
