@@ -459,6 +459,10 @@ class PopulationResult(NamedTuple):
             "frequency_sources": numbers["frequency_sources"],
             "occupancy_percentiles": numbers["occupancy_percentiles"],
             "fraction_reaching_target": numbers["fraction_reaching_target"],
+            # the laboratory alert level (null without one) and the expected share of these
+            # patients whose steady-state average level reaches it
+            "alert_level_ng_ml": self.prepared.profile.therapeutic_alert_ng_ml,
+            "fraction_at_or_above_alert": numbers["fraction_at_alert"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
             "label_max_mg": self.numbers["label_max_mg"],  # the lowest any patient here has
             "by_phenotype": numbers["by_phenotype"],
@@ -473,10 +477,12 @@ class PopulationResult(NamedTuple):
         base = {
             "drug": self.drug,
             "dose_mg": self.query.dose_mg,
+            "daily_dose_mg": self.query.dose_mg * HOURS_PER_DAY / self.interval_h,
             "ancestry": self.group,
             "n": self.query.n,
             "seed": self.query.seed,
             "fraction_reaching_target": self.numbers["fraction_reaching_target"],
+            "fraction_at_or_above_alert": self.numbers["fraction_at_alert"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
         }
         return [{**base, **row, "statement": STATEMENT} for row in self.numbers["by_phenotype"]]

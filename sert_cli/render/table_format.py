@@ -475,6 +475,13 @@ def _joint_words(gene: str, r: dict) -> str:
     return f" (with {', '.join(dict.fromkeys(said))})" if said else ""
 
 
+def moiety_words(profile: Profile) -> str:
+    """What the profile's reference range and alert level are of, in words."""
+    if profile.therapeutic_range_of == "active_moiety" and profile.metabolites:
+        return " + ".join(m.name for m in profile.moieties)
+    return profile.parent.name
+
+
 def population(console: Console, result) -> None:
     """Percentiles, who reaches the target, and a histogram of occupancy in the terminal."""
     record = result.record()
@@ -500,6 +507,13 @@ def population(console: Console, result) -> None:
         ),
         markup=False,
     )
+    if record["alert_level_ng_ml"] is not None:
+        console.print(
+            f"At or above the laboratory alert level of {num(record['alert_level_ng_ml'])} "
+            f"ng/mL ({moiety_words(result.prepared.profile)}, steady-state average): "
+            f"{percent(record['fraction_at_or_above_alert'], 1)} of patients (expected).",
+            markup=False,
+        )
     bands = record["histogram_5pp"][record["transporter"]]
     top = max(bands) or 1.0
     first = next((i for i, b in enumerate(bands) if b > 0), 0)
