@@ -350,6 +350,21 @@ class GridResult(NamedTuple):
         """A dose above a column's label maximum: shown as such, never as a plain cell."""
         return dose_mg * HOURS_PER_DAY / self.interval_h > self.label_max_mg[column] * (1 + 1e-9)
 
+    def alert_level(self, dose_index: int, column: int) -> bool | None:
+        """Whether the expected steady-state average level (of what the reference range is
+        of: the parent, or parent + metabolites) reaches the profile's laboratory alert
+        level at this dose and column; None without an alert level."""
+        profile = self.prepared.profile
+        alert = profile.therapeutic_alert_ng_ml
+        if alert is None:
+            return None
+        levels = self.levels_ng_ml[dose_index][column]
+        if profile.therapeutic_range_of == "active_moiety":
+            level = sum(levels.values())
+        else:
+            level = levels[profile.parent.name]
+        return level >= alert * (1 - 1e-9)
+
     @property
     def drug(self) -> str:
         return self.prepared.profile.name
@@ -373,6 +388,7 @@ class GridResult(NamedTuple):
                 "occupancy_by_moiety": {t: dict(m) for t, m in self.shares[d][i].items()},
                 "label_max_mg": self.label_max_mg[i],
                 "above_label_max": self.above_label_max(dose, i),
+                "at_or_above_alert": self.alert_level(d, i),
             }
             for d, (dose, row) in enumerate(zip(self.doses_mg, self.occupancy, strict=True))
             for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))

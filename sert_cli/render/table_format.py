@@ -650,12 +650,14 @@ def dose_table(console: Console, result: results.GridResult) -> None:
             table.add_column("mg/day", justify="right")
         for heading, _, _ in columns:
             table.add_column(heading, justify="right")
-        for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
+        for d, (dose_mg, row) in enumerate(zip(result.doses_mg, result.occupancy, strict=True)):
             table.add_row(
                 num(dose_mg),
                 *([num(dose_mg * HOURS_PER_DAY / result.interval_h)] if daily else []),
                 *(
-                    "above max" if result.above_label_max(dose_mg, i) else f"{row[i][t] * 100:.0f}"
+                    "above max"
+                    if result.above_label_max(dose_mg, i)
+                    else f"{row[i][t] * 100:.0f}" + _alert_mark(result, d, i)
                     for _, t, i in columns
                 ),
             )
@@ -672,7 +674,33 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
     label = [label, *_liquid_words(result)]
+    _print_alert_legend(console, result)
     _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+ALERT_MARK = " !"
+
+
+def _alert_mark(result: results.GridResult, dose_index: int, column: int) -> str:
+    """' !' beside a cell (or row) whose expected level reaches the alert level."""
+    return ALERT_MARK if result.alert_level(dose_index, column) else ""
+
+
+def _print_alert_legend(console: Console, result: results.GridResult) -> None:
+    """The one line that says what the mark means, where a cell has it."""
+    marked = any(
+        result.alert_level(d, i) and not result.above_label_max(dose, i)
+        for d, dose in enumerate(result.doses_mg)
+        for i in range(len(result.columns))
+    )
+    if marked:
+        profile = result.prepared.profile
+        console.print(
+            f"{ALERT_MARK.strip()} the expected {moiety_words(profile)} level (steady-state "
+            f"average) is at or above the laboratory alert level of "
+            f"{num(profile.therapeutic_alert_ng_ml)} ng/mL.",
+            markup=False,
+        )
 
 
 def _liquid_words(result: results.GridResult) -> list[str]:
@@ -737,7 +765,7 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             continue
         levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
         table.add_row(
-            label,
+            label + _alert_mark(result, 0, i),
             *(num(levels[name]) for name in names),
             *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
         )
@@ -755,6 +783,7 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             markup=False,
         )
     _combined(console, result, shown)
+    _print_alert_legend(console, result)
     label = "label range " + span(
         num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
     )
@@ -797,7 +826,10 @@ def _combined(console: Console, result: results.GridResult, shown: list[str]) ->
                 cells.append("above max")
             else:
                 occupancy = result.occupancy[0][i]
-                cells.append("/".join(pct(occupancy[t]).removesuffix(" %") for t in shown))
+                cells.append(
+                    "/".join(pct(occupancy[t]).removesuffix(" %") for t in shown)
+                    + _alert_mark(result, 0, i)
+                )
         table.add_row(f"{first} {a}", *cells)
     console.print(
         f"{'/'.join(shown)} occupancy, %, both genes: {first} by {second}",
