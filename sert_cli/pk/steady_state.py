@@ -252,7 +252,7 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
         formula="CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
         values=tuple(values),
         source="; ".join(sources),
-        assumes=Note("; ".join(derived), short="; ".join(d.short for d in derived if d.short)),
+        assumes=Note("; ".join(derived), parts=tuple(p for d in derived for p in d.parts)),
     )
     return result, step
 

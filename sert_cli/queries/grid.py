@@ -12,7 +12,7 @@ import itertools
 
 from sert_cli.errors import ModelError
 from sert_cli.pgx.patient import Patient, Prepared
-from sert_cli.pk.dosing import label_range_doses, per_day
+from sert_cli.pk.dosing import RELATIVE_SLACK, label_range_doses, per_day
 from sert_cli.pk.steady_state import (
     check_resolvable,
     class_activity,
@@ -40,7 +40,7 @@ def answer_grid(engine, query: GridQuery, prepared: Prepared, interval_h: float)
         top = profile.label_range_max_mg * CURVE_BEYOND_LABEL / per_day(interval)
         doses = tuple(top * (i + 1) / CURVE_POINTS for i in range(CURVE_POINTS))
     else:
-        doses = label_range_doses(profile)
+        doses = default_doses(profile)
     columns = grid_columns(engine, query, prepared, combined=len(doses) == 1)
     doses_vector = vector(list(doses))
     cells, levels, shares, steps = [], [], [], ()
@@ -83,6 +83,30 @@ def answer_grid(engine, query: GridQuery, prepared: Prepared, interval_h: float)
         shares=by_dose(shares),
         class_genes=tuple(class_activity_genes(c.profile, c.phenotypes) for c in columns),
     )
+
+
+def liquid_dose_mg(profile, dose_mg: float) -> float | None:
+    """dose_mg where the most dilute marketed oral liquid measures it in whole steps of an
+    oral syringe (taper's VOLUME_STEP_ML); None without such a liquid."""
+    from sert_cli.queries.taper import VOLUME_STEP_ML, most_dilute_liquid
+
+    if not profile.oral_liquids:
+        return None
+    steps = dose_mg / most_dilute_liquid(profile)[1] / VOLUME_STEP_ML
+    return dose_mg if steps >= 1 and abs(steps - round(steps)) < 1e-6 else None
+
+
+def default_doses(profile, max_rows: int = 12) -> tuple[float, ...]:
+    """The table's doses per interval: those the strengths make within the label range,
+    and first the label's daily minimum shared over the day's doses where the strengths
+    cannot make it but the marketed oral liquid measures it (amitriptyline every 12 h: 10
+    mg/day is 5 mg, 2.5 mL of the 2 mg/mL solution; the smallest tablet, 10 mg, would start
+    the table at 20 mg/day)."""
+    low = profile.label_min_mg / per_day(profile.interval_h)
+    doses = label_range_doses(profile, max_rows)
+    if doses[0] > low * (1 + RELATIVE_SLACK) and liquid_dose_mg(profile, low) is not None:
+        return (low, *label_range_doses(profile, max_rows - 1))
+    return doses
 
 
 def grid_columns(

@@ -317,6 +317,9 @@ class DoseResult(NamedTuple):
             "dose_mg": self.dose_mg,
             "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
             "recommended_dose_mg": self.recommended_dose_mg,
+            "recommended_daily_dose_mg": None
+            if self.recommended_dose_mg is None
+            else self.recommended_dose_mg * HOURS_PER_DAY / self.interval_h,
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
             "target_reached": self.target_reached,
@@ -347,6 +350,21 @@ class GridResult(NamedTuple):
         """A dose above a column's label maximum: shown as such, never as a plain cell."""
         return dose_mg * HOURS_PER_DAY / self.interval_h > self.label_max_mg[column] * (1 + 1e-9)
 
+    def alert_level(self, dose_index: int, column: int) -> bool | None:
+        """Whether the expected steady-state average level (of what the reference range is
+        of: the parent, or parent + metabolites) reaches the profile's laboratory alert
+        level at this dose and column; None without an alert level."""
+        profile = self.prepared.profile
+        alert = profile.therapeutic_alert_ng_ml
+        if alert is None:
+            return None
+        levels = self.levels_ng_ml[dose_index][column]
+        if profile.therapeutic_range_of == "active_moiety":
+            level = sum(levels.values())
+        else:
+            level = levels[profile.parent.name]
+        return level >= alert * (1 - 1e-9)
+
     @property
     def drug(self) -> str:
         return self.prepared.profile.name
@@ -370,6 +388,7 @@ class GridResult(NamedTuple):
                 "occupancy_by_moiety": {t: dict(m) for t, m in self.shares[d][i].items()},
                 "label_max_mg": self.label_max_mg[i],
                 "above_label_max": self.above_label_max(dose, i),
+                "at_or_above_alert": self.alert_level(d, i),
             }
             for d, (dose, row) in enumerate(zip(self.doses_mg, self.occupancy, strict=True))
             for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))
@@ -456,6 +475,10 @@ class PopulationResult(NamedTuple):
             "frequency_sources": numbers["frequency_sources"],
             "occupancy_percentiles": numbers["occupancy_percentiles"],
             "fraction_reaching_target": numbers["fraction_reaching_target"],
+            # the laboratory alert level (null without one) and the expected share of these
+            # patients whose steady-state average level reaches it
+            "alert_level_ng_ml": self.prepared.profile.therapeutic_alert_ng_ml,
+            "fraction_at_or_above_alert": numbers["fraction_at_alert"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
             "label_max_mg": self.numbers["label_max_mg"],  # the lowest any patient here has
             "by_phenotype": numbers["by_phenotype"],
@@ -470,10 +493,12 @@ class PopulationResult(NamedTuple):
         base = {
             "drug": self.drug,
             "dose_mg": self.query.dose_mg,
+            "daily_dose_mg": self.query.dose_mg * HOURS_PER_DAY / self.interval_h,
             "ancestry": self.group,
             "n": self.query.n,
             "seed": self.query.seed,
             "fraction_reaching_target": self.numbers["fraction_reaching_target"],
+            "fraction_at_or_above_alert": self.numbers["fraction_at_alert"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
         }
         return [{**base, **row, "statement": STATEMENT} for row in self.numbers["by_phenotype"]]

@@ -221,7 +221,8 @@ def interpret(
 ) -> str:
     """One reading of the level: against the model's 90 % range for this patient (the one
     the table shows; without one, half to twice the expected level) and against the
-    consensus range, naming the disagreement where the model's own expectation lies
+    profile's reference range (whatever its source: the words name none), naming the
+    disagreement where the model's own expectation lies
     outside that range (then a level "as expected" can still be outside it)."""
     low, high = expected_range or (expected * LOW_RATIO, expected * HIGH_RATIO)
     if level < low:
@@ -248,16 +249,16 @@ def interpret(
             "90 % range for this patient"
         )
     if reference is None:
-        return against_model + "; " + (uncompared or "no consensus range in the profile")
+        return against_model + "; " + (uncompared or "no reference range in the profile")
     where, model_where = position(level, reference), position(expected, reference)
-    range_text = f"the consensus range of {reference[0]:g}-{reference[1]:g} ng/mL"
+    range_text = f"the reference range of {reference[0]:g}-{reference[1]:g} ng/mL"
     said = f"{against_model}; it is {where} {range_text}"
     if model_where != "within":
         said += (
             f"; the model's own expectation, {expected:.3g} ng/mL, lies {model_where} that "
-            f"range{' too' if where == model_where else ''}: the model and the consensus "
-            "disagree for this dose, so read the level against the consensus range and the "
-            "patient, not against the model alone"
+            f"range{' too' if where == model_where else ''}: the model and the reference "
+            "range disagree for this dose, so read the level against the reference range and "
+            "the patient, not against the model alone"
         )
     return said
 
@@ -383,8 +384,11 @@ def read_ratio(profile, metabolite_index_: int, measured: Measured, phenotypes, 
         if ratio < expected_ratio / band
         else "within the expected range"
     )
+    raises, lowers = ratio_movers(metabolite, genes, phenotypes, expect, j, expected_ratio)
+    pointing = pointer_text(name, metabolite, ratio, expected_ratio, raises, lowers)
     said = (
-        f"{name} {ratio:.3g} (molar; expected {expected_ratio:.3g} for {given}, 90 % of "
+        (f"{pointing}; " if pointing else "")
+        + f"{name} {ratio:.3g} (molar; expected {expected_ratio:.3g} for {given}, 90 % of "
         f"patients {expected_ratio / band:.3g}-{expected_ratio * band:.3g}): {direction}"
     )
     if not genes:
@@ -417,8 +421,95 @@ def read_ratio(profile, metabolite_index_: int, measured: Measured, phenotypes, 
         "genes": list(genes),
         "consistent_with_ratio": [dict(zip(genes, c, strict=True)) for c in with_ratio],
         "consistent_with_levels": [dict(zip(genes, c, strict=True)) for c in with_levels],
+        # whether the combinations were read (too many are not: then the lists say nothing)
+        "combinations_read": bool(genes) and not too_many,
+        # each gene's phenotypes under which the model expects a higher (lower) ratio than
+        # for this patient, the others as given
+        "raise_ratio": raises,
+        "lower_ratio": lowers,
     }
     return record, said
+
+
+def ratio_movers(metabolite, genes, phenotypes, expect, j: int, expected_ratio: float):
+    """Each gene's phenotypes (the others as given) under which the model expects a higher
+    metabolite-to-parent ratio than for this patient, and those under which a lower one:
+    ({gene: [phenotypes]}, {gene: [phenotypes]}), in PHENOTYPES order."""
+    raises: dict[str, list[str]] = {}
+    lowers: dict[str, list[str]] = {}
+    for gene in genes:
+        for phenotype in PHENOTYPES:
+            if phenotype == phenotypes.get(gene, "NM") or (
+                phenotype == "RM" and gene not in GENES_WITH_RM
+            ):
+                continue
+            try:
+                other = expect({**phenotypes, gene: phenotype})
+            except SertError:
+                continue
+            if not _molar(other, 0) > 0:
+                continue
+            moved = _molar(other, j) / _molar(other, 0)
+            if moved > expected_ratio * (1 + RATIO_MOVES):
+                raises.setdefault(gene, []).append(phenotype)
+            elif moved < expected_ratio * (1 - RATIO_MOVES):
+                lowers.setdefault(gene, []).append(phenotype)
+    return raises, lowers
+
+
+# a phenotype moves the expected ratio where it changes it by more than this, relative
+RATIO_MOVES = 0.01
+FASTER, SLOWER = ("RM", "UM"), ("PM", "IM")  # than a normal metabolizer, by definition
+
+
+def _gene_role(metabolite, gene: str, phenotypes_: list[str]) -> str:
+    """'faster CYP2C19 formation (RM/UM)': the gene's part in the ratio (it forms the
+    metabolite, or clears it), and whether these phenotypes metabolize faster or slower
+    than a normal metabolizer; the phenotypes alone where they are of both kinds."""
+    speed = (
+        "faster "
+        if set(phenotypes_) <= set(FASTER)
+        else "slower "
+        if set(phenotypes_) <= set(SLOWER)
+        else ""
+    )
+    forms = metabolite.formation is not None and metabolite.formation.gene == gene
+    role = f"{gene} formation" if forms else f"{gene} clearance"
+    if not speed:
+        return f"{gene} {'/'.join(phenotypes_)}"
+    return f"{speed}{role} ({'/'.join(phenotypes_)})"
+
+
+def pointer_text(name: str, metabolite, ratio, expected_ratio, raises, lowers) -> str:
+    """The direction the measured ratio points: 'a nortriptyline/amitriptyline ratio above
+    the expected one (1.76 vs 1.25) points to faster CYP2C19 formation (RM/UM) or slower
+    CYP2D6 clearance (PM/IM)', from
+    the phenotypes the model expects to move it that way ("" where none does, or the
+    ratio is the expected one)."""
+    above = ratio > expected_ratio
+    if ratio == expected_ratio or not (movers := raises if above else lowers):
+        return ""
+    causes = " or ".join(_gene_role(metabolite, g, p) for g, p in movers.items())
+    return (
+        f"a {name} ratio {'above' if above else 'below'} the expected one ({ratio:.3g} vs "
+        f"{expected_ratio:.3g}) points to {causes}"
+    )
+
+
+def joint_phenotypes(ratios: list[dict]) -> dict[str, list[str]]:
+    """Each gene's phenotypes consistent with the measured ratio and levels, read with the
+    other genes that form and clear the metabolite free (the combinations of read_ratio),
+    not one gene at a time with the others as given: the per-gene rows then say what the
+    combinations say. A gene in several metabolites' readings: the phenotypes all allow."""
+    joint: dict[str, list[str]] = {}
+    for record in ratios:
+        if not record["combinations_read"]:
+            continue
+        for gene in record["genes"]:
+            hits = [c[gene] for c in record["consistent_with_levels"]]
+            ordered = [p for p in PHENOTYPES if p in hits]
+            joint[gene] = [p for p in joint.get(gene, ordered) if p in ordered]
+    return joint
 
 
 def moiety_words(profile, of: str) -> str:
@@ -560,6 +651,8 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         record, said = read_ratio(profile, index, measured, prepared.phenotypes, expect, band)
         ratios.append(record)
         ratio_said.append(said)
+    together = joint_phenotypes(ratios)
+    consistent |= together
     if measured.sum is not None:
         ratio_said.append(
             "only the sum was given: no metabolite-to-parent ratio can be read, so it cannot "
@@ -567,7 +660,7 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         )
     compared = reference is not None and range_of == of
     uncompared = (
-        f"the consensus range is of {moiety_words(profile, range_of)}, the level read of "
+        f"the reference range is of {moiety_words(profile, range_of)}, the level read of "
         f"{moiety_words(profile, of)}: not compared with it"
         if reference is not None and not compared
         else ""
@@ -592,6 +685,7 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
     fields = {
         "dose_mg": dose,
         "interval_h": interval,
+        "daily_dose_mg": dose * per_day(interval),
         "hours_after_dose": after,
         # how the expected level was read: at steady state that long after a dose, or (a
         # sample more than one interval after the last dose) the washout with no dose since
@@ -610,6 +704,12 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
         "ratio_interpretation": "; ".join(ratio_said) or None,
         "phenotypes": dict(prepared.phenotypes),
         "consistent_phenotypes": consistent,
+        # how consistent_phenotypes was read: gene by gene (the others as given), or, for
+        # the genes that form and clear a measured metabolite, those genes together
+        "consistent_phenotypes_read": {
+            g: "with the other genes of the ratio free" if g in together else "one gene at a time"
+            for g in consistent
+        },
         "reference_range_ng_ml": list(reference) if reference else None,
         "reference_range_of": None if range_of is None else range_of.replace("_", " "),
         "reference_source": source_of(profile, "therapeutic_range") if reference else None,

@@ -14,18 +14,22 @@ from rich.text import Text
 from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
 from sert_cli.pgx.patient import advice_subject, advised_against
+from sert_cli.pk.dosing import smallest_dose_from_strengths, unit_pieces
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
+from sert_cli.queries.grid import liquid_dose_mg
 from sert_cli.queries.results import (
     assumptions,
     factor_assumptions,
     notable_transporters,
     steady_state_key,
 )
+from sert_cli.queries.taper import most_dilute_liquid
 from sert_cli.render.fit import print_table
-from sert_cli.trace import Note
+from sert_cli.trace import Note, note_parts
 from sert_cli.units import percent
 from sert_cli.vocabulary import (
+    GENES_WITH_RM,
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
     PHENOTYPES,
@@ -161,8 +165,7 @@ def constants(profile: Profile) -> list[str]:
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     """The "Assumed:" line, each assumption short (--explain prints each whole)."""
-    said = [part for note in notes for part in getattr(note, "short", note).split("; ")]
-    said = list(dict.fromkeys(s for s in said if s))  # each once (one per moiety, e.g.)
+    said = list(dict.fromkeys(p for note in notes for p in note_parts(note)))  # each once
     console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
 
 
@@ -187,8 +190,26 @@ def headed_table(console: Console, heading: str) -> Table:
     return table
 
 
+def how_often(interval_h: float) -> str:
+    """'twice daily', 'every 8 h': how often a dose is taken, in words."""
+    return "twice daily" if interval_h == HOURS_PER_DAY / 2 else f"every {num(interval_h)} h"
+
+
+def dose_words(dose_mg: float, interval_h: float, units: str = "") -> str:
+    """A dose per administration as people read it: '75 mg' once a day; '75 mg twice daily
+    (150 mg/day)', '10 mg every 48 h (5 mg/day)' at another interval (so that a dose is never
+    read as a day's). units: the strengths in brackets after the dose, '(50 mg + 25 mg)'."""
+    said = f"{num(dose_mg)} mg" + (f" ({units})" if units else "")
+    if interval_h == HOURS_PER_DAY:
+        return said
+    return f"{said} {how_often(interval_h)} ({num(dose_mg * HOURS_PER_DAY / interval_h)} mg/day)"
+
+
 def regimen(drug: str, dose_mg: float, interval_h: float) -> str:
-    return f"{drug} {num(dose_mg)} mg every {num(interval_h)} h"
+    """'escitalopram 10 mg every 24 h'; 'amitriptyline 75 mg twice daily (150 mg/day)'."""
+    if interval_h == HOURS_PER_DAY:
+        return f"{drug} {num(dose_mg)} mg every {num(interval_h)} h"
+    return f"{drug} {dose_words(dose_mg, interval_h)}"
 
 
 def pairs_table(console: Console, heading: str) -> Table:
@@ -280,7 +301,7 @@ def taper(console: Console, result) -> None:
         else f"each dose {percent(r['fraction'])} below the last"
     ) + (f", no cut over {percent(r['max_cut'])}" if r.get("fraction", 0) > r["max_cut"] else "")
     console.print(
-        f"{result.drug} from {num(r['from_dose_mg'])} mg every {num(r['interval_h'])} h: {how}",
+        f"{result.drug} from {regimen('', r['from_dose_mg'], r['interval_h']).strip()}: {how}",
         style="bold",
         markup=False,
     )
@@ -296,7 +317,12 @@ def taper(console: Console, result) -> None:
             num(s["start_day"]),
             num(s["dose_mg"]) + (" (above max)" if s["above_label_max"] else ""),
             *(pct(s["occupancy"][t]) for t in shown),
-            s["formulation"]["description"],
+            s["formulation"]["description"]
+            + (
+                f" {how_often(r['interval_h'])} ({num(s['daily_dose_mg'])} mg/day)"
+                if r["interval_h"] != HOURS_PER_DAY and s["dose_mg"] > 0
+                else ""
+            ),
         )
     print_table(console, table)
     changes = [
@@ -316,10 +342,10 @@ def switch(console: Console, result) -> None:
     exact = new["equivalent_dose_mg"]
     short = (old["occupancy"]["SERT"] - new["occupancy_at_recommended"]["SERT"]) * 100
     console.print(
-        f"{old['drug']} {num(old['dose_mg'])} mg (SERT {pct(old['occupancy']['SERT'])}) to "
-        f"{new['drug']}: "
+        f"{old['drug']} {dose_words(old['dose_mg'], old['interval_h'])} (SERT "
+        f"{pct(old['occupancy']['SERT'])}) to {new['drug']}: "
         + (f"equivalent {num(exact)} mg, " if exact is not None else "")
-        + f"take {num(new['recommended_dose_mg'])} mg (SERT "
+        + f"take {dose_words(new['recommended_dose_mg'], new['interval_h'])} (SERT "
         f"{pct(new['occupancy_at_recommended']['SERT'])}"
         + ("" if new["target_reached"] else f", {points(short)} SHORT: the label maximum")
         + "); "
@@ -335,11 +361,8 @@ def switch(console: Console, result) -> None:
     )
     days = r["schedule"]
     shown = notable_transporters([d["occupancy"] for d in days])
-    table = titled_table(
-        "",
-        ("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
-        right=("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
-    )
+    headings = [_schedule_heading(side["drug"], side["interval_h"]) for side in (old, new)]
+    table = titled_table("", ("day", *headings, *shown), right=("day", *headings, *shown))
     for i, d in enumerate(days):
         changed = i == 0 or (d["from_dose_mg"], d["to_dose_mg"]) != (
             days[i - 1]["from_dose_mg"],
@@ -348,13 +371,29 @@ def switch(console: Console, result) -> None:
         if changed or d["day"] % 7 == 0 or i == len(days) - 1:
             table.add_row(
                 str(d["day"]),
-                num(d["from_dose_mg"]),
-                num(d["to_dose_mg"]),
+                _schedule_cell(d["from_dose_mg"], d["from_daily_dose_mg"], old["interval_h"]),
+                _schedule_cell(d["to_dose_mg"], d["to_daily_dose_mg"], new["interval_h"]),
                 *(pct(d["occupancy"][t]) for t in shown),
             )
     print_table(console, table)
     _print_factor_assumptions(console, result)
     print_notes(result.notes_, console)
+
+
+def _schedule_heading(drug: str, interval_h: float) -> str:
+    """A switch schedule's dose column: 'sertraline, mg'; a drug taken at another interval
+    says it, with the day's dose in brackets: 'amitriptyline, mg twice daily (mg/day)'."""
+    if interval_h == HOURS_PER_DAY:
+        return f"{drug}, mg"
+    return f"{drug}, mg {how_often(interval_h)} (mg/day)"
+
+
+def _schedule_cell(dose_mg: float, daily_mg: float, interval_h: float) -> str:
+    return (
+        num(dose_mg)
+        if interval_h == HOURS_PER_DAY or not dose_mg
+        else f"{num(dose_mg)} ({num(daily_mg)})"
+    )
 
 
 def tdm(console: Console, result) -> None:
@@ -390,8 +429,15 @@ def tdm(console: Console, result) -> None:
             f"{ratio['measured']:.3g} (expected {ratio['expected']:.3g})",
         )
     table.add_row("implied CL/F", f"{num(r['implied_clearance_l_h'])} L/h")
+    read = r["consistent_phenotypes_read"]
+    joint = any(how != "one gene at a time" for how in read.values())
     for gene, hits in r["consistent_phenotypes"].items():
-        table.add_row(f"consistent {gene} phenotypes", ", ".join(hits) or "none")
+        label = f"consistent {gene} phenotypes"
+        if read[gene] == "one gene at a time":
+            label += " (other genes as given)" if joint else ""
+            table.add_row(label, ", ".join(hits) or "none")
+        else:
+            table.add_row(label, (", ".join(hits) or "none") + _joint_words(gene, r))
     of = f" ({r['reference_range_of']})" if len(moieties) > 1 else ""
     if r["reference_range_ng_ml"]:
         low, high = r["reference_range_ng_ml"]
@@ -406,6 +452,34 @@ def tdm(console: Console, result) -> None:
     if r["ratio_interpretation"]:
         console.print(f"Metabolite/parent: {r['ratio_interpretation']}.", markup=False)
     _print_factor_assumptions(console, result)
+
+
+def _joint_words(gene: str, r: dict) -> str:
+    """' (with CYP2D6 PM)': the other genes' phenotypes that go with the gene's consistent
+    ones in the combinations read together with the metabolite-to-parent ratio (nothing
+    where any of theirs does)."""
+    said = []
+    for ratio in r["metabolite_ratios"]:
+        if gene not in ratio["genes"] or not ratio["combinations_read"]:
+            continue
+        combinations = ratio["consistent_with_levels"]
+        for other in ratio["genes"]:
+            if other == gene or not combinations:
+                continue
+            found = {c[other] for c in combinations}
+            every = [p for p in PHENOTYPES if p != "RM" or other in GENES_WITH_RM]
+            if set(every) - found:
+                words = [p for p in PHENOTYPES if p in found]
+                either = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+                said.append(f"{other} {either}")
+    return f" (with {', '.join(dict.fromkeys(said))})" if said else ""
+
+
+def moiety_words(profile: Profile) -> str:
+    """What the profile's reference range and alert level are of, in words."""
+    if profile.therapeutic_range_of == "active_moiety" and profile.metabolites:
+        return " + ".join(m.name for m in profile.moieties)
+    return profile.parent.name
 
 
 def population(console: Console, result) -> None:
@@ -427,12 +501,19 @@ def population(console: Console, result) -> None:
         f"{percent(record['fraction_reaching_target'], 1)} of patients. "
         "Dose that brings 90 % there: "
         + (
-            f"{num(record['dose_for_target_in_90pct_mg'])} mg every {num(record['interval_h'])} h."
+            f"{regimen('', record['dose_for_target_in_90pct_mg'], record['interval_h']).strip()}."
             if record["dose_for_target_in_90pct_mg"]
             else "none within the label maximum."
         ),
         markup=False,
     )
+    if record["alert_level_ng_ml"] is not None:
+        console.print(
+            f"At or above the laboratory alert level of {num(record['alert_level_ng_ml'])} "
+            f"ng/mL ({moiety_words(result.prepared.profile)}, steady-state average): "
+            f"{percent(record['fraction_at_or_above_alert'], 1)} of patients (expected).",
+            markup=False,
+        )
     bands = record["histogram_5pp"][record["transporter"]]
     top = max(bands) or 1.0
     first = next((i for i, b in enumerate(bands) if b > 0), 0)
@@ -474,7 +555,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
     )
     table.add_row(
         "exact dose (the model's number)",
-        f"{num(result.dose_mg)} mg every {num(result.interval_h)} h",
+        regimen("", result.dose_mg, result.interval_h).strip(),
     )
     spread = result.dose_range_mg()
     if spread is not None:
@@ -485,7 +566,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
         units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
         table.add_row(
             "dose from marketed strengths",
-            f"{num(result.recommended_dose_mg)} mg ({units})",
+            dose_words(result.recommended_dose_mg, result.interval_h, units),
         )
         reached = pct(result.occupancy_at_recommended)
         if not result.target_reached:
@@ -537,7 +618,8 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     a profile without phenotype data gets one table with a column per transporter."""
     profile = result.prepared.profile
     shown = result.notable_transporters()
-    every = f"dose every {num(result.interval_h)} h, steady state"
+    every = f"dose {how_often(result.interval_h)}, steady state"
+    daily = result.interval_h != HOURS_PER_DAY  # then a column of the day's dose
     if len(result.columns) == 1:
         blocks = [(f"{result.drug}: occupancy, %, {every}", [(f"{t} %", t, 0) for t in shown])]
     else:
@@ -561,14 +643,21 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     for title, columns in blocks:
         console.print(title, style="bold", markup=False)
         table = Table(box=box.SIMPLE_HEAD)
-        table.add_column("dose mg", justify="right")
+        table.add_column(
+            f"mg {how_often(result.interval_h)}" if daily else "dose mg", justify="right"
+        )
+        if daily:
+            table.add_column("mg/day", justify="right")
         for heading, _, _ in columns:
             table.add_column(heading, justify="right")
-        for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
+        for d, (dose_mg, row) in enumerate(zip(result.doses_mg, result.occupancy, strict=True)):
             table.add_row(
                 num(dose_mg),
+                *([num(dose_mg * HOURS_PER_DAY / result.interval_h)] if daily else []),
                 *(
-                    "above max" if result.above_label_max(dose_mg, i) else f"{row[i][t] * 100:.0f}"
+                    "above max"
+                    if result.above_label_max(dose_mg, i)
+                    else f"{row[i][t] * 100:.0f}" + _alert_mark(result, d, i)
                     for _, t, i in columns
                 ),
             )
@@ -584,7 +673,52 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     ]
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
-    _print_assumptions(console, assumptions(result.trace(), {}) + [label, *_class_words(result)])
+    label = [label, *_liquid_words(result)]
+    _print_alert_legend(console, result)
+    _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+ALERT_MARK = " !"
+
+
+def _alert_mark(result: results.GridResult, dose_index: int, column: int) -> str:
+    """' !' beside a cell (or row) whose expected level reaches the alert level."""
+    return ALERT_MARK if result.alert_level(dose_index, column) else ""
+
+
+def _print_alert_legend(console: Console, result: results.GridResult) -> None:
+    """The one line that says what the mark means, where a cell has it."""
+    marked = any(
+        result.alert_level(d, i) and not result.above_label_max(dose, i)
+        for d, dose in enumerate(result.doses_mg)
+        for i in range(len(result.columns))
+    )
+    if marked:
+        profile = result.prepared.profile
+        console.print(
+            f"{ALERT_MARK.strip()} the expected {moiety_words(profile)} level (steady-state "
+            f"average) is at or above the laboratory alert level of "
+            f"{num(profile.therapeutic_alert_ng_ml)} ng/mL.",
+            markup=False,
+        )
+
+
+def _liquid_words(result: results.GridResult) -> list[str]:
+    """The default doses no strength makes, which the table shows as the marketed oral
+    liquid measures them (the label minimum shared over the day's doses)."""
+    profile = result.prepared.profile
+    if result.query.doses_mg is not None or not profile.oral_liquids:
+        return []
+    form, mg_per_ml = most_dilute_liquid(profile)
+    said = []
+    for dose_mg in result.doses_mg:
+        made = smallest_dose_from_strengths(dose_mg, unit_pieces(profile))
+        if (made is None or made[0] != dose_mg) and liquid_dose_mg(profile, dose_mg):
+            said.append(
+                f"{num(dose_mg)} mg as {num(dose_mg / mg_per_ml)} mL of the {form}, "
+                f"{num(mg_per_ml)} mg/mL (no tablet makes it)"
+            )
+    return said
 
 
 def _class_words(result: results.GridResult) -> list[str]:
@@ -631,7 +765,7 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             continue
         levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
         table.add_row(
-            label,
+            label + _alert_mark(result, 0, i),
             *(num(levels[name]) for name in names),
             *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
         )
@@ -649,6 +783,7 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             markup=False,
         )
     _combined(console, result, shown)
+    _print_alert_legend(console, result)
     label = "label range " + span(
         num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
     )
@@ -691,7 +826,10 @@ def _combined(console: Console, result: results.GridResult, shown: list[str]) ->
                 cells.append("above max")
             else:
                 occupancy = result.occupancy[0][i]
-                cells.append("/".join(pct(occupancy[t]).removesuffix(" %") for t in shown))
+                cells.append(
+                    "/".join(pct(occupancy[t]).removesuffix(" %") for t in shown)
+                    + _alert_mark(result, 0, i)
+                )
         table.add_row(f"{first} {a}", *cells)
     console.print(
         f"{'/'.join(shown)} occupancy, %, both genes: {first} by {second}",
@@ -1173,9 +1311,18 @@ def compare(console: Console, result: results.CompareResult) -> None:
     def row(label: str, cells) -> None:
         table.add_row(label, *cells)
 
+    daily = all(c["interval_h"] == HOURS_PER_DAY for c in columns)
     row(
-        "dose, mg/day",
-        [f"{c['daily_dose_mg']:g}" + ("" if c["dose_given"] else " (usual)") for c in columns],
+        "dose, mg/day" if daily else "dose",
+        [
+            (
+                f"{c['daily_dose_mg']:g}" + ("" if daily else " mg/day")
+                if c["interval_h"] == HOURS_PER_DAY
+                else dose_words(c["dose_mg"], c["interval_h"])
+            )
+            + ("" if c["dose_given"] else " (usual)")
+            for c in columns
+        ],
     )
     for transporter in ("SERT", "NET"):
         row(f"{transporter} occupancy", [pct(c["occupancy"].get(transporter)) for c in columns])
