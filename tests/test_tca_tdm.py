@@ -170,7 +170,7 @@ def test_molar_levels_convert_each_with_its_own_molar_mass():
     assert out["metabolite_ratios"][0]["measured"] == pytest.approx(1.5, rel=1e-9)
 
 
-ALERT = "AGNP's laboratory alert level of 300 ng/mL"
+ALERT = "the laboratory alert level of 300 ng/mL"
 
 
 def test_the_alert_level_is_a_warning_in_every_format():

@@ -671,9 +671,8 @@ def answer_tdm(engine, query: TdmQuery, prepared: Prepared, interval: float) -> 
     above_alert = (
         [
             f"the level of {moiety_words(profile, of)}, {level:g} ng/mL, is at or above "
-            f"AGNP's laboratory alert level of {alert:g} ng/mL (AGNP consensus; its source in "
-            "the profile, therapeutic_range.alert): the consensus asks for a check of "
-            "tolerability and the dose"
+            f"the laboratory alert level of {alert:g} ng/mL (therapeutic_range.alert in the "
+            "profile, with its source): check tolerability and reduce the dose"
         ]
         if above
         else []
