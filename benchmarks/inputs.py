@@ -25,6 +25,11 @@ LABEL_DOSES = {
     "duloxetine": [60, 120],
     "milnacipran": [100, 200],
     "levomilnacipran": [40, 80, 120],
+    "amitriptyline": [25, 50, 75],
+    "nortriptyline": [25, 50, 75],
+    "clomipramine": [25, 75, 150],
+    "imipramine": [25, 75, 150],
+    "desipramine": [50, 100, 150],
 }
 DRUGS = sorted(LABEL_DOSES)
 TARGETS = [0.7, 0.75, 0.8, 0.85]

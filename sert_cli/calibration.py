@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sert_cli import level_checks
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
@@ -39,7 +40,6 @@ from sert_cli.vocabulary import (
 MAX_OVERALL_MAE_PP = 5.0
 MAX_DRUG_MAE_PP = 8.0
 RULE_RANGE = (0.70, 0.90)
-RATIO_TOLERANCE = 0.15
 KINDS = ("steady_state", "time_course", "single")
 COUNTED = ("verified", "approximate")  # points that enter fits and errors
 EMAX_BOUNDS = (0.3, 1.0)
@@ -47,12 +47,21 @@ EMAX_BOUNDS = (0.3, 1.0)
 # is on [11C]DASB). Other tracers get their own plateau in the fit, sharing the drug's EC50.
 REFERENCE_TRACER = {"SERT": "[11C]DASB", "NET": "[18F]FMeNER-D2"}
 TRACER_FAMILIES = ("[11C]MADAM", "[11C]DASB", "[123I]ADAM", "[18F]FMeNER-D2", "[11C](+)McN5652")
+# stereo prefixes a paper may write or leave out: "(+)-[11C]McN5652", "[11C](+)McN5652",
+# "(S,S)-[18F]FMeNER-D2" and "[18F]FMeNER-D2" are one tracer each
+_STEREO = ("(S,S)-", "(+)-", "(+)")
+
+
+def _plain_tracer(tracer: str) -> str:
+    for prefix in _STEREO:
+        tracer = tracer.replace(prefix, "")
+    return tracer
 
 
 def tracer_family(tracer: str) -> str:
-    """The tracer a point was measured with, without isotope-label details."""
-    plain = tracer.replace("(S,S)-", "")
-    return next((f for f in TRACER_FAMILIES if f in plain), plain)
+    """The tracer a point was measured with, without isotope-label or stereo details."""
+    plain = _plain_tracer(tracer)
+    return next((f for f in TRACER_FAMILIES if _plain_tracer(f) in plain), plain)
 
 
 @dataclass(frozen=True)
@@ -274,6 +283,13 @@ def fit_points(
     pairs = sorted({(p.drug, p.transporter) for p in points})
     index = {key: i for i, key in enumerate(pairs)}
     fixed = published_plateaus()
+    listed = published_plateau_sources()
+    for scale_key in {p.scale for p in points} - set(listed):
+        # a tracer pet_plateaus.csv does not list, with one drug's points: no plateau can be
+        # told from that drug's EC50, so the binding scale (1.0), as the file does for such
+        # tracers (a second drug's points on it are needed to estimate one: add a row)
+        if len({p.drug for p in points if p.scale == scale_key}) == 1:
+            fixed[scale_key] = 1.0
     free = sorted({p.scale for p in points} - set(fixed))
     errors = _standard_errors(points)
     studies = sorted({p.study for p in points})
@@ -332,7 +348,7 @@ def fit_points(
         parents = [
             (d, name)
             for (d, t), w in wanted.items()
-            if t == transporter and (d, t) in basis
+            if t == transporter and kind.get((d, t)) in ("fitted", "assumed")
             for name in w.metabolite_k_nm
             if name in me.names
         ]
@@ -351,11 +367,31 @@ def fit_points(
                 .replace("assumed ", "is assumed ", 1)
             )
             continue
-        extrapolated = _extrapolate(drug, transporter, scale, reference, wanted)
+        fitted_metabolites = [
+            (d, name)
+            for name in me.metabolite_k_nm
+            for (d, t), w in wanted.items()
+            if t == transporter and kind.get((d, t)) in ("fitted", "assumed") and name in w.names
+        ]
+        if fitted_metabolites:  # its metabolite is a fitted drug: the same molecule, one scale
+            metabolite, name = fitted_metabolites[0]
+            scale[key] = scale[(metabolite, transporter)]
+            if (metabolite, transporter) in scale_interval:
+                scale_interval[key] = scale_interval[(metabolite, transporter)]
+            kind[key] = kind[(metabolite, transporter)]
+            basis[key] = f"through its metabolite {name}, whose constant " + (
+                basis[(metabolite, transporter)]
+                .replace("fitted to", "is fitted to")
+                .replace("assumed ", "is assumed ", 1)
+            )
+            continue
+        extrapolated = _extrapolate(drug, transporter, scale, reference, wanted, set(pairs))
         if extrapolated is not None:
             scale[key] = extrapolated
             kind[key] = "extrapolated"
-            basis[key] = _extrapolation_note(transporter)
+            basis[key] = _extrapolation_note(
+                transporter, _fitted_for(transporter, points), _by_label_minimum(me, transporter)
+            )
     return Fit(
         plateau=plateau,
         plateau_interval=plateau_interval,
@@ -368,16 +404,33 @@ def fit_points(
     )
 
 
-def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
-    """A scale for a drug without points of its own (docs/model.md section 9). For SERT, the
-    rule of the label minimum: it gets the median occupancy the fitted drugs have at theirs
-    (a median, so that one drug dosed for another use, milnacipran, does not move it). For
-    NET, with too few drugs for a rule, the geometric mean in vivo/in vitro ratio of the
-    fitted drugs."""
-    fitted = [d for d, t in scale if t == transporter and (d, t) in wanted]
+def _fitted_for(transporter: str, points: list[PetPoint]) -> str:
+    """The drugs with points on a transporter and their studies, in words: what a NET
+    extrapolation rests on ("milnacipran (Nogami2013)")."""
+    studies: dict[str, set] = {}
+    for p in points:
+        if p.transporter == transporter:
+            studies.setdefault(p.drug, set()).add(p.study)
+    if len(studies) > 3:  # a class of drugs: their number, not a paragraph of names
+        count = len({p.study for p in points if p.transporter == transporter})
+        return f"the {len(studies)} drugs fitted to {count} {transporter} PET studies"
+    return ", ".join(f"{d} ({', '.join(sorted(studies[d]))})" for d in sorted(studies))
+
+
+def _extrapolate(drug, transporter, scale, reference, wanted, counted) -> float | None:
+    """A scale for a drug without points of its own (docs/model.md section 9). For SERT and
+    a drug other than a tricyclic, the rule of the label minimum: it gets the median
+    occupancy the fitted drugs have at theirs (a median, so that one drug dosed for another
+    use, milnacipran, does not move it). Otherwise (NET, with too few drugs for a rule; a
+    tricyclic, whose label minimum is a pain or starting dose and whose SERT affinity ranges
+    60-fold across the class) the geometric mean in vivo/in vitro ratio of the fitted
+    drugs."""
+    # only drugs with points of their own (`counted`), never one extrapolated before it in
+    # the loop: the order of the profiles must not move a class estimate
+    fitted = [d for d, t in scale if t == transporter and (d, t) in wanted and (d, t) in counted]
     if not fitted:
         return None
-    if transporter != PRIMARY_TRANSPORTER:
+    if not _by_label_minimum(wanted[(drug, transporter)], transporter):
         return math.exp(sum(math.log(scale[(d, transporter)]) for d in fitted) / len(fitted))
     emax = reference[transporter]
     at_minimum = sorted(
@@ -393,6 +446,19 @@ def _extrapolate(drug, transporter, scale, reference, wanted) -> float | None:
         else (at_minimum[middle - 1] + at_minimum[middle]) / 2
     )
     return wanted[(drug, transporter)].label_min_load / formulas.load_for_occupancy(rule, emax)
+
+
+# The rule of the label minimum rests on PET's 76-85 % SERT occupancy at the minimum
+# therapeutic dose of SSRIs and venlafaxine (Meyer JH et al. Am J Psychiatry 2004;161:826-35):
+# drugs whose label minimum is an antidepressant dose chosen for SERT. Not the tricyclics: their
+# label minimum is a pain, elderly or starting dose, and their SERT affinity spans 60-fold
+# across the class (desipramine is NET-selective), so they take the class's K ratio instead.
+NO_LABEL_MINIMUM_RULE_CLASSES = frozenset({"TCA"})
+
+
+def _by_label_minimum(me: "Wanted", transporter: str) -> bool:
+    """Whether the rule of the label minimum extrapolates this drug's constant."""
+    return transporter == PRIMARY_TRANSPORTER and me.drug_class not in NO_LABEL_MINIMUM_RULE_CLASSES
 
 
 class Wanted(NamedTuple):
@@ -582,6 +648,7 @@ def validate(library: Library) -> dict:
                 "points_left_out_own_drug": len(kept),
                 "worst_drug_mae_left_out_pp": worst,
             }
+    observed = level_checks.observed_level_checks(library)
     return {
         "model": {
             "scale": "PET: occupancy = Emax * x / (1 + x); one plateau per transporter and "
@@ -607,7 +674,9 @@ def validate(library: Library) -> dict:
         "points": rows,
         "unverified": [r for r in rows if r["status"] not in COUNTED],
         "therapeutic_ranges": therapeutic_range_checks(library),
-        "exposure_ratios": exposure_ratio_checks(library),
+        "exposure_ratios": level_checks.exposure_ratio_checks(library),
+        "observed_levels": observed["rows"],
+        "observed_levels_summary": observed["summary"],
         "eighty_percent_rule": rule_checks(library),
     }
 
@@ -687,34 +756,6 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
     return checks
 
 
-def exposure_ratio_checks(library: Library) -> list[dict]:
-    """Model PM/NM (and IM/NM) steady-state exposure vs the cited clinical ratios, each at
-    the daily dose it was measured at (daily_dose_mg), else at the label minimum."""
-    checks = []
-    for row in read_table("exposure_ratios.csv")[1]:
-        profile = library.get(row["drug"])
-        # at the dose the ratio was measured at (a saturable drug's ratio moves with it);
-        # a dose-harmonized ratio, at the label minimum
-        dose = float(row["daily_dose_mg"]) if row["daily_dose_mg"] else profile.label_min_mg
-        nm = _daily_dose_level(profile, dose, {row["gene"]: "NM"}).levels[0].css_plasma_ng_ml
-        other = _daily_dose_level(profile, dose, {row["gene"]: row["phenotype"]})
-        ratio = other.levels[0].css_plasma_ng_ml / nm
-        cited = float(row["ratio"])
-        checks.append(
-            {
-                "drug": row["drug"],
-                "gene": row["gene"],
-                "phenotype": row["phenotype"],
-                "daily_dose_mg": dose,
-                "model_ratio": ratio,
-                "cited_ratio": cited,
-                "within_15pct": abs(ratio / cited - 1) <= RATIO_TOLERANCE,
-                "source": row["source"],
-            }
-        )
-    return checks
-
-
 def rule_checks(library: Library) -> list[dict]:
     """NM steady-state SERT occupancy at the label's minimum and maximum doses: 70-90 % at
     the minimum (Meyer 2004's 76-85 %, widened), or a reason."""
@@ -749,6 +790,7 @@ def fit(library: Library, drug: str | None = None) -> dict:
     """The joint fit's constants for one drug (or every drug), with their 95 % intervals
     and what they rest on, as profile YAML (a targets line and its sources)."""
     points, loads, in_sample, _ = _calibration(library, with_left_out=False)
+    counted = [p for p in points if p.counted]
     names = [library.get(drug).name] if drug else sorted(library.profiles)
     plateau_sources = published_plateau_sources()
     results = []
@@ -817,7 +859,12 @@ def fit(library: Library, drug: str | None = None) -> dict:
                             f"{kind.upper()} by `sert validate --fit {name}` (maximum likelihood "
                             "with the plateau, sert_cli/pet_fit.py; docs/model.md section 9): "
                             + (
-                                _extrapolation_words(transporter)
+                                _extrapolation_words(
+                                    transporter,
+                                    _fitted_for(transporter, counted),
+                                    transporter == PRIMARY_TRANSPORTER
+                                    and profile.drug_class not in NO_LABEL_MINIMUM_RULE_CLASSES,
+                                )
                                 if kind == "extrapolated"
                                 else in_sample.basis[key]
                                 + " (sert_cli/data/pet_occupancy.csv); 95 % profile-likelihood "
@@ -842,32 +889,33 @@ def fit(library: Library, drug: str | None = None) -> dict:
 def _note(kind: str, basis: str, chosen: list[PetPoint], transporter: str) -> str:
     """What every output says beside a constant: an assumed one, what it rests on; an
     extrapolated one, how; a fitted one, only what limits it (one study, a plateau
-    assumed for its tracer)."""
-    if kind == "assumed":
+    assumed for its tracer); one fitted to another drug's points (its metabolite's, or its
+    parent's), whose they are."""
+    if kind in ("assumed", "extrapolated") or not chosen:
         return basis
-    if kind == "extrapolated":
-        return _extrapolation_note(transporter)
     limits = []
     studies = sorted({p.study for p in chosen})
     if len(studies) == 1:
         limits.append(f"one study ({studies[0]})")
     assumed = sorted({p.scale[1] for p in chosen if p.scale in published_plateaus()})
     if assumed:
-        limits.append(f"on a plateau assumed for {', '.join(assumed)} (one drug on it)")
+        limits.append(f"on a plateau assumed for {', '.join(assumed)} (pet_plateaus.csv)")
     return "; ".join(limits)
 
 
-def _extrapolation_note(transporter: str) -> str:
-    if transporter == PRIMARY_TRANSPORTER:
+def _extrapolation_note(transporter: str, fitted: str, by_label_minimum: bool) -> str:
+    """What an extrapolated constant rests on; `fitted`: the drugs with points on the
+    transporter and their studies (_fitted_for)."""
+    if by_label_minimum:
         return "no PET of its own: the fitted drugs' median occupancy at their label minimum"
     return (
-        f"no {transporter} PET of its own: its in vitro K times milnacipran's in vivo/in vitro "
-        "ratio (Nogami 2013)"
+        f"no {transporter} PET of its own: its in vitro K times the geometric mean in "
+        f"vivo/in vitro ratio of {fitted}"
     )
 
 
-def _extrapolation_words(transporter: str) -> str:
-    if transporter == PRIMARY_TRANSPORTER:
+def _extrapolation_words(transporter: str, fitted: str, by_label_minimum: bool) -> str:
+    if by_label_minimum:
         return (
             "no counted SERT PET point of this drug; its constant gives the median occupancy "
             "the fitted drugs have at their label minimum (the rule of the label minimum); a "
@@ -876,5 +924,5 @@ def _extrapolation_words(transporter: str) -> str:
     return (
         f"no counted {transporter} PET point of this drug; its in vitro K is scaled by the "
         f"geometric mean in vivo/in vitro ratio of the drugs fitted for {transporter} "
-        "(milnacipran only: Nogami 2013); a class estimate, not a measurement"
+        f"({fitted}); a class estimate, not a measurement"
     )

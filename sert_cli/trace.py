@@ -56,13 +56,30 @@ def model_section(number: int) -> str:
 
 class Note(str):
     """A note as a record keeps it (its whole text, the source in parentheses) that also
-    knows its short form without the source: what a table shows unless --explain asks."""
+    knows its short form without the source: what a table shows unless --explain asks,
+    and that form's parts (a note that joins several assumptions keeps each one, so that a
+    line of notes says each once without reading their text)."""
 
     def __new__(
-        cls, text: str, source: str = "", tail: str = "", short: str | None = None
+        cls,
+        text: str,
+        source: str = "",
+        tail: str = "",
+        short: str | None = None,
+        parts: tuple[str, ...] | None = None,
     ) -> "Note":
         """short: the table's form (None: the text without its source; "": only with
-        --explain)."""
+        --explain); parts: the short form's parts (None: the short form whole, or none
+        where it is empty); the short form is then its parts joined by "; "."""
         note = super().__new__(cls, f"{text} ({source}){tail}" if source else text + tail)
+        if parts is not None:
+            parts = tuple(p for p in parts if p)
+            short = "; ".join(parts)
         note.short = text + tail if short is None else short
+        note.parts = parts if parts is not None else ((note.short,) if note.short else ())
         return note
+
+
+def note_parts(note) -> tuple[str, ...]:
+    """A note's short parts; a plain string is one part."""
+    return note.parts if isinstance(note, Note) else ((note,) if note else ())

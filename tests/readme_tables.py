@@ -103,7 +103,54 @@ def tables(report: dict) -> str:
         + "; ".join(outside)
         + ".",
     ]
+    lines += ["", *_observed_tables(report)]
     return "\n".join(lines)
+
+
+def _observed_tables(report: dict) -> list[str]:
+    """Exposure ratios vs NM and observed levels, by moiety (absent in an older report)."""
+    lines = [
+        "| drug | moiety | phenotype (other genes NM) | mg/day | model | cited | within 15 % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in report.get("exposure_ratios", []):
+        lines.append(
+            f"| {c['drug']} | {c.get('moiety', 'parent')} | {c['gene']} {c['phenotype']} | "
+            f"{c['daily_dose_mg']:g} | {c['model_ratio']:.2f} | {c['cited_ratio']:.2f} | "
+            f"{'yes' if c['within_15pct'] else 'NO'} |"
+        )
+    observed = report.get("observed_levels")
+    if not observed:
+        return lines
+    lines += [
+        "",
+        "| study | drug | moiety | mg/day | phenotype | sampling | observed ng/mL | model ng/mL "
+        "| model/observed | 90 % range | derives |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in observed:
+        low_high = r["range_ng_ml"]
+        span = (
+            "-"
+            if low_high is None
+            else f"{low_high[0]:.3g}-{low_high[1]:.3g}"
+            + ("" if r["inside_range"] else " (outside)")
+        )
+        lines.append(
+            f"| {r['study']} | {r['drug']} | {r['moiety']} | {r['daily_dose_mg']:g} | "
+            f"{(r['gene'] + ' ' + r['phenotype']) if r['gene'] else 'unselected (vs NM)'} | "
+            f"{r['sampling']} | {r['observed_ng_ml']:.3g} | {r['predicted_ng_ml']:.3g} | "
+            f"{r['ratio']:.2f} | {span} | {r['derives'] or '- (independent)'} |"
+        )
+    words = []
+    for name in ("in_sample", "independent"):
+        s = report["observed_levels_summary"][name]
+        if s["rows"]:
+            words.append(
+                f"{name.replace('_', ' ')}: geometric mean fold error {s['gmfe']:.2f} over "
+                f"{s['rows']} rows (model/observed {s['geometric_mean_ratio']:.2f})"
+            )
+    return [*lines, "", "Observed levels, " + "; ".join(words) + "."]
 
 
 def current_block() -> str:

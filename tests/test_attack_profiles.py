@@ -262,7 +262,7 @@ def test_the_cache_file_keeps_the_entries_stored_last_within_its_size(
     assert cache_file().stat().st_size <= 60_000
     stored = json.loads(cache_file().read_text())["entries"]
     assert list(stored) == [str(folder / "drug-7.yaml")]  # the one stored last
-    assert len(load_library(str(folder)).entries) == 12 + 8
+    assert len(load_library(str(folder)).entries) == 17 + 8
 
 
 def test_a_cache_file_over_its_size_is_not_read(cache_dir, monkeypatch):

@@ -63,8 +63,8 @@ def test_tdm_names_the_disagreement_between_model_and_consensus():
     out = sert_json("tdm", "escitalopram", "--dose", "10", "--level", "5")
     assert out["level_vs_reference"] == "below" and out["expected_vs_reference"] == "below"
     text = out["interpretation"]
-    assert "within the model's 90 % range" in text and "below the consensus range" in text
-    assert "the model and the consensus disagree" in text
+    assert "within the model's 90 % range" in text and "below the reference range" in text
+    assert "the model and the reference range disagree" in text
     assert not any("reference range" in w for w in out["warnings"])
     inside = sert_json("tdm", "escitalopram", "--dose", "20", "--level", "20")
     if inside["expected_vs_reference"] == "within":

@@ -137,7 +137,7 @@ def test_validate_table_lists_every_pet_point_and_flags_those_outside_their_rang
 
 def test_validate_fit_prints_the_constant_the_profile_carries():
     """`validate --fit paroxetine` refits the PET constant: what it prints rounds to what
-    drug_profiles/paroxetine.yaml carries (EC50 2.31 ng/mL, 95 % interval 1.22-4.18 ng/mL,
+    drug_profiles/paroxetine.yaml carries (EC50 2.3 ng/mL, 95 % interval 1.22-4.19 ng/mL,
     plateau 0.870), and the YAML line to paste is the profile's own."""
     text = table("validate", "--fit", "paroxetine")
     found = re.search(
@@ -148,17 +148,17 @@ def test_validate_fit_prints_the_constant_the_profile_carries():
     )
     assert found, text
     ec50, low, high, plateau = found.groups()
-    assert float(ec50) == pytest.approx(2.31, abs=0.005)
-    assert (low, high, plateau) == ("1.22", "4.18", "87")
-    assert "profile has 2.31 ng/mL" in text
-    assert "pet_ec50_plasma: 2.31 ng/mL, pet_ec50_interval: [1.22 ng/mL, 4.18 ng/mL]" in text
+    assert float(ec50) == pytest.approx(2.30, abs=0.005)
+    assert (low, high, plateau) == ("1.22", "4.19", "87")
+    assert "profile has 2.3 ng/mL" in text
+    assert "pet_ec50_plasma: 2.3 ng/mL, pet_ec50_interval: [1.22 ng/mL, 4.19 ng/mL]" in text
     assert re.search(r"^paroxetine NET: EC50 [\d.]+ ng/mL .*extrapolated", text, re.M)
 
 
 def test_profiles_list_table_has_a_row_per_profile():
     text = table("profiles", "list")
     listed = sert_json("profiles", "list")
-    assert len(listed) == 12
+    assert len(listed) == 17  # 12 SSRIs/SNRIs/vortioxetine and 5 tricyclics
     row(text, "drug", "class", "genes", "label mg/day", "from")
     for p in listed:
         label = f"{p['label_min_mg']:g}–{p['label_max_mg']:g}"

@@ -127,14 +127,21 @@ def test_a_long_user_path_in_profiles_list_is_folded_not_cut(width, examplamine_
 @pytest.mark.parametrize("width", [80, 60])
 def test_phenotype_columns_name_their_gene(width):
     """A column headed `PM` does not say of which gene: `CYP2C19 PM`."""
-    text = drawn(width, "table", "escitalopram")
+    text = drawn(width, "table", "sertraline")
     assert_fits(text, width)
-    assert "by CYP2C19 phenotype (CYP2D6 NM)" in " ".join(text.split())
+    assert "by CYP2C19 phenotype;" in " ".join(text.split())
     if width >= 80:
         assert re.search(r"dose mg\s+CYP2C19 PM\s+CYP2C19 IM\s+CYP2C19 NM", text)
     else:  # the headings wrap, gene above phenotype
         assert re.search(r"^\s*dose\s+CYP2C19\s+CYP2C19", text, re.M)
         assert re.search(r"^\s*mg\s+PM\s+IM\s+NM\s+RM\s+UM\s*$", text, re.M)
+    # two genes (escitalopram: CYP2C19 measured, CYP2D6 through its fm): the reference,
+    # then each gene's phenotypes, gene above phenotype
+    both = drawn(width, "table", "escitalopram")
+    assert_fits(both, width)
+    assert "by CYP2C19 or CYP2D6 phenotype (other genes NM)" in " ".join(both.split())
+    assert re.search(r"^\s*all\s+CYP2C19\s+CYP2C19", both, re.M)
+    assert re.search(r"^\s*dose mg\s+NM\s+PM\s+IM\s+RM\s+UM\s+PM", both, re.M)
     patient = drawn(width, "table", "vortioxetine", "--phenotype", "CYP2D6=PM")
     assert re.search(r"dose mg\s+CYP2D6 NM\s+CYP2D6 PM", patient)
     assert "column 2 (CYP2D6 PM) 10 mg/day" in " ".join(patient.split())
@@ -176,7 +183,8 @@ def test_the_tables_are_drawn_at_the_fallback_width(columns, width):
     assert_fits(done.stdout, width)
     # drawn at that width, not one character a line: the heading's first line fills it
     assert width - 10 < len(done.stdout.splitlines()[0].rstrip()) <= width
-    assert "CYP2C19 PM" in done.stdout or width < 60
+    # the phenotype headings side by side (two genes: gene above phenotype)
+    assert re.search(r"CYP2C19 +CYP2C19", done.stdout) or width < 60
 
 
 def render(table, width: int) -> str:

@@ -34,6 +34,8 @@ FIELDS = {
     "sex": None,
     "smoker": None,
     "level_ng_ml": "concentration",
+    "metabolite_level_ng_ml": "concentration",  # C, or NAME=C; several separated by ;
+    "sum_level_ng_ml": "concentration",
     "hours_after_dose": "time",
 }
 ALIASES = {
@@ -48,9 +50,12 @@ ALIASES = {
     "creatinine_clearance": "crcl",
     "smoking": "smoker",
     "level": "level_ng_ml",
+    "metabolite_level": "metabolite_level_ng_ml",
+    "sum_level": "sum_level_ng_ml",
     "time_after_dose_h": "hours_after_dose",
 }
 GENE_SUFFIXES = ("genotype", "diplotype", "phenotype")  # CYP2C19_genotype reads as CYP2C19
+LEVEL_FIELDS = ("level_ng_ml", "metabolite_level_ng_ml", "sum_level_ng_ml")  # a tdm row's
 PATIENT_FIELDS = (*GENES, "with", "age", "crcl", "hepatic", "sex", "smoker")
 NEAR_MISS = 0.8  # difflib ratio at which an unknown column is taken for a misspelt field
 PATIENTS_KEPT = 10_000  # patients parsed, least recently used dropped first
@@ -263,8 +268,8 @@ class Requests:
             return "--assume-nm"
         if field == "patient":
             return "the patient's columns"
-        if field == "level":
-            field = "level_ng_ml"
+        if field in ("level", "metabolite_level", "sum_level"):
+            field += "_ng_ml"
         index = self.terms.reads.get(field)
         return f"column {field if index is None else self.terms.header[index]}"
 
@@ -284,19 +289,24 @@ class Requests:
         patient = self.patient(cells, tuple(key[n] for n in self.patient_positions))
         interval = _amount(cells.get("interval_h"), "interval_h", "time")
         dose = _amount(cells.get("dose_mg"), "dose_mg", "mass")
-        if _text(cells.get("level_ng_ml")):
+        levels = [_text(cells.get(f)) for f in LEVEL_FIELDS]
+        if any(levels):
             if dose is None:
                 raise InputError("a measured level needs the dose taken", field="dose_mg")
-            level = self.level_ng_ml(cells["level_ng_ml"], drug)
+            level, metabolites, total = levels
             after = _amount(cells.get("hours_after_dose"), "hours_after_dose", "time")
             return TdmQuery(
                 drug=drug,
                 dose_mg=dose,
-                level_ng_ml=level,
+                level_ng_ml=self.level_ng_ml(level, drug) if level else None,
                 hours_after_dose=after,
                 interval_h=interval,
                 patient=patient,
                 affinity=self.affinity,
+                metabolite_levels_ng_ml=self.metabolite_levels(metabolites, drug),
+                sum_level_ng_ml=(
+                    self.level_ng_ml(total, drug, "sum_level_ng_ml") if total else None
+                ),
             )
         if dose is not None:
             return OccupancyQuery(
@@ -317,12 +327,32 @@ class Requests:
             affinity=self.affinity,
         )
 
-    def level_ng_ml(self, value, drug: str) -> float:
-        """A level in ng/mL; a molar one (nmol/L) through the drug's molar mass."""
+    def level_ng_ml(self, value, drug: str, field: str = "level_ng_ml", moiety=None) -> float:
+        """A level in ng/mL; a molar one (nmol/L) through the molar mass of the drug, or of
+        the moiety `moiety(profile)` picks."""
+
+        def molar_mass_g_mol() -> float:
+            profile = self.library.get(drug)
+            return (profile.parent if moiety is None else moiety(profile)).molar_mass_g_mol
+
         try:
-            return level_ng_ml(value, lambda: self.library.get(drug).parent.molar_mass_g_mol)
+            return level_ng_ml(value, molar_mass_g_mol)
         except ValueError as exc:
-            raise InputError(str(exc), field="level_ng_ml") from None
+            raise InputError(str(exc), field=field) from None
+
+    def metabolite_levels(self, cell: str, drug: str) -> tuple[tuple[str | None, float], ...]:
+        """A metabolite_level_ng_ml cell: C (the profile's one metabolite) or NAME=C,
+        several separated by ';' -> (name or None, ng/mL) each."""
+        from sert_cli.queries.tdm import named_level
+
+        levels = []
+        for part in cell.split(";") if cell else ():
+            if not part.strip():
+                continue
+            name, value = named_level(part)
+            pick = functools.partial(_metabolite, name=name)
+            levels.append((name, self.level_ng_ml(value, drug, "metabolite_level_ng_ml", pick)))
+        return tuple(levels)
 
     def patient(self, cells: dict, key: tuple) -> Patient:
         """The patient of a row's cells (key: its patient cells), parsed once for all the
@@ -366,6 +396,12 @@ def _hashable(value):
     if value is None or isinstance(value, (str, int, float)):
         return value
     return _NotAValue(("json", repr(value)))
+
+
+def _metabolite(profile, name: str | None):
+    from sert_cli.queries.tdm import metabolite_index
+
+    return profile.metabolites[metabolite_index(profile, name)]
 
 
 def _text(value) -> str:

@@ -84,7 +84,8 @@ def run(library: Library, options: Options, say=None, stdout=None) -> Summary:
             library=library,
         )
         given = {field for field, index in terms.reads.items() if index < present}
-        kinds = ("occupancy", "dose", "tdm") if "level_ng_ml" in given else ("occupancy", "dose")
+        tdm = given & set(requests.LEVEL_FIELDS)
+        kinds = ("occupancy", "dose", "tdm") if tdm else ("occupancy", "dose")
         used = {gene for profile in library.profiles.values() for gene in profile.genes}
         genes = tuple(g for g in GENES if g in used or g in given)
         chosen = output.select(options.fields, kinds, genes)

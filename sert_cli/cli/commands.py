@@ -36,6 +36,7 @@ from sert_cli.cli.options import (
     day_list,
     dose_list,
     dose_mg,
+    metabolite_levels,
     parse_mg,
     plasma_level,
     query_options,
@@ -153,7 +154,8 @@ def table(
     options: QueryOptions = None,
 ) -> None:
     """Occupancy over the label's dose range (or --doses), one column per phenotype (or,
-    for a given patient, NM beside the patient's)."""
+    for a given patient, NM beside the patient's); at one dose, a row per phenotype with
+    each moiety's level and share of SERT and NET."""
     from sert_cli.queries.values import GridQuery
 
     _run(GridQuery, options, drug, dose_list(doses), "label")
@@ -455,13 +457,34 @@ def tdm(
     dose_argument: DoseArgument = None,
     dose: DoseOption = None,
     level: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--level",
             metavar="C",
-            help="The measured plasma level: ng/mL, or with a unit such as '120 nmol/L'.",
+            help="The measured plasma level of the drug (the parent): ng/mL, or with a unit "
+            "such as '120 nmol/L'. Given alone for a drug whose reference range is of the "
+            "active moiety (venlafaxine, amitriptyline ...), it is read as that sum, as before.",
         ),
-    ] = ...,
+    ] = None,
+    metabolite_level: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metabolite-level",
+            metavar="[NAME=]C",
+            help="An active metabolite's measured level, beside --level: C for the "
+            "profile's one metabolite, or NAME=C (repeatable); units as --level, a molar "
+            "one through the metabolite's own molar mass.",
+        ),
+    ] = None,
+    sum_level: Annotated[
+        str | None,
+        typer.Option(
+            "--sum-level",
+            metavar="C",
+            help="The level of parent + metabolites, where the laboratory reports only the "
+            "sum (alone: not with --level or --metabolite-level); no ratio can be read.",
+        ),
+    ] = None,
     hours_after_dose: Annotated[
         str | None,
         typer.Option(
@@ -475,14 +498,30 @@ def tdm(
     explain: Explain = False,
     options: QueryOptions = None,
 ) -> None:
-    """A measured level against the model: expected level and range, consistent
-    phenotypes, reference range, implied occupancy, and what may explain a difference."""
+    """Measured levels against the model: expected levels and ranges, the
+    metabolite-to-parent ratio, consistent phenotypes, reference range and alert level,
+    implied occupancy, and what may explain a difference."""
     from sert_cli.queries.values import TdmQuery
 
-    level_ng_ml = plasma_level(level, drug, options.profiles_dir)
+    if level is None and sum_level is None:
+        raise InputError(
+            "give the measured level: --level C (the drug's), with --metabolite-level for "
+            "its metabolites, or --sum-level C where only parent + metabolites is reported"
+        )
+    where = options.profiles_dir
+    level_ng_ml = None if level is None else plasma_level(level, drug, where)
+    total = None if sum_level is None else plasma_level(sum_level, drug, where, "--sum-level")
+    metabolites = metabolite_levels(metabolite_level, drug, where)
     after = time_amount(hours_after_dose, "--hours-after-dose")
     args = (drug, dose_mg(dose, dose_argument), level_ng_ml, after, _hours(interval))
-    _run(TdmQuery, options, *args, explain=explain)
+    _run(
+        TdmQuery,
+        options,
+        *args,
+        explain=explain,
+        metabolite_levels_ng_ml=metabolites,
+        sum_level_ng_ml=total,
+    )
 
 
 @query_command
@@ -602,7 +641,8 @@ def batch(
     Columns read: drug (required); dose_mg (given: occupancy; empty: the dose for target);
     target (default 0.8); transporter (default SERT); interval_h; with (co-medications,
     separated by ;); one column per gene (CYP2C19, CYP2D6, ...) holding a phenotype or a
-    diplotype; age, crcl, hepatic, sex, smoker; level_ng_ml and hours_after_dose (tdm).
+    diplotype; age, crcl, hepatic, sex, smoker; level_ng_ml, metabolite_level_ng_ml,
+    sum_level_ng_ml and hours_after_dose (tdm).
     Cells take units as the single commands do (10 mg, 12 h). A column that looks like one
     of these but is not stops the run (exit 2) unless --carry names it; any other column is
     carried through. Exit 1 if any row failed, 0 if none did.
@@ -648,6 +688,18 @@ def batch(
         raise typer.Exit(1)
 
 
+# The tables of `sert validate` that --table can choose (lists of records).
+VALIDATE_TABLES = (
+    "points",
+    "drugs",
+    "unverified",
+    "therapeutic_ranges",
+    "exposure_ratios",
+    "observed_levels",
+    "eighty_percent_rule",
+)
+
+
 @command()
 @reports_errors
 def validate(
@@ -660,12 +712,27 @@ def validate(
             "joint fit to the shipped PET points, as profile YAML, instead of validating.",
         ),
     ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            metavar="NAME",
+            help="With --format csv or json: only this table ("
+            + ", ".join(VALIDATE_TABLES)
+            + "); csv's default is points.",
+        ),
+    ] = None,
     profiles_dir: ProfilesDir = None,
     fmt: Format = OutputFormat.table,
 ) -> None:
-    """Predicted vs observed PET occupancy, therapeutic ranges and PM/NM exposure ratios."""
+    """Predicted vs observed PET occupancy, therapeutic ranges, exposure ratios vs NM and
+    observed plasma levels."""
     from sert_cli import calibration as validation
 
+    if table is not None and table not in VALIDATE_TABLES:
+        raise InputError(f"unknown table {table!r}: choose one of {', '.join(VALIDATE_TABLES)}")
+    if table is not None and (fit is not None or fmt is OutputFormat.table):
+        raise InputError("--table selects a table of --format csv or json, without --fit")
     library = profiles_library(profiles_dir)
     if fit is not None:
         result = validation.fit(library, None if fit == "all" else fit)
@@ -684,7 +751,8 @@ def validate(
 
         table_format.validation(result, env)
 
-    emit_records(fmt, result["points"] if fmt is OutputFormat.csv else result, draw)
+    chosen = table or ("points" if fmt is OutputFormat.csv else None)
+    emit_records(fmt, result if chosen is None else result[chosen], draw)
 
 
 @command("list", PROFILE_COMMANDS)

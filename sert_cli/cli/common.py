@@ -53,6 +53,8 @@ FLAGS = {
     "seed": "--seed",
     "ancestry": "--ancestry",
     "level": "--level",
+    "metabolite_level": "--metabolite-level",
+    "sum_level": "--sum-level",
     "hours_after_dose": "--hours-after-dose",
     "from_dose_mg": "--from",
     "step_pp": "--step",

@@ -279,9 +279,17 @@ def time_amount(text: str | None, flag: str, plain_hours: float = 1.0) -> float 
         raise InputError(f"{flag} {text!r}: {exc}") from None
 
 
-def plasma_level(text: str, drug: str, profiles_dir: str | None) -> float:
-    """--level 38, '38 ng/mL' or '117 nmol/L' (molar levels converted with the drug's molar
-    mass) -> ng/mL."""
+def plasma_level(
+    text: str,
+    drug: str,
+    profiles_dir: str | None,
+    flag: str = "--level",
+    moiety=None,
+    typed: str | None = None,
+) -> float:
+    """--level 38, '38 ng/mL' or '117 nmol/L' (molar levels converted with the molar mass
+    of the drug, or of the moiety `moiety(profile)` picks) -> ng/mL. A message quotes
+    `typed` (what the option was given), else the text."""
     from sert_cli.units import level_ng_ml
 
     written = text.strip()
@@ -291,12 +299,35 @@ def plasma_level(text: str, drug: str, profiles_dir: str | None) -> float:
     def molar_mass_g_mol() -> float:
         from sert_cli.profiles.library import load_library
 
-        return load_library(profiles_dir).get(drug).parent.molar_mass_g_mol
+        profile = load_library(profiles_dir).get(drug)
+        return (profile.parent if moiety is None else moiety(profile)).molar_mass_g_mol
 
     try:
         return level_ng_ml(written, molar_mass_g_mol)
     except ValueError as exc:
-        raise InputError(f"--level {text!r}: {exc}") from None
+        raise InputError(f"{flag} {(typed or text)!r}: {exc}") from None
+
+
+def metabolite_levels(
+    texts: list[str] | None, drug: str, profiles_dir: str | None
+) -> tuple[tuple[str | None, float], ...]:
+    """--metabolite-level C (the profile's one metabolite) or NAME=C, repeatable -> (name
+    or None, ng/mL) each; a molar level converts with that metabolite's molar mass."""
+    from sert_cli.queries.tdm import metabolite_index, named_level
+
+    levels = []
+    for text in texts or ():
+        name, value = named_level(text)
+        level = plasma_level(
+            value,
+            drug,
+            profiles_dir,
+            "--metabolite-level",
+            lambda profile, name=name: profile.metabolites[metabolite_index(profile, name)],
+            typed=text,
+        )
+        levels.append((name, level))
+    return tuple(levels)
 
 
 SCHEDULE_EXAMPLE = "'20mg x14d, 10mg x14d, 5mg every 48h x28d'"

@@ -214,8 +214,10 @@ class Profile:
 
     @property
     def genes(self) -> tuple[str, ...]:
+        """Every gene a moiety's clearance or a metabolite's formation depends on."""
         genes = [m.phenotypes.gene for m in self.moieties if m.phenotypes]
         genes += [f.gene for m in self.moieties for f in m.fractions_metabolized]
+        genes += [m.formation.gene for m in self.moieties if m.formation]
         return tuple(dict.fromkeys(genes))
 
     def phenotypes_of(self, gene: str) -> set[str]:

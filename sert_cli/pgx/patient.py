@@ -830,11 +830,13 @@ def _guidance(drug: str, given: tuple[tuple[str, str], ...]) -> tuple[dict, ...]
         if len(genes) > 1:
             phenotype = "+".join(phenotypes.get(g, "NR") for g in genes)
             assumed = False
+            not_given = [g for g in genes if g not in phenotypes]
         elif genes:
             phenotype = phenotypes.get(genes[0], "NM")
             assumed = genes[0] not in phenotypes
+            not_given = list(genes) if assumed else []
         else:
-            phenotype, assumed = "", False
+            phenotype, assumed, not_given = "", False, []
         if row["phenotype"] == phenotype:
             advice.append(
                 {
@@ -848,6 +850,38 @@ def _guidance(drug: str, given: tuple[tuple[str, str], ...]) -> tuple[dict, ...]
                     "strength": row["strength"] or None,
                     "advice": row["advice"],
                     "brief": row["brief"],
+                    # the genes the row reads that the patient did not give (a two-gene
+                    # row reads them as No Result, a one-gene row as NM)
+                    "not_given": not_given,
+                    # "avoid": the guideline advises against the drug for this patient,
+                    # so no dose is recommended or planned (guidance.csv's action)
+                    "action": row["action"] or None,
                 }
             )
     return tuple(advice)
+
+
+def advice_subject(advice: dict) -> str:
+    """The phenotypes an advice rests on, each with its gene: 'CYP2D6 PM, CYP2C19 (not
+    given)' (a two-gene row reads a gene not given as No Result), 'CYP2C19 NM (not given)'
+    (a one-gene row reads it as NM); a gene given as Indeterminate or No Result reads NR."""
+    pairs = zip(advice["gene"].split("+"), advice["phenotype"].split("+"), strict=True)
+    return ", ".join(
+        f"{gene} {'' if phenotype == 'NR' else phenotype + ' '}(not given)"
+        if gene in advice["not_given"]
+        else f"{gene} {phenotype}"
+        for gene, phenotype in pairs
+        if gene
+    )
+
+
+def advised_against(guidance) -> tuple[str, ...]:
+    """Why a guideline advises against the drug for this patient (guidance.csv's action
+    avoid), one line per advice: no dose is recommended or planned for the patient; the
+    model's number is still shown, with the advice beside it."""
+    return tuple(
+        f"{a['source']}{' ' + a['strength'] if a['strength'] else ''}, {advice_subject(a)}: "
+        f"{a['brief']}"
+        for a in guidance
+        if a["action"] == "avoid"
+    )

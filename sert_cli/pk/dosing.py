@@ -2,7 +2,7 @@
 range, and the doses a table shows."""
 
 import functools
-from math import ceil, gcd, isfinite
+from math import ceil, gcd, inf, isfinite
 
 from sert_cli.errors import InputError
 from sert_cli.model.profile import Profile
@@ -103,13 +103,18 @@ def label_cap_mg(profile: Profile, interval_h: float) -> float:
 
 
 def dose_within_label(
-    profile: Profile, dose_mg: float, interval_h: float, strengths_mg: tuple[float, ...]
+    profile: Profile,
+    dose_mg: float,
+    interval_h: float,
+    strengths_mg: tuple[float, ...],
+    ceiling_mg: float = inf,
 ) -> tuple[float, tuple[float, ...]] | None:
-    """What the strengths make for dose_mg without crossing the patient's label maximum:
-    the smallest sum at or above dose_mg, or, where that sum is above the maximum, the
-    largest at or below it (None when even the smallest unit is above it). A recommendation
-    is made here, so none can exceed the label (issue: safe by construction)."""
-    cap = label_cap_mg(profile, interval_h)
+    """What the strengths make for dose_mg without crossing the patient's label maximum
+    (nor `ceiling_mg` per dose, e.g. the alert level's: alert_ceiling_mg): the smallest sum
+    at or above dose_mg, or, where that sum is above the maximum, the largest at or below it
+    (None when even the smallest unit is above it). A recommendation is made here, so none
+    can exceed the label (issue: safe by construction)."""
+    cap = min(label_cap_mg(profile, interval_h), ceiling_mg)
     if isfinite(dose_mg) and dose_mg <= cap * (1 + RELATIVE_SLACK):
         made = smallest_dose_from_strengths(dose_mg, strengths_mg)
         if made is not None and made[0] <= cap * (1 + RELATIVE_SLACK):

@@ -93,6 +93,38 @@ def gene_activity(moiety: Moiety, gene: str, phenotype: str) -> tuple[float, str
     return found[0], f"DERIVED: class activity ({found[1]})", True
 
 
+def class_activity_genes(profile: Profile, phenotypes: Mapping[str, str]) -> tuple[str, ...]:
+    """The genes whose phenotype here acts through a class activity (phenotype_activity.csv)
+    on some moiety's clearance or a metabolite's formation: no measured value for this drug
+    (an NM is the reference, never a class value). ModelError where there is neither."""
+    found = []
+    for gene, phenotype in phenotypes.items():
+        if phenotype == "NM":
+            continue
+        for moiety in profile.moieties:
+            if _class_valued(moiety, gene, phenotype) or (
+                moiety.formation is not None
+                and moiety.formation.gene == gene
+                and _class_valued(profile.parent, gene, phenotype)
+            ):
+                found.append(gene)
+                break
+    return tuple(found)
+
+
+def _class_valued(moiety: Moiety, gene: str, phenotype: str) -> bool:
+    """Whether the moiety's clearance takes this gene's phenotype from the class table:
+    the gene acts on it, and neither its measured table nor its activities have it."""
+    table = moiety.phenotypes
+    if table is not None and table.gene == gene:
+        vmax = table.saturable_vmax_mg_h
+        if phenotype in (table.apparent_clearance_l_h if vmax is None else vmax):
+            return False
+    elif gene not in {f.gene for f in moiety.fractions_metabolized}:
+        return False
+    return gene_activity(moiety, gene, phenotype)[2]
+
+
 def formation_change(
     moiety: Moiety, phenotypes: Mapping[str, str], parent: Moiety | None
 ) -> tuple[float, tuple]:
@@ -220,7 +252,7 @@ def _elimination_clearance(moiety: Moiety, phenotypes: Mapping[str, str]) -> tup
         formula="CL = CL_NM * (1 - sum fm_g + sum fm_g * a_g * m_g)",
         values=tuple(values),
         source="; ".join(sources),
-        assumes=Note("; ".join(derived), short="; ".join(d.short for d in derived if d.short)),
+        assumes=Note("; ".join(derived), parts=tuple(p for d in derived for p in d.parts)),
     )
     return result, step
 

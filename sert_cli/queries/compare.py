@@ -1,14 +1,21 @@
 """The compare workflow (`sert compare`): several drugs for one patient, side by side.
 
 Each drug is asked what `sert occupancy` (at the dose given, or its usual dose: the label
-minimum) and `sert dose` (for the target) answer, all in one call of the engine, and its
+minimum as the marketed units make it) and `sert dose` (for the target) answer, all in one
+call of the engine, and its
 clearance for this patient is set beside a normal metabolizer's: the question "which of
 these suits this patient?" in one table.
 """
 
 from sert_cli.errors import InputError, SertError
 from sert_cli.pgx.patient import Patient, Prepared
-from sert_cli.pk.dosing import per_day
+from sert_cli.pk.dosing import (
+    RELATIVE_SLACK,
+    label_cap_mg,
+    per_day,
+    smallest_dose_from_strengths,
+    unit_pieces,
+)
 from sert_cli.queries.results import CompareResult
 from sert_cli.queries.values import CompareQuery, DoseQuery, OccupancyQuery, check_target
 from sert_cli.vocabulary import HOURS_PER_DAY
@@ -24,7 +31,7 @@ def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) 
     asked, seen, repeated = [], set(), []
     for drug, dose in query.drugs:
         profile = engine.library.get(drug)
-        usual = profile.label_min_mg / per_day(profile.interval_h)
+        usual = usual_dose_mg(profile)
         common = {"patient": query.patient, "affinity": query.affinity}
         dose_mg = usual if dose is None else dose
         if (profile.name, dose_mg) in seen:  # an alias, or the usual dose written out
@@ -56,6 +63,20 @@ def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) 
         columns=tuple(columns),
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def usual_dose_mg(profile) -> float:
+    """The usual dose per interval: the label's daily minimum shared over the day's doses,
+    as the marketed units (whole, or half a scored tablet) make it: the smallest dose they
+    make at or above it within the label maximum (amitriptyline, 10 mg/day every 12 h: 10
+    mg, the 10 mg tablet, not 5 mg, which no tablet makes); the minimum itself where they
+    make none within the label."""
+    usual = profile.label_min_mg / per_day(profile.interval_h)
+    made = smallest_dose_from_strengths(usual, unit_pieces(profile))
+    cap = label_cap_mg(profile, profile.interval_h)
+    if made is None or made[0] > cap * (1 + RELATIVE_SLACK):
+        return usual
+    return made[0]
 
 
 def _column(at_dose, for_target, average, given: bool) -> dict:

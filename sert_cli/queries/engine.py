@@ -14,11 +14,12 @@ from importlib import import_module
 from sert_cli.errors import InputError, ModelError, SertError, held
 from sert_cli.model import formulas
 from sert_cli.model.profile import Profile
-from sert_cli.pgx.patient import Patient, Prepared, prepare, serotonergic
+from sert_cli.pgx.patient import Patient, Prepared, advised_against, prepare, serotonergic
 from sert_cli.pk.dosing import (
     above_label,
     below_label,
     dose_within_label,
+    label_cap_mg,
     label_warnings,
     per_day,
     shortfall_text,
@@ -212,6 +213,7 @@ class Engine:
             if prepared.co_sert_inhibitors:
                 loads = state.loads.get(PRIMARY_TRANSPORTER)
                 warnings += tuple(together(prepared, None if loads is None else at(loads, i)))
+            warnings += tuple(alert_level_warning(profile, state, i))
             answers[slot] = OccupancyResult(
                 query=query,
                 prepared=prepared,
@@ -261,9 +263,15 @@ class Engine:
         )
         exact_doses = exact.tolist() if hasattr(exact, "shape") else [exact]
         daily = per_day(interval)
+        # a patient the guideline advises against the drug for gets the model's number and
+        # the advice, never a dose made of strengths (guidance.csv's action avoid)
+        against = [advised_against(p.guidance) for p in patients]
+        ceilings = level_ceilings_mg(patients, interval)
         made = [
-            dose_within_label(p.profile, dose, interval, profile.strengths_mg)
-            for dose, p in zip(exact_doses, patients, strict=True)
+            None
+            if no
+            else dose_within_label(p.profile, dose, interval, profile.strengths_mg, ceiling)
+            for dose, p, no, ceiling in zip(exact_doses, patients, against, ceilings, strict=True)
         ]
         occupancy_at = _occupancy_at(patients, interval, transporter, made)
         for i, (query, slot, prepared, dose, found) in enumerate(
@@ -282,7 +290,24 @@ class Engine:
                 emax = profile.emax.get(PRIMARY_TRANSPORTER, 1.0)
                 warnings += together(prepared, formulas.load_for_occupancy(occupancy, emax))
             exceeds = above_label(profile, dose * daily)
-            if not reached:
+            # the reference range, not the label, holds the dose: one line says both
+            held = (
+                not against[i]
+                and dose > ceilings[i] * (1 + 1e-9)
+                and ceilings[i] < label_cap_mg(profile, interval)
+            )
+            if held:
+                warnings.append(
+                    level_ceiling_text(profile, ceilings[i], interval, found)
+                    + ("" if reached else shortfall_words(query.target, transporter, occupancy))
+                )
+            if against[i]:
+                warnings.append(
+                    f"no dose is recommended for {profile.name}: the guideline advises against "
+                    f"it for this patient ({'; '.join(against[i])}); the exact dose is the "
+                    "model's number only"
+                )
+            elif not reached and not held:
                 warnings.append(
                     shortfall_text(
                         profile, query.target, transporter, dose * daily, found, occupancy, interval
@@ -384,6 +409,97 @@ def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list
     values = state.occupancy[transporter]
     taken = iter(values if isinstance(values, list) else [values])
     return [next(taken) if m is not None else None for m in made]
+
+
+def ceiling_level_ng_ml(profile: Profile) -> float | None:
+    """The level no recommendation may be expected to pass: the top of the reference range
+    (AGNP: above it tolerability falls and no further gain is expected), else the alert."""
+    if profile.therapeutic_range_ng_ml is not None:
+        return profile.therapeutic_range_ng_ml[1]
+    return profile.therapeutic_alert_ng_ml
+
+
+def level_ceilings_mg(patients: list[Prepared], interval_h: float) -> list[float]:
+    """Per patient, the largest dose per administration whose average steady-state level
+    (of what the profile's reference range is of: the parent or the active moiety) stays at
+    the top of the reference range (ceiling_level_ng_ml), so that no recommendation is
+    expected to pass it; inf where the profile gives no range. The interval average lies
+    above the trough the consensus levels are measured at, so the ceiling errs low for the
+    model's average patient. Linear clearance: level is proportional to dose; saturable:
+    bisection."""
+    profile = patients[0].profile
+    alert = ceiling_level_ng_ml(profile)
+    if alert is None:
+        return [math.inf] * len(patients)
+    caps = [label_cap_mg(p.profile, interval_h) for p in patients]
+    pk = _patient_pk(patients)
+
+    def levels(doses: list[float]) -> list[float]:
+        state = as_lists(steady_state(profile, vector(doses), interval_h, *pk))
+        counted = (
+            state.levels if profile.therapeutic_range_of == "active_moiety" else state.levels[:1]
+        )
+        columns = [lv.css_plasma_ng_ml for lv in counted]
+        columns = [c if isinstance(c, list) else [c] * len(doses) for c in columns]
+        return [sum(values) for values in zip(*columns, strict=True)]
+
+    at_cap = levels(caps)
+    if not profile.saturable:
+        return [
+            math.inf if level <= alert else cap * alert / level
+            for cap, level in zip(caps, at_cap, strict=True)
+        ]
+    low, high = [0.0] * len(caps), list(caps)
+    for _ in range(60):  # the level rises with the dose: halve the bracket 60 times
+        middle = [(a + b) / 2 for a, b in zip(low, high, strict=True)]
+        above = [level > alert for level in levels(middle)]
+        low = [a if up else m for a, m, up in zip(low, middle, above, strict=True)]
+        high = [m if up else b for b, m, up in zip(high, middle, above, strict=True)]
+    return [math.inf if level <= alert else a for a, level in zip(low, at_cap, strict=True)]
+
+
+def alert_level_warning(profile: Profile, state: SteadyState, index: int) -> list[str]:
+    """A dose whose expected average level (of what the reference range is of) reaches the
+    laboratory alert level: said beside the occupancy, as the consensus asks for action."""
+    alert = profile.therapeutic_alert_ng_ml
+    if alert is None:
+        return []
+    counted = state.levels if profile.therapeutic_range_of == "active_moiety" else state.levels[:1]
+    level = sum(at(lv.css_plasma_ng_ml, index) for lv in counted)
+    if not level >= alert:
+        return []
+    of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
+    return [
+        f"this patient's expected {of} level at this dose, {level:.3g} ng/mL, reaches the "
+        f"laboratory alert level of {alert:g} ng/mL (therapeutic_range.alert in the profile, "
+        "with its source): reduce the dose and check the level"
+    ]
+
+
+def shortfall_words(target, transporter: str, occupancy: float | None) -> str:
+    """How far the held dose leaves the target (a clause of the ceiling's line)."""
+    if occupancy is None:
+        return ""
+    short = max(round((float(target) - occupancy) * 100), 1)
+    return (
+        f", which gives {percent(occupancy)} {transporter}, {short} point(s) short of "
+        f"{percent(float(target))}"
+    )
+
+
+def level_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, found) -> str:
+    """Why the recommendation stops below the dose the target asks for."""
+    of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
+    held_at = (
+        "no dose from the strengths stays below it"
+        if found is None
+        else f"the dose recommended is held at {found[0]:g} mg"
+    )
+    return (
+        f"above {ceiling_mg * per_day(interval_h):.3g} mg/day this patient's expected "
+        f"{of} level passes the top of its reference range, "
+        f"{ceiling_level_ng_ml(profile):g} ng/mL: {held_at}"
+    )
 
 
 def _patient_pk(patients: list[Prepared]) -> tuple:

@@ -17,12 +17,13 @@ from itertools import product
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
-from sert_cli.pgx.patient import Prepared, label_maximum_for
+from sert_cli.pgx.patient import Prepared, advised_against, label_maximum_for
 from sert_cli.pk.dosing import above_label, label_cap_mg, label_warnings
 from sert_cli.pk.steady_state import (
     RANGE_Z,
     check_finite,
     check_resolvable,
+    level_spread,
     patient_spread,
     steady_state,
 )
@@ -99,11 +100,16 @@ def simulate_population(
     )
     weights /= weights.sum()
     loads = {t: [] for t in TRANSPORTERS}
+    levels = []  # each combination's level of what the reference range is of, ng/mL
     for combo in combos:
         state = steady_state(profile, dose_mg, interval_h, phenotypes_of(fixed, genes, combo))
         # a dose the model cannot resolve is refused as `sert occupancy` refuses it
         check_finite(profile, [state.levels[0].css_plasma_ng_ml, *state.loads.values()])
         check_resolvable(state.occupancy.values())
+        moieties = (
+            state.levels if profile.therapeutic_range_of == "active_moiety" else [state.levels[0]]
+        )
+        levels.append(sum(float(lv.css_plasma_ng_ml) for lv in moieties))
         for t in TRANSPORTERS:
             loads[t].append(state.loads.get(t))
     shown = [t for t in TRANSPORTERS if all(x is not None for x in loads[t])]
@@ -155,7 +161,28 @@ def simulate_population(
         "sigma": sigma,
         "combos": combos,
         "weights": weights.tolist(),
+        "fraction_at_alert": share_at_alert(profile, levels, weights.tolist()),
     }
+
+
+def share_at_alert(profile, levels: list[float], weights: list[float]) -> float | None:
+    """The expected share of patients whose steady-state average level (of what the
+    reference range is of) is at or above the profile's laboratory alert level: each
+    phenotype combination's level L_c spread lognormally by the profile's exposure CV
+    (sigma = ln(level_spread) / RANGE_Z), so its share is Phi(ln(L_c / alert) / sigma);
+    without a sourced CV, the combinations whose level reaches it. None without an alert."""
+    alert = profile.therapeutic_alert_ng_ml
+    if alert is None:
+        return None
+    spread = level_spread(profile)
+    sigma = math.log(spread) / RANGE_Z if spread else 0.0
+    share = 0.0
+    for level, weight in zip(levels, weights, strict=True):
+        if sigma > 0 and level > 0:
+            share += weight * 0.5 * (1.0 + math.erf(math.log(level / alert) / sigma / math.sqrt(2)))
+        else:
+            share += weight * (level >= alert)
+    return min(share, 1.0)
 
 
 def _percentiles(counts, which) -> dict[str, float]:
@@ -287,6 +314,12 @@ def answer_population(
         warnings.append(
             f"no dose for 90 %: the label says to avoid {profile.name} for this patient: "
             + "; ".join(prepared.avoid)
+        )
+    elif advised_against(prepared.guidance):
+        dose_for_share_mg = None
+        warnings.append(
+            f"no dose for 90 %: the guideline advises against {profile.name} for this patient: "
+            + "; ".join(advised_against(prepared.guidance))
         )
     elif dose_for_share_mg is None:
         warnings.append(

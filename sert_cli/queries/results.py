@@ -317,6 +317,9 @@ class DoseResult(NamedTuple):
             "dose_mg": self.dose_mg,
             "daily_dose_mg": self.dose_mg * HOURS_PER_DAY / self.interval_h,
             "recommended_dose_mg": self.recommended_dose_mg,
+            "recommended_daily_dose_mg": None
+            if self.recommended_dose_mg is None
+            else self.recommended_dose_mg * HOURS_PER_DAY / self.interval_h,
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
             "target_reached": self.target_reached,
@@ -336,13 +339,31 @@ class GridResult(NamedTuple):
     doses_mg: tuple[float, ...]
     columns: tuple[dict[str, str], ...]  # the phenotypes of each column
     occupancy: tuple[tuple[dict[str, float | None], ...], ...]  # [dose][column]
-    steps: tuple[Step, ...]  # the first column's, at the first dose
+    steps: tuple[Step, ...]  # the all-NM column's (else the first one's), at the first dose
     warnings: tuple[str, ...]
     label_max_mg: tuple[float, ...]  # each column's patient-specific label maximum, mg/day
+    levels_ng_ml: tuple[tuple[dict[str, float], ...], ...] = ()  # [dose][column]: moiety ->
+    shares: tuple[tuple[dict[str, dict[str, float]], ...], ...] = ()  # [dose][column]: t -> m
+    class_genes: tuple[tuple[str, ...], ...] = ()  # per column: genes at a class activity
 
     def above_label_max(self, dose_mg: float, column: int) -> bool:
         """A dose above a column's label maximum: shown as such, never as a plain cell."""
         return dose_mg * HOURS_PER_DAY / self.interval_h > self.label_max_mg[column] * (1 + 1e-9)
+
+    def alert_level(self, dose_index: int, column: int) -> bool | None:
+        """Whether the expected steady-state average level (of what the reference range is
+        of: the parent, or parent + metabolites) reaches the profile's laboratory alert
+        level at this dose and column; None without an alert level."""
+        profile = self.prepared.profile
+        alert = profile.therapeutic_alert_ng_ml
+        if alert is None:
+            return None
+        levels = self.levels_ng_ml[dose_index][column]
+        if profile.therapeutic_range_of == "active_moiety":
+            level = sum(levels.values())
+        else:
+            level = levels[profile.parent.name]
+        return level >= alert * (1 - 1e-9)
 
     @property
     def drug(self) -> str:
@@ -361,11 +382,15 @@ class GridResult(NamedTuple):
                 "dose_mg": dose,
                 "interval_h": self.interval_h,
                 "phenotypes": dict(column),
+                "class_activity_genes": list(self.class_genes[i]),
                 "occupancy": dict(cell),
+                "css_plasma_ng_ml_by_moiety": dict(self.levels_ng_ml[d][i]),
+                "occupancy_by_moiety": {t: dict(m) for t, m in self.shares[d][i].items()},
                 "label_max_mg": self.label_max_mg[i],
                 "above_label_max": self.above_label_max(dose, i),
+                "at_or_above_alert": self.alert_level(d, i),
             }
-            for dose, row in zip(self.doses_mg, self.occupancy, strict=True)
+            for d, (dose, row) in enumerate(zip(self.doses_mg, self.occupancy, strict=True))
             for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))
         ]
 
@@ -450,6 +475,10 @@ class PopulationResult(NamedTuple):
             "frequency_sources": numbers["frequency_sources"],
             "occupancy_percentiles": numbers["occupancy_percentiles"],
             "fraction_reaching_target": numbers["fraction_reaching_target"],
+            # the laboratory alert level (null without one) and the expected share of these
+            # patients whose steady-state average level reaches it
+            "alert_level_ng_ml": self.prepared.profile.therapeutic_alert_ng_ml,
+            "fraction_at_or_above_alert": numbers["fraction_at_alert"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
             "label_max_mg": self.numbers["label_max_mg"],  # the lowest any patient here has
             "by_phenotype": numbers["by_phenotype"],
@@ -464,10 +493,12 @@ class PopulationResult(NamedTuple):
         base = {
             "drug": self.drug,
             "dose_mg": self.query.dose_mg,
+            "daily_dose_mg": self.query.dose_mg * HOURS_PER_DAY / self.interval_h,
             "ancestry": self.group,
             "n": self.query.n,
             "seed": self.query.seed,
             "fraction_reaching_target": self.numbers["fraction_reaching_target"],
+            "fraction_at_or_above_alert": self.numbers["fraction_at_alert"],
             "dose_for_target_in_90pct_mg": self.dose_for_share_mg,
         }
         return [{**base, **row, "statement": STATEMENT} for row in self.numbers["by_phenotype"]]

@@ -9,7 +9,7 @@ import numpy as np
 
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model import formulas
-from sert_cli.pgx.patient import Prepared
+from sert_cli.pgx.patient import Prepared, advised_against
 from sert_cli.pk.dosing import (
     above_label,
     check_dose_taken_now,
@@ -301,6 +301,12 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             + "; ".join(target.avoid),
             field="patient",
         )
+    if advised_against(target.guidance):
+        raise ModelError(
+            f"no switch to {new.name}: the guideline advises against it for this patient: "
+            + "; ".join(advised_against(target.guidance)),
+            field="patient",
+        )
     own = own_patient(patient, prepared.profile, new)
     if own != patient:
         prepared = engine.prepared(query.drug, affinity, own)
@@ -444,6 +450,8 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             "day": day,
             "from_dose_mg": old_doses[day],
             "to_dose_mg": new_doses[day],
+            "from_daily_dose_mg": old_doses[day] * per_day(interval),
+            "to_daily_dose_mg": new_doses[day] * per_day(new.interval_h),
             "occupancy": {t: (None if v is None else float(v[day])) for t, v in combined.items()},
         }
         for day in range(total_days)
@@ -510,6 +518,7 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             "drug": old.name,
             "dose_mg": dose,
             "interval_h": interval,
+            "daily_dose_mg": dose * per_day(interval),
             "occupancy": dict(before.occupancy),
             "affinity": dict(old.affinity),
             "phenotypes": dict(prepared.phenotypes),
@@ -519,6 +528,7 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             "drug": new.name,
             "equivalent_dose_mg": exact,
             "recommended_dose_mg": practical,
+            "recommended_daily_dose_mg": practical * per_day(new.interval_h),
             "recommended_units_mg": list(units),
             "occupancy_at_recommended": dict(after.occupancy),
             "target_reached": matched_within_label,

@@ -44,7 +44,9 @@ class DoseQuery(NamedTuple):
 
 class GridQuery(NamedTuple):
     """Steady-state occupancy over doses (`table`, `curve`), one column per phenotype set:
-    every phenotype the profile has, or NM beside the patient's when a patient is given."""
+    every phenotype of every gene the drug depends on, measured or at the class activity
+    (a curve: measured only), at one dose also both genes' pairs; or NM beside the
+    patient's when a patient is given."""
 
     drug: str
     doses_mg: tuple[float, ...] | None = None  # None: `span` decides
@@ -91,15 +93,20 @@ class PopulationQuery(NamedTuple):
 
 
 class TdmQuery(NamedTuple):
-    """A measured plasma level read against the model for this patient and dose."""
+    """Measured plasma levels read against the model for this patient and dose: the
+    parent's (given alone, as before: of what the reference range is of), each active
+    metabolite's beside it, or only the sum of parent and metabolites (ng/mL each)."""
 
     drug: str
     dose_mg: float
-    level_ng_ml: float
+    level_ng_ml: float | None  # None: only the sum was given
     hours_after_dose: float | None = None  # None: at trough, just before the next dose
     interval_h: float | None = None
     patient: Patient = NO_PATIENT
     affinity: str = DEFAULT_AFFINITY
+    # (metabolite's name, or None for the profile's only one; ng/mL), as given
+    metabolite_levels_ng_ml: tuple[tuple[str | None, float], ...] = ()
+    sum_level_ng_ml: float | None = None  # parent + metabolites, where only it is reported
     kind = "tdm"
 
 

@@ -13,20 +13,26 @@ from rich.text import Text
 
 from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
+from sert_cli.pgx.patient import advice_subject, advised_against
+from sert_cli.pk.dosing import smallest_dose_from_strengths, unit_pieces
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
+from sert_cli.queries.grid import liquid_dose_mg
 from sert_cli.queries.results import (
     assumptions,
     factor_assumptions,
     notable_transporters,
     steady_state_key,
 )
+from sert_cli.queries.taper import most_dilute_liquid
 from sert_cli.render.fit import print_table
-from sert_cli.trace import Note
+from sert_cli.trace import Note, note_parts
 from sert_cli.units import percent
 from sert_cli.vocabulary import (
+    GENES_WITH_RM,
     HOURS_PER_DAY,
     PHENOTYPE_NAMES,
+    PHENOTYPES,
     STATEMENT,
     TRANSPORTERS,
 )
@@ -72,8 +78,10 @@ def draw(result, explain: bool, env) -> None:
     """The people's view of any query result."""
     console = _console(env)
     render = RENDERERS.get(type(result))
-    if render is None:  # a grid: `curve` or `table`
+    if render is None:  # a grid: `curve` or `table` (at one dose, a row per phenotype)
         render = curve if result.query.span == "curve" else dose_table
+        if render is dose_table and len(result.doses_mg) == 1:
+            render = phenotype_table
     render(console, result)
     patient_extras(console, result, explain, _console(env, stderr=True))
 
@@ -123,6 +131,9 @@ def patient_text(prepared) -> str:
     phenotypes not given (NM, assumed) are the "Assumed:" line's."""
     given = {g: p for g, p in prepared.phenotypes.items() if g not in prepared.assumed_genes}
     said = [phenotype_text(given) if given or not prepared.phenotypes else "no phenotype given"]
+    if given:  # the other genes a guideline's advice rests on
+        unsaid = (g for a in prepared.guidance for g in a["not_given"] if g not in given)
+        said += [f"{gene} not given" for gene in dict.fromkeys(unsaid)]
     if prepared.comedications:
         said.append("with " + ", ".join(prepared.comedications))
     for name, value in prepared.factors.items():
@@ -154,8 +165,7 @@ def constants(profile: Profile) -> list[str]:
 
 def _print_assumptions(console: Console, notes: list[str]) -> None:
     """The "Assumed:" line, each assumption short (--explain prints each whole)."""
-    said = [getattr(note, "short", note) for note in notes]
-    said = list(dict.fromkeys(s for s in said if s))  # each once (one per moiety, e.g.)
+    said = list(dict.fromkeys(p for note in notes for p in note_parts(note)))  # each once
     console.print("Assumed: " + "; ".join(said) + ".", style="dim", markup=False)
 
 
@@ -180,8 +190,26 @@ def headed_table(console: Console, heading: str) -> Table:
     return table
 
 
+def how_often(interval_h: float) -> str:
+    """'twice daily', 'every 8 h': how often a dose is taken, in words."""
+    return "twice daily" if interval_h == HOURS_PER_DAY / 2 else f"every {num(interval_h)} h"
+
+
+def dose_words(dose_mg: float, interval_h: float, units: str = "") -> str:
+    """A dose per administration as people read it: '75 mg' once a day; '75 mg twice daily
+    (150 mg/day)', '10 mg every 48 h (5 mg/day)' at another interval (so that a dose is never
+    read as a day's). units: the strengths in brackets after the dose, '(50 mg + 25 mg)'."""
+    said = f"{num(dose_mg)} mg" + (f" ({units})" if units else "")
+    if interval_h == HOURS_PER_DAY:
+        return said
+    return f"{said} {how_often(interval_h)} ({num(dose_mg * HOURS_PER_DAY / interval_h)} mg/day)"
+
+
 def regimen(drug: str, dose_mg: float, interval_h: float) -> str:
-    return f"{drug} {num(dose_mg)} mg every {num(interval_h)} h"
+    """'escitalopram 10 mg every 24 h'; 'amitriptyline 75 mg twice daily (150 mg/day)'."""
+    if interval_h == HOURS_PER_DAY:
+        return f"{drug} {num(dose_mg)} mg every {num(interval_h)} h"
+    return f"{drug} {dose_words(dose_mg, interval_h)}"
 
 
 def pairs_table(console: Console, heading: str) -> Table:
@@ -229,8 +257,11 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             )
     print_table(console, table, margins=False)
     if len(levels) > 1:
+        drivers = _drivers(record)
         console.print(
-            "Occupancy is of all moieties together, competing (docs/model.md section 4).",
+            f"{drivers}: the moieties compete (docs/model.md section 4)."
+            if drivers
+            else "Occupancy is of all moieties together, competing (docs/model.md section 4).",
             markup=False,
         )
     t95 = record[steady_state_key(0.95)]
@@ -244,6 +275,24 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
     )
 
 
+def _drivers(record: dict) -> str:
+    """Which moiety drives each transporter the drug notably occupies: "SERT mostly
+    amitriptyline (33 of 49 %), NET mostly nortriptyline (56 of 59 %)"."""
+    said = []
+    for t in notable_transporters([record["occupancy"]]):
+        shares = record["occupancy_by_moiety"].get(t, {})
+        total = record["occupancy"][t]
+        if len(shares) < 2 or not total:
+            continue
+        (first, a), (second, b) = sorted(shares.items(), key=lambda kv: -kv[1])[:2]
+        whole = [pct(v).removesuffix(" %") for v in (a, b, total)]
+        if a > total / 2:
+            said.append(f"{t} mostly {first} ({whole[0]} of {whole[2]} %)")
+        else:
+            said.append(f"{t} from {first} and {second} ({whole[0]} + {whole[1]} of {whole[2]} %)")
+    return ", ".join(said)
+
+
 def taper(console: Console, result) -> None:
     r = result.record()
     how = (
@@ -252,7 +301,7 @@ def taper(console: Console, result) -> None:
         else f"each dose {percent(r['fraction'])} below the last"
     ) + (f", no cut over {percent(r['max_cut'])}" if r.get("fraction", 0) > r["max_cut"] else "")
     console.print(
-        f"{result.drug} from {num(r['from_dose_mg'])} mg every {num(r['interval_h'])} h: {how}",
+        f"{result.drug} from {regimen('', r['from_dose_mg'], r['interval_h']).strip()}: {how}",
         style="bold",
         markup=False,
     )
@@ -268,7 +317,12 @@ def taper(console: Console, result) -> None:
             num(s["start_day"]),
             num(s["dose_mg"]) + (" (above max)" if s["above_label_max"] else ""),
             *(pct(s["occupancy"][t]) for t in shown),
-            s["formulation"]["description"],
+            s["formulation"]["description"]
+            + (
+                f" {how_often(r['interval_h'])} ({num(s['daily_dose_mg'])} mg/day)"
+                if r["interval_h"] != HOURS_PER_DAY and s["dose_mg"] > 0
+                else ""
+            ),
         )
     print_table(console, table)
     changes = [
@@ -288,10 +342,10 @@ def switch(console: Console, result) -> None:
     exact = new["equivalent_dose_mg"]
     short = (old["occupancy"]["SERT"] - new["occupancy_at_recommended"]["SERT"]) * 100
     console.print(
-        f"{old['drug']} {num(old['dose_mg'])} mg (SERT {pct(old['occupancy']['SERT'])}) to "
-        f"{new['drug']}: "
+        f"{old['drug']} {dose_words(old['dose_mg'], old['interval_h'])} (SERT "
+        f"{pct(old['occupancy']['SERT'])}) to {new['drug']}: "
         + (f"equivalent {num(exact)} mg, " if exact is not None else "")
-        + f"take {num(new['recommended_dose_mg'])} mg (SERT "
+        + f"take {dose_words(new['recommended_dose_mg'], new['interval_h'])} (SERT "
         f"{pct(new['occupancy_at_recommended']['SERT'])}"
         + ("" if new["target_reached"] else f", {points(short)} SHORT: the label maximum")
         + "); "
@@ -307,11 +361,8 @@ def switch(console: Console, result) -> None:
     )
     days = r["schedule"]
     shown = notable_transporters([d["occupancy"] for d in days])
-    table = titled_table(
-        "",
-        ("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
-        right=("day", f"{old['drug']}, mg", f"{new['drug']}, mg", *shown),
-    )
+    headings = [_schedule_heading(side["drug"], side["interval_h"]) for side in (old, new)]
+    table = titled_table("", ("day", *headings, *shown), right=("day", *headings, *shown))
     for i, d in enumerate(days):
         changed = i == 0 or (d["from_dose_mg"], d["to_dose_mg"]) != (
             days[i - 1]["from_dose_mg"],
@@ -320,8 +371,8 @@ def switch(console: Console, result) -> None:
         if changed or d["day"] % 7 == 0 or i == len(days) - 1:
             table.add_row(
                 str(d["day"]),
-                num(d["from_dose_mg"]),
-                num(d["to_dose_mg"]),
+                _schedule_cell(d["from_dose_mg"], d["from_daily_dose_mg"], old["interval_h"]),
+                _schedule_cell(d["to_dose_mg"], d["to_daily_dose_mg"], new["interval_h"]),
                 *(pct(d["occupancy"][t]) for t in shown),
             )
     print_table(console, table)
@@ -329,10 +380,33 @@ def switch(console: Console, result) -> None:
     print_notes(result.notes_, console)
 
 
+def _schedule_heading(drug: str, interval_h: float) -> str:
+    """A switch schedule's dose column: 'sertraline, mg'; a drug taken at another interval
+    says it, with the day's dose in brackets: 'amitriptyline, mg twice daily (mg/day)'."""
+    if interval_h == HOURS_PER_DAY:
+        return f"{drug}, mg"
+    return f"{drug}, mg {how_often(interval_h)} (mg/day)"
+
+
+def _schedule_cell(dose_mg: float, daily_mg: float, interval_h: float) -> str:
+    return (
+        num(dose_mg)
+        if interval_h == HOURS_PER_DAY or not dose_mg
+        else f"{num(dose_mg)} ({num(daily_mg)})"
+    )
+
+
 def tdm(console: Console, result) -> None:
     """The level against the model, in a few lines a clinician reads at a glance."""
     r = result.record()
-    level = f"a level of {num(r['level_ng_ml'])} ng/mL ({r['level_of']})"
+    moieties = r["levels_by_moiety"]
+    given = [m for m in moieties if m["measured_ng_ml"] is not None]
+    if len(given) > 1:
+        level = ", ".join(f"{m['name']} {num(m['measured_ng_ml'])} ng/mL" for m in given)
+        if r["level_of"] == "active moiety":
+            level += f" (sum {num(r['level_read_ng_ml'])} ng/mL)"
+    else:
+        level = f"a level of {num(r['level_read_ng_ml'])} ng/mL ({r['level_of']})"
     when = f"{num(r['hours_after_dose'])} h after a dose"
     regimen_text = regimen(result.drug, r["dose_mg"], r["interval_h"])
     table = pairs_table(
@@ -343,19 +417,69 @@ def tdm(console: Console, result) -> None:
     if spread:
         table.add_row("  90 % of patients", span(num(spread[0]), num(spread[1]), "ng/mL"))
     table.add_row("measured / expected", f"{r['ratio_to_expected']:.2f}")
+    if len(moieties) > 1:  # each moiety: measured where given, and expected
+        for m in moieties:
+            expected = f"{num(m['expected_ng_ml'])} ng/mL expected"
+            if m["measured_ng_ml"] is not None:
+                expected = f"{num(m['measured_ng_ml'])} measured, " + expected
+            table.add_row(f"  {m['name']}", expected)
+    for ratio in r["metabolite_ratios"]:
+        table.add_row(
+            f"{ratio['metabolite']}/{result.drug} (molar)",
+            f"{ratio['measured']:.3g} (expected {ratio['expected']:.3g})",
+        )
     table.add_row("implied CL/F", f"{num(r['implied_clearance_l_h'])} L/h")
+    read = r["consistent_phenotypes_read"]
+    joint = any(how != "one gene at a time" for how in read.values())
     for gene, hits in r["consistent_phenotypes"].items():
-        table.add_row(f"consistent {gene} phenotypes", ", ".join(hits) or "none")
+        label = f"consistent {gene} phenotypes"
+        if read[gene] == "one gene at a time":
+            label += " (other genes as given)" if joint else ""
+            table.add_row(label, ", ".join(hits) or "none")
+        else:
+            table.add_row(label, (", ".join(hits) or "none") + _joint_words(gene, r))
+    of = f" ({r['reference_range_of']})" if len(moieties) > 1 else ""
     if r["reference_range_ng_ml"]:
         low, high = r["reference_range_ng_ml"]
-        table.add_row("reference range", span(num(low), num(high), "ng/mL"))
+        table.add_row(f"reference range{of}", span(num(low), num(high), "ng/mL"))
     if r["alert_level_ng_ml"]:
-        table.add_row("laboratory alert level", f"{num(r['alert_level_ng_ml'])} ng/mL")
+        alert = f"{num(r['alert_level_ng_ml'])} ng/mL"
+        table.add_row("laboratory alert level", alert + (" REACHED" if r["above_alert"] else ""))
     for transporter, value in r["occupancy_implied"].items():
         table.add_row(f"{transporter} occupancy implied", pct(value))
     print_table(console, table, margins=False)
     console.print(f"Interpretation: {r['interpretation']}.", markup=False)
+    if r["ratio_interpretation"]:
+        console.print(f"Metabolite/parent: {r['ratio_interpretation']}.", markup=False)
     _print_factor_assumptions(console, result)
+
+
+def _joint_words(gene: str, r: dict) -> str:
+    """' (with CYP2D6 PM)': the other genes' phenotypes that go with the gene's consistent
+    ones in the combinations read together with the metabolite-to-parent ratio (nothing
+    where any of theirs does)."""
+    said = []
+    for ratio in r["metabolite_ratios"]:
+        if gene not in ratio["genes"] or not ratio["combinations_read"]:
+            continue
+        combinations = ratio["consistent_with_levels"]
+        for other in ratio["genes"]:
+            if other == gene or not combinations:
+                continue
+            found = {c[other] for c in combinations}
+            every = [p for p in PHENOTYPES if p != "RM" or other in GENES_WITH_RM]
+            if set(every) - found:
+                words = [p for p in PHENOTYPES if p in found]
+                either = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+                said.append(f"{other} {either}")
+    return f" (with {', '.join(dict.fromkeys(said))})" if said else ""
+
+
+def moiety_words(profile: Profile) -> str:
+    """What the profile's reference range and alert level are of, in words."""
+    if profile.therapeutic_range_of == "active_moiety" and profile.metabolites:
+        return " + ".join(m.name for m in profile.moieties)
+    return profile.parent.name
 
 
 def population(console: Console, result) -> None:
@@ -377,12 +501,19 @@ def population(console: Console, result) -> None:
         f"{percent(record['fraction_reaching_target'], 1)} of patients. "
         "Dose that brings 90 % there: "
         + (
-            f"{num(record['dose_for_target_in_90pct_mg'])} mg every {num(record['interval_h'])} h."
+            f"{regimen('', record['dose_for_target_in_90pct_mg'], record['interval_h']).strip()}."
             if record["dose_for_target_in_90pct_mg"]
             else "none within the label maximum."
         ),
         markup=False,
     )
+    if record["alert_level_ng_ml"] is not None:
+        console.print(
+            f"At or above the laboratory alert level of {num(record['alert_level_ng_ml'])} "
+            f"ng/mL ({moiety_words(result.prepared.profile)}, steady-state average): "
+            f"{percent(record['fraction_at_or_above_alert'], 1)} of patients (expected).",
+            markup=False,
+        )
     bands = record["histogram_5pp"][record["transporter"]]
     top = max(bands) or 1.0
     first = next((i for i, b in enumerate(bands) if b > 0), 0)
@@ -424,7 +555,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
     )
     table.add_row(
         "exact dose (the model's number)",
-        f"{num(result.dose_mg)} mg every {num(result.interval_h)} h",
+        regimen("", result.dose_mg, result.interval_h).strip(),
     )
     spread = result.dose_range_mg()
     if spread is not None:
@@ -435,13 +566,15 @@ def dose(console: Console, result: results.DoseResult) -> None:
         units = " + ".join(f"{num(u)} mg" for u in result.recommended_units_mg)
         table.add_row(
             "dose from marketed strengths",
-            f"{num(result.recommended_dose_mg)} mg ({units})",
+            dose_words(result.recommended_dose_mg, result.interval_h, units),
         )
         reached = pct(result.occupancy_at_recommended)
         if not result.target_reached:
             short = (query.target - result.occupancy_at_recommended) * 100
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
+    elif advised_against(result.prepared.guidance):
+        table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
         table.add_row("dose from marketed strengths", "none within the label maximum")
     table.add_row(
@@ -449,7 +582,11 @@ def dose(console: Console, result: results.DoseResult) -> None:
     )
     table.add_row(
         "exact dose above label maximum",
-        "YES: capped at the maximum" if result.exceeds_label_max else "no",
+        "no"
+        if not result.exceeds_label_max
+        else "YES"
+        if result.recommended_dose_mg is None
+        else "YES: capped at the maximum",
     )
     print_table(console, table, margins=False)
     _print_assumptions(
@@ -468,8 +605,12 @@ def _varied_genes(columns: tuple[dict[str, str], ...]) -> tuple[list[str], str]:
 
 def _column_heading(column: dict[str, str], varied: list[str]) -> str:
     """A column's phenotypes, each with its gene: "CYP2C19 PM" (a heading "PM" alone does
-    not say of which gene)."""
-    return " ".join(f"{g} {p}" for g, p in column.items() if g in varied)
+    not say of which gene). Where several genes vary, the genes not at NM ("CYP2D6 PM"),
+    and "all NM" for the reference."""
+    if len(varied) == 1:
+        return " ".join(f"{g} {p}" for g, p in column.items() if g in varied)
+    said = [f"{g} {p}" for g, p in column.items() if g in varied and p != "NM"]
+    return " ".join(said) or "all NM"
 
 
 def dose_table(console: Console, result: results.GridResult) -> None:
@@ -477,30 +618,46 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     a profile without phenotype data gets one table with a column per transporter."""
     profile = result.prepared.profile
     shown = result.notable_transporters()
-    every = f"dose every {num(result.interval_h)} h, steady state"
+    every = f"dose {how_often(result.interval_h)}, steady state"
+    daily = result.interval_h != HOURS_PER_DAY  # then a column of the day's dose
     if len(result.columns) == 1:
         blocks = [(f"{result.drug}: occupancy, %, {every}", [(f"{t} %", t, 0) for t in shown])]
     else:
         varied, same = _varied_genes(result.columns)
         by = f"by {', '.join(varied)} phenotype" + (f" ({same})" if same else "")
+        several = len(varied) > 1 and not result.query.patient.given
+        if several:
+            by = f"by {' or '.join(varied)} phenotype (other genes NM)"
+        headings = [_column_heading(c, varied) for c in result.columns]
+        if several:  # gene above phenotype in every heading, evenly
+            headings = [h.replace(" ", "\n") for h in headings]
+        if result.query.patient.given and headings[-1] == headings[0]:
+            headings[-1] = "this patient"  # (the same phenotypes, with a co-medication)
         blocks = [
             (
                 f"{result.drug}: {t} occupancy, %, {by}; {every}",
-                [(_column_heading(c, varied), t, i) for i, c in enumerate(result.columns)],
+                [(heading, t, i) for i, heading in enumerate(headings)],
             )
             for t in shown
         ]
     for title, columns in blocks:
         console.print(title, style="bold", markup=False)
         table = Table(box=box.SIMPLE_HEAD)
-        table.add_column("dose mg", justify="right")
+        table.add_column(
+            f"mg {how_often(result.interval_h)}" if daily else "dose mg", justify="right"
+        )
+        if daily:
+            table.add_column("mg/day", justify="right")
         for heading, _, _ in columns:
             table.add_column(heading, justify="right")
-        for dose_mg, row in zip(result.doses_mg, result.occupancy, strict=True):
+        for d, (dose_mg, row) in enumerate(zip(result.doses_mg, result.occupancy, strict=True)):
             table.add_row(
                 num(dose_mg),
+                *([num(dose_mg * HOURS_PER_DAY / result.interval_h)] if daily else []),
                 *(
-                    "above max" if result.above_label_max(dose_mg, i) else f"{row[i][t] * 100:.0f}"
+                    "above max"
+                    if result.above_label_max(dose_mg, i)
+                    else f"{row[i][t] * 100:.0f}" + _alert_mark(result, d, i)
                     for _, t, i in columns
                 ),
             )
@@ -516,7 +673,170 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     ]
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
-    _print_assumptions(console, assumptions(result.trace(), {}) + [label])
+    label = [label, *_liquid_words(result)]
+    _print_alert_legend(console, result)
+    _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+ALERT_MARK = " !"
+
+
+def _alert_mark(result: results.GridResult, dose_index: int, column: int) -> str:
+    """' !' beside a cell (or row) whose expected level reaches the alert level."""
+    return ALERT_MARK if result.alert_level(dose_index, column) else ""
+
+
+def _print_alert_legend(console: Console, result: results.GridResult) -> None:
+    """The one line that says what the mark means, where a cell has it."""
+    marked = any(
+        result.alert_level(d, i) and not result.above_label_max(dose, i)
+        for d, dose in enumerate(result.doses_mg)
+        for i in range(len(result.columns))
+    )
+    if marked:
+        profile = result.prepared.profile
+        console.print(
+            f"{ALERT_MARK.strip()} the expected {moiety_words(profile)} level (steady-state "
+            f"average) is at or above the laboratory alert level of "
+            f"{num(profile.therapeutic_alert_ng_ml)} ng/mL.",
+            markup=False,
+        )
+
+
+def _liquid_words(result: results.GridResult) -> list[str]:
+    """The default doses no strength makes, which the table shows as the marketed oral
+    liquid measures them (the label minimum shared over the day's doses)."""
+    profile = result.prepared.profile
+    if result.query.doses_mg is not None or not profile.oral_liquids:
+        return []
+    form, mg_per_ml = most_dilute_liquid(profile)
+    said = []
+    for dose_mg in result.doses_mg:
+        made = smallest_dose_from_strengths(dose_mg, unit_pieces(profile))
+        if (made is None or made[0] != dose_mg) and liquid_dose_mg(profile, dose_mg):
+            said.append(
+                f"{num(dose_mg)} mg as {num(dose_mg / mg_per_ml)} mL of the {form}, "
+                f"{num(mg_per_ml)} mg/mL (no tablet makes it)"
+            )
+    return said
+
+
+def _class_words(result: results.GridResult) -> list[str]:
+    """The phenotypes shown at a class activity (no measured value for the drug), gene by
+    gene: ["CYP2D6 PM, IM, UM class activity"]."""
+    by_gene: dict[str, list[str]] = {}
+    for column, genes in zip(result.columns, result.class_genes, strict=True):
+        for gene in genes:
+            if column[gene] not in by_gene.setdefault(gene, []):
+                by_gene[gene].append(column[gene])
+    return [f"{g} {', '.join(p)} class activity" for g, p in by_gene.items()]
+
+
+def _one_gene_columns(result: results.GridResult) -> list[int]:
+    """The columns with at most one gene away from NM (the others are combinations)."""
+    return [
+        i
+        for i, column in enumerate(result.columns)
+        if sum(p != "NM" for p in column.values()) <= 1 or result.query.patient.given
+    ]
+
+
+def phenotype_table(console: Console, result: results.GridResult) -> None:
+    """One dose: a row per phenotype with each moiety's level, and each transporter's
+    occupancy with each moiety's share; where two genes both vary, their combinations
+    as a matrix of occupancy."""
+    profile, shown = result.prepared.profile, result.notable_transporters()
+    names = [m.name for m in profile.moieties]
+    dose_mg = result.doses_mg[0]
+    varied, same = _varied_genes(result.columns)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("phenotype")
+    for name in names:
+        table.add_column(f"{name} ng/mL", justify="right")
+    for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
+        table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
+    patient = result.query.patient.given
+    for i in _one_gene_columns(result):
+        label = _column_heading(result.columns[i], varied) or "all NM"
+        if patient and i == len(result.columns) - 1:
+            label = patient_text(result.prepared)
+        if result.above_label_max(dose_mg, i):
+            table.add_row(label, *(["above max"] * (len(names) + len(shown))))
+            continue
+        levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
+        table.add_row(
+            label + _alert_mark(result, 0, i),
+            *(num(levels[name]) for name in names),
+            *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
+        )
+    heading = f"{regimen(result.drug, dose_mg, result.interval_h)}: steady state by phenotype"
+    if same and len(varied) == 1:
+        heading += f" ({same})"
+    elif len(varied) > 1 and not patient:
+        heading += " (one gene at a time, other genes NM)"
+    console.print(heading, style="bold", markup=False)
+    print_table(console, table)
+    if len(names) > 1:
+        console.print(
+            f"In brackets: {' + '.join(names)}, each one's share of the occupancy "
+            "(they compete: docs/model.md section 4).",
+            markup=False,
+        )
+    _combined(console, result, shown)
+    _print_alert_legend(console, result)
+    label = "label range " + span(
+        num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
+    )
+    _print_assumptions(console, assumptions(result.trace(), {}) + [label, *_class_words(result)])
+
+
+def _with_shares(total: float, shares: dict[str, float], names: list[str]) -> str:
+    """ "50 (36 + 15)": the occupancy, and each moiety's share where there are several."""
+
+    def whole(value: float | None) -> str:
+        return pct(value).removesuffix(" %").replace("< ", "<").replace("> ", ">")
+
+    if len(names) < 2:
+        return whole(total)
+    return f"{whole(total)} ({' + '.join(whole(shares.get(n)) for n in names)})"
+
+
+def _combined(console: Console, result: results.GridResult, shown: list[str]) -> None:
+    """Two genes' combinations (rows the first, columns the second): occupancy of each
+    transporter shown, "SERT/NET"."""
+    both = [c for c in result.columns if sum(p != "NM" for p in c.values()) == 2]
+    if not both or result.query.patient.given:
+        return
+    first, second = (g for g, p in both[0].items() if p != "NM")
+    where = {(c[first], c[second]): i for i, c in enumerate(result.columns)}
+    rows = [p for p in PHENOTYPES if any(k[0] == p for k in where)]
+    columns = [p for p in PHENOTYPES if any(k[1] == p for k in where)]
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    for phenotype in columns:
+        table.add_column(f"{second} {phenotype}", justify="right")
+    dose_mg = result.doses_mg[0]
+    for a in rows:
+        cells = []
+        for b in columns:
+            i = where.get((a, b))
+            if i is None:
+                cells.append("-")
+            elif result.above_label_max(dose_mg, i):
+                cells.append("above max")
+            else:
+                occupancy = result.occupancy[0][i]
+                cells.append(
+                    "/".join(pct(occupancy[t]).removesuffix(" %") for t in shown)
+                    + _alert_mark(result, 0, i)
+                )
+        table.add_row(f"{first} {a}", *cells)
+    console.print(
+        f"{'/'.join(shown)} occupancy, %, both genes: {first} by {second}",
+        style="bold",
+        markup=False,
+    )
+    print_table(console, table)
 
 
 def profile_list(profiles: list[Profile], overrides: dict[str, str], env) -> None:
@@ -777,16 +1097,22 @@ def validation(result: dict, env) -> None:
             "yes" if c["inside"] else "NO",
         )
     print_table(console, ranges)
-    ratios = titled_table("Exposure vs NM", ("drug", "phenotype", "model", "cited", "within 15 %"))
+    ratios = titled_table(
+        "Exposure vs NM (other genes NM)",
+        ("drug", "moiety", "phenotype", "mg/day", "model", "cited", "within 15 %"),
+    )
     for c in result["exposure_ratios"]:
         ratios.add_row(
             c["drug"],
+            c["moiety"].replace("_", " "),
             f"{c['gene']} {c['phenotype']}",
+            num(c["daily_dose_mg"]),
             f"{c['model_ratio']:.2f}",
             f"{c['cited_ratio']:.2f}",
             "yes" if c["within_15pct"] else "NO",
         )
     print_table(console, ratios)
+    _observed_levels(console, result)
     rule = titled_table(
         "SERT occupancy at the label's minimum and maximum doses, NM",
         ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min"),
@@ -804,6 +1130,64 @@ def validation(result: dict, env) -> None:
     for c in result["eighty_percent_rule"]:  # (under the table: a sentence, not a cell)
         if c["reason"]:
             console.print(f"{c['drug']}, not 70-90 % at min: {c['reason']}", markup=False)
+
+
+def _observed_levels(console, result: dict) -> None:
+    """Observed plasma levels against the model's, and the fold errors beneath."""
+    rows = result["observed_levels"]
+    if not rows:
+        return
+    table = titled_table(
+        "Observed plasma levels (ng/mL) vs the model",
+        (
+            "study",
+            "drug",
+            "moiety",
+            "mg/day",
+            "phenotype",
+            "sampling",
+            "observed",
+            "model",
+            "model/obs",
+            "90 % range",
+            "derives",
+        ),
+        right=("mg/day", "observed", "model", "model/obs"),
+    )
+    for r in rows:
+        low_high = r["range_ng_ml"]
+        table.add_row(
+            r["study"],
+            r["drug"],
+            r["moiety"].replace("_", " "),
+            num(r["daily_dose_mg"]),
+            f"{r['gene']} {r['phenotype']}" if r["gene"] else "unselected",
+            r["sampling"],
+            num(r["observed_ng_ml"]),
+            num(r["predicted_ng_ml"]),
+            f"{r['ratio']:.2f}",
+            "-"
+            if low_high is None
+            else span(num(low_high[0]), num(low_high[1]))
+            + ("" if r["inside_range"] else " (outside)"),
+            r["derives"] or "- (independent)",
+        )
+    print_table(console, table)
+    parts = []
+    for name, words in (("in_sample", "in sample"), ("independent", "independent")):
+        s = result["observed_levels_summary"][name]
+        if s["rows"]:
+            parts.append(
+                f"{words}: geometric mean fold error {s['gmfe']:.2f} over {s['rows']} rows "
+                f"(model/observed {s['geometric_mean_ratio']:.2f} on average; "
+                f"{s['inside_range']} of {s['with_range']} inside the 90 % range)"
+            )
+    console.print(
+        "Observed levels (an unselected cohort against NM; other genes NM), "
+        + "; ".join(parts)
+        + ".",
+        markup=False,
+    )
 
 
 def fit(result: dict, env) -> None:
@@ -854,16 +1238,16 @@ def print_advice(console: Console, advice: dict, explain: bool) -> None:
     """A guideline's advice for the patient: in a few words (guidance.csv's brief), or
     whole, in the guideline's terms, with --explain."""
     strength = f" {advice['strength']}" if advice["strength"] else ""
-    assumed = " (not given)" if advice["assumed"] else ""
     if explain:
         subject = " ".join(w for w in (advice["gene"], advice["cpic_term"]) if w)
+        if advice["not_given"]:
+            subject += f" ({', '.join(advice['not_given'])} not given)"
         text = advice["advice"]
     else:
-        pairs = zip(advice["gene"].split("+"), advice["phenotype"].split("+"), strict=True)
-        subject = ", ".join(f"{gene} {phenotype}" for gene, phenotype in pairs if gene)
+        subject = advice_subject(advice)  # a gene not given: "CYP2C19 (not given)"
         text = advice["brief"]
     subject = f", {subject}" if subject else ""
-    console.print(f"{advice['source']}{strength}{subject}{assumed}: {text}", markup=False)
+    console.print(f"{advice['source']}{strength}{subject}: {text}", markup=False)
 
 
 def patient_extras(console: Console, result, explain: bool, err: Console) -> None:
@@ -927,9 +1311,18 @@ def compare(console: Console, result: results.CompareResult) -> None:
     def row(label: str, cells) -> None:
         table.add_row(label, *cells)
 
+    daily = all(c["interval_h"] == HOURS_PER_DAY for c in columns)
     row(
-        "dose, mg/day",
-        [f"{c['daily_dose_mg']:g}" + ("" if c["dose_given"] else " (usual)") for c in columns],
+        "dose, mg/day" if daily else "dose",
+        [
+            (
+                f"{c['daily_dose_mg']:g}" + ("" if daily else " mg/day")
+                if c["interval_h"] == HOURS_PER_DAY
+                else dose_words(c["dose_mg"], c["interval_h"])
+            )
+            + ("" if c["dose_given"] else " (usual)")
+            for c in columns
+        ],
     )
     for transporter in ("SERT", "NET"):
         row(f"{transporter} occupancy", [pct(c["occupancy"].get(transporter)) for c in columns])
