@@ -353,34 +353,31 @@ def fit_points(
             if name in me.names
         ]
         key = (drug, transporter)
-        if parents:  # the same molecule as a fitted drug's metabolite
-            parent, name = parents[0]
-            ratio = wanted[(parent, transporter)].metabolite_k_nm[name] / me.k_nm
-            scale[key] = scale[(parent, transporter)] * ratio
-            if (parent, transporter) in scale_interval:
-                low, high = scale_interval[(parent, transporter)]
-                scale_interval[key] = (low * ratio, high * ratio)
-            kind[key] = kind[(parent, transporter)]
-            basis[key] = f"as {parent}'s metabolite {name}, whose constant " + (
-                basis[(parent, transporter)]
-                .replace("fitted to", "is fitted to")
-                .replace("assumed ", "is assumed ", 1)
-            )
-            continue
         fitted_metabolites = [
             (d, name)
             for name in me.metabolite_k_nm
             for (d, t), w in wanted.items()
             if t == transporter and kind.get((d, t)) in ("fitted", "assumed") and name in w.names
         ]
-        if fitted_metabolites:  # its metabolite is a fitted drug: the same molecule, one scale
+        # one molecule, one constant: a drug that is a fitted drug's metabolite, or whose
+        # metabolite is a fitted drug, borrows that drug's in vivo constant
+        borrowed = None
+        if parents:
+            parent, name = parents[0]
+            ratio = wanted[(parent, transporter)].metabolite_k_nm[name] / me.k_nm
+            borrowed = ((parent, transporter), ratio, f"as {parent}'s metabolite {name}")
+        elif fitted_metabolites:
             metabolite, name = fitted_metabolites[0]
-            scale[key] = scale[(metabolite, transporter)]
-            if (metabolite, transporter) in scale_interval:
-                scale_interval[key] = scale_interval[(metabolite, transporter)]
-            kind[key] = kind[(metabolite, transporter)]
-            basis[key] = f"through its metabolite {name}, whose constant " + (
-                basis[(metabolite, transporter)]
+            borrowed = ((metabolite, transporter), 1.0, f"through its metabolite {name}")
+        if borrowed is not None:
+            source, ratio, words = borrowed
+            scale[key] = scale[source] * ratio
+            if source in scale_interval:
+                low, high = scale_interval[source]
+                scale_interval[key] = (low * ratio, high * ratio)
+            kind[key] = kind[source]
+            basis[key] = f"{words}, whose constant " + (
+                basis[source]
                 .replace("fitted to", "is fitted to")
                 .replace("assumed ", "is assumed ", 1)
             )
