@@ -8,6 +8,7 @@ holds plain floats.
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import FACTOR_STEP, Prepared
+from sert_cli.pk.platelets import platelet_model, steady_content
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -134,6 +135,9 @@ class OccupancyResult(NamedTuple):
     state: SteadyState
     index: int
     warnings: tuple[str, ...]
+    # platelet SERT (docs/model.md section 20), never part of `occupancy`; None where no
+    # moiety binds SERT
+    platelet_sert_occupancy: float | None = None
 
     @property
     def drug(self) -> str:
@@ -206,8 +210,20 @@ class OccupancyResult(NamedTuple):
             },
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
+            **platelet_fields(self.platelet_sert_occupancy),
         }
         return _closed(self, record, explain, patient)
+
+
+def platelet_fields(theta: float | None) -> dict:
+    """The platelet fields of a steady state (docs/model.md section 20): occupancy, the
+    serotonin content it settles at, and what is modelled, said once."""
+    model = platelet_model()
+    return {
+        "platelet_sert_occupancy": theta,
+        "platelet_serotonin_fraction": steady_content(theta),
+        "platelet_evidence": f"{model.occupancy_words}; {model.content_words}",
+    }
 
 
 class DoseResult(NamedTuple):
@@ -223,6 +239,10 @@ class DoseResult(NamedTuple):
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]  # the inverse, the strengths and the label check
     index: int
+    # platelet SERT occupancy (docs/model.md section 20) at the exact and the recommended
+    # dose; None where not computed or no moiety binds SERT
+    platelet_at_dose: float | None = None
+    platelet_at_recommended: float | None = None
 
     @property
     def drug(self) -> str:
@@ -327,6 +347,9 @@ class DoseResult(NamedTuple):
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,
+            "platelet_sert_occupancy": self.platelet_at_dose,
+            "platelet_sert_occupancy_at_recommended": self.platelet_at_recommended,
+            "platelet_evidence": platelet_model().occupancy_words,
             "statement": STATEMENT,
         }
         return _closed(self, record, explain, patient)
