@@ -24,7 +24,7 @@ from typing import NamedTuple
 from sert_cli.datafiles import read_table
 from sert_cli.model import formulas
 from sert_cli.model.profile import Profile
-from sert_cli.trace import Step, model_section
+from sert_cli.trace import Note, Step, model_section
 from sert_cli.vocabulary import HOURS_PER_DAY
 
 PLATELET_TRANSPORTER = "SERT"
@@ -73,6 +73,13 @@ class PlateletModel(NamedTuple):
             "platelet SERT occupancy: modelled from in vitro K on a scale fitted to ex vivo "
             f"uptake inhibition ({self.studies} studies; s_plt {self.scale:.3g}{interval})"
         )
+
+    @property
+    def short_words(self) -> str:
+        """What a table's "Assumed:" line says of the platelet numbers."""
+        if not self.calibrated:
+            return "platelet SERT not calibrated (in vitro K, s_plt 1)"
+        return f"platelet SERT: in vitro K x {self.scale:.3g} (fitted, {self.studies} studies)"
 
     @property
     def content_words(self) -> str:
@@ -175,7 +182,9 @@ def occupancy_step(profile: Profile, levels, value, model: PlateletModel | None 
         formula="theta_plt = x / (1 + x), x = sum_j Cu,plasma_j / (s_plt * K_j) (in vitro K)",
         values=(*terms, ("s_plt", model.scale, ""), ("theta_plt", value, "")),
         source=model_section(SECTION) + "; sert_cli/data/platelet_model.csv",
-        assumes=model.occupancy_words,
+        assumes=Note(
+            f"{model.occupancy_words}; {model.content_words}", short=model.short_words
+        ),
     )
 
 

@@ -66,6 +66,12 @@ WORKFLOWS: dict[str, tuple[str, str]] = {
 }
 
 
+# The workflows that say the bleeding warning themselves, with the platelet occupancy of
+# their dose (simulate), or through the occupancy answers they ask for (compare); the
+# others get it from the engine, without a number.
+OWN_BLEEDING_WORDS = frozenset({"simulate", "compare"})
+
+
 def _occupancy_key(query, interval: float, patient) -> tuple:
     positive(query.dose_mg, "dose_mg", "mg")
     return ("occupancy", interval, query.drug, query.affinity, patient)
@@ -170,7 +176,13 @@ class Engine:
                 # a group per patient where a saturable dose is found by bisection
                 grouped = GROUPED.get(query.kind)
                 if grouped is None:
-                    answers[index] = self.workflow(query.kind)(self, query, prepared, interval)
+                    found = self.workflow(query.kind)(self, query, prepared, interval)
+                    if prepared.bleeding and query.kind not in OWN_BLEEDING_WORDS:
+                        found = found._replace(
+                            warnings=found.warnings
+                            + tuple(bleeding_warnings(prepared.profile.name, prepared.bleeding, None))
+                        )
+                    answers[index] = found
                     continue
                 profile = prepared.profile
                 patient = query.patient if profile.saturable and profile.metabolites else None

@@ -8,7 +8,7 @@ holds plain floats.
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import FACTOR_STEP, Prepared
-from sert_cli.pk.platelets import platelet_model, steady_content
+from sert_cli.pk.platelets import occupancy_step, platelet_model, steady_content
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -166,7 +166,13 @@ class OccupancyResult(NamedTuple):
         return [lv._asdict() for lv in self.moiety_levels()]
 
     def trace(self) -> list[Step]:
-        return _patient_trace(self.prepared, self.state.steps, self.index)
+        steps = _patient_trace(self.prepared, self.state.steps, self.index)
+        if self.platelet_sert_occupancy is not None:
+            profile = self.prepared.profile
+            steps.append(
+                occupancy_step(profile, self.moiety_levels(), self.platelet_sert_occupancy)
+            )
+        return steps
 
     rows = _record_as_row
 
@@ -293,9 +299,14 @@ class DoseResult(NamedTuple):
                 source=profile.label_max_source or source_of(profile, "dosing.label_range"),
             )
         )
+        at_dose = self._at_dose()
+        platelet = []
+        if self.platelet_at_dose is not None:
+            platelet.append(occupancy_step(profile, at_dose.levels, self.platelet_at_dose))
         return [
             # the steady state at the exact dose, computed when a trace is asked for
-            *_patient_trace(self.prepared, self._at_dose().steps, 0),
+            *_patient_trace(self.prepared, at_dose.steps, 0),
+            *platelet,
             *(s.at(self.index) for s in self.steps),
             *made,
         ]
@@ -645,6 +656,7 @@ class CompareResult(NamedTuple):
             "target": q.target,
             "transporter": q.transporter,
             "drugs": list(self.columns),
+            "platelet_evidence": platelet_model().occupancy_words,
             "warnings": list(self.warnings),
             "statement": STATEMENT,
             **self.prepared.record(),
@@ -655,4 +667,8 @@ class CompareResult(NamedTuple):
 
     def rows(self) -> list[dict]:
         """One CSV row per drug."""
-        return [{**column, "statement": STATEMENT} for column in self.columns]
+        evidence = platelet_model().occupancy_words
+        return [
+            {**column, "platelet_evidence": evidence, "statement": STATEMENT}
+            for column in self.columns
+        ]

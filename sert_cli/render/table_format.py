@@ -255,6 +255,13 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
                 span(*(f"{min(end * 100, 99.4):.0f}" for end in spread), "%"),  # (< 100)
                 *([""] * (len(levels) - 1)),
             )
+    platelet = record["platelet_sert_occupancy"]
+    if platelet is not None:
+        table.add_row(
+            "platelet SERT occupancy",
+            f"{pct(platelet)}, 5-HT {pct(record['platelet_serotonin_fraction'])} of baseline",
+            *([""] * (len(levels) - 1)),
+        )
     print_table(console, table, margins=False)
     if len(levels) > 1:
         drivers = _drivers(record)
@@ -573,6 +580,8 @@ def dose(console: Console, result: results.DoseResult) -> None:
             short = (query.target - result.occupancy_at_recommended) * 100
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
+        if result.platelet_at_recommended is not None:
+            table.add_row("platelet SERT occupancy at that dose", pct(result.platelet_at_recommended))
     elif advised_against(result.prepared.guidance):
         table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
@@ -930,6 +939,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
             if value is None
             else f"{value:.1f} days",
         )
+    if "platelet_serotonin_fraction_steady_state" in summary:
+        _platelet_rows(table, summary)
     if "adaptation" in record:
         for share in (50, 90):
             value = summary.get(f"days_to_{share}pct_adaptation")
@@ -938,6 +949,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
                 "not reached" if value is None else f"{value:.1f} days",
             )
     print_table(console, table, margins=False)
+    if "platelet_evidence" in summary:
+        console.print(f"Platelets: {summary['platelet_evidence']}.", style="dim", markup=False)
     if "adaptation" in record:
         console.print(f"Adaptation: {record['adaptation']['note']}.", style="dim", markup=False)
     width = min(console.width, 100)
@@ -947,6 +960,28 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
         )
         console.print()
     _print_factor_assumptions(console, result)
+
+
+def _platelet_rows(table: Table, summary: dict) -> None:
+    """A time course's platelet lines (docs/model.md section 20)."""
+
+    def days(value) -> str:
+        return "not reached" if value is None else f"{value:.1f} days"
+
+    table.add_row(
+        "platelet SERT occupancy / 5-HT content, steady state",
+        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / "
+        f"{pct(summary['platelet_serotonin_fraction_steady_state'])} of baseline",
+    )
+    table.add_row(
+        "platelet 5-HT down to 50 % / 20 % of baseline",
+        f"{days(summary['days_to_platelet_serotonin_50pct'])} / "
+        f"{days(summary['days_to_platelet_serotonin_20pct'])}",
+    )
+    table.add_row(
+        "platelet 5-HT back to 80 % after the last dose",
+        days(summary["days_after_last_dose_to_platelet_serotonin_80pct"]),
+    )
 
 
 def curve(console: Console, result: results.GridResult) -> None:
@@ -1326,6 +1361,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
     )
     for transporter in ("SERT", "NET"):
         row(f"{transporter} occupancy", [pct(c["occupancy"].get(transporter)) for c in columns])
+    row("platelet SERT occupancy", [pct(c["platelet_sert_occupancy"]) for c in columns])
     row("plasma, ng/mL", [num(c["css_plasma_ng_ml"]) for c in columns])
     row(
         f"dose for {q.target * 100:g} % {q.transporter}, mg/day",
@@ -1359,6 +1395,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
         style="dim",
         markup=False,
     )
+    console.print(f"Platelets: {result.record()['platelet_evidence']}.", style="dim", markup=False)
 
 
 def _label(low_mg: float, high_mg: float) -> str:
