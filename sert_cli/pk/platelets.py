@@ -182,10 +182,15 @@ def occupancy_step(profile: Profile, levels, value, model: PlateletModel | None 
         formula="theta_plt = x / (1 + x), x = sum_j Cu,plasma_j / (s_plt * K_j) (in vitro K)",
         values=(*terms, ("s_plt", model.scale, ""), ("theta_plt", value, "")),
         source=model_section(SECTION) + "; sert_cli/data/platelet_model.csv",
-        assumes=Note(
-            f"{model.occupancy_words}; {model.content_words}", short=model.short_words
-        ),
+        assumes=evidence_note(model),
     )
+
+
+def evidence_note(model: PlateletModel | None = None) -> Note:
+    """What the platelet numbers rest on: whole for --explain and JSON, short for a table's
+    "Assumed:" line."""
+    model = platelet_model() if model is None else model
+    return Note(f"{model.occupancy_words}; {model.content_words}", short=model.short_words)
 
 
 def steady_content(theta_plt):

@@ -8,7 +8,7 @@ holds plain floats.
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import FACTOR_STEP, Prepared
-from sert_cli.pk.platelets import occupancy_step, platelet_model, steady_content
+from sert_cli.pk.platelets import evidence_note, occupancy_step, platelet_model, steady_content
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -379,6 +379,8 @@ class GridResult(NamedTuple):
     levels_ng_ml: tuple[tuple[dict[str, float], ...], ...] = ()  # [dose][column]: moiety ->
     shares: tuple[tuple[dict[str, dict[str, float]], ...], ...] = ()  # [dose][column]: t -> m
     class_genes: tuple[tuple[str, ...], ...] = ()  # per column: genes at a class activity
+    # [dose][column]: platelet SERT occupancy (docs/model.md section 20; None: nothing binds)
+    platelet: tuple[tuple[float | None, ...], ...] = ()
 
     def above_label_max(self, dose_mg: float, column: int) -> bool:
         """A dose above a column's label maximum: shown as such, never as a plain cell."""
@@ -404,7 +406,18 @@ class GridResult(NamedTuple):
         return self.prepared.profile.name
 
     def trace(self) -> list[Step]:
-        return _trace(self.prepared, self.steps, 0)
+        steps = _trace(self.prepared, self.steps, 0)
+        if self.platelet and self.platelet[0][0] is not None:  # what the column rests on
+            steps.append(
+                Step(
+                    name="platelet SERT occupancy",
+                    formula="theta_plt = x / (1 + x), x = sum_j Cu,plasma_j / (s_plt * K_j)",
+                    values=(("theta_plt", self.platelet[0][0], ""),),
+                    source="docs/model.md section 20",
+                    assumes=evidence_note(),
+                )
+            )
+        return steps
 
     def notable_transporters(self) -> list[str]:
         return notable_transporters([cell for row in self.occupancy for cell in row])
@@ -423,6 +436,7 @@ class GridResult(NamedTuple):
                 "label_max_mg": self.label_max_mg[i],
                 "above_label_max": self.above_label_max(dose, i),
                 "at_or_above_alert": self.alert_level(d, i),
+                "platelet_sert_occupancy": self.platelet[d][i] if self.platelet else None,
             }
             for d, (dose, row) in enumerate(zip(self.doses_mg, self.occupancy, strict=True))
             for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))

@@ -25,7 +25,7 @@ from sert_cli.queries.results import (
     steady_state_key,
 )
 from sert_cli.queries.taper import most_dilute_liquid
-from sert_cli.render.fit import print_table
+from sert_cli.render.fit import fitted, print_table
 from sert_cli.trace import Note, note_parts
 from sert_cli.units import percent
 from sert_cli.vocabulary import (
@@ -659,6 +659,13 @@ def dose_table(console: Console, result: results.GridResult) -> None:
             table.add_column("mg/day", justify="right")
         for heading, _, _ in columns:
             table.add_column(heading, justify="right")
+        # platelet SERT, one column (the first column's patient) in the first block only
+        platelet = title == blocks[0][0] and _has_platelet(result)
+        nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
+        reference = nm[0] if nm else 0
+        if platelet:
+            of = "" if len(result.columns) == 1 else "\n(NM)" if nm else "\n(col. 1)"
+            table.add_column(f"platelet\nSERT %{of}", justify="right")
         for d, (dose_mg, row) in enumerate(zip(result.doses_mg, result.occupancy, strict=True)):
             table.add_row(
                 num(dose_mg),
@@ -669,6 +676,7 @@ def dose_table(console: Console, result: results.GridResult) -> None:
                     else f"{row[i][t] * 100:.0f}" + _alert_mark(result, d, i)
                     for _, t, i in columns
                 ),
+                *([_platelet_cell(result, d, reference)] if platelet else []),
             )
         print_table(console, table)
     label = "label range " + span(
@@ -685,6 +693,17 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     label = [label, *_liquid_words(result)]
     _print_alert_legend(console, result)
     _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+def _has_platelet(result: results.GridResult) -> bool:
+    return bool(result.platelet) and result.platelet[0][0] is not None
+
+
+def _platelet_cell(result: results.GridResult, dose_index: int, column: int) -> str:
+    if result.above_label_max(result.doses_mg[dose_index], column):
+        return "above max"
+    value = result.platelet[dose_index][column]
+    return "-" if value is None else f"{value * 100:.0f}"
 
 
 ALERT_MARK = " !"
@@ -758,26 +777,40 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
     names = [m.name for m in profile.moieties]
     dose_mg = result.doses_mg[0]
     varied, same = _varied_genes(result.columns)
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("phenotype")
-    for name in names:
-        table.add_column(f"{name} ng/mL", justify="right")
-    for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
-        table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
     patient = result.query.patient.given
-    for i in _one_gene_columns(result):
-        label = _column_heading(result.columns[i], varied) or "all NM"
+    rows = _one_gene_columns(result)
+
+    def label_of(i: int) -> str:
         if patient and i == len(result.columns) - 1:
-            label = patient_text(result.prepared)
-        if result.above_label_max(dose_mg, i):
-            table.add_row(label, *(["above max"] * (len(names) + len(shown))))
-            continue
-        levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
-        table.add_row(
-            label + _alert_mark(result, 0, i),
-            *(num(levels[name]) for name in names),
-            *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
-        )
+            return patient_text(result.prepared)
+        return _column_heading(result.columns[i], varied) or "all NM"
+
+    def build(platelet: bool) -> Table:
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("phenotype")
+        for name in names:
+            table.add_column(f"{name} ng/mL", justify="right")
+        for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
+            table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
+        if platelet:
+            table.add_column("platelet\nSERT %", justify="right")
+        for i in rows:
+            label = label_of(i)
+            if result.above_label_max(dose_mg, i):
+                table.add_row(label, *(["above max"] * (len(names) + len(shown) + platelet)))
+                continue
+            levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
+            table.add_row(
+                label + _alert_mark(result, 0, i),
+                *(num(levels[name]) for name in names),
+                *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
+                *([_platelet_cell(result, 0, i)] if platelet else []),
+            )
+        return table
+
+    # platelet SERT as a column where the table still fits the screen, else one line below
+    platelet_column = _has_platelet(result) and len(fitted(console, build(True))) == 1
+    table = build(platelet_column)
     heading = f"{regimen(result.drug, dose_mg, result.interval_h)}: steady state by phenotype"
     if same and len(varied) == 1:
         heading += f" ({same})"
@@ -789,6 +822,13 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
         console.print(
             f"In brackets: {' + '.join(names)}, each one's share of the occupancy "
             "(they compete: docs/model.md section 4).",
+            markup=False,
+        )
+    if _has_platelet(result) and not platelet_column:
+        console.print(
+            "Platelet SERT occupancy: "
+            + ", ".join(f"{label_of(i)} {_platelet_cell(result, 0, i)} %" for i in rows)
+            + ".",
             markup=False,
         )
     _combined(console, result, shown)
