@@ -1188,6 +1188,7 @@ def validation(result: dict, env) -> None:
         )
     print_table(console, ratios)
     _observed_levels(console, result)
+    _platelet_checks(console, result)
     rule = titled_table(
         "SERT occupancy at the label's minimum and maximum doses, NM",
         ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min"),
@@ -1479,3 +1480,59 @@ RENDERERS = {
     results.TaperResult: taper,
     results.SwitchResult: switch,
 }
+
+
+def _platelet_checks(console: Console, result: dict) -> None:
+    """`sert validate`'s platelet table (docs/model.md section 20): each platelet_uptake.csv
+    row observed vs model, and the MAE of the rows fitted and of those checked."""
+    summary = result["platelets_summary"]
+    table = titled_table(
+        "Platelet SERT: observed vs model (%)",
+        ("study", "drug", "mg/day", "days", "measure", "obs", "model", "use"),
+        right=("mg/day", "days", "obs", "model"),
+    )
+    for r in result["platelets"]:
+        table.add_row(
+            r["study"],
+            r["drug"],
+            "-" if r["daily_dose_mg"] is None else num(r["daily_dose_mg"]),
+            "steady" if r["days_on_drug"] is None else num(r["days_on_drug"]),
+            r["measure"].replace("_", " "),
+            "-" if r["observed_pct"] is None else f"{r['observed_pct']:.0f}",
+            "-" if r["model_pct"] is None else f"{r['model_pct']:.0f}",
+            r["use"] + (f" ({r['note']})" if r["note"] else ""),
+        )
+    if result["platelets"]:
+        print_table(console, table)
+    fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
+    console.print(
+        f"Platelets: {len(result['platelets'])} rows; MAE fitted (in sample) "
+        f"{_pp(fitted['mae_pp'])} pp over {fitted['rows']}, checked {_pp(checked['mae_pp'])} pp "
+        f"over {checked['rows']}; {summary['evidence']}.",
+        markup=False,
+    )
+
+
+def platelet_fit(found: dict, env) -> None:
+    """`sert validate --fit platelet`: the scale, its interval and the rows to write."""
+    console = _console(env)
+    if found["scale"] is None:
+        console.print(
+            "Platelet scale: no fit (no usable uptake_inhibition row with use fit in "
+            "sert_cli/data/platelet_uptake.csv); outputs stay 'not calibrated' (s_plt = 1).",
+            markup=False,
+        )
+        return
+    interval = (
+        "no interval (one row)"
+        if found["interval"] is None
+        else "95 % interval " + span(*(f"{v:.3g}" for v in found["interval"]))
+    )
+    console.print(
+        f"Platelet scale s_plt {found['scale']:.3g} ({interval}), from {found['rows']} rows of "
+        f"{len(found['studies'])} studies: K_plt = s_plt * K in vitro.",
+        markup=False,
+    )
+    console.print("platelet_model.csv rows (make refit writes them):", markup=False)
+    for line in found["csv_rows"]:
+        console.print(line, markup=False, soft_wrap=True)
