@@ -50,7 +50,7 @@ def write_platelet_scale(found: dict, path: Path = PLATELET_FILE) -> bool:
         return False
     names = ("platelet_scale", "platelet_scale_ci_low", "platelet_scale_ci_high")
     text = path.read_text()
-    kept = [line for line in text.splitlines() if not line.split(",")[0] in names]
+    kept = [line for line in text.splitlines() if line.split(",")[0] not in names]
     new = "\n".join([*kept, *found["csv_rows"]]) + "\n"
     if new == text:
         return False

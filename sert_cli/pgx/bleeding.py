@@ -59,9 +59,7 @@ def risk_words(row: dict) -> str:
     ci = ""
     if row.get("ci_low") and row.get("ci_high"):
         ci = f" (95 % CI {row['ci_low']}-{row['ci_high']})"
-    return (
-        f"{row['measure']} {row['estimate']}{ci} for {row['outcome']} ({short(row['source'])})"
-    )
+    return f"{row['measure']} {row['estimate']}{ci} for {row['outcome']} ({short(row['source'])})"
 
 
 def bleeding_warning(drug: str, comedication: str, platelet_occupancy: float | None) -> str:
@@ -75,7 +73,10 @@ def bleeding_warning(drug: str, comedication: str, platelet_occupancy: float | N
         if risks
         else "no published estimate in sert_cli/data/bleeding_risk.csv yet"
     )
-    said = [f"bleeding risk: {comedication} ({drug_class}) with {drug}: SSRI + {drug_class}: {published}"]
+    said = [
+        f"bleeding risk: {comedication} ({drug_class}) with {drug}: "
+        f"SSRI + {drug_class}: {published}"
+    ]
     found = affinity_class(drug)
     if found is not None:
         estimate = f", {found['class_estimate']}" if found.get("class_estimate") else ""
@@ -84,7 +85,9 @@ def bleeding_warning(drug: str, comedication: str, platelet_occupancy: float | N
             f"({short(found['classification_source'] or found['source'])})"
         )
     if platelet_occupancy is not None:
-        said.append(f"platelet SERT occupancy at this dose {percent(platelet_occupancy)} (modelled)")
+        said.append(
+            f"platelet SERT occupancy at this dose {percent(platelet_occupancy)} (modelled)"
+        )
     said.append(ASSOCIATION)
     return "; ".join(said)
 
@@ -105,7 +108,8 @@ def bleeding_steps(drug: str, comedications) -> list[Step]:
         steps.append(
             Step(
                 name=f"bleeding co-medication {name}",
-                formula=f"{row['class']}: published risk of an SSRI with this class ({ASSOCIATION})",
+                formula=f"{row['class']}: published risk of an SSRI with this class "
+                f"({ASSOCIATION})",
                 values=(),
                 source="; ".join(s for s in sources if s) + "; " + model_section(20),
             )

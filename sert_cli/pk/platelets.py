@@ -105,9 +105,15 @@ def model_from_rows(model_rows, uptake_rows) -> PlateletModel:
     named = {row.get("name", ""): row for row in model_rows}
     scale_row = named.get("platelet_scale")
     scale = _number(scale_row["value"]) if scale_row else None
-    low = _number(named["platelet_scale_ci_low"]["value"]) if "platelet_scale_ci_low" in named else None
+    low = (
+        _number(named["platelet_scale_ci_low"]["value"])
+        if "platelet_scale_ci_low" in named
+        else None
+    )
     high = (
-        _number(named["platelet_scale_ci_high"]["value"]) if "platelet_scale_ci_high" in named else None
+        _number(named["platelet_scale_ci_high"]["value"])
+        if "platelet_scale_ci_high" in named
+        else None
     )
     life_row = named.get("platelet_lifespan_days")
     lifespan = _number(life_row["value"]) if life_row else None

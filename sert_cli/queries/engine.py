@@ -180,7 +180,9 @@ class Engine:
                     if prepared.bleeding and query.kind not in OWN_BLEEDING_WORDS:
                         found = found._replace(
                             warnings=found.warnings
-                            + tuple(bleeding_warnings(prepared.profile.name, prepared.bleeding, None))
+                            + tuple(
+                                bleeding_warnings(prepared.profile.name, prepared.bleeding, None)
+                            )
                         )
                     answers[index] = found
                     continue

@@ -52,7 +52,10 @@ def answer_grid(engine, query: GridQuery, prepared: Prepared, interval_h: float)
         platelet.append(
             [None] * len(doses)
             if theta is None
-            else [at(theta.tolist() if hasattr(theta, "tolist") else theta, i) for i in range(len(doses))]
+            else [
+                at(theta.tolist() if hasattr(theta, "tolist") else theta, i)
+                for i in range(len(doses))
+            ]
         )
         state = as_lists(found)
         occupancy = [{t: at(v, i) for t, v in state.occupancy.items()} for i in range(len(doses))]

@@ -581,7 +581,9 @@ def dose(console: Console, result: results.DoseResult) -> None:
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
         if result.platelet_at_recommended is not None:
-            table.add_row("platelet SERT occupancy at that dose", pct(result.platelet_at_recommended))
+            table.add_row(
+                "platelet SERT occupancy at that dose", pct(result.platelet_at_recommended)
+            )
     elif advised_against(result.prepared.guidance):
         table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
