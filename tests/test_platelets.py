@@ -180,15 +180,17 @@ def test_dose_gives_platelet_occupancy_at_the_exact_and_the_recommended_dose(tes
         made["platelet_sert_occupancy"]
     )
     table = invoke("dose", "sertraline")
-    assert "platelet SERT occupancy at that dose" in table.stdout
+    assert (
+        "platelet SERT, not calibrated, that dose" not in table.stdout
+        and "platelet SERT (fitted scale), that dose" in table.stdout
+    )
 
 
 def test_occupancy_table_has_one_platelet_line(test_data):
     done = invoke("occupancy", "sertraline", "--dose", "50")
     assert_clean(done, 0)
     lines = [line for line in done.stdout.splitlines() if "platelet" in line]
-    assert len(lines) == 2  # the row, and the short words in the "Assumed:" line
-    assert "of baseline" in lines[0]
+    assert len(lines) == 1 and "platelet SERT (fitted scale)" in lines[0]  # one line, its basis
 
 
 def test_simulate_has_platelet_time_courses_and_a_summary(test_data):
@@ -225,7 +227,7 @@ def test_compare_and_table_show_platelet_occupancy(test_data):
     assert record["drugs"][0]["platelet_sert_occupancy"] == pytest.approx(
         alone["platelet_sert_occupancy"]
     )
-    assert "platelet SERT occupancy" in invoke("compare", "sertraline", "escitalopram").stdout
+    assert "platelet occupancy (SERT)" in invoke("compare", "sertraline", "escitalopram").stdout
     grid = json.loads(invoke("table", "escitalopram", "--format", "json").stdout)
     assert all(0 < row["platelet_sert_occupancy"] < 1 for row in grid)
     assert "platelet" in invoke("table", "escitalopram").stdout

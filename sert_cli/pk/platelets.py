@@ -75,11 +75,11 @@ class PlateletModel(NamedTuple):
         )
 
     @property
-    def short_words(self) -> str:
-        """What a table's "Assumed:" line says of the platelet numbers."""
-        if not self.calibrated:
-            return "platelet SERT not calibrated (in vitro K, s_plt 1)"
-        return f"platelet SERT: in vitro K x {self.scale:.3g} (fitted, {self.studies} studies)"
+    def label(self) -> str:
+        """A table row's label for a platelet occupancy: what it is and its basis, short."""
+        return (
+            "platelet SERT (fitted scale)" if self.calibrated else "platelet SERT, not calibrated"
+        )
 
     @property
     def content_words(self) -> str:
@@ -196,7 +196,8 @@ def evidence_note(model: PlateletModel | None = None) -> Note:
     """What the platelet numbers rest on: whole for --explain and JSON, short for a table's
     "Assumed:" line."""
     model = platelet_model() if model is None else model
-    return Note(f"{model.occupancy_words}; {model.content_words}", short=model.short_words)
+    # (a table says it in its platelet row's label: the "Assumed:" line stays as it was)
+    return Note(f"{model.occupancy_words}; {model.content_words}", short="")
 
 
 def steady_content(theta_plt):

@@ -15,6 +15,7 @@ from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
 from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.pk.dosing import smallest_dose_from_strengths, unit_pieces
+from sert_cli.pk.platelets import platelet_model
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
 from sert_cli.queries.grid import liquid_dose_mg
@@ -25,7 +26,7 @@ from sert_cli.queries.results import (
     steady_state_key,
 )
 from sert_cli.queries.taper import most_dilute_liquid
-from sert_cli.render.fit import fitted, print_table
+from sert_cli.render.fit import print_table
 from sert_cli.trace import Note, note_parts
 from sert_cli.units import percent
 from sert_cli.vocabulary import (
@@ -257,11 +258,7 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             )
     platelet = record["platelet_sert_occupancy"]
     if platelet is not None:
-        table.add_row(
-            "platelet SERT occupancy",
-            f"{pct(platelet)}, 5-HT {pct(record['platelet_serotonin_fraction'])} of baseline",
-            *([""] * (len(levels) - 1)),
-        )
+        table.add_row(platelet_model().label, pct(platelet), *([""] * (len(levels) - 1)))
     print_table(console, table, margins=False)
     if len(levels) > 1:
         drivers = _drivers(record)
@@ -582,7 +579,7 @@ def dose(console: Console, result: results.DoseResult) -> None:
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
         if result.platelet_at_recommended is not None:
             table.add_row(
-                "platelet SERT occupancy at that dose", pct(result.platelet_at_recommended)
+                f"{platelet_model().label}, that dose", pct(result.platelet_at_recommended)
             )
     elif advised_against(result.prepared.guidance):
         table.add_row("dose from marketed strengths", "none: the guideline advises against it")
@@ -661,13 +658,6 @@ def dose_table(console: Console, result: results.GridResult) -> None:
             table.add_column("mg/day", justify="right")
         for heading, _, _ in columns:
             table.add_column(heading, justify="right")
-        # platelet SERT, one column (the first column's patient) in the first block only
-        platelet = title == blocks[0][0] and _has_platelet(result)
-        nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
-        reference = nm[0] if nm else 0
-        if platelet:
-            of = "" if len(result.columns) == 1 else "\n(NM)" if nm else "\n(col. 1)"
-            table.add_column(f"platelet\nSERT %{of}", justify="right")
         for d, (dose_mg, row) in enumerate(zip(result.doses_mg, result.occupancy, strict=True)):
             table.add_row(
                 num(dose_mg),
@@ -678,7 +668,6 @@ def dose_table(console: Console, result: results.GridResult) -> None:
                     else f"{row[i][t] * 100:.0f}" + _alert_mark(result, d, i)
                     for _, t, i in columns
                 ),
-                *([_platelet_cell(result, d, reference)] if platelet else []),
             )
         print_table(console, table)
     label = "label range " + span(
@@ -693,8 +682,25 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
     label = [label, *_liquid_words(result)]
+    _print_platelet_line(console, result)
     _print_alert_legend(console, result)
     _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+def _print_platelet_line(console: Console, result: results.GridResult) -> None:
+    """The dose table's platelet SERT occupancy, one line: the NM column's (else the
+    first one's) at each dose (docs/model.md section 20)."""
+    if not _has_platelet(result):
+        return
+    nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
+    column = nm[0] if nm else 0
+    whose = "" if len(result.columns) == 1 else " (NM)" if nm else " (column 1)"
+    cells = ", ".join(
+        f"{num(dose)} mg {_platelet_cell(result, d, column)}"
+        for d, dose in enumerate(result.doses_mg)
+        if not result.above_label_max(dose, column)
+    )
+    console.print(f"{platelet_model().label}{whose}, %: {cells}.", markup=False)
 
 
 def _has_platelet(result: results.GridResult) -> bool:
@@ -787,32 +793,27 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             return patient_text(result.prepared)
         return _column_heading(result.columns[i], varied) or "all NM"
 
-    def build(platelet: bool) -> Table:
+    def build() -> Table:
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("phenotype")
         for name in names:
             table.add_column(f"{name} ng/mL", justify="right")
         for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
             table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
-        if platelet:
-            table.add_column("platelet\nSERT %", justify="right")
         for i in rows:
             label = label_of(i)
             if result.above_label_max(dose_mg, i):
-                table.add_row(label, *(["above max"] * (len(names) + len(shown) + platelet)))
+                table.add_row(label, *(["above max"] * (len(names) + len(shown))))
                 continue
             levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
             table.add_row(
                 label + _alert_mark(result, 0, i),
                 *(num(levels[name]) for name in names),
                 *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
-                *([_platelet_cell(result, 0, i)] if platelet else []),
             )
         return table
 
-    # platelet SERT as a column where the table still fits the screen, else one line below
-    platelet_column = _has_platelet(result) and len(fitted(console, build(True))) == 1
-    table = build(platelet_column)
+    table = build()
     heading = f"{regimen(result.drug, dose_mg, result.interval_h)}: steady state by phenotype"
     if same and len(varied) == 1:
         heading += f" ({same})"
@@ -826,15 +827,15 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             "(they compete: docs/model.md section 4).",
             markup=False,
         )
-    if _has_platelet(result) and not platelet_column:
+    _combined(console, result, shown)
+    _print_alert_legend(console, result)
+    if _has_platelet(result):  # (one line below the tables: the screen stays as it was)
         console.print(
-            "Platelet SERT occupancy: "
-            + ", ".join(f"{label_of(i)} {_platelet_cell(result, 0, i)} %" for i in rows)
+            f"{platelet_model().label}, %: "
+            + ", ".join(f"{label_of(i)} {_platelet_cell(result, 0, i)}" for i in rows)
             + ".",
             markup=False,
         )
-    _combined(console, result, shown)
-    _print_alert_legend(console, result)
     label = "label range " + span(
         num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
     )
@@ -1011,7 +1012,7 @@ def _platelet_rows(table: Table, summary: dict) -> None:
         return "not reached" if value is None else f"{value:.1f} days"
 
     table.add_row(
-        "platelet SERT occupancy / 5-HT content, steady state",
+        "platelet occupancy (SERT) / 5-HT, steady state",
         f"{pct(summary['platelet_sert_occupancy_steady_state'])} / "
         f"{pct(summary['platelet_serotonin_fraction_steady_state'])} of baseline",
     )
@@ -1404,7 +1405,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
     )
     for transporter in ("SERT", "NET"):
         row(f"{transporter} occupancy", [pct(c["occupancy"].get(transporter)) for c in columns])
-    row("platelet SERT occupancy", [pct(c["platelet_sert_occupancy"]) for c in columns])
+    row("platelet occupancy (SERT)", [pct(c["platelet_sert_occupancy"]) for c in columns])
     row("plasma, ng/mL", [num(c["css_plasma_ng_ml"]) for c in columns])
     row(
         f"dose for {q.target * 100:g} % {q.transporter}, mg/day",
