@@ -75,6 +75,10 @@ class PlateletModel(NamedTuple):
         )
 
     @property
+    def basis(self) -> str:
+        return "fitted scale" if self.calibrated else "not calibrated"
+
+    @property
     def label(self) -> str:
         """A table row's label for a platelet occupancy: what it is and its basis, short."""
         return (

@@ -579,7 +579,8 @@ def dose(console: Console, result: results.DoseResult) -> None:
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
         if result.platelet_at_recommended is not None:
             table.add_row(
-                f"{platelet_model().label}, that dose", pct(result.platelet_at_recommended)
+                "platelet SERT at that dose",
+                f"{pct(result.platelet_at_recommended)} ({platelet_model().basis})",
             )
     elif advised_against(result.prepared.guidance):
         table.add_row("dose from marketed strengths", "none: the guideline advises against it")
