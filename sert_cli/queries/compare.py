@@ -90,6 +90,8 @@ def _column(at_dose, for_target, average, given: bool) -> dict:
         "interval_h": record["interval_h"],
         "daily_dose_mg": record["daily_dose_mg"],
         "occupancy": record["occupancy"],
+        # docs/model.md section 20: beside the brain's, never inside `occupancy`
+        "platelet_sert_occupancy": record["platelet_sert_occupancy"],
         "css_plasma_ng_ml": record["css_plasma_ng_ml"],
         "phenotypes": record["phenotypes"],
         "clearance_l_h": clearance,

@@ -15,6 +15,7 @@ from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
 from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.pk.dosing import smallest_dose_from_strengths, unit_pieces
+from sert_cli.pk.platelets import platelet_model
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
 from sert_cli.queries.grid import liquid_dose_mg
@@ -255,6 +256,9 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
                 span(*(f"{min(end * 100, 99.4):.0f}" for end in spread), "%"),  # (< 100)
                 *([""] * (len(levels) - 1)),
             )
+    platelet = record["platelet_sert_occupancy"]
+    if platelet is not None:
+        table.add_row(platelet_model().label, pct(platelet), *([""] * (len(levels) - 1)))
     print_table(console, table, margins=False)
     if len(levels) > 1:
         drivers = _drivers(record)
@@ -573,6 +577,11 @@ def dose(console: Console, result: results.DoseResult) -> None:
             short = (query.target - result.occupancy_at_recommended) * 100
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
+        if result.platelet_at_recommended is not None:
+            table.add_row(
+                "platelet SERT at that dose",
+                f"{pct(result.platelet_at_recommended)} ({platelet_model().basis})",
+            )
     elif advised_against(result.prepared.guidance):
         table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
@@ -674,8 +683,36 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
     label = [label, *_liquid_words(result)]
+    _print_platelet_line(console, result)
     _print_alert_legend(console, result)
     _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+def _print_platelet_line(console: Console, result: results.GridResult) -> None:
+    """The dose table's platelet SERT occupancy, one line: the NM column's (else the
+    first one's) at each dose (docs/model.md section 20)."""
+    if not _has_platelet(result):
+        return
+    nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
+    column = nm[0] if nm else 0
+    whose = "" if len(result.columns) == 1 else " (NM)" if nm else " (column 1)"
+    cells = ", ".join(
+        f"{num(dose)} mg {_platelet_cell(result, d, column)}"
+        for d, dose in enumerate(result.doses_mg)
+        if not result.above_label_max(dose, column)
+    )
+    console.print(f"{platelet_model().label}{whose}, %: {cells}.", markup=False)
+
+
+def _has_platelet(result: results.GridResult) -> bool:
+    return bool(result.platelet) and result.platelet[0][0] is not None
+
+
+def _platelet_cell(result: results.GridResult, dose_index: int, column: int) -> str:
+    if result.above_label_max(result.doses_mg[dose_index], column):
+        return "above max"
+    value = result.platelet[dose_index][column]
+    return "-" if value is None else f"{value * 100:.0f}"
 
 
 ALERT_MARK = " !"
@@ -749,26 +786,35 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
     names = [m.name for m in profile.moieties]
     dose_mg = result.doses_mg[0]
     varied, same = _varied_genes(result.columns)
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("phenotype")
-    for name in names:
-        table.add_column(f"{name} ng/mL", justify="right")
-    for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
-        table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
     patient = result.query.patient.given
-    for i in _one_gene_columns(result):
-        label = _column_heading(result.columns[i], varied) or "all NM"
+    rows = _one_gene_columns(result)
+
+    def label_of(i: int) -> str:
         if patient and i == len(result.columns) - 1:
-            label = patient_text(result.prepared)
-        if result.above_label_max(dose_mg, i):
-            table.add_row(label, *(["above max"] * (len(names) + len(shown))))
-            continue
-        levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
-        table.add_row(
-            label + _alert_mark(result, 0, i),
-            *(num(levels[name]) for name in names),
-            *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
-        )
+            return patient_text(result.prepared)
+        return _column_heading(result.columns[i], varied) or "all NM"
+
+    def build() -> Table:
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("phenotype")
+        for name in names:
+            table.add_column(f"{name} ng/mL", justify="right")
+        for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
+            table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
+        for i in rows:
+            label = label_of(i)
+            if result.above_label_max(dose_mg, i):
+                table.add_row(label, *(["above max"] * (len(names) + len(shown))))
+                continue
+            levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
+            table.add_row(
+                label + _alert_mark(result, 0, i),
+                *(num(levels[name]) for name in names),
+                *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
+            )
+        return table
+
+    table = build()
     heading = f"{regimen(result.drug, dose_mg, result.interval_h)}: steady state by phenotype"
     if same and len(varied) == 1:
         heading += f" ({same})"
@@ -784,6 +830,13 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
         )
     _combined(console, result, shown)
     _print_alert_legend(console, result)
+    if _has_platelet(result):  # (one line below the tables: the screen stays as it was)
+        console.print(
+            f"{platelet_model().label}, %: "
+            + ", ".join(f"{label_of(i)} {_platelet_cell(result, 0, i)}" for i in rows)
+            + ".",
+            markup=False,
+        )
     label = "label range " + span(
         num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
     )
@@ -930,6 +983,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
             if value is None
             else f"{value:.1f} days",
         )
+    if "platelet_serotonin_fraction_steady_state" in summary:
+        _platelet_rows(table, summary)
     if "adaptation" in record:
         for share in (50, 90):
             value = summary.get(f"days_to_{share}pct_adaptation")
@@ -938,6 +993,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
                 "not reached" if value is None else f"{value:.1f} days",
             )
     print_table(console, table, margins=False)
+    if "platelet_evidence" in summary:
+        console.print(f"Platelets: {summary['platelet_evidence']}.", style="dim", markup=False)
     if "adaptation" in record:
         console.print(f"Adaptation: {record['adaptation']['note']}.", style="dim", markup=False)
     width = min(console.width, 100)
@@ -947,6 +1004,28 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
         )
         console.print()
     _print_factor_assumptions(console, result)
+
+
+def _platelet_rows(table: Table, summary: dict) -> None:
+    """A time course's platelet lines (docs/model.md section 20)."""
+
+    def days(value) -> str:
+        return "not reached" if value is None else f"{value:.1f} days"
+
+    table.add_row(
+        "platelet occupancy (SERT) / 5-HT, steady state",
+        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / "
+        f"{pct(summary['platelet_serotonin_fraction_steady_state'])} of baseline",
+    )
+    table.add_row(
+        "platelet 5-HT down to 50 % / 20 % of baseline",
+        f"{days(summary['days_to_platelet_serotonin_50pct'])} / "
+        f"{days(summary['days_to_platelet_serotonin_20pct'])}",
+    )
+    table.add_row(
+        "platelet 5-HT back to 80 % after the last dose",
+        days(summary["days_after_last_dose_to_platelet_serotonin_80pct"]),
+    )
 
 
 def curve(console: Console, result: results.GridResult) -> None:
@@ -1113,6 +1192,7 @@ def validation(result: dict, env) -> None:
         )
     print_table(console, ratios)
     _observed_levels(console, result)
+    _platelet_checks(console, result)
     rule = titled_table(
         "SERT occupancy at the label's minimum and maximum doses, NM",
         ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min"),
@@ -1326,6 +1406,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
     )
     for transporter in ("SERT", "NET"):
         row(f"{transporter} occupancy", [pct(c["occupancy"].get(transporter)) for c in columns])
+    row("platelet occupancy (SERT)", [pct(c["platelet_sert_occupancy"]) for c in columns])
     row("plasma, ng/mL", [num(c["css_plasma_ng_ml"]) for c in columns])
     row(
         f"dose for {q.target * 100:g} % {q.transporter}, mg/day",
@@ -1359,6 +1440,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
         style="dim",
         markup=False,
     )
+    console.print(f"Platelets: {result.record()['platelet_evidence']}.", style="dim", markup=False)
 
 
 def _label(low_mg: float, high_mg: float) -> str:
@@ -1402,3 +1484,59 @@ RENDERERS = {
     results.TaperResult: taper,
     results.SwitchResult: switch,
 }
+
+
+def _platelet_checks(console: Console, result: dict) -> None:
+    """`sert validate`'s platelet table (docs/model.md section 20): each platelet_uptake.csv
+    row observed vs model, and the MAE of the rows fitted and of those checked."""
+    summary = result["platelets_summary"]
+    table = titled_table(
+        "Platelet SERT: observed vs model (%)",
+        ("study", "drug", "mg/day", "days", "measure", "obs", "model", "use"),
+        right=("mg/day", "days", "obs", "model"),
+    )
+    for r in result["platelets"]:
+        table.add_row(
+            r["study"],
+            r["drug"],
+            "-" if r["daily_dose_mg"] is None else num(r["daily_dose_mg"]),
+            "steady" if r["days_on_drug"] is None else num(r["days_on_drug"]),
+            r["measure"].replace("_", " "),
+            "-" if r["observed_pct"] is None else f"{r['observed_pct']:.0f}",
+            "-" if r["model_pct"] is None else f"{r['model_pct']:.0f}",
+            r["use"] + (f" ({r['note']})" if r["note"] else ""),
+        )
+    if result["platelets"]:
+        print_table(console, table)
+    fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
+    console.print(
+        f"Platelets: {len(result['platelets'])} rows; MAE fitted (in sample) "
+        f"{_pp(fitted['mae_pp'])} pp over {fitted['rows']}, checked {_pp(checked['mae_pp'])} pp "
+        f"over {checked['rows']}; {summary['evidence']}.",
+        markup=False,
+    )
+
+
+def platelet_fit(found: dict, env) -> None:
+    """`sert validate --fit platelet`: the scale, its interval and the rows to write."""
+    console = _console(env)
+    if found["scale"] is None:
+        console.print(
+            "Platelet scale: no fit (no usable uptake_inhibition row with use fit in "
+            "sert_cli/data/platelet_uptake.csv); outputs stay 'not calibrated' (s_plt = 1).",
+            markup=False,
+        )
+        return
+    interval = (
+        "no interval (one row)"
+        if found["interval"] is None
+        else "95 % interval " + span(*(f"{v:.3g}" for v in found["interval"]))
+    )
+    console.print(
+        f"Platelet scale s_plt {found['scale']:.3g} ({interval}), from {found['rows']} rows of "
+        f"{len(found['studies'])} studies: K_plt = s_plt * K in vitro.",
+        markup=False,
+    )
+    console.print("platelet_model.csv rows (make refit writes them):", markup=False)
+    for line in found["csv_rows"]:
+        console.print(line, markup=False, soft_wrap=True)
