@@ -23,7 +23,7 @@ from sert_cli.pk.dosing import (
 )
 from sert_cli.pk.steady_state import transporter_loads
 from sert_cli.pk.timecourse import MAX_DOSES, Regimen, dose_events, event_levels
-from sert_cli.queries.engine import level_ceiling_text, level_ceilings_mg, shortfall_words
+from sert_cli.queries.levels import level_ceiling_text, level_ceilings_mg, shortfall_words
 from sert_cli.queries.results import SwitchResult, at
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, positive
 from sert_cli.trace import Step, model_section
