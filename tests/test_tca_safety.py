@@ -120,3 +120,20 @@ def test_the_assumed_line_says_a_class_activity_once():
     assumed = " ".join(text[text.index("Assumed:") :].split())
     assert assumed.count("CYP2D6 PM class activity") == 1
     assert assumed.count("CYP2C19 UM class activity") == 1
+
+
+def test_a_switch_to_a_tricyclic_stays_within_the_top_of_its_range():
+    """Sertraline 100 mg to nortriptyline in a CYP2D6 IM: the label maximum, 150 mg, would
+    be expected at about 320 ng/mL (above the 70-170 range and the 300 alert); the plan's
+    dose is held under the range's top and the heading says what held it."""
+    profile = load_library(use_cache=False).get("nortriptyline")
+    plan = sert_json("switch", "sertraline", "100", "nortriptyline", "-p", "CYP2D6=IM")
+    new = plan["to"]
+    at = sert_json(
+        "occupancy", "nortriptyline", "--dose", str(new["recommended_dose_mg"]), "-p", "CYP2D6=IM"
+    )
+    assert counted_level(at, profile) <= profile.therapeutic_range_ng_ml[1] * (1 + 1e-9)
+    assert new["held_by"] == "reference range" and new["recommended_dose_mg"] < 150
+    assert max(row["to_dose_mg"] for row in plan["schedule"]) <= new["recommended_dose_mg"]
+    text = sert("switch", "sertraline", "100", "nortriptyline", "-p", "CYP2D6=IM").stdout
+    assert "SHORT: the reference range" in " ".join(text.split())

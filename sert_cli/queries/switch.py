@@ -23,6 +23,7 @@ from sert_cli.pk.dosing import (
 )
 from sert_cli.pk.steady_state import transporter_loads
 from sert_cli.pk.timecourse import MAX_DOSES, Regimen, dose_events, event_levels
+from sert_cli.queries.levels import level_ceiling_text, level_ceilings_mg, shortfall_words
 from sert_cli.queries.results import SwitchResult, at
 from sert_cli.queries.values import DoseQuery, OccupancyQuery, positive
 from sert_cli.trace import Step, model_section
@@ -331,10 +332,15 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
         ).dose_mg
     except ModelError:  # theta at or above the new drug's plateau
         exact = None
-    cap = label_cap_mg(new, new.interval_h)
     # as `dose` recommends: the smallest the pieces make at or above the equivalent,
-    # never above the new drug's label maximum for this patient
-    made = dose_within_label(new, math.inf if exact is None else exact, new.interval_h, pieces)
+    # never above the new drug's label maximum for this patient, nor a dose whose expected
+    # level passes the top of its reference range (docs/model.md section 5)
+    ceiling = level_ceilings_mg([target], new.interval_h)[0]
+    held_by_range = ceiling < label_cap_mg(new, new.interval_h)
+    cap = min(label_cap_mg(new, new.interval_h), ceiling)
+    made = dose_within_label(
+        new, math.inf if exact is None else exact, new.interval_h, pieces, ceiling
+    )
     if made is None:
         raise ModelError(
             f"no marketed strength of {new.name} fits within its label maximum of "
@@ -347,7 +353,13 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
     )
     matched = after.occupancy[PRIMARY_TRANSPORTER]
     matched_within_label = matched >= theta - 1e-12
-    if not matched_within_label:
+    range_held = held_by_range and (exact is None or exact > ceiling * (1 + 1e-9))
+    if range_held:
+        warnings.append(
+            level_ceiling_text(new, ceiling, new.interval_h, made)
+            + ("" if matched_within_label else shortfall_words(theta, PRIMARY_TRANSPORTER, matched))
+        )
+    elif not matched_within_label:
         warnings.append(
             shortfall_text(
                 new,
@@ -532,6 +544,7 @@ def plan_switch(engine, query, prepared: Prepared, interval: float) -> SwitchRes
             "recommended_units_mg": list(units),
             "occupancy_at_recommended": dict(after.occupancy),
             "target_reached": matched_within_label,
+            "held_by": "reference range" if range_held else "label maximum",
             "label_max_mg": new.label_max_mg,
             "interval_h": new.interval_h,
             "affinity": dict(new.affinity),

@@ -351,7 +351,7 @@ def switch(console: Console, result) -> None:
         + (f"equivalent {num(exact)} mg, " if exact is not None else "")
         + f"take {dose_words(new['recommended_dose_mg'], new['interval_h'])} (SERT "
         f"{pct(new['occupancy_at_recommended']['SERT'])}"
-        + ("" if new["target_reached"] else f", {points(short)} SHORT: the label maximum")
+        + ("" if new["target_reached"] else f", {points(short)} SHORT: the {new['held_by']}")
         + "); "
         + (
             f"a washout of {r['days']} days"
