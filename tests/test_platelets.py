@@ -102,12 +102,12 @@ def test_no_rows_is_not_calibrated_with_the_in_vitro_k_as_it_is(empty_data):
     x = 0.44 * css_nm / 1.2
     record = _json("occupancy", "escitalopram", "--dose", "10")
     assert record["platelet_sert_occupancy"] == pytest.approx(x / (1 + x), rel=1e-9)
-    assert "not calibrated" in record["platelet_evidence"]
+    assert "no scale fitted" in record["platelet_evidence"]
     done = invoke("validate", "--fit", "platelet")
     assert_clean(done, 0)
     assert "no fit" in done.stdout
     simulated = _json("simulate", "escitalopram", "--dose", "10", "--days", "3")
-    assert "not calibrated" in simulated["summary"]["platelet_evidence"]
+    assert "no scale fitted" in simulated["summary"]["platelet_evidence"]
 
 
 def test_content_exact_step_matches_the_closed_form_at_constant_theta():

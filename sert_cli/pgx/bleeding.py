@@ -59,7 +59,8 @@ def risk_words(row: dict) -> str:
     ci = ""
     if row.get("ci_low") and row.get("ci_high"):
         ci = f" (95 % CI {row['ci_low']}-{row['ci_high']})"
-    return f"{row['measure']} {row['estimate']}{ci} for {row['outcome']} ({short(row['source'])})"
+    cited = row.get("cite") or short(row["source"])
+    return f"{row['measure']} {row['estimate']}{ci} for {row['outcome']} ({cited})"
 
 
 def bleeding_warning(drug: str, comedication: str, platelet_occupancy: float | None) -> str:
@@ -67,7 +68,11 @@ def bleeding_warning(drug: str, comedication: str, platelet_occupancy: float | N
     platelet SERT occupancy of this dose where it is known."""
     row = bleeding_drugs()[comedication]
     drug_class = row["class"].strip()
-    risks = risk_rows(drug_class)
+    # the one row per exposure the data file marks as the lead (lead: yes); the others are
+    # in --explain and the JSON trace (bleeding_steps)
+    risks = [r for r in risk_rows(drug_class) if r.get("lead") == "yes"] or risk_rows(drug_class)[
+        :1
+    ]
     published = (
         "; ".join(risk_words(r) for r in risks)
         if risks
@@ -82,7 +87,7 @@ def bleeding_warning(drug: str, comedication: str, platelet_occupancy: float | N
         estimate = f", {found['class_estimate']}" if found.get("class_estimate") else ""
         said.append(
             f"{drug}'s SERT-affinity class: {found['affinity_class']}{estimate} "
-            f"({short(found['classification_source'] or found['source'])})"
+            f"({found.get('cite') or short(found['classification_source'] or found['source'])})"
         )
     if platelet_occupancy is not None:
         said.append(

@@ -13,7 +13,7 @@ Platelets cannot make serotonin: they take it up over their life in circulation.
 content c (a fraction of baseline) follows first-order turnover with the platelet
 lifespan L (ASSUMED form): dc/dt = ((1 - theta_plt) - c) / L, c(0) = 1, so that at a steady
 theta_plt it settles at 1 - theta_plt. Without a fitted scale (no row yet) the in vitro K
-is used as it is (s_plt = 1), labelled "not calibrated"; without a sourced lifespan the
+is used as it is (s_plt = 1), labelled "in vitro K" (no scale fitted); without a sourced lifespan the
 assumed ASSUMED_LIFESPAN_DAYS, labelled as such.
 """
 
@@ -63,8 +63,9 @@ class PlateletModel(NamedTuple):
         """What every output that shows a platelet occupancy says of it, once."""
         if not self.calibrated:
             return (
-                "platelet SERT occupancy: not calibrated (no fitted platelet scale yet: the "
-                "in vitro K as it is, s_plt = 1, on unbound plasma levels)"
+                "platelet SERT occupancy: modelled from the in vitro K on unbound plasma levels "
+                "(no scale fitted: no uptake-inhibition study fit to calibrate one; checked "
+                "against the platelet studies of `sert validate`)"
             )
         interval = ""
         if self.interval is not None:
@@ -76,14 +77,12 @@ class PlateletModel(NamedTuple):
 
     @property
     def basis(self) -> str:
-        return "fitted scale" if self.calibrated else "not calibrated"
+        return "fitted scale" if self.calibrated else "in vitro K"
 
     @property
     def label(self) -> str:
         """A table row's label for a platelet occupancy: what it is and its basis, short."""
-        return (
-            "platelet SERT (fitted scale)" if self.calibrated else "platelet SERT, not calibrated"
-        )
+        return "platelet SERT (fitted scale)" if self.calibrated else "platelet SERT (in vitro K)"
 
     @property
     def content_words(self) -> str:
