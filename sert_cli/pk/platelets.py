@@ -13,8 +13,8 @@ Platelets cannot make serotonin: they take it up over their life in circulation.
 content c (a fraction of baseline) follows first-order turnover with the platelet
 lifespan L (ASSUMED form): dc/dt = ((1 - theta_plt) - c) / L, c(0) = 1, so that at a steady
 theta_plt it settles at 1 - theta_plt. Without a fitted scale (no row yet) the in vitro K
-is used as it is (s_plt = 1), labelled "in vitro K" (no scale fitted); without a sourced lifespan the
-assumed ASSUMED_LIFESPAN_DAYS, labelled as such.
+is used as it is (s_plt = 1), labelled "in vitro K" (no scale fitted); without a sourced
+lifespan the assumed ASSUMED_LIFESPAN_DAYS, labelled as such.
 """
 
 import functools

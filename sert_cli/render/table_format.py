@@ -1523,7 +1523,8 @@ def platelet_fit(found: dict, env) -> None:
     if found["scale"] is None:
         console.print(
             "Platelet scale: no fit (no usable uptake_inhibition row with use fit in "
-            "sert_cli/data/platelet_uptake.csv); outputs use the in vitro K (s_plt = 1) and say so.",
+            "sert_cli/data/platelet_uptake.csv); outputs use the in vitro K (s_plt = 1) and "
+            "say so.",
             markup=False,
         )
         return
