@@ -258,9 +258,11 @@ def test_bleeding_warning_in_every_format(test_data, fmt):
     done = invoke("occupancy", "sertraline", "--dose", "50", "--with", "Advil", "--format", fmt)
     assert_clean(done, 0)
     text = " ".join((done.stdout + done.stderr).split())  # (a table wraps its lines)
-    assert "bleeding risk: ibuprofen (nsaid)" in text
-    assert "OR 4.3 (95 % CI 2.8-6.4) for upper GI bleeding (TEST risk source B)" in text
-    assert "SERT-affinity class: high" in text
+    assert "bleeding risk: ibuprofen (an NSAID) with sertraline (an SSRI)" in text
+    assert (
+        "SSRI + NSAID: OR 4.3 (95 % CI 2.8-6.4) for upper GI bleeding (TEST risk source B)" in text
+    )
+    assert "sertraline's SERT-affinity class (TEST classification): high, OR 1.5" in text
     assert "platelet SERT occupancy at this dose" in text
     assert "an epidemiological association, not a prediction for this patient" in text
 
@@ -268,7 +270,7 @@ def test_bleeding_warning_in_every_format(test_data, fmt):
 def test_bleeding_warning_with_a_perpetrator_and_in_other_commands(test_data):
     record = _json("occupancy", "sertraline", "--dose", "50", "--with", "plavix")
     said = [w for w in record["warnings"] if w.startswith("bleeding risk")]
-    assert len(said) == 1 and "clopidogrel (antiplatelet)" in said[0]
+    assert len(said) == 1 and "clopidogrel (an antiplatelet)" in said[0]
     assert "no published estimate" in said[0]
     assert any("CYP2B6" in n for n in record["notes"])  # still a perpetrator
     for args in (
@@ -280,7 +282,7 @@ def test_bleeding_warning_with_a_perpetrator_and_in_other_commands(test_data):
         warnings = found["warnings"] if isinstance(found, dict) else None
         if warnings is None:
             continue
-        assert any("warfarin (anticoagulant)" in w and "HR 1.3" in w for w in warnings), args
+        assert any("warfarin (an anticoagulant)" in w and "HR 1.3" in w for w in warnings), args
 
 
 def test_an_unknown_with_drug_still_behaves_as_before(test_data):

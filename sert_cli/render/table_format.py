@@ -1413,6 +1413,10 @@ def compare(console: Console, result: results.CompareResult) -> None:
         [_dose_for_target(c) for c in columns],
     )
     row(
+        f"platelet SERT at the dose for {q.target * 100:g} %",
+        [pct(c.get("platelet_sert_occupancy_at_dose_for_target")) for c in columns],
+    )
+    row(
         "  90 % of patients, mg/day",
         [
             "-"
