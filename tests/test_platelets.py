@@ -176,10 +176,10 @@ def test_dose_gives_platelet_occupancy_at_the_exact_and_the_recommended_dose(tes
     record = _json("dose", "sertraline")
     exact = _json("occupancy", "sertraline", "--dose", repr(record["dose_mg"]))
     made = _json("occupancy", "sertraline", "--dose", repr(record["recommended_dose_mg"]))
-    assert record["platelet_sert_occupancy"] == pytest.approx(exact["platelet_sert_occupancy"])
-    assert record["platelet_sert_occupancy_at_recommended"] == pytest.approx(
-        made["platelet_sert_occupancy"]
+    assert record["platelet_sert_occupancy_at_exact_dose"] == pytest.approx(
+        exact["platelet_sert_occupancy"]
     )
+    assert record["platelet_sert_occupancy"] == pytest.approx(made["platelet_sert_occupancy"])
     table = invoke("dose", "sertraline")
     assert re.search(r"platelet SERT at that dose\s+\d+ % \(fitted scale\)", table.stdout)
 

@@ -178,7 +178,13 @@ def platelet_occupancy(profile: Profile, levels, model: PlateletModel | None = N
     return formulas.occupancy_from_load(load / model.scale)
 
 
-def occupancy_step(profile: Profile, levels, value, model: PlateletModel | None = None) -> Step:
+def occupancy_step(
+    profile: Profile,
+    levels,
+    value,
+    model: PlateletModel | None = None,
+    name: str = "platelet SERT occupancy",
+) -> Step:
     """The trace step of a platelet occupancy (values as the levels hold them)."""
     model = platelet_model() if model is None else model
     terms = []
@@ -187,7 +193,7 @@ def occupancy_step(profile: Profile, levels, value, model: PlateletModel | None 
         if k:
             terms += [(f"Cu {m.name}", lv.cu_plasma_nm, "nM"), (f"K {m.name}", k, "nM")]
     return Step(
-        name="platelet SERT occupancy",
+        name=name,
         formula="theta_plt = x / (1 + x), x = sum_j Cu,plasma_j / (s_plt * K_j) (in vitro K)",
         values=(*terms, ("s_plt", model.scale, ""), ("theta_plt", value, "")),
         source=model_section(SECTION) + "; sert_cli/data/platelet_model.csv",
