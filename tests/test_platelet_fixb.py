@@ -70,3 +70,53 @@ def test_fields_doc_names_the_exact_dose_field():
     assert "`platelet_sert_occupancy_at_exact_dose`" in text
     row = next(line for line in text.splitlines() if "`platelet_sert_occupancy` |" in line)
     assert "| yes |" in row and "recommended_dose_mg" in row
+
+
+# --- 5 and 6: the screens show the patient's platelet numbers, said as modelled ----------
+
+LABEL = "platelet SERT, modelled (in vitro K, unbound plasma)"
+
+
+def _screen(*args) -> str:
+    """A table screen's stdout with Rich's line wrapping undone."""
+    done = invoke(*args)
+    assert_clean(done, 0)
+    return " ".join(done.stdout.split())
+
+
+def _platelet_line(text: str) -> str:
+    start = text.index(LABEL)
+    return text[start : text.index(".", start + len(LABEL))]
+
+
+def test_table_platelet_line_is_the_patient_s():
+    # paroxetine 20 mg: CYP2D6 PM 0.9779 (98 %), NM 0.9503 (95 %), as `occupancy` gives them
+    pm = _json("occupancy", "paroxetine", "--dose", "20", "-p", "CYP2D6=PM")
+    nm = _json("occupancy", "paroxetine", "--dose", "20")
+    assert pm["platelet_sert_occupancy"] == pytest.approx(0.9779, abs=1e-4)
+    assert nm["platelet_sert_occupancy"] == pytest.approx(0.9503, abs=1e-4)
+    text = _screen("table", "paroxetine", "-p", "CYP2D6=PM")
+    assert text.count(LABEL) == 1
+    line = _platelet_line(text)
+    assert line.startswith(f"{LABEL}, %, this patient (CYP2D6 PM): 20 mg 98, ")
+    assert "(NM)" not in line
+    text = _screen("table", "paroxetine", "--with", "bupropion")  # phenoconverted: as PM
+    assert _platelet_line(text).startswith(
+        f"{LABEL}, %, this patient (no phenotype given, with bupropion): 20 mg 98, "
+    )
+    text = _screen("table", "paroxetine")  # no patient: the NM column's, named
+    assert _platelet_line(text).startswith(f"{LABEL}, %, CYP2D6 NM: 20 mg 95, ")
+
+
+def test_one_dose_table_names_the_patient_s_platelet_number():
+    text = _screen("table", "paroxetine", "--doses", "20", "-p", "CYP2D6=PM")
+    assert _platelet_line(text) == f"{LABEL}, %: CYP2D6 NM 95, this patient (CYP2D6 PM) 98"
+
+
+def test_occupancy_and_dose_screens_say_modelled_once():
+    text = _screen("occupancy", "paroxetine", "--dose", "20")
+    assert text.count("platelet") == 1 and f"{LABEL}: 95 %." in text
+    text = _screen("dose", "nortriptyline")
+    assert text.count("platelet") == 1
+    assert "platelet SERT at that dose 71 % (modelled: in vitro K, unbound plasma)" in text
+    assert "(in vitro K)" not in text

@@ -181,14 +181,16 @@ def test_dose_gives_platelet_occupancy_at_the_exact_and_the_recommended_dose(tes
     )
     assert record["platelet_sert_occupancy"] == pytest.approx(made["platelet_sert_occupancy"])
     table = invoke("dose", "sertraline")
-    assert re.search(r"platelet SERT at that dose\s+\d+ % \(fitted scale\)", table.stdout)
+    basis = r"\(modelled: in vitro K on a fitted scale\)"
+    assert re.search(r"platelet SERT at that dose\s+\d+ % " + basis, table.stdout)
 
 
 def test_occupancy_table_has_one_platelet_line(test_data):
     done = invoke("occupancy", "sertraline", "--dose", "50")
     assert_clean(done, 0)
     lines = [line for line in done.stdout.splitlines() if "platelet" in line]
-    assert len(lines) == 1 and "platelet SERT (fitted scale)" in lines[0]  # one line, its basis
+    assert len(lines) == 1  # one line, its basis
+    assert "platelet SERT, modelled (in vitro K on a fitted scale)" in lines[0]
 
 
 def test_simulate_has_platelet_time_courses_and_a_summary(test_data):

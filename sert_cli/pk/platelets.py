@@ -77,12 +77,15 @@ class PlateletModel(NamedTuple):
 
     @property
     def basis(self) -> str:
-        return "fitted scale" if self.calibrated else "in vitro K"
+        """What a platelet occupancy on a screen is, short: modelled, and from what."""
+        if self.calibrated:
+            return "modelled: in vitro K on a fitted scale"
+        return "modelled: in vitro K, unbound plasma"
 
     @property
     def label(self) -> str:
         """A table row's label for a platelet occupancy: what it is and its basis, short."""
-        return "platelet SERT (fitted scale)" if self.calibrated else "platelet SERT (in vitro K)"
+        return f"platelet SERT, {self.basis.replace(': ', ' (', 1)})"
 
     @property
     def content_words(self) -> str:

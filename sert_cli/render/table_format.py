@@ -256,9 +256,6 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
                 span(*(f"{min(end * 100, 99.4):.0f}" for end in spread), "%"),  # (< 100)
                 *([""] * (len(levels) - 1)),
             )
-    platelet = record["platelet_sert_occupancy"]
-    if platelet is not None:
-        table.add_row(platelet_model().label, pct(platelet), *([""] * (len(levels) - 1)))
     print_table(console, table, margins=False)
     if len(levels) > 1:
         drivers = _drivers(record)
@@ -268,6 +265,9 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             else "Occupancy is of all moieties together, competing (docs/model.md section 4).",
             markup=False,
         )
+    platelet = record["platelet_sert_occupancy"]
+    if platelet is not None:  # (a line, not a row: its label would widen the table)
+        console.print(f"{platelet_model().label}: {pct(platelet)}.", markup=False)
     t95 = record[steady_state_key(0.95)]
     if t95:
         console.print(
@@ -689,19 +689,26 @@ def dose_table(console: Console, result: results.GridResult) -> None:
 
 
 def _print_platelet_line(console: Console, result: results.GridResult) -> None:
-    """The dose table's platelet SERT occupancy, one line: the NM column's (else the
-    first one's) at each dose (docs/model.md section 20)."""
+    """The dose table's platelet SERT occupancy, one line (docs/model.md section 20) at
+    each dose, of the column it names: the patient's where one is given (phenotypes,
+    co-medications), else the all-NM column's (else the first one's)."""
     if not _has_platelet(result):
         return
-    nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
-    column = nm[0] if nm else 0
-    whose = "" if len(result.columns) == 1 else " (NM)" if nm else " (column 1)"
+    if result.query.patient.given:  # the patient's column is the last
+        column = len(result.columns) - 1
+        whose = f", this patient ({patient_text(result.prepared)})"
+    else:
+        nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
+        column = nm[0] if nm else 0
+        varied, _ = _varied_genes(result.columns)
+        heading = _column_heading(result.columns[column], varied) or "all NM"
+        whose = "" if len(result.columns) == 1 else f", {heading}"
     cells = ", ".join(
         f"{num(dose)} mg {_platelet_cell(result, d, column)}"
         for d, dose in enumerate(result.doses_mg)
         if not result.above_label_max(dose, column)
     )
-    console.print(f"{platelet_model().label}{whose}, %: {cells}.", markup=False)
+    console.print(f"{platelet_model().label}, %{whose}: {cells}.", markup=False)
 
 
 def _has_platelet(result: results.GridResult) -> bool:
@@ -794,6 +801,11 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             return patient_text(result.prepared)
         return _column_heading(result.columns[i], varied) or "all NM"
 
+    def whose(i: int) -> str:  # the platelet line: the patient's row said as such
+        if patient and i == len(result.columns) - 1:
+            return f"this patient ({label_of(i)})"
+        return label_of(i)
+
     def build() -> Table:
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("phenotype")
@@ -833,7 +845,7 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
     if _has_platelet(result):  # (one line below the tables: the screen stays as it was)
         console.print(
             f"{platelet_model().label}, %: "
-            + ", ".join(f"{label_of(i)} {_platelet_cell(result, 0, i)}" for i in rows)
+            + ", ".join(f"{whose(i)} {_platelet_cell(result, 0, i)}" for i in rows)
             + ".",
             markup=False,
         )
