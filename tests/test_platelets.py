@@ -217,7 +217,7 @@ def test_simulate_has_platelet_time_courses_and_a_summary(test_data):
         and float(rows[0]["platelet_serotonin_fraction"]) == 1
     )
     table = invoke("simulate", "escitalopram", "--dose", "10")
-    assert "platelet 5-HT down to 50 % / 20 % of baseline" in table.stdout
+    assert "platelet 5-HT down to 50 % of baseline" in table.stdout
     assert "lifespan 8 days" in table.stdout
 
 

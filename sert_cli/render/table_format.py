@@ -996,7 +996,7 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
             else f"{value:.1f} days",
         )
     if "platelet_serotonin_fraction_steady_state" in summary:
-        _platelet_rows(table, summary)
+        _platelet_rows(table, summary, changing=len(steps) > 1)
     if "adaptation" in record:
         for share in (50, 90):
             value = summary.get(f"days_to_{share}pct_adaptation")
@@ -1018,26 +1018,44 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
     _print_factor_assumptions(console, result)
 
 
-def _platelet_rows(table: Table, summary: dict) -> None:
-    """A time course's platelet lines (docs/model.md section 20)."""
+def _platelet_rows(table: Table, summary: dict, changing: bool) -> None:
+    """A time course's platelet lines (docs/model.md section 20). A level the course did not
+    reach is said as beyond the time window (with a row for its end day and how to extend
+    it), or, for one regimen whose steady state stays above it, as never reached at that
+    dose; a changing regimen's steady state is said as of its first dose."""
+    steady = summary["platelet_serotonin_fraction_steady_state"]
+    beyond = []
 
-    def days(value) -> str:
-        return "not reached" if value is None else f"{value:.1f} days"
+    def days(value, level: float | None = None) -> str:
+        if value is not None:
+            return f"{value:.1f} days"
+        if level is not None and not changing and steady is not None and steady > level:
+            return f"never (settles at {pct(steady)})"
+        beyond.append(True)
+        return "beyond the window"
 
     table.add_row(
         "platelet occupancy (SERT) / 5-HT, steady state",
-        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / "
-        f"{pct(summary['platelet_serotonin_fraction_steady_state'])} of baseline",
+        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / {pct(steady)} of baseline",
     )
-    table.add_row(
-        "platelet 5-HT down to 50 % / 20 % of baseline",
-        f"{days(summary['days_to_platelet_serotonin_50pct'])} / "
-        f"{days(summary['days_to_platelet_serotonin_20pct'])}",
-    )
+    if changing:  # (its steady state is the first dose's)
+        dose, interval = (
+            summary["platelet_steady_state_dose_mg"],
+            summary["platelet_steady_state_interval_h"],
+        )
+        table.add_row("  of the first dose", f"{num(dose)} mg every {num(interval)} h")
+    for level in (50, 20):
+        table.add_row(
+            f"platelet 5-HT down to {level} % of baseline",
+            days(summary[f"days_to_platelet_serotonin_{level}pct"], level / 100),
+        )
     table.add_row(
         "platelet 5-HT back to 80 % after the last dose",
         days(summary["days_after_last_dose_to_platelet_serotonin_80pct"]),
     )
+    if beyond:
+        end_days = summary["window_end_h"] / HOURS_PER_DAY
+        table.add_row("  the window", f"ends day {end_days:.0f}; --until to extend")
 
 
 def curve(console: Console, result: results.GridResult) -> None:
@@ -1521,10 +1539,16 @@ def _platelet_checks(console: Console, result: dict) -> None:
     if result["platelets"]:
         print_table(console, table)
     fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
+    fit_words = (
+        f"MAE fitted (in sample) {_pp(fitted['mae_pp'])} pp over {fitted['rows']}"
+        if fitted["rows"]
+        else "no fit rows (nothing fitted)"
+    )
+    uncounted = sum(r["use"] == "not counted" for r in result["platelets"])
+    shown = f" ({uncounted} shown, not counted: unverified or excluded)" if uncounted else ""
     console.print(
-        f"Platelets: {len(result['platelets'])} rows; MAE fitted (in sample) "
-        f"{_pp(fitted['mae_pp'])} pp over {fitted['rows']}, checked {_pp(checked['mae_pp'])} pp "
-        f"over {checked['rows']}; {summary['evidence']}.",
+        f"Platelets: {len(result['platelets'])} rows; {fit_words}; checked MAE "
+        f"{_pp(checked['mae_pp'])} pp over {checked['rows']}{shown}; {summary['evidence']}.",
         markup=False,
     )
 
