@@ -129,14 +129,21 @@ def _platelet_tables(report: dict) -> list[str]:
     summary = report["platelets_summary"]
     fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
     interval = summary["interval"]
+    fit_words = (
+        f"MAE of the fitted rows {_pp(fitted['mae_pp'])} pp ({fitted['rows']})"
+        if fitted["rows"]
+        else "no fit rows (nothing fitted)"
+    )
+    uncounted = sum(r["use"] == "not counted" for r in report["platelets"])
     return [
         *lines,
         "",
         f"Platelets: scale s_plt {summary['scale']:.3g}"
         + ("" if interval is None else f" (95 % {interval[0]:.3g}-{interval[1]:.3g})")
-        + f"; MAE of the fitted rows {_pp(fitted['mae_pp'])} pp ({fitted['rows']}), of the "
-        f"checked rows {_pp(checked['mae_pp'])} pp ({checked['rows']}); "
-        f"{summary['evidence']}.",
+        + f"; {fit_words}; MAE of the checked rows {_pp(checked['mae_pp'])} pp "
+        f"({checked['rows']}"
+        + (f"; {uncounted} shown, not counted" if uncounted else "")
+        + f"); {summary['evidence']}.",
     ]
 
 

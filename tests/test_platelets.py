@@ -176,19 +176,21 @@ def test_dose_gives_platelet_occupancy_at_the_exact_and_the_recommended_dose(tes
     record = _json("dose", "sertraline")
     exact = _json("occupancy", "sertraline", "--dose", repr(record["dose_mg"]))
     made = _json("occupancy", "sertraline", "--dose", repr(record["recommended_dose_mg"]))
-    assert record["platelet_sert_occupancy"] == pytest.approx(exact["platelet_sert_occupancy"])
-    assert record["platelet_sert_occupancy_at_recommended"] == pytest.approx(
-        made["platelet_sert_occupancy"]
+    assert record["platelet_sert_occupancy_at_exact_dose"] == pytest.approx(
+        exact["platelet_sert_occupancy"]
     )
+    assert record["platelet_sert_occupancy"] == pytest.approx(made["platelet_sert_occupancy"])
     table = invoke("dose", "sertraline")
-    assert re.search(r"platelet SERT at that dose\s+\d+ % \(fitted scale\)", table.stdout)
+    basis = r"\(modelled: in vitro K on a fitted scale\)"
+    assert re.search(r"platelet SERT at that dose\s+\d+ % " + basis, table.stdout)
 
 
 def test_occupancy_table_has_one_platelet_line(test_data):
     done = invoke("occupancy", "sertraline", "--dose", "50")
     assert_clean(done, 0)
     lines = [line for line in done.stdout.splitlines() if "platelet" in line]
-    assert len(lines) == 1 and "platelet SERT (fitted scale)" in lines[0]  # one line, its basis
+    assert len(lines) == 1  # one line, its basis
+    assert "platelet SERT, modelled (in vitro K on a fitted scale)" in lines[0]
 
 
 def test_simulate_has_platelet_time_courses_and_a_summary(test_data):
@@ -215,7 +217,7 @@ def test_simulate_has_platelet_time_courses_and_a_summary(test_data):
         and float(rows[0]["platelet_serotonin_fraction"]) == 1
     )
     table = invoke("simulate", "escitalopram", "--dose", "10")
-    assert "platelet 5-HT down to 50 % / 20 % of baseline" in table.stdout
+    assert "platelet 5-HT down to 50 % of baseline" in table.stdout
     assert "lifespan 8 days" in table.stdout
 
 

@@ -77,12 +77,15 @@ class PlateletModel(NamedTuple):
 
     @property
     def basis(self) -> str:
-        return "fitted scale" if self.calibrated else "in vitro K"
+        """What a platelet occupancy on a screen is, short: modelled, and from what."""
+        if self.calibrated:
+            return "modelled: in vitro K on a fitted scale"
+        return "modelled: in vitro K, unbound plasma"
 
     @property
     def label(self) -> str:
         """A table row's label for a platelet occupancy: what it is and its basis, short."""
-        return "platelet SERT (fitted scale)" if self.calibrated else "platelet SERT (in vitro K)"
+        return f"platelet SERT, {self.basis.replace(': ', ' (', 1)})"
 
     @property
     def content_words(self) -> str:
@@ -178,7 +181,13 @@ def platelet_occupancy(profile: Profile, levels, model: PlateletModel | None = N
     return formulas.occupancy_from_load(load / model.scale)
 
 
-def occupancy_step(profile: Profile, levels, value, model: PlateletModel | None = None) -> Step:
+def occupancy_step(
+    profile: Profile,
+    levels,
+    value,
+    model: PlateletModel | None = None,
+    name: str = "platelet SERT occupancy",
+) -> Step:
     """The trace step of a platelet occupancy (values as the levels hold them)."""
     model = platelet_model() if model is None else model
     terms = []
@@ -187,7 +196,7 @@ def occupancy_step(profile: Profile, levels, value, model: PlateletModel | None 
         if k:
             terms += [(f"Cu {m.name}", lv.cu_plasma_nm, "nM"), (f"K {m.name}", k, "nM")]
     return Step(
-        name="platelet SERT occupancy",
+        name=name,
         formula="theta_plt = x / (1 + x), x = sum_j Cu,plasma_j / (s_plt * K_j) (in vitro K)",
         values=(*terms, ("s_plt", model.scale, ""), ("theta_plt", value, "")),
         source=model_section(SECTION) + "; sert_cli/data/platelet_model.csv",

@@ -185,6 +185,7 @@ class OccupancyResult(NamedTuple):
             "interval_h": self.interval_h,
             "phenotypes": dict(self.prepared.phenotypes),
             "occupancy": self.occupancy,
+            "platelet_sert_occupancy": self.platelet_sert_occupancy,
             "warnings": list(self.warnings),
         }
 
@@ -302,7 +303,14 @@ class DoseResult(NamedTuple):
         at_dose = self._at_dose()
         platelet = []
         if self.platelet_at_dose is not None:
-            platelet.append(occupancy_step(profile, at_dose.levels, self.platelet_at_dose))
+            platelet.append(
+                occupancy_step(
+                    profile,
+                    at_dose.levels,
+                    self.platelet_at_dose,
+                    name="platelet SERT occupancy at the exact dose",
+                )
+            )
         return [
             # the steady state at the exact dose, computed when a trace is asked for
             *_patient_trace(self.prepared, at_dose.steps, 0),
@@ -333,6 +341,7 @@ class DoseResult(NamedTuple):
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
             "target_reached": self.target_reached,
+            "platelet_sert_occupancy": self.platelet_at_recommended,
             "warnings": list(self.warnings),
         }
 
@@ -358,8 +367,10 @@ class DoseResult(NamedTuple):
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,
-            "platelet_sert_occupancy": self.platelet_at_dose,
-            "platelet_sert_occupancy_at_recommended": self.platelet_at_recommended,
+            # at the recommended dose, as occupancy_at_recommended (None where none is
+            # recommended); the exact dose's has a name of its own
+            "platelet_sert_occupancy": self.platelet_at_recommended,
+            "platelet_sert_occupancy_at_exact_dose": self.platelet_at_dose,
             "platelet_evidence": platelet_model().occupancy_words,
             "statement": STATEMENT,
         }

@@ -154,6 +154,11 @@ def with_platelets(simulation, prepared: Prepared):
     summary = {
         **simulation.summary,
         **platelets.course_summary(simulation.t_h, content, steady, 0.0, last_dose_h),
+        # what the steady state is of (a schedule's: its first dose), and where the time
+        # window ends (a level not reached by then is beyond it, or never at that dose)
+        "platelet_steady_state_dose_mg": first_dose,
+        "platelet_steady_state_interval_h": first_interval,
+        "window_end_h": float(simulation.t_h[-1]),
         "platelet_evidence": f"{model.occupancy_words}; {model.content_words}",
     }
     return replace(

@@ -256,9 +256,6 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
                 span(*(f"{min(end * 100, 99.4):.0f}" for end in spread), "%"),  # (< 100)
                 *([""] * (len(levels) - 1)),
             )
-    platelet = record["platelet_sert_occupancy"]
-    if platelet is not None:
-        table.add_row(platelet_model().label, pct(platelet), *([""] * (len(levels) - 1)))
     print_table(console, table, margins=False)
     if len(levels) > 1:
         drivers = _drivers(record)
@@ -268,6 +265,9 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             else "Occupancy is of all moieties together, competing (docs/model.md section 4).",
             markup=False,
         )
+    platelet = record["platelet_sert_occupancy"]
+    if platelet is not None:  # (a line, not a row: its label would widen the table)
+        console.print(f"{platelet_model().label}: {pct(platelet)}.", markup=False)
     t95 = record[steady_state_key(0.95)]
     if t95:
         console.print(
@@ -689,19 +689,26 @@ def dose_table(console: Console, result: results.GridResult) -> None:
 
 
 def _print_platelet_line(console: Console, result: results.GridResult) -> None:
-    """The dose table's platelet SERT occupancy, one line: the NM column's (else the
-    first one's) at each dose (docs/model.md section 20)."""
+    """The dose table's platelet SERT occupancy, one line (docs/model.md section 20) at
+    each dose, of the column it names: the patient's where one is given (phenotypes,
+    co-medications), else the all-NM column's (else the first one's)."""
     if not _has_platelet(result):
         return
-    nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
-    column = nm[0] if nm else 0
-    whose = "" if len(result.columns) == 1 else " (NM)" if nm else " (column 1)"
+    if result.query.patient.given:  # the patient's column is the last
+        column = len(result.columns) - 1
+        whose = f", this patient ({patient_text(result.prepared)})"
+    else:
+        nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
+        column = nm[0] if nm else 0
+        varied, _ = _varied_genes(result.columns)
+        heading = _column_heading(result.columns[column], varied) or "all NM"
+        whose = "" if len(result.columns) == 1 else f", {heading}"
     cells = ", ".join(
         f"{num(dose)} mg {_platelet_cell(result, d, column)}"
         for d, dose in enumerate(result.doses_mg)
         if not result.above_label_max(dose, column)
     )
-    console.print(f"{platelet_model().label}{whose}, %: {cells}.", markup=False)
+    console.print(f"{platelet_model().label}, %{whose}: {cells}.", markup=False)
 
 
 def _has_platelet(result: results.GridResult) -> bool:
@@ -794,6 +801,11 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
             return patient_text(result.prepared)
         return _column_heading(result.columns[i], varied) or "all NM"
 
+    def whose(i: int) -> str:  # the platelet line: the patient's row said as such
+        if patient and i == len(result.columns) - 1:
+            return f"this patient ({label_of(i)})"
+        return label_of(i)
+
     def build() -> Table:
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("phenotype")
@@ -833,7 +845,7 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
     if _has_platelet(result):  # (one line below the tables: the screen stays as it was)
         console.print(
             f"{platelet_model().label}, %: "
-            + ", ".join(f"{label_of(i)} {_platelet_cell(result, 0, i)}" for i in rows)
+            + ", ".join(f"{whose(i)} {_platelet_cell(result, 0, i)}" for i in rows)
             + ".",
             markup=False,
         )
@@ -984,7 +996,7 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
             else f"{value:.1f} days",
         )
     if "platelet_serotonin_fraction_steady_state" in summary:
-        _platelet_rows(table, summary)
+        _platelet_rows(table, summary, changing=len(steps) > 1)
     if "adaptation" in record:
         for share in (50, 90):
             value = summary.get(f"days_to_{share}pct_adaptation")
@@ -1006,26 +1018,44 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
     _print_factor_assumptions(console, result)
 
 
-def _platelet_rows(table: Table, summary: dict) -> None:
-    """A time course's platelet lines (docs/model.md section 20)."""
+def _platelet_rows(table: Table, summary: dict, changing: bool) -> None:
+    """A time course's platelet lines (docs/model.md section 20). A level the course did not
+    reach is said as beyond the time window (with a row for its end day and how to extend
+    it), or, for one regimen whose steady state stays above it, as never reached at that
+    dose; a changing regimen's steady state is said as of its first dose."""
+    steady = summary["platelet_serotonin_fraction_steady_state"]
+    beyond = []
 
-    def days(value) -> str:
-        return "not reached" if value is None else f"{value:.1f} days"
+    def days(value, level: float | None = None) -> str:
+        if value is not None:
+            return f"{value:.1f} days"
+        if level is not None and not changing and steady is not None and steady > level:
+            return f"never (settles at {pct(steady)})"
+        beyond.append(True)
+        return "beyond the window"
 
     table.add_row(
         "platelet occupancy (SERT) / 5-HT, steady state",
-        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / "
-        f"{pct(summary['platelet_serotonin_fraction_steady_state'])} of baseline",
+        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / {pct(steady)} of baseline",
     )
-    table.add_row(
-        "platelet 5-HT down to 50 % / 20 % of baseline",
-        f"{days(summary['days_to_platelet_serotonin_50pct'])} / "
-        f"{days(summary['days_to_platelet_serotonin_20pct'])}",
-    )
+    if changing:  # (its steady state is the first dose's)
+        dose, interval = (
+            summary["platelet_steady_state_dose_mg"],
+            summary["platelet_steady_state_interval_h"],
+        )
+        table.add_row("  of the first dose", f"{num(dose)} mg every {num(interval)} h")
+    for level in (50, 20):
+        table.add_row(
+            f"platelet 5-HT down to {level} % of baseline",
+            days(summary[f"days_to_platelet_serotonin_{level}pct"], level / 100),
+        )
     table.add_row(
         "platelet 5-HT back to 80 % after the last dose",
         days(summary["days_after_last_dose_to_platelet_serotonin_80pct"]),
     )
+    if beyond:
+        end_days = summary["window_end_h"] / HOURS_PER_DAY
+        table.add_row("  the window", f"ends day {end_days:.0f}; --until to extend")
 
 
 def curve(console: Console, result: results.GridResult) -> None:
@@ -1513,10 +1543,16 @@ def _platelet_checks(console: Console, result: dict) -> None:
     if result["platelets"]:
         print_table(console, table)
     fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
+    fit_words = (
+        f"MAE fitted (in sample) {_pp(fitted['mae_pp'])} pp over {fitted['rows']}"
+        if fitted["rows"]
+        else "no fit rows (nothing fitted)"
+    )
+    uncounted = sum(r["use"] == "not counted" for r in result["platelets"])
+    shown = f" ({uncounted} shown, not counted: unverified or excluded)" if uncounted else ""
     console.print(
-        f"Platelets: {len(result['platelets'])} rows; MAE fitted (in sample) "
-        f"{_pp(fitted['mae_pp'])} pp over {fitted['rows']}, checked {_pp(checked['mae_pp'])} pp "
-        f"over {checked['rows']}; {summary['evidence']}.",
+        f"Platelets: {len(result['platelets'])} rows; {fit_words}; checked MAE "
+        f"{_pp(checked['mae_pp'])} pp over {checked['rows']}{shown}; {summary['evidence']}.",
         markup=False,
     )
 
