@@ -90,7 +90,7 @@ def test_platelet_occupancy_by_hand_from_escitalopram_numbers(test_data):
     assert record["platelet_sert_occupancy"] == pytest.approx(expected, rel=1e-9)
     assert record["platelet_serotonin_fraction"] == pytest.approx(1 - expected, rel=1e-9)
     assert "fitted to ex vivo uptake inhibition (2 studies" in record["platelet_evidence"]
-    assert "lifespan 8 days" in record["platelet_evidence"]
+    assert "platelet lifespan of 8 days" in record["platelet_evidence"]
     # never inside the brain's fields
     assert set(record["occupancy"]) == {"SERT", "NET"}
     assert all("platelet" not in k for k in record["occupancy_by_moiety"]["SERT"])
@@ -218,7 +218,7 @@ def test_simulate_has_platelet_time_courses_and_a_summary(test_data):
     )
     table = invoke("simulate", "escitalopram", "--dose", "10")
     assert "platelet 5-HT down to 50 % of baseline" in table.stdout
-    assert "lifespan 8 days" in table.stdout
+    assert "platelet lifespan of 8 days" in table.stdout
 
 
 def test_compare_and_table_show_platelet_occupancy(test_data):

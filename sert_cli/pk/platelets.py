@@ -56,7 +56,11 @@ class PlateletModel(NamedTuple):
 
     @property
     def tau_h(self) -> float:
-        return self.lifespan_days * HOURS_PER_DAY
+        """The turnover time constant: the mean remaining life of a circulating platelet.
+        Labelled platelets disappear linearly with time (Heyns et al. 1980, the lifespan's
+        source: survival 'best fitted by a straight line'), so platelets of every age up to
+        the lifespan L circulate in equal numbers and their mean remaining life is L / 2."""
+        return self.lifespan_days * HOURS_PER_DAY / 2
 
     @property
     def occupancy_words(self) -> str:
@@ -92,8 +96,8 @@ class PlateletModel(NamedTuple):
         """What every output that shows a platelet serotonin content says of it, once."""
         basis = "" if self.lifespan_sourced else ", assumed: no sourced lifespan row"
         return (
-            "platelet 5-HT content: modelled (assumed first-order turnover, lifespan "
-            f"{self.lifespan_days:g} days{basis})"
+            "platelet 5-HT content: modelled (assumed first-order turnover, time constant "
+            f"half the platelet lifespan of {self.lifespan_days:g} days{basis})"
         )
 
 
