@@ -646,6 +646,9 @@ def validate(library: Library) -> dict:
                 "worst_drug_mae_left_out_pp": worst,
             }
     observed = level_checks.observed_level_checks(library)
+    from sert_cli import platelet_fit
+
+    platelet_checks = platelet_fit.validate(library)
     return {
         "model": {
             "scale": "PET: occupancy = Emax * x / (1 + x); one plateau per transporter and "
@@ -675,6 +678,8 @@ def validate(library: Library) -> dict:
         "observed_levels": observed["rows"],
         "observed_levels_summary": observed["summary"],
         "eighty_percent_rule": rule_checks(library),
+        "platelets": platelet_checks["rows"],
+        "platelets_summary": {k: v for k, v in platelet_checks.items() if k != "rows"},
     }
 
 

@@ -40,8 +40,30 @@ def write_spread(between: float, within: float) -> None:
     )
 
 
+PLATELET_FILE = Path(__file__).resolve().parent / "data" / "platelet_model.csv"
+
+
+def write_platelet_scale(found: dict, path: Path = PLATELET_FILE) -> bool:
+    """The fitted platelet scale's rows (platelet_scale and its interval) in place of the
+    old ones in platelet_model.csv, every other line kept; nothing without a fit."""
+    if found["scale"] is None:
+        return False
+    names = ("platelet_scale", "platelet_scale_ci_low", "platelet_scale_ci_high")
+    text = path.read_text()
+    kept = [line for line in text.splitlines() if line.split(",")[0] not in names]
+    new = "\n".join([*kept, *found["csv_rows"]]) + "\n"
+    if new == text:
+        return False
+    path.write_text(new)
+    return True
+
+
 def refit(directory: Path) -> list[Path]:
     library = load_library(use_cache=False)
+    from sert_cli import platelet_fit
+
+    if write_platelet_scale(platelet_fit.fit(library)):
+        print(f"refitted {PLATELET_FILE.name}")
     result = fit(library)
     write_spread(result["between_study_log_sd"], result["within_study_log_sd"])
     results = result["fits"]

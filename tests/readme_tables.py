@@ -104,7 +104,47 @@ def tables(report: dict) -> str:
         + ".",
     ]
     lines += ["", *_observed_tables(report)]
+    lines += _platelet_tables(report)
     return "\n".join(lines)
+
+
+def _platelet_tables(report: dict) -> list[str]:
+    """Platelet SERT (docs/model.md section 20): each platelet_uptake.csv row observed vs
+    model, and the MAE of the fitted and the checked rows (absent in an older report)."""
+    if "platelets_summary" not in report:
+        return []
+    lines = [
+        "",
+        "| study | drug | mg/day | days on drug | measure | observed % | model % | use |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["platelets"]:
+        lines.append(
+            f"| {r['study']} | {r['drug']} | "
+            f"{'-' if r['daily_dose_mg'] is None else format(r['daily_dose_mg'], 'g')} | "
+            f"{'steady state' if r['days_on_drug'] is None else format(r['days_on_drug'], 'g')} | "
+            f"{r['measure'].replace('_', ' ')} | {_pp(r['observed_pct'])} | "
+            f"{_pp(r['model_pct'])} | {r['use']} |"
+        )
+    summary = report["platelets_summary"]
+    fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
+    interval = summary["interval"]
+    fit_words = (
+        f"MAE of the fitted rows {_pp(fitted['mae_pp'])} pp ({fitted['rows']})"
+        if fitted["rows"]
+        else "no fit rows (nothing fitted)"
+    )
+    uncounted = sum(r["use"] == "not counted" for r in report["platelets"])
+    return [
+        *lines,
+        "",
+        f"Platelets: scale s_plt {summary['scale']:.3g}"
+        + ("" if interval is None else f" (95 % {interval[0]:.3g}-{interval[1]:.3g})")
+        + f"; {fit_words}; MAE of the checked rows {_pp(checked['mae_pp'])} pp "
+        f"({checked['rows']}"
+        + (f"; {uncounted} shown, not counted" if uncounted else "")
+        + f"); {summary['evidence']}.",
+    ]
 
 
 def _observed_tables(report: dict) -> list[str]:

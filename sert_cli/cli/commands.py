@@ -697,6 +697,7 @@ VALIDATE_TABLES = (
     "exposure_ratios",
     "observed_levels",
     "eighty_percent_rule",
+    "platelets",
 )
 
 
@@ -709,7 +710,8 @@ def validate(
             "--fit",
             metavar="DRUG",
             help="Print DRUG's (or, with 'all', every drug's) PET-scale constants from the "
-            "joint fit to the shipped PET points, as profile YAML, instead of validating.",
+            "joint fit to the shipped PET points, as profile YAML, instead of validating; "
+            "'platelet': the platelet SERT scale fitted to ex vivo uptake inhibition.",
         ),
     ] = None,
     table: Annotated[
@@ -734,6 +736,18 @@ def validate(
     if table is not None and (fit is not None or fmt is OutputFormat.table):
         raise InputError("--table selects a table of --format csv or json, without --fit")
     library = profiles_library(profiles_dir)
+    if fit == "platelet":
+        from sert_cli import platelet_fit
+
+        found = platelet_fit.fit(library)
+
+        def draw_platelet(env):
+            from sert_cli.render import table_format
+
+            table_format.platelet_fit(found, env)
+
+        emit_records(fmt, [found] if fmt is OutputFormat.csv else found, draw_platelet)
+        return
     if fit is not None:
         result = validation.fit(library, None if fit == "all" else fit)
 

@@ -120,7 +120,8 @@ Genotypes = repeatable(
 With = repeatable(
     "--with",
     metavar="DRUG",
-    help="Co-medication that may inhibit a CYP enzyme (repeatable).",
+    help="Co-medication (repeatable): a CYP inhibitor or inducer, a serotonergic drug, or "
+    "an NSAID, antiplatelet or anticoagulant (bleeding warning).",
     complete=completion.comedications,
 )
 PharmcatFile = Annotated[

@@ -128,6 +128,15 @@ class Moiety:
     # enzyme -> multiplier of its activity from the patient's co-medications (inhibitors
     # below 1, inducers above); set by the patient layer, never by a profile
     enzyme_activity: Mapping[str, float] = field(default_factory=dict)
+    # the in vitro Ki/Kd (nM) where k_nm has been moved to the PET scale (with_affinity);
+    # None: k_nm is the in vitro constant. Platelet SERT binds on the in vitro scale
+    # (docs/model.md section 20), whatever scale the brain's occupancy is on.
+    k_in_vitro_nm: Mapping[str, float] | None = None
+
+    def in_vitro_k_nm(self, transporter: str) -> float | None:
+        """The moiety's in vitro Ki/Kd for a transporter (None if it does not bind it)."""
+        constants = self.k_nm if self.k_in_vitro_nm is None else self.k_in_vitro_nm
+        return constants.get(transporter)
 
 
 @dataclass(frozen=True)
@@ -191,7 +200,11 @@ class Profile:
             emax[transporter] = pet.emax
             used[transporter] = pet.words
         moieties = [
-            replace(m, k_nm={t: k * scale.get(t, 1.0) for t, k in m.k_nm.items()})
+            replace(
+                m,
+                k_nm={t: k * scale.get(t, 1.0) for t, k in m.k_nm.items()},
+                k_in_vitro_nm=dict(m.k_nm) if m.k_in_vitro_nm is None else m.k_in_vitro_nm,
+            )
             for m in self.moieties
         ]
         return replace(

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from sert_cli.datafiles import read_table
 from sert_cli.errors import InputError, ModelError
 from sert_cli.model.profile import PhenotypeTable, Profile, changed
+from sert_cli.pgx.bleeding import CoMedication, bleeding_drugs, bleeding_names, bleeding_steps
 from sert_cli.pgx.phenotypes import check_gene, phenotype_code, phenotype_value
 from sert_cli.pk.steady_state import (
     formation_changes,
@@ -121,6 +122,9 @@ class Prepared(NamedTuple):
     co_sert_inhibitors: tuple[tuple[str, float, float, float, float], ...] = ()
     # the genes of `phenotypes` the patient gave no phenotype or genotype for: NM assumed
     assumed_genes: tuple[str, ...] = ()
+    # co-medications of bleeding_comedications.csv: each adds a bleeding warning, with the
+    # platelet SERT occupancy of the dose where the command computes one (pgx/bleeding.py)
+    bleeding: tuple[CoMedication, ...] = ()
 
     def record(self) -> dict:
         """What the patient layer did, for every result record (JSON and CSV alike): the
@@ -145,6 +149,8 @@ def comedication_names() -> dict[str, str]:
         for alias in row["aliases"].split(";"):
             if alias.strip():
                 names.setdefault(alias.strip().lower(), row["drug"])
+    for name, generic in bleeding_names().items():  # NSAIDs, antiplatelets, anticoagulants
+        names.setdefault(name, generic)
     return names
 
 
@@ -345,6 +351,13 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
     formation = formation_changes(profile, used)
     risks, risk_steps = serotonergic_risks(profile.name, names)
     steps += risk_steps
+    # each with the antidepressant's class, which the bleeding estimate follows
+    bleeding = tuple(
+        CoMedication(name=name, antidepressant_class=profile.drug_class)
+        for name in names
+        if name in bleeding_drugs()
+    )
+    steps += bleeding_steps(profile.name, bleeding)
     warnings = risks + factor_warnings + warnings
     # guidance reads an unknown gene as CPIC's No Result, not as the NM the PK assumes
     guidance = guidance_for(profile.name, {**functional, **dict.fromkeys(unknown, "NR")})
@@ -366,6 +379,7 @@ def prepare(profile: Profile, patient: Patient) -> Prepared:
         saturation=saturation,
         formation=formation,
         assumed_genes=tuple(gene for gene in used if gene not in phenotypes),
+        bleeding=bleeding,
     )
 
 

@@ -581,6 +581,10 @@ class Simulation:
     steps: tuple[Step, ...] = ()
     schedule: tuple = ()  # ((dose_mg, days, interval_h), ...) for a changing regimen
     missed_days: tuple = ()
+    # platelet SERT occupancy and platelet 5-HT content (fraction of baseline) at each
+    # time (docs/model.md section 20), never part of `occupancy`; None: not computed
+    platelet_sert_occupancy: np.ndarray | None = None
+    platelet_serotonin_fraction: np.ndarray | None = None
 
     def record(self) -> dict:
         parent, *metabolites = self.levels
@@ -613,7 +617,16 @@ class Simulation:
             "occupancy": {
                 t: (None if v is None else v.tolist()) for t, v in self.occupancy.items()
             },
+            **self._platelet_columns(),
             "summary": self.summary,
+        }
+
+    def _platelet_columns(self) -> dict:
+        if self.platelet_sert_occupancy is None:
+            return {}
+        return {
+            "platelet_sert_occupancy": self.platelet_sert_occupancy.tolist(),
+            "platelet_serotonin_fraction": self.platelet_serotonin_fraction.tolist(),
         }
 
     def rows(self) -> list[dict]:
@@ -626,6 +639,9 @@ class Simulation:
         for transporter, values in self.occupancy.items():
             if values is not None:
                 columns[f"occupancy_{transporter}"] = values
+        if self.platelet_sert_occupancy is not None:
+            columns["platelet_sert_occupancy"] = self.platelet_sert_occupancy
+            columns["platelet_serotonin_fraction"] = self.platelet_serotonin_fraction
         names = list(columns)
         return [
             dict(zip(names, row, strict=True))

@@ -8,6 +8,7 @@ these suits this patient?" in one table.
 """
 
 from sert_cli.errors import InputError, SertError
+from sert_cli.pgx.bleeding import BleedingWarning, bleeding_summary
 from sert_cli.pgx.patient import Patient, Prepared
 from sert_cli.pk.dosing import (
     RELATIVE_SLACK,
@@ -53,7 +54,9 @@ def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) 
         column = _column(at_dose, for_target, average, given=dose is not None)
         columns.append(column)
         said = [*at_dose.warnings, *getattr(for_target, "warnings", ())]
-        warnings += [f"{column['drug']}: {w}" for w in said]
+        # (the bleeding warnings are said once for the whole comparison, below)
+        warnings += [f"{column['drug']}: {w}" for w in said if not isinstance(w, BleedingWarning)]
+    warnings += _bleeding(answers[0::3])
     # each drug's notes and guidance are its own command's (`sert dose DRUG`); the patient
     # as given is the heading
     patient = answers[0].prepared._replace(guidance=(), notes=())
@@ -63,6 +66,28 @@ def answer_compare(engine, query: CompareQuery, _prepared: Prepared, _interval) 
         columns=tuple(columns),
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+# what a comparison's bleeding warning says of the platelet numbers (they are in its table)
+PLATELET_IN_TABLE = (
+    "platelet SERT occupancy of each drug at its dose and at its dose for the target: "
+    "in the table (modelled)"
+)
+
+
+def _bleeding(at_doses) -> list[str]:
+    """One bleeding warning per co-medication for all the drugs compared (each drug's
+    class and SERT-affinity class in it), from each drug's patient data (`bleeding`), not
+    from the words of its own warnings."""
+    by_comedication: dict[str, dict[str, str]] = {}
+    for found in at_doses:
+        for item in found.prepared.bleeding:
+            drugs = by_comedication.setdefault(item.name, {})
+            drugs.setdefault(found.prepared.profile.name, item.antidepressant_class)
+    return [
+        bleeding_summary(name, list(drugs.items()), PLATELET_IN_TABLE)
+        for name, drugs in by_comedication.items()
+    ]
 
 
 def usual_dose_mg(profile) -> float:
@@ -90,6 +115,8 @@ def _column(at_dose, for_target, average, given: bool) -> dict:
         "interval_h": record["interval_h"],
         "daily_dose_mg": record["daily_dose_mg"],
         "occupancy": record["occupancy"],
+        # docs/model.md section 20: beside the brain's, never inside `occupancy`
+        "platelet_sert_occupancy": record["platelet_sert_occupancy"],
         "css_plasma_ng_ml": record["css_plasma_ng_ml"],
         "phenotypes": record["phenotypes"],
         "clearance_l_h": clearance,
@@ -98,7 +125,11 @@ def _column(at_dose, for_target, average, given: bool) -> dict:
         "label_range_mg_day": [record["label_min_mg"], record["label_max_mg"]],
     }
     if isinstance(for_target, SertError):
-        column |= {"dose_for_target_mg": None, "no_dose_because": str(for_target)}
+        column |= {
+            "dose_for_target_mg": None,
+            "platelet_sert_occupancy_at_dose_for_target": None,
+            "no_dose_because": str(for_target),
+        }
         return column
     target = for_target.record(patient=False)
     return column | {
@@ -106,6 +137,8 @@ def _column(at_dose, for_target, average, given: bool) -> dict:
         "dose_for_target_range_mg": target["dose_range_mg"],
         "recommended_dose_mg": target["recommended_dose_mg"],
         "target_reached": target["target_reached"],
+        # docs/model.md section 20: at the recommended dose for the target (None: no dose)
+        "platelet_sert_occupancy_at_dose_for_target": for_target.platelet_at_recommended,
     }
 
 

@@ -14,6 +14,7 @@ from importlib import import_module
 from sert_cli.errors import InputError, ModelError, SertError, held
 from sert_cli.model import formulas
 from sert_cli.model.profile import Profile
+from sert_cli.pgx.bleeding import bleeding_warnings
 from sert_cli.pgx.patient import Patient, Prepared, advised_against, prepare, serotonergic
 from sert_cli.pk.dosing import (
     above_label,
@@ -24,6 +25,7 @@ from sert_cli.pk.dosing import (
     per_day,
     shortfall_text,
 )
+from sert_cli.pk.platelets import platelet_occupancy
 from sert_cli.pk.steady_state import (
     SteadyState,
     check_finite,
@@ -69,6 +71,12 @@ WORKFLOWS: dict[str, tuple[str, str]] = {
     "switch": ("sert_cli.queries.switch", "plan_switch"),
     "compare": ("sert_cli.queries.compare", "answer_compare"),
 }
+
+
+# The workflows that say the bleeding warning themselves, with the platelet occupancy of
+# their dose (simulate), or through the occupancy answers they ask for (compare); the
+# others get it from the engine, without a number.
+OWN_BLEEDING_WORDS = frozenset({"simulate", "compare"})
 
 
 def _occupancy_key(query, interval: float, patient) -> tuple:
@@ -175,7 +183,15 @@ class Engine:
                 # a group per patient where a saturable dose is found by bisection
                 grouped = GROUPED.get(query.kind)
                 if grouped is None:
-                    answers[index] = self.workflow(query.kind)(self, query, prepared, interval)
+                    found = self.workflow(query.kind)(self, query, prepared, interval)
+                    if prepared.bleeding and query.kind not in OWN_BLEEDING_WORDS:
+                        found = found._replace(
+                            warnings=found.warnings
+                            + tuple(
+                                bleeding_warnings(prepared.profile.name, prepared.bleeding, None)
+                            )
+                        )
+                    answers[index] = found
                     continue
                 profile = prepared.profile
                 patient = query.patient if profile.saturable and profile.metabolites else None
@@ -197,7 +213,9 @@ class Engine:
     def _occupancy_group(self, group, patients, key, members, answers) -> None:
         profile, interval = patients[0].profile, key[1]
         doses = vector([float(q.dose_mg) for q in group])
-        state = as_lists(steady_state(profile, doses, interval, *patient_pk(patients)))
+        found = steady_state(profile, doses, interval, *patient_pk(patients))
+        platelets = _platelet_column(profile, found, len(group))
+        state = as_lists(found)
         checked = _all_resolvable(state)  # (else each row is checked on its own)
         for i, (query, slot, prepared) in enumerate(zip(group, members, patients, strict=True)):
             profile = prepared.profile
@@ -221,6 +239,7 @@ class Engine:
                 loads = state.loads.get(PRIMARY_TRANSPORTER)
                 warnings += tuple(together(prepared, None if loads is None else at(loads, i)))
             warnings += tuple(alert_level_warning(profile, state, i))
+            warnings += tuple(bleeding_warnings(profile.name, prepared.bleeding, platelets[i]))
             answers[slot] = OccupancyResult(
                 query=query,
                 prepared=prepared,
@@ -228,6 +247,7 @@ class Engine:
                 state=state,
                 index=i,
                 warnings=warnings,
+                platelet_sert_occupancy=platelets[i],
             )
 
     def _dose_group(self, group, patients, key, members, answers) -> None:
@@ -280,7 +300,8 @@ class Engine:
             else dose_within_label(p.profile, dose, interval, profile.strengths_mg, ceiling)
             for dose, p, no, ceiling in zip(exact_doses, patients, against, ceilings, strict=True)
         ]
-        occupancy_at = _occupancy_at(patients, interval, transporter, made)
+        occupancy_at, platelet_at = _occupancy_at(patients, interval, transporter, made)
+        platelet_exact = _platelet_at_exact(profile, exact, interval, patients)
         for i, (query, slot, prepared, dose, found) in enumerate(
             zip(group, members, patients, exact_doses, made, strict=True)
         ):
@@ -326,6 +347,11 @@ class Engine:
                     f"{dose * daily:.4g} mg/day, is below the label minimum of "
                     f"{profile.label_min_mg:g} mg/day"
                 )
+            warnings += bleeding_warnings(
+                profile.name,
+                prepared.bleeding,
+                platelet_exact[i] if platelet_at[i] is None else platelet_at[i],
+            )
             answers[slot] = DoseResult(
                 query=query,
                 prepared=prepared,
@@ -339,6 +365,8 @@ class Engine:
                 warnings=tuple(warnings),
                 steps=(dose_step,),
                 index=i,
+                platelet_at_dose=platelet_exact[i],
+                platelet_at_recommended=platelet_at[i],
             )
 
     def workflow(self, kind: str) -> Callable:
@@ -399,23 +427,48 @@ def _held(exc: SertError) -> SertError:
     return held(exc)
 
 
-def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> list:
-    """Occupancy at each made-up dose (one a row, None where there is none), in one pass,
-    by the steady state that `sert occupancy` computes (the same number to the last digit)."""
+def _occupancy_at(patients: list[Prepared], interval, transporter, made) -> tuple[list, list]:
+    """Occupancy of the transporter and platelet SERT occupancy at each made-up dose (one a
+    row, None where there is none), in one pass, by the steady state that `sert occupancy`
+    computes (the same number to the last digit)."""
     rows = [i for i, m in enumerate(made) if m is not None]
     if not rows:
-        return [None] * len(made)
-    state = as_lists(
-        steady_state(
-            patients[0].profile,
-            vector([made[i][0] for i in rows]),
-            interval,
-            *patient_pk([patients[i] for i in rows]),
-        )
+        return [None] * len(made), [None] * len(made)
+    profile = patients[0].profile
+    found = steady_state(
+        profile,
+        vector([made[i][0] for i in rows]),
+        interval,
+        *patient_pk([patients[i] for i in rows]),
     )
-    values = state.occupancy[transporter]
+    platelets = iter(_platelet_column(profile, found, len(rows)))
+    values = as_lists(found).occupancy[transporter]
     taken = iter(values if isinstance(values, list) else [values])
-    return [next(taken) if m is not None else None for m in made]
+    occupancy = [next(taken) if m is not None else None for m in made]
+    return occupancy, [next(platelets) if m is not None else None for m in made]
+
+
+def _platelet_at_exact(profile: Profile, exact, interval: float, patients) -> list:
+    """Platelet SERT occupancy at each exact dose; None a row whose dose is not finite
+    (its result is an error, said by check_finite)."""
+    doses = exact.tolist() if hasattr(exact, "tolist") else [exact]
+    if not all(math.isfinite(d) and d > 0 for d in doses):
+        return [None] * len(doses)
+    found = steady_state(profile, exact, interval, *patient_pk(patients))
+    return _platelet_column(profile, found, len(doses))
+
+
+def _platelet_column(profile: Profile, state: SteadyState, rows: int) -> list:
+    """Platelet SERT occupancy of each row of a group's steady state (docs/model.md section
+    20; None a row where no moiety binds SERT or a level is not finite)."""
+    values = platelet_occupancy(profile, state.levels)
+    if values is None:
+        return [None] * rows
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if not isinstance(values, list):
+        values = [values] * rows
+    return [v if math.isfinite(v) else None for v in values]
 
 
 def _interval(query, prepared: Prepared) -> float:

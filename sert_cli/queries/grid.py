@@ -13,6 +13,7 @@ import itertools
 from sert_cli.errors import ModelError
 from sert_cli.pgx.patient import Patient, Prepared
 from sert_cli.pk.dosing import RELATIVE_SLACK, label_range_doses, per_day
+from sert_cli.pk.platelets import platelet_occupancy
 from sert_cli.pk.steady_state import (
     check_resolvable,
     class_activity,
@@ -43,10 +44,20 @@ def answer_grid(engine, query: GridQuery, prepared: Prepared, interval_h: float)
         doses = default_doses(profile)
     columns = grid_columns(engine, query, prepared, combined=len(doses) == 1)
     doses_vector = vector(list(doses))
-    cells, levels, shares, steps = [], [], [], ()
+    cells, levels, shares, platelet, steps = [], [], [], [], ()
     reference = next((c for c in columns if set(c.phenotypes.values()) <= {"NM"}), columns[0])
     for column in columns:
-        state = as_lists(steady_state(column.profile, doses_vector, interval, column.phenotypes))
+        found = steady_state(column.profile, doses_vector, interval, column.phenotypes)
+        theta = platelet_occupancy(column.profile, found.levels)
+        platelet.append(
+            [None] * len(doses)
+            if theta is None
+            else [
+                at(theta.tolist() if hasattr(theta, "tolist") else theta, i)
+                for i in range(len(doses))
+            ]
+        )
+        state = as_lists(found)
         occupancy = [{t: at(v, i) for t, v in state.occupancy.items()} for i in range(len(doses))]
         for cell in occupancy:
             check_resolvable(cell.values())
@@ -82,6 +93,7 @@ def answer_grid(engine, query: GridQuery, prepared: Prepared, interval_h: float)
         levels_ng_ml=by_dose(levels),
         shares=by_dose(shares),
         class_genes=tuple(class_activity_genes(c.profile, c.phenotypes) for c in columns),
+        platelet=by_dose(platelet),
     )
 
 

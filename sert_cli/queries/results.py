@@ -8,6 +8,7 @@ holds plain floats.
 from typing import NamedTuple
 
 from sert_cli.pgx.patient import FACTOR_STEP, Prepared
+from sert_cli.pk.platelets import evidence_note, occupancy_step, platelet_model, steady_content
 from sert_cli.pk.steady_state import (
     MoietyLevels,
     SteadyState,
@@ -134,6 +135,9 @@ class OccupancyResult(NamedTuple):
     state: SteadyState
     index: int
     warnings: tuple[str, ...]
+    # platelet SERT (docs/model.md section 20), never part of `occupancy`; None where no
+    # moiety binds SERT
+    platelet_sert_occupancy: float | None = None
 
     @property
     def drug(self) -> str:
@@ -162,7 +166,13 @@ class OccupancyResult(NamedTuple):
         return [lv._asdict() for lv in self.moiety_levels()]
 
     def trace(self) -> list[Step]:
-        return _patient_trace(self.prepared, self.state.steps, self.index)
+        steps = _patient_trace(self.prepared, self.state.steps, self.index)
+        if self.platelet_sert_occupancy is not None:
+            profile = self.prepared.profile
+            steps.append(
+                occupancy_step(profile, self.moiety_levels(), self.platelet_sert_occupancy)
+            )
+        return steps
 
     rows = _record_as_row
 
@@ -175,6 +185,7 @@ class OccupancyResult(NamedTuple):
             "interval_h": self.interval_h,
             "phenotypes": dict(self.prepared.phenotypes),
             "occupancy": self.occupancy,
+            "platelet_sert_occupancy": self.platelet_sert_occupancy,
             "warnings": list(self.warnings),
         }
 
@@ -206,8 +217,20 @@ class OccupancyResult(NamedTuple):
             },
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
+            **platelet_fields(self.platelet_sert_occupancy),
         }
         return _closed(self, record, explain, patient)
+
+
+def platelet_fields(theta: float | None) -> dict:
+    """The platelet fields of a steady state (docs/model.md section 20): occupancy, the
+    serotonin content it settles at, and what is modelled, said once."""
+    model = platelet_model()
+    return {
+        "platelet_sert_occupancy": theta,
+        "platelet_serotonin_fraction": steady_content(theta),
+        "platelet_evidence": f"{model.occupancy_words}; {model.content_words}",
+    }
 
 
 class DoseResult(NamedTuple):
@@ -223,6 +246,10 @@ class DoseResult(NamedTuple):
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]  # the inverse, the strengths and the label check
     index: int
+    # platelet SERT occupancy (docs/model.md section 20) at the exact and the recommended
+    # dose; None where not computed or no moiety binds SERT
+    platelet_at_dose: float | None = None
+    platelet_at_recommended: float | None = None
 
     @property
     def drug(self) -> str:
@@ -273,9 +300,21 @@ class DoseResult(NamedTuple):
                 source=profile.label_max_source or source_of(profile, "dosing.label_range"),
             )
         )
+        at_dose = self._at_dose()
+        platelet = []
+        if self.platelet_at_dose is not None:
+            platelet.append(
+                occupancy_step(
+                    profile,
+                    at_dose.levels,
+                    self.platelet_at_dose,
+                    name="platelet SERT occupancy at the exact dose",
+                )
+            )
         return [
             # the steady state at the exact dose, computed when a trace is asked for
-            *_patient_trace(self.prepared, self._at_dose().steps, 0),
+            *_patient_trace(self.prepared, at_dose.steps, 0),
+            *platelet,
             *(s.at(self.index) for s in self.steps),
             *made,
         ]
@@ -302,6 +341,7 @@ class DoseResult(NamedTuple):
             "recommended_units_mg": list(self.recommended_units_mg),
             "occupancy_at_recommended": self.occupancy_at_recommended,
             "target_reached": self.target_reached,
+            "platelet_sert_occupancy": self.platelet_at_recommended,
             "warnings": list(self.warnings),
         }
 
@@ -327,6 +367,11 @@ class DoseResult(NamedTuple):
             "label_min_mg": profile.label_min_mg,
             "label_max_mg": profile.label_max_mg,
             "exceeds_label_max": self.exceeds_label_max,
+            # at the recommended dose, as occupancy_at_recommended (None where none is
+            # recommended); the exact dose's has a name of its own
+            "platelet_sert_occupancy": self.platelet_at_recommended,
+            "platelet_sert_occupancy_at_exact_dose": self.platelet_at_dose,
+            "platelet_evidence": platelet_model().occupancy_words,
             "statement": STATEMENT,
         }
         return _closed(self, record, explain, patient)
@@ -345,6 +390,8 @@ class GridResult(NamedTuple):
     levels_ng_ml: tuple[tuple[dict[str, float], ...], ...] = ()  # [dose][column]: moiety ->
     shares: tuple[tuple[dict[str, dict[str, float]], ...], ...] = ()  # [dose][column]: t -> m
     class_genes: tuple[tuple[str, ...], ...] = ()  # per column: genes at a class activity
+    # [dose][column]: platelet SERT occupancy (docs/model.md section 20; None: nothing binds)
+    platelet: tuple[tuple[float | None, ...], ...] = ()
 
     def above_label_max(self, dose_mg: float, column: int) -> bool:
         """A dose above a column's label maximum: shown as such, never as a plain cell."""
@@ -370,7 +417,18 @@ class GridResult(NamedTuple):
         return self.prepared.profile.name
 
     def trace(self) -> list[Step]:
-        return _trace(self.prepared, self.steps, 0)
+        steps = _trace(self.prepared, self.steps, 0)
+        if self.platelet and self.platelet[0][0] is not None:  # what the column rests on
+            steps.append(
+                Step(
+                    name="platelet SERT occupancy",
+                    formula="theta_plt = x / (1 + x), x = sum_j Cu,plasma_j / (s_plt * K_j)",
+                    values=(("theta_plt", self.platelet[0][0], ""),),
+                    source="docs/model.md section 20",
+                    assumes=evidence_note(),
+                )
+            )
+        return steps
 
     def notable_transporters(self) -> list[str]:
         return notable_transporters([cell for row in self.occupancy for cell in row])
@@ -389,6 +447,7 @@ class GridResult(NamedTuple):
                 "label_max_mg": self.label_max_mg[i],
                 "above_label_max": self.above_label_max(dose, i),
                 "at_or_above_alert": self.alert_level(d, i),
+                "platelet_sert_occupancy": self.platelet[d][i] if self.platelet else None,
             }
             for d, (dose, row) in enumerate(zip(self.doses_mg, self.occupancy, strict=True))
             for i, (column, cell) in enumerate(zip(self.columns, row, strict=True))
@@ -622,6 +681,7 @@ class CompareResult(NamedTuple):
             "target": q.target,
             "transporter": q.transporter,
             "drugs": list(self.columns),
+            "platelet_evidence": platelet_model().occupancy_words,
             "warnings": list(self.warnings),
             "statement": STATEMENT,
             **self.prepared.record(),
@@ -632,4 +692,8 @@ class CompareResult(NamedTuple):
 
     def rows(self) -> list[dict]:
         """One CSV row per drug."""
-        return [{**column, "statement": STATEMENT} for column in self.columns]
+        evidence = platelet_model().occupancy_words
+        return [
+            {**column, "platelet_evidence": evidence, "statement": STATEMENT}
+            for column in self.columns
+        ]

@@ -2,6 +2,7 @@
 a changing schedule or missed days, with the 5-HT1A adaptation layer where asked."""
 
 from sert_cli.errors import InputError, ModelError
+from sert_cli.pgx.bleeding import bleeding_warnings
 from sert_cli.pgx.patient import Prepared
 from sert_cli.pk.dosing import label_warnings, per_day
 from sert_cli.queries.results import SimulationResult
@@ -110,7 +111,10 @@ def answer_simulate(
 
         simulation = run(query.step_h)
         dose = dose * per_day(interval)
+    simulation = with_platelets(simulation, prepared)
+    steady = simulation.summary.get("platelet_sert_occupancy_steady_state")
     warnings = prepared.warnings + tuple(label_warnings(profile, dose, "the daily dose"))
+    warnings += tuple(bleeding_warnings(profile.name, prepared.bleeding, steady))
     adapted = None
     if query.adaptation:
         from sert_cli.pk.adaptation import adapt_on_own_grid
@@ -118,4 +122,49 @@ def answer_simulate(
         adapted = adapt_on_own_grid(simulation, run)
     return SimulationResult(
         query=query, prepared=prepared, simulation=simulation, warnings=warnings, adaptation=adapted
+    )
+
+
+def with_platelets(simulation, prepared: Prepared):
+    """The time course with platelet SERT occupancy and platelet 5-HT content at each time
+    (docs/model.md section 20), and the summary's platelet lines: the steady state of the
+    first dose taken, days to 50 % and 20 % of baseline content, recovery to 80 % after the
+    last dose. Unchanged where no moiety binds SERT."""
+    from dataclasses import replace
+
+    from sert_cli.pk import platelets
+    from sert_cli.pk.steady_state import steady_state
+
+    profile = prepared.profile
+    theta = platelets.platelet_occupancy(profile, simulation.levels)
+    if theta is None:
+        return simulation
+    model = platelets.platelet_model()
+    content = platelets.content_course(simulation.t_h, theta, model.tau_h)
+    first_dose, first_interval = (
+        (simulation.schedule[0][0], simulation.schedule[0][2])
+        if simulation.schedule
+        else (simulation.dose_mg, simulation.interval_h)
+    )
+    average = steady_state(profile, first_dose, first_interval, prepared.phenotypes)
+    steady = platelets.platelet_occupancy(profile, average.levels)
+    last_dose_h = simulation.summary.get(
+        "last_dose_h", (simulation.doses - 1) * simulation.interval_h
+    )
+    summary = {
+        **simulation.summary,
+        **platelets.course_summary(simulation.t_h, content, steady, 0.0, last_dose_h),
+        # what the steady state is of (a schedule's: its first dose), and where the time
+        # window ends (a level not reached by then is beyond it, or never at that dose)
+        "platelet_steady_state_dose_mg": first_dose,
+        "platelet_steady_state_interval_h": first_interval,
+        "window_end_h": float(simulation.t_h[-1]),
+        "platelet_evidence": f"{model.occupancy_words}; {model.content_words}",
+    }
+    return replace(
+        simulation,
+        platelet_sert_occupancy=theta,
+        platelet_serotonin_fraction=content,
+        summary=summary,
+        steps=(*simulation.steps, platelets.occupancy_step(profile, average.levels, steady)),
     )

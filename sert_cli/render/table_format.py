@@ -15,6 +15,7 @@ from sert_cli.errors import printable
 from sert_cli.model.profile import Profile
 from sert_cli.pgx.patient import advice_subject, advised_against
 from sert_cli.pk.dosing import smallest_dose_from_strengths, unit_pieces
+from sert_cli.pk.platelets import platelet_model
 from sert_cli.profiles.library import bundled_profiles_dir
 from sert_cli.queries import results
 from sert_cli.queries.grid import liquid_dose_mg
@@ -264,6 +265,9 @@ def occupancy(console: Console, result: results.OccupancyResult) -> None:
             else "Occupancy is of all moieties together, competing (docs/model.md section 4).",
             markup=False,
         )
+    platelet = record["platelet_sert_occupancy"]
+    if platelet is not None:  # (a line, not a row: its label would widen the table)
+        console.print(f"{platelet_model().label}: {pct(platelet)}.", markup=False)
     t95 = record[steady_state_key(0.95)]
     if t95:
         console.print(
@@ -573,6 +577,11 @@ def dose(console: Console, result: results.DoseResult) -> None:
             short = (query.target - result.occupancy_at_recommended) * 100
             reached += f", {points(short)} SHORT of the target"
         table.add_row(f"{query.transporter} occupancy at that dose", reached)
+        if result.platelet_at_recommended is not None:
+            table.add_row(
+                "platelet SERT at that dose",
+                f"{pct(result.platelet_at_recommended)} ({platelet_model().basis})",
+            )
     elif advised_against(result.prepared.guidance):
         table.add_row("dose from marketed strengths", "none: the guideline advises against it")
     else:
@@ -674,8 +683,43 @@ def dose_table(console: Console, result: results.GridResult) -> None:
     if lower:
         label += "; lower maximum, doses above it not shown: " + ", ".join(lower)
     label = [label, *_liquid_words(result)]
+    _print_platelet_line(console, result)
     _print_alert_legend(console, result)
     _print_assumptions(console, assumptions(result.trace(), {}) + [*label, *_class_words(result)])
+
+
+def _print_platelet_line(console: Console, result: results.GridResult) -> None:
+    """The dose table's platelet SERT occupancy, one line (docs/model.md section 20) at
+    each dose, of the column it names: the patient's where one is given (phenotypes,
+    co-medications), else the all-NM column's (else the first one's)."""
+    if not _has_platelet(result):
+        return
+    if result.query.patient.given:  # the patient's column is the last
+        column = len(result.columns) - 1
+        whose = f", this patient ({patient_text(result.prepared)})"
+    else:
+        nm = [i for i, c in enumerate(result.columns) if set(c.values()) <= {"NM"}]
+        column = nm[0] if nm else 0
+        varied, _ = _varied_genes(result.columns)
+        heading = _column_heading(result.columns[column], varied) or "all NM"
+        whose = "" if len(result.columns) == 1 else f", {heading}"
+    cells = ", ".join(
+        f"{num(dose)} mg {_platelet_cell(result, d, column)}"
+        for d, dose in enumerate(result.doses_mg)
+        if not result.above_label_max(dose, column)
+    )
+    console.print(f"{platelet_model().label}, %{whose}: {cells}.", markup=False)
+
+
+def _has_platelet(result: results.GridResult) -> bool:
+    return bool(result.platelet) and result.platelet[0][0] is not None
+
+
+def _platelet_cell(result: results.GridResult, dose_index: int, column: int) -> str:
+    if result.above_label_max(result.doses_mg[dose_index], column):
+        return "above max"
+    value = result.platelet[dose_index][column]
+    return "-" if value is None else f"{value * 100:.0f}"
 
 
 ALERT_MARK = " !"
@@ -749,26 +793,40 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
     names = [m.name for m in profile.moieties]
     dose_mg = result.doses_mg[0]
     varied, same = _varied_genes(result.columns)
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("phenotype")
-    for name in names:
-        table.add_column(f"{name} ng/mL", justify="right")
-    for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
-        table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
     patient = result.query.patient.given
-    for i in _one_gene_columns(result):
-        label = _column_heading(result.columns[i], varied) or "all NM"
+    rows = _one_gene_columns(result)
+
+    def label_of(i: int) -> str:
         if patient and i == len(result.columns) - 1:
-            label = patient_text(result.prepared)
-        if result.above_label_max(dose_mg, i):
-            table.add_row(label, *(["above max"] * (len(names) + len(shown))))
-            continue
-        levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
-        table.add_row(
-            label + _alert_mark(result, 0, i),
-            *(num(levels[name]) for name in names),
-            *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
-        )
+            return patient_text(result.prepared)
+        return _column_heading(result.columns[i], varied) or "all NM"
+
+    def whose(i: int) -> str:  # the platelet line: the patient's row said as such
+        if patient and i == len(result.columns) - 1:
+            return f"this patient ({label_of(i)})"
+        return label_of(i)
+
+    def build() -> Table:
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("phenotype")
+        for name in names:
+            table.add_column(f"{name} ng/mL", justify="right")
+        for t in shown:  # "50 (36 + 15)" kept on one line: the headings wrap first
+            table.add_column(f"{t} %", justify="right", no_wrap=len(names) > 1)
+        for i in rows:
+            label = label_of(i)
+            if result.above_label_max(dose_mg, i):
+                table.add_row(label, *(["above max"] * (len(names) + len(shown))))
+                continue
+            levels, shares = result.levels_ng_ml[0][i], result.shares[0][i]
+            table.add_row(
+                label + _alert_mark(result, 0, i),
+                *(num(levels[name]) for name in names),
+                *(_with_shares(result.occupancy[0][i][t], shares.get(t, {}), names) for t in shown),
+            )
+        return table
+
+    table = build()
     heading = f"{regimen(result.drug, dose_mg, result.interval_h)}: steady state by phenotype"
     if same and len(varied) == 1:
         heading += f" ({same})"
@@ -784,6 +842,13 @@ def phenotype_table(console: Console, result: results.GridResult) -> None:
         )
     _combined(console, result, shown)
     _print_alert_legend(console, result)
+    if _has_platelet(result):  # (one line below the tables: the screen stays as it was)
+        console.print(
+            f"{platelet_model().label}, %: "
+            + ", ".join(f"{whose(i)} {_platelet_cell(result, 0, i)}" for i in rows)
+            + ".",
+            markup=False,
+        )
     label = "label range " + span(
         num(profile.label_min_mg), num(profile.label_range_max_mg), "mg/day"
     )
@@ -930,6 +995,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
             if value is None
             else f"{value:.1f} days",
         )
+    if "platelet_serotonin_fraction_steady_state" in summary:
+        _platelet_rows(table, summary, changing=len(steps) > 1)
     if "adaptation" in record:
         for share in (50, 90):
             value = summary.get(f"days_to_{share}pct_adaptation")
@@ -938,6 +1005,8 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
                 "not reached" if value is None else f"{value:.1f} days",
             )
     print_table(console, table, margins=False)
+    if "platelet_evidence" in summary:
+        console.print(f"Platelets: {summary['platelet_evidence']}.", style="dim", markup=False)
     if "adaptation" in record:
         console.print(f"Adaptation: {record['adaptation']['note']}.", style="dim", markup=False)
     width = min(console.width, 100)
@@ -947,6 +1016,46 @@ def simulation(console: Console, result: results.SimulationResult) -> None:
         )
         console.print()
     _print_factor_assumptions(console, result)
+
+
+def _platelet_rows(table: Table, summary: dict, changing: bool) -> None:
+    """A time course's platelet lines (docs/model.md section 20). A level the course did not
+    reach is said as beyond the time window (with a row for its end day and how to extend
+    it), or, for one regimen whose steady state stays above it, as never reached at that
+    dose; a changing regimen's steady state is said as of its first dose."""
+    steady = summary["platelet_serotonin_fraction_steady_state"]
+    beyond = []
+
+    def days(value, level: float | None = None) -> str:
+        if value is not None:
+            return f"{value:.1f} days"
+        if level is not None and not changing and steady is not None and steady > level:
+            return f"never (settles at {pct(steady)})"
+        beyond.append(True)
+        return "beyond the window"
+
+    table.add_row(
+        "platelet occupancy (SERT) / 5-HT, steady state",
+        f"{pct(summary['platelet_sert_occupancy_steady_state'])} / {pct(steady)} of baseline",
+    )
+    if changing:  # (its steady state is the first dose's)
+        dose, interval = (
+            summary["platelet_steady_state_dose_mg"],
+            summary["platelet_steady_state_interval_h"],
+        )
+        table.add_row("  of the first dose", f"{num(dose)} mg every {num(interval)} h")
+    for level in (50, 20):
+        table.add_row(
+            f"platelet 5-HT down to {level} % of baseline",
+            days(summary[f"days_to_platelet_serotonin_{level}pct"], level / 100),
+        )
+    table.add_row(
+        "platelet 5-HT back to 80 % after the last dose",
+        days(summary["days_after_last_dose_to_platelet_serotonin_80pct"]),
+    )
+    if beyond:
+        end_days = summary["window_end_h"] / HOURS_PER_DAY
+        table.add_row("  the window", f"ends day {end_days:.0f}; --until to extend")
 
 
 def curve(console: Console, result: results.GridResult) -> None:
@@ -1113,6 +1222,7 @@ def validation(result: dict, env) -> None:
         )
     print_table(console, ratios)
     _observed_levels(console, result)
+    _platelet_checks(console, result)
     rule = titled_table(
         "SERT occupancy at the label's minimum and maximum doses, NM",
         ("drug", "min mg/day", "SERT", "max mg/day", "SERT", "70-90 % at min"),
@@ -1326,10 +1436,15 @@ def compare(console: Console, result: results.CompareResult) -> None:
     )
     for transporter in ("SERT", "NET"):
         row(f"{transporter} occupancy", [pct(c["occupancy"].get(transporter)) for c in columns])
+    row("platelet occupancy (SERT)", [pct(c["platelet_sert_occupancy"]) for c in columns])
     row("plasma, ng/mL", [num(c["css_plasma_ng_ml"]) for c in columns])
     row(
         f"dose for {q.target * 100:g} % {q.transporter}, mg/day",
         [_dose_for_target(c) for c in columns],
+    )
+    row(
+        f"platelet SERT at the dose for {q.target * 100:g} %",
+        [pct(c.get("platelet_sert_occupancy_at_dose_for_target")) for c in columns],
     )
     row(
         "  90 % of patients, mg/day",
@@ -1359,6 +1474,7 @@ def compare(console: Console, result: results.CompareResult) -> None:
         style="dim",
         markup=False,
     )
+    console.print(f"Platelets: {result.record()['platelet_evidence']}.", style="dim", markup=False)
 
 
 def _label(low_mg: float, high_mg: float) -> str:
@@ -1402,3 +1518,66 @@ RENDERERS = {
     results.TaperResult: taper,
     results.SwitchResult: switch,
 }
+
+
+def _platelet_checks(console: Console, result: dict) -> None:
+    """`sert validate`'s platelet table (docs/model.md section 20): each platelet_uptake.csv
+    row observed vs model, and the MAE of the rows fitted and of those checked."""
+    summary = result["platelets_summary"]
+    table = titled_table(
+        "Platelet SERT: observed vs model (%)",
+        ("study", "drug", "mg/day", "days", "measure", "obs", "model", "use"),
+        right=("mg/day", "days", "obs", "model"),
+    )
+    for r in result["platelets"]:
+        table.add_row(
+            r["study"],
+            r["drug"],
+            "-" if r["daily_dose_mg"] is None else num(r["daily_dose_mg"]),
+            "steady" if r["days_on_drug"] is None else num(r["days_on_drug"]),
+            r["measure"].replace("_", " "),
+            "-" if r["observed_pct"] is None else f"{r['observed_pct']:.0f}",
+            "-" if r["model_pct"] is None else f"{r['model_pct']:.0f}",
+            r["use"] + (f" ({r['note']})" if r["note"] else ""),
+        )
+    if result["platelets"]:
+        print_table(console, table)
+    fitted, checked = summary["summary"]["fit"], summary["summary"]["check"]
+    fit_words = (
+        f"MAE fitted (in sample) {_pp(fitted['mae_pp'])} pp over {fitted['rows']}"
+        if fitted["rows"]
+        else "no fit rows (nothing fitted)"
+    )
+    uncounted = sum(r["use"] == "not counted" for r in result["platelets"])
+    shown = f" ({uncounted} shown, not counted: unverified or excluded)" if uncounted else ""
+    console.print(
+        f"Platelets: {len(result['platelets'])} rows; {fit_words}; checked MAE "
+        f"{_pp(checked['mae_pp'])} pp over {checked['rows']}{shown}; {summary['evidence']}.",
+        markup=False,
+    )
+
+
+def platelet_fit(found: dict, env) -> None:
+    """`sert validate --fit platelet`: the scale, its interval and the rows to write."""
+    console = _console(env)
+    if found["scale"] is None:
+        console.print(
+            "Platelet scale: no fit (no usable uptake_inhibition row with use fit in "
+            "sert_cli/data/platelet_uptake.csv); outputs use the in vitro K (s_plt = 1) and "
+            "say so.",
+            markup=False,
+        )
+        return
+    interval = (
+        "no interval (one row)"
+        if found["interval"] is None
+        else "95 % interval " + span(*(f"{v:.3g}" for v in found["interval"]))
+    )
+    console.print(
+        f"Platelet scale s_plt {found['scale']:.3g} ({interval}), from {found['rows']} rows of "
+        f"{len(found['studies'])} studies: K_plt = s_plt * K in vitro.",
+        markup=False,
+    )
+    console.print("platelet_model.csv rows (make refit writes them):", markup=False)
+    for line in found["csv_rows"]:
+        console.print(line, markup=False, soft_wrap=True)
