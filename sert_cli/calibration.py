@@ -740,10 +740,7 @@ def therapeutic_range_checks(library: Library) -> list[dict]:
         if profile.therapeutic_range_ng_ml is None:
             continue
         result = _daily_dose_level(profile, profile.label_min_mg)
-        parent, *metabolites = result.levels
-        level = parent.css_plasma_ng_ml
-        if profile.therapeutic_range_of == "active_moiety":
-            level += sum(m.css_plasma_ng_ml for m in metabolites)
+        level = sum(lv.css_plasma_ng_ml for lv in profile.range_counted(result.levels))
         low, high = profile.therapeutic_range_ng_ml
         checks.append(
             {

@@ -1,7 +1,7 @@
 """Drug profiles as typed, immutable values: what the schema builds and the science reads."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -218,6 +218,16 @@ class Profile:
     @property
     def moieties(self) -> tuple[Moiety, ...]:
         return (self.parent, *self.metabolites)
+
+    def range_counted(self, levels: Sequence) -> Sequence:
+        """Of the moieties' levels (in moiety order), those the reference range is of: the
+        parent alone, or the active moiety (parent + metabolites)."""
+        return levels if self.therapeutic_range_of == "active_moiety" else levels[:1]
+
+    @property
+    def range_of_words(self) -> str:
+        """What the reference range is of, in words: "active moiety" or the drug's name."""
+        return "active moiety" if self.therapeutic_range_of == "active_moiety" else self.name
 
     @property
     def saturable(self) -> bool:

@@ -39,10 +39,7 @@ def level_ceilings_mg(patients: list[Prepared], interval_h: float) -> list[float
 
     def levels(doses: list[float]) -> list[float]:
         state = as_lists(steady_state(profile, vector(doses), interval_h, *pk))
-        counted = (
-            state.levels if profile.therapeutic_range_of == "active_moiety" else state.levels[:1]
-        )
-        columns = [lv.css_plasma_ng_ml for lv in counted]
+        columns = [lv.css_plasma_ng_ml for lv in profile.range_counted(state.levels)]
         columns = [c if isinstance(c, list) else [c] * len(doses) for c in columns]
         return [sum(values) for values in zip(*columns, strict=True)]
 
@@ -67,13 +64,12 @@ def alert_level_warning(profile: Profile, state: SteadyState, index: int) -> lis
     alert = profile.therapeutic_alert_ng_ml
     if alert is None:
         return []
-    counted = state.levels if profile.therapeutic_range_of == "active_moiety" else state.levels[:1]
-    level = sum(at(lv.css_plasma_ng_ml, index) for lv in counted)
+    level = sum(at(lv.css_plasma_ng_ml, index) for lv in profile.range_counted(state.levels))
     if not level >= alert:
         return []
-    of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
     return [
-        f"this patient's expected {of} level at this dose, {level:.3g} ng/mL, reaches the "
+        f"this patient's expected {profile.range_of_words} level at this dose, "
+        f"{level:.3g} ng/mL, reaches the "
         f"laboratory alert level of {alert:g} ng/mL (therapeutic_range.alert in the profile, "
         "with its source): reduce the dose and check the level"
     ]
@@ -92,7 +88,7 @@ def shortfall_words(target, transporter: str, occupancy: float | None) -> str:
 
 def level_ceiling_text(profile: Profile, ceiling_mg: float, interval_h: float, found) -> str:
     """Why the recommendation stops below the dose the target asks for."""
-    of = "active moiety" if profile.therapeutic_range_of == "active_moiety" else profile.name
+    of = profile.range_of_words
     held_at = (
         "no dose from the strengths stays below it"
         if found is None

@@ -106,10 +106,8 @@ def simulate_population(
         # a dose the model cannot resolve is refused as `sert occupancy` refuses it
         check_finite(profile, [state.levels[0].css_plasma_ng_ml, *state.loads.values()])
         check_resolvable(state.occupancy.values())
-        moieties = (
-            state.levels if profile.therapeutic_range_of == "active_moiety" else [state.levels[0]]
-        )
-        levels.append(sum(float(lv.css_plasma_ng_ml) for lv in moieties))
+        counted = profile.range_counted(state.levels)
+        levels.append(sum(float(lv.css_plasma_ng_ml) for lv in counted))
         for t in TRANSPORTERS:
             loads[t].append(state.loads.get(t))
     shown = [t for t in TRANSPORTERS if all(x is not None for x in loads[t])]

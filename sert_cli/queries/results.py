@@ -405,11 +405,8 @@ class GridResult(NamedTuple):
         alert = profile.therapeutic_alert_ng_ml
         if alert is None:
             return None
-        levels = self.levels_ng_ml[dose_index][column]
-        if profile.therapeutic_range_of == "active_moiety":
-            level = sum(levels.values())
-        else:
-            level = levels[profile.parent.name]
+        by_moiety = self.levels_ng_ml[dose_index][column]
+        level = sum(profile.range_counted([by_moiety[m.name] for m in profile.moieties]))
         return level >= alert * (1 - 1e-9)
 
     @property
